@@ -1,0 +1,91 @@
+"""Run handlers: ``async def`` ones eagerly on the loop, ``def`` ones in a thread pool.
+
+Eager start (DESIGN.md §3.3): the coroutine's first step runs right away, inside a real task object so
+``asyncio.current_task()``, ``asyncio.timeout()``, ``TaskGroup`` and anyio cancel scopes behave as under any
+ASGI server; if it finishes without suspending, nothing is scheduled on the loop at all. Python 3.12+ has
+this in C (``eager_start``); on 3.10/3.11 a lean subclass of the pure-Python Task does the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+from asyncio import futures, tasks
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+if sys.version_info >= (3, 12):
+
+    def start_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> asyncio.Future[T]:
+        """Start ``coro`` now, in its own context; the returned task is already done if it never suspended.
+
+        Must be called from a loop callback (not from inside another running task).
+        """
+        # PERF: eager_start runs the first step inline and skips scheduling when the coroutine completes.
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+
+else:  # pragma: no cover - exercised on 3.10/3.11 only
+    _PyTask: Any = tasks._PyTask  # type: ignore[attr-defined]
+    _PyFuture: Any = futures._PyFuture  # type: ignore[attr-defined]
+    _enter_task: Any = tasks._enter_task  # type: ignore[attr-defined]
+    _leave_task: Any = tasks._leave_task  # type: ignore[attr-defined]
+    _register_task: Any = tasks._register_task  # type: ignore[attr-defined]
+    _wakeup: Any = _PyTask._Task__wakeup
+
+    class _EagerTask(_PyTask):  # type: ignore[misc]
+        """A pure-Python Task whose first step is run by the caller instead of being scheduled."""
+
+        def __init__(self, coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop) -> None:
+            # PERF: only the attributes a Task needs; _PyFuture's class attributes supply the rest.
+            self._loop = loop
+            self._callbacks: list[Any] = []
+            self._name = "fulmen-request"
+            self._num_cancels_requested = 0
+            self._must_cancel = False
+            self._fut_waiter = None
+            self._coro = coro
+            self._context = contextvars.copy_context()
+
+    def _first_step(task: Any, coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop) -> None:
+        _enter_task(loop, task)
+        try:
+            result = coro.send(None)
+        except StopIteration as exc:
+            _PyFuture.set_result(task, exc.value)
+            return
+        except (KeyboardInterrupt, SystemExit) as exc:
+            _PyFuture.set_exception(task, exc)
+            raise
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                _PyFuture.cancel(task)
+            else:
+                _PyFuture.set_exception(task, exc)
+            return
+        finally:
+            _leave_task(loop, task)
+        # It suspended: hand over to the normal Task machinery, exactly as Task.__step would.
+        _register_task(task)
+        if getattr(result, "_asyncio_future_blocking", None) is not None:
+            if result is task:
+                raise RuntimeError(f"Task cannot await on itself: {task!r}")
+            result._asyncio_future_blocking = False
+            result.add_done_callback(lambda f: _wakeup(task, f), context=task._context)
+            task._fut_waiter = result
+        elif result is None:
+            loop.call_soon(task._Task__step, context=task._context)
+        else:
+            exc = RuntimeError(f"Task got bad yield: {result!r}")
+            loop.call_soon(task._Task__step, exc, context=task._context)
+
+    def start_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> asyncio.Future[T]:
+        """Start ``coro`` now, in its own context; the returned task is already done if it never suspended.
+
+        Must be called from a loop callback (not from inside another running task).
+        """
+        task = _EagerTask(coro, loop)
+        task._context.run(_first_step, task, coro, loop)
+        return task  # type: ignore[no-any-return]

@@ -1,0 +1,244 @@
+"""Request-side data structures: headers, query parameters, URLs, addresses and state.
+
+They wrap the raw values the front doors hand over and parse them on first use, so a route pays only for
+what it reads (DESIGN.md §3.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+
+class Address(NamedTuple):
+    """A peer or server address, as ``request.client`` / ``request.server`` give it."""
+
+    host: str
+    port: int
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, multi-valued view of request headers; ``[]``/``get`` return the first value."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(
+        self,
+        headers: Mapping[str, str] | None = None,
+        *,
+        raw: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        if raw is not None:
+            self._raw = raw
+        elif headers is not None:
+            self._raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        else:
+            self._raw = []
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        """The header list as (lower-case name, value) byte pairs, in arrival order."""
+        return self._raw
+
+    def __getitem__(self, key: str) -> str:
+        name = key.lower().encode("latin-1")
+        for k, v in self._raw:
+            if k == name:
+                return v.decode("latin-1")
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        name = key.lower().encode("latin-1")
+        return any(k == name for k, _ in self._raw)
+
+    def getlist(self, key: str) -> list[str]:
+        """Every value of a header, in order (for repeated headers)."""
+        name = key.lower().encode("latin-1")
+        return [v.decode("latin-1") for k, v in self._raw if k == name]
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return [k.decode("latin-1") for k, _ in self._raw]
+
+    def values(self) -> list[str]:  # type: ignore[override]
+        return [v.decode("latin-1") for _, v in self._raw]
+
+    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return False
+        return sorted(self._raw) == sorted(other._raw)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
+
+
+class QueryParams(Mapping[str, str]):
+    """Multi-valued query string; ``[]``/``get`` return the last value, as Starlette does."""
+
+    __slots__ = ("_dict", "_list")
+
+    def __init__(self, query: str | bytes | Sequence[tuple[str, str]] | Mapping[str, str] = "") -> None:
+        if isinstance(query, bytes):
+            query = query.decode("latin-1")
+        if isinstance(query, str):
+            items = parse_qsl(query, keep_blank_values=True)
+        elif isinstance(query, Mapping):
+            items = list(query.items())
+        else:
+            items = list(query)
+        self._list: list[tuple[str, str]] = items
+        self._dict: dict[str, str] = dict(items)
+
+    def getlist(self, key: str) -> list[str]:
+        """Every value given for ``key``, in order."""
+        return [v for k, v in self._list if k == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """All (key, value) pairs, repeated keys included."""
+        return list(self._list)
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, QueryParams) and sorted(self._list) == sorted(other._list)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return urlencode(self._list)
+
+    def __repr__(self) -> str:
+        return f"QueryParams({str(self)!r})"
+
+
+class URL:
+    """An absolute URL with the parts FastAPI users read (``scheme``, ``netloc``, ``path``, ``query`` ...)."""
+
+    __slots__ = ("_url", "fragment", "hostname", "netloc", "path", "port", "query", "scheme")
+
+    def __init__(self, url: str = "") -> None:
+        parts = urlsplit(url)
+        self._url = url
+        self.scheme = parts.scheme
+        self.netloc = parts.netloc
+        self.path = parts.path
+        self.query = parts.query
+        self.fragment = parts.fragment
+        self.hostname = parts.hostname
+        self.port = parts.port
+
+    @property
+    def is_secure(self) -> bool:
+        """True for https and wss URLs."""
+        return self.scheme in ("https", "wss")
+
+    def replace(self, **kwargs: Any) -> URL:
+        """A copy with some components replaced (``path=``, ``query=``, ``scheme=``, ``netloc=``)."""
+        scheme = kwargs.get("scheme", self.scheme)
+        netloc = kwargs.get("netloc", self.netloc)
+        path = kwargs.get("path", self.path)
+        query = kwargs.get("query", self.query)
+        fragment = kwargs.get("fragment", self.fragment)
+        url = f"{scheme}://{netloc}{path}"
+        if query:
+            url += "?" + query
+        if fragment:
+            url += "#" + fragment
+        return URL(url)
+
+    def include_query_params(self, **kwargs: Any) -> URL:
+        """A copy with these query parameters set."""
+        params = dict(parse_qsl(self.query, keep_blank_values=True))
+        params.update({k: str(v) for k, v in kwargs.items()})
+        return self.replace(query=urlencode(params))
+
+    def __str__(self) -> str:
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"URL({self._url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(self._url)
+
+
+class State:
+    """Attribute bag for ``app.state`` and ``request.state``."""
+
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_state", dict(state or {}))
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self._state[key] = value
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.__dict__["_state"][key]
+        except KeyError:
+            raise AttributeError(f"'State' object has no attribute '{key}'") from None
+
+    def __delattr__(self, key: str) -> None:
+        del self._state[key]
+
+
+class MutableHeaders(Headers):
+    """Response headers: a case-insensitive view that writes through to the response's raw header list."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: str) -> None:
+        name = key.lower().encode("latin-1")
+        raw = self._raw
+        raw[:] = [(k, v) for k, v in raw if k != name]
+        raw.append((name, value.encode("latin-1")))
+
+    def __delitem__(self, key: str) -> None:
+        name = key.lower().encode("latin-1")
+        if not any(k == name for k, _ in self._raw):
+            raise KeyError(key)
+        self._raw[:] = [(k, v) for k, v in self._raw if k != name]
+
+    def append(self, key: str, value: str) -> None:
+        """Add a header line, keeping existing ones with the same name (``Set-Cookie``, ``Vary``...)."""
+        self._raw.append((key.lower().encode("latin-1"), value.encode("latin-1")))
+
+    def setdefault(self, key: str, value: str) -> str:  # type: ignore[override]
+        """Set ``key`` if absent and return its value."""
+        try:
+            return self[key]
+        except KeyError:
+            self[key] = value
+            return value
+
+    def update(self, other: Mapping[str, str]) -> None:
+        """Set every header of ``other``, replacing same-named ones."""
+        for k, v in other.items():
+            self[k] = v
+
+    def add_vary_header(self, vary: str) -> None:
+        """Add a value to ``Vary``."""
+        existing = self.get("vary")
+        self["vary"] = f"{existing}, {vary}" if existing else vary

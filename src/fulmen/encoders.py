@@ -1,0 +1,186 @@
+"""JSON encoding with FastAPI's rules, at msgspec's speed.
+
+``jsonable_encoder`` converts a value the way FastAPI does. ``encode_json`` is what responses use: a cheap type
+scan decides whether msgspec's native encoding already equals FastAPI's output (the common case: dicts, lists,
+str, int, finite floats, naive datetimes, UUIDs, Enums); only values that would differ go through
+``jsonable_encoder`` first, so the output is the same as FastAPI's either way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+from enum import Enum
+from pathlib import PurePath
+from types import GeneratorType
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+_encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
+
+# Types msgspec writes exactly as FastAPI's jsonable_encoder + json.dumps would.
+_SAME_SCALARS: frozenset[type] = frozenset({str, int, bool, type(None), datetime.date, datetime.time, UUID})
+
+
+def _decimal_encoder(value: Decimal) -> int | float:
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= 0:
+        return int(value)
+    return float(value)
+
+
+def _is_native(value: Any) -> bool:
+    """True when msgspec's encoding of ``value`` is byte-identical to FastAPI's."""
+    t = type(value)
+    if t in _SAME_SCALARS:
+        return True
+    if t is dict:
+        for k, v in value.items():
+            # PERF: most values are str/int; test them inline before recursing.
+            if type(k) is not str or (type(v) is not str and not _is_native(v)):
+                return False
+        return True
+    if t is list or t is tuple:
+        for v in value:
+            if type(v) is not str and not _is_native(v):
+                return False
+        return True
+    if t is float:
+        return math.isfinite(value)
+    if t is datetime.datetime:
+        tz = value.tzinfo
+        return tz is None or value.utcoffset() != datetime.timedelta(0)
+    if isinstance(value, Enum):
+        return _is_native(value.value)
+    if isinstance(value, msgspec.Struct):
+        return all(_is_native(getattr(value, f)) for f in value.__struct_fields__)
+    return False
+
+
+def jsonable_encoder(
+    obj: Any,
+    include: set[str] | None = None,
+    exclude: set[str] | None = None,
+    by_alias: bool = True,
+    exclude_unset: bool = False,
+    exclude_defaults: bool = False,
+    exclude_none: bool = False,
+    custom_encoder: dict[Any, Callable[[Any], Any]] | None = None,
+    sqlalchemy_safe: bool = True,
+) -> Any:
+    """Convert ``obj`` into JSON-compatible Python data with FastAPI's rules (same name and arguments)."""
+    if custom_encoder:
+        if type(obj) in custom_encoder:
+            return custom_encoder[type(obj)](obj)
+        for encoder_type, encoder in custom_encoder.items():
+            if isinstance(obj, encoder_type):
+                return encoder(obj)
+    kwargs: dict[str, Any] = {
+        "by_alias": by_alias,
+        "exclude_unset": exclude_unset,
+        "exclude_defaults": exclude_defaults,
+        "exclude_none": exclude_none,
+        "custom_encoder": custom_encoder,
+        "sqlalchemy_safe": sqlalchemy_safe,
+    }
+    model_dump = getattr(obj, "model_dump", None)
+    if model_dump is not None and hasattr(type(obj), "model_fields"):
+        data = model_dump(
+            mode="json",
+            include=include,
+            exclude=exclude,
+            by_alias=by_alias,
+            exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+            exclude_none=exclude_none,
+        )
+        return jsonable_encoder(data, exclude_none=exclude_none, custom_encoder=custom_encoder)
+    if isinstance(obj, msgspec.Struct):
+        data = {f: getattr(obj, f) for f in obj.__struct_fields__}
+        return jsonable_encoder(data, include=include, exclude=exclude, **kwargs)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        data = dataclasses.asdict(obj)
+        return jsonable_encoder(data, include=include, exclude=exclude, **kwargs)
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, (str, int, float, type(None))):
+        return obj
+    if isinstance(obj, dict):
+        out: dict[Any, Any] = {}
+        allowed = set(obj.keys())
+        if include is not None:
+            allowed &= set(include)
+        if exclude is not None:
+            allowed -= set(exclude)
+        for key, value in obj.items():
+            if (
+                (not sqlalchemy_safe or not isinstance(key, str) or not key.startswith("_sa"))
+                and (value is not None or not exclude_none)
+                and key in allowed
+            ):
+                out[jsonable_encoder(key, **kwargs)] = jsonable_encoder(value, **kwargs)
+        return out
+    if isinstance(obj, (list, set, frozenset, GeneratorType, tuple, deque)):
+        return [jsonable_encoder(item, include=include, exclude=exclude, **kwargs) for item in obj]
+    if isinstance(obj, bytes):
+        return obj.decode()
+    if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
+        return obj.isoformat()
+    if isinstance(obj, datetime.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, Decimal):
+        return _decimal_encoder(obj)
+    if isinstance(obj, (UUID,)):
+        return str(obj)
+    for name in ("IPv4Address", "IPv6Address", "IPv4Network", "IPv6Network", "IPv4Interface", "IPv6Interface"):
+        if type(obj).__name__ == name:
+            return str(obj)
+    if type(obj).__name__ in ("Pattern",):
+        return obj.pattern
+    try:
+        data = dict(obj)
+    except Exception as e:
+        errors: list[Exception] = [e]
+        try:
+            data = vars(obj)
+        except Exception as e2:
+            errors.append(e2)
+            raise ValueError(errors) from e2
+    return jsonable_encoder(data, include=include, exclude=exclude, **kwargs)
+
+
+def _check_finite(value: Any) -> Any:
+    # json.dumps(allow_nan=False) rejects NaN/inf; FastAPI's JSONResponse fails the same way.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("Out of range float values are not JSON compliant")
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_finite(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_finite(v)
+    return value
+
+
+def encode_json(value: Any) -> bytes:
+    """Encode a handler's return value to JSON bytes exactly as FastAPI would render it."""
+    # PERF: skip the jsonable_encoder walk when msgspec's native output is already identical.
+    if _is_native(value):
+        return _encode(value)
+    return _encode(_check_finite(jsonable_encoder(value)))
+
+
+def encode_json_plain(value: Any) -> bytes:
+    """Encode already JSON-compatible data (``JSONResponse(content=...)``), rejecting NaN like json.dumps."""
+    if _is_native(value):
+        return _encode(value)
+    return _encode(_check_finite(value))

@@ -1,0 +1,255 @@
+"""The request object shared by both front doors (engine and ASGI).
+
+Built from raw values with ``__slots__``; headers, query parameters, cookies and the URL are parsed on first
+access only (DESIGN.md §3.2), so a route that reads nothing pays nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import msgspec
+
+from fulmen.datastructures import URL, Address, Headers, QueryParams, State
+
+if TYPE_CHECKING:
+    from fulmen.app import Fulmen
+
+#: An async callable that returns the next chunk of the request body, b"" at the end.
+BodyReader = Callable[[], Awaitable[bytes]]
+
+
+class ClientDisconnect(Exception):
+    """The client went away before the request body was complete."""
+
+
+def parse_cookie_header(value: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header into a dict the way browsers send it (lenient, last value wins)."""
+    cookies: dict[str, str] = {}
+    for chunk in value.split(";"):
+        if "=" in chunk:
+            key, val = chunk.split("=", 1)
+        else:
+            key, val = "", chunk
+        key, val = key.strip(), val.strip()
+        if key or val:
+            if len(val) >= 2 and val[0] == val[-1] == '"':
+                val = SimpleCookie().value_decode(val)[0]
+            cookies[key] = val
+    return cookies
+
+
+class Request:
+    """An HTTP request: method, URL, headers, cookies, client, body and per-request state."""
+
+    __slots__ = (
+        "_body",
+        "_cookies",
+        "_headers",
+        "_json",
+        "_query_params",
+        "_read_body",
+        "_state",
+        "_url",
+        "app",
+        "client",
+        "http_version",
+        "method",
+        "path",
+        "path_params",
+        "query_string",
+        "raw_headers",
+        "raw_path",
+        "root_path",
+        "scheme",
+        "scope_extra",
+        "server",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        raw_path: bytes,
+        query_string: bytes,
+        raw_headers: list[tuple[bytes, bytes]],
+        *,
+        path: str | None = None,
+        body: bytes | None = b"",
+        read_body: BodyReader | None = None,
+        client: Address | tuple[str, int] | None = None,
+        server: Address | tuple[str, int] | None = None,
+        scheme: str = "http",
+        http_version: str = "1.1",
+        root_path: str = "",
+        app: Fulmen | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.method = method
+        self.raw_path = raw_path
+        # PERF: most paths carry no escapes; skip unquote's work for them.
+        if path is None:
+            raw = raw_path.decode("latin-1")
+            path = unquote(raw) if "%" in raw else raw
+        self.path = path
+        self.query_string = query_string
+        #: Header (name, value) pairs with lower-case names, in arrival order.
+        self.raw_headers = raw_headers
+        self._body = body
+        self._read_body = read_body
+        self.client = client
+        self.server = server
+        self.scheme = scheme
+        self.http_version = http_version
+        self.root_path = root_path
+        self.app = app
+        self.path_params: dict[str, Any] = {}
+        self._headers: Headers | None = None
+        self._query_params: QueryParams | None = None
+        self._cookies: dict[str, str] | None = None
+        self._url: URL | None = None
+        self._json: Any = _UNSET
+        self._state: State | None = None if state is None else State(state)
+        self.scope_extra: dict[str, Any] | None = None
+
+    # -- lazily parsed views -------------------------------------------------------------------------------
+    @property
+    def headers(self) -> Headers:
+        """Request headers (case-insensitive; ``getlist`` for repeated ones)."""
+        h = self._headers
+        if h is None:
+            h = self._headers = Headers(raw=self.raw_headers)
+        return h
+
+    @property
+    def query_params(self) -> QueryParams:
+        """Query string parameters (``getlist`` for repeated keys)."""
+        q = self._query_params
+        if q is None:
+            q = self._query_params = QueryParams(self.query_string)
+        return q
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies sent in the ``Cookie`` header."""
+        c = self._cookies
+        if c is None:
+            c = {}
+            for k, v in self.raw_headers:
+                if k == b"cookie":
+                    c.update(parse_cookie_header(v.decode("latin-1")))
+            self._cookies = c
+        return c
+
+    @property
+    def state(self) -> State:
+        """Free-form per-request state (``request.state.user = ...``)."""
+        s = self._state
+        if s is None:
+            s = self._state = State()
+        return s
+
+    @property
+    def base_url(self) -> URL:
+        """Scheme, host and root path, with a trailing slash."""
+        url = self.url
+        return URL(f"{url.scheme}://{url.netloc}{self.root_path}/")
+
+    @property
+    def url(self) -> URL:
+        """The full request URL, rebuilt from scheme, Host header, root path, path and query."""
+        u = self._url
+        if u is None:
+            host = None
+            for k, v in self.raw_headers:
+                if k == b"host":
+                    host = v.decode("latin-1")
+                    break
+            if host is None:
+                if self.server is not None:
+                    h, p = self.server
+                    default = 443 if self.scheme in ("https", "wss") else 80
+                    host = h if p == default else f"{h}:{p}"
+                else:
+                    host = "localhost"
+            url = f"{self.scheme}://{host}{self.root_path}{self.raw_path.decode('latin-1')}"
+            if self.query_string:
+                url += "?" + self.query_string.decode("latin-1")
+            u = self._url = URL(url)
+        return u
+
+    def url_for(self, name: str, /, **path_params: Any) -> URL:
+        """The absolute URL of the route called ``name`` with these path parameters."""
+        if self.app is None:
+            raise RuntimeError("request.url_for needs the request to be bound to an application")
+        path = self.app.url_path_for(name, **path_params)
+        return URL(str(self.base_url).rstrip("/") + path)
+
+    # -- body ------------------------------------------------------------------------------------------------
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield the body in chunks as they arrive (the whole body at once when it is already buffered)."""
+        if self._body is not None:
+            if self._body:
+                yield self._body
+            return
+        reader = self._read_body
+        if reader is None:
+            return
+        self._read_body = None
+        while True:
+            chunk = await reader()
+            if not chunk:
+                break
+            yield chunk
+
+    async def body(self) -> bytes:
+        """The whole request body as bytes (read once, then cached)."""
+        if self._body is None:
+            self._body = b"".join([chunk async for chunk in self.stream()])
+        return self._body
+
+    async def json(self) -> Any:
+        """The body decoded as JSON."""
+        if self._json is _UNSET:
+            self._json = msgspec.json.decode(await self.body())
+        return self._json
+
+    # -- compatibility ---------------------------------------------------------------------------------------
+    @property
+    def scope(self) -> dict[str, Any]:
+        """An ASGI-style scope dict describing this request, for code written against Starlette's Request."""
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": self.http_version,
+            "method": self.method,
+            "scheme": self.scheme,
+            "path": self.path,
+            "raw_path": self.raw_path,
+            "query_string": self.query_string,
+            "root_path": self.root_path,
+            "headers": self.raw_headers,
+            "client": self.client,
+            "server": self.server,
+            "path_params": self.path_params,
+            "app": self.app,
+            "state": self.state._state,
+        }
+        if self.scope_extra:
+            scope.update(self.scope_extra)
+        return scope
+
+    def __getitem__(self, key: str) -> Any:
+        return self.scope[key]
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"
+
+
+class _Unset:
+    __slots__ = ()
+
+
+_UNSET: Any = _Unset()
