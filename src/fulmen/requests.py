@@ -148,7 +148,10 @@ class Request:
         """Free-form per-request state (``request.state.user = ...``)."""
         s = self._state
         if s is None:
-            s = self._state = State()
+            # Lifespan state (``yield {...}`` in the lifespan) is copied in lazily, on first use only.
+            app = self.app
+            initial = app.lifespan_state if app is not None else None
+            s = self._state = State(initial)
         return s
 
     @property

@@ -1,0 +1,107 @@
+"""Engine settings: where to listen, how many workers, and every limit with its default.
+
+One frozen-by-convention dataclass read once at start-up; the protocol copies the values it needs into
+attributes so the hot path never looks them up here (DESIGN.md §3.1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+_LOG_LEVELS = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the engine cannot use."""
+
+
+@dataclass
+class Config:
+    """All engine settings; see docs/engine.md for the table of defaults and what each limit answers."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Worker processes; more than one starts a supervisor that forks them onto one port (SO_REUSEPORT).
+    workers: int = 1
+    #: ``listen()`` backlog: connections the kernel queues before the server accepts them.
+    backlog: int = 2048
+    #: Set SO_REUSEPORT on the listening socket (always on when ``workers > 1``).
+    reuse_port: bool = False
+    log_level: str = "info"
+    #: One "fulmen.access" log line per request; when off, the hot path skips the logging call entirely.
+    access_log: bool = True
+    #: ASGI-style root path handed to every request (an app mounted under a proxy prefix).
+    root_path: str = ""
+
+    # -- limits ---------------------------------------------------------------------------------------------
+    #: Longest request target (URL) accepted; longer gets 414.
+    max_url_length: int = 8192
+    #: Total bytes of header names and values in one request; more gets 431.
+    max_header_bytes: int = 65536
+    #: Number of header lines in one request; more gets 431.
+    max_header_count: int = 100
+    #: Largest request body (Content-Length up front, or chunked as it streams); larger gets 413.
+    max_body_size: int = 16 * 1024 * 1024
+    #: Seconds from a request's first byte until its headers are complete; slower gets 408 and a close.
+    headers_timeout: float = 10.0
+    #: Seconds an idle keep-alive (or freshly opened) connection may wait for a request; then closed silently.
+    keep_alive_timeout: float = 5.0
+    #: Seconds a request body may go without new bytes; then 408 and a close.
+    body_timeout: float = 30.0
+    #: Open connections per worker; a connection beyond this gets 503 and is closed at once.
+    max_connections: int = 10000
+    #: Requests per connection parsed ahead of their responses (pipelining); reading pauses beyond it.
+    max_pipelined_requests: int = 32
+    #: Seconds in-flight requests get to finish after SIGTERM/SIGINT before they are cancelled.
+    graceful_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
+        if self.log_level.lower() not in _LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+        for name in (
+            "backlog",
+            "max_url_length",
+            "max_header_bytes",
+            "max_header_count",
+            "max_connections",
+            "max_pipelined_requests",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.max_body_size < 0:
+            raise ConfigError(f"max_body_size must be >= 0, got {self.max_body_size}")
+        for name in ("headers_timeout", "keep_alive_timeout", "body_timeout", "graceful_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
+
+    @property
+    def log_level_number(self) -> int:
+        """The ``logging`` level number of ``log_level``."""
+        return _LOG_LEVELS[self.log_level.lower()]
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> Config:
+        """Build a Config from keyword options, naming any unknown one in the error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"unknown engine setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**options)

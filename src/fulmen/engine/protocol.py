@@ -1,0 +1,741 @@
+"""HTTP/1.1 over one connection: parse with httptools (llhttp), run the core, write responses in order.
+
+One ``HttpProtocol`` per connection. Requests are parsed as bytes arrive; each complete request becomes a
+``Request`` and is driven with ``start_eager`` so a handler that never suspends is answered inside the same
+``data_received`` call, with one ``transport.write``. Pipelined requests run concurrently (up to a cap) but
+their responses leave in request order. Limits, timeouts and request-smuggling checks live here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httptools
+
+from fulmen._concurrency import start_eager
+from fulmen.requests import Request
+from fulmen.responses import PlainTextResponse, Response
+
+if TYPE_CHECKING:
+    from fulmen.engine.config import Config
+
+error_logger = logging.getLogger("fulmen.error")
+access_logger = logging.getLogger("fulmen.access")
+
+
+class App(Protocol):
+    """What the engine needs from an application (``fulmen.app.Fulmen`` has it)."""
+
+    def handle(self, request: Request) -> Coroutine[Any, Any, Response]: ...
+
+    async def startup(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+# -- constant bytes, built once ------------------------------------------------------------------------------
+def _status_line(code: int) -> bytes:
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = ""
+    return b"HTTP/1.1 %d %s\r\n" % (code, phrase.encode("latin-1"))
+
+
+# PERF: one dict lookup per response instead of formatting the status line.
+STATUS_LINES: dict[int, bytes] = {int(s): _status_line(int(s)) for s in HTTPStatus}
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NO_BODY_STATUSES = frozenset({204, 304})
+_METHODS: dict[bytes, str] = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
+}
+# uri-host [":" port]; IP-literal in brackets. Anything else in Host (space, "/", "@", ...) is a 400.
+_HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+(?:%25[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+
+# Header names the engine looks at while parsing (everything else is only collected).
+_H_HOST, _H_CONTENT_LENGTH, _H_TRANSFER_ENCODING, _H_EXPECT = 1, 2, 3, 4
+_SPECIAL_HEADERS = {
+    b"host": _H_HOST,
+    b"content-length": _H_CONTENT_LENGTH,
+    b"transfer-encoding": _H_TRANSFER_ENCODING,
+    b"expect": _H_EXPECT,
+}
+
+# Parser phase of the request currently being received.
+_IDLE, _HEAD, _BODY = 0, 1, 2
+# What the connection's single timer is currently guarding.
+_T_NONE, _T_KEEPALIVE, _T_HEADERS, _T_BODY, _T_LINGER = 0, 1, 2, 3, 4
+
+
+class _Reject(Exception):
+    """Raised from a parser callback to stop parsing; the protocol answers ``status`` and closes."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ServerState:
+    """What every connection of one server shares: app, settings, the cached date header, shutdown flag."""
+
+    def __init__(self, app: App, config: Config, loop: asyncio.AbstractEventLoop) -> None:
+        self.app = app
+        self.config = config
+        self.loop = loop
+        self.connections: set[HttpProtocol] = set()
+        self.background_tasks: set[asyncio.Task[None]] = set()
+        self.shutting_down = False
+        self.date_header = b""
+        self.access_log = config.access_log and access_logger.isEnabledFor(logging.INFO)
+        #: Requests answered (handy for tests and metrics; one integer add per response).
+        self.total_requests = 0
+        self.refresh_date()
+
+    def refresh_date(self) -> None:
+        """Recompute the cached ``date`` header line (the server calls this once a second)."""
+        self.date_header = b"date: " + formatdate(time.time(), usegmt=True).encode("latin-1") + b"\r\n"
+
+
+class _Slot:
+    """One request in pipeline order: parsed (maybe still receiving its body), running, or answered."""
+
+    __slots__ = ("complete", "expect_continue", "http10", "is_head", "keep_alive", "request", "response", "task")
+
+    def __init__(self, keep_alive: bool, is_head: bool, http10: bool) -> None:
+        self.keep_alive = keep_alive
+        self.is_head = is_head
+        self.http10 = http10
+        self.complete = False
+        self.expect_continue = False
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.task: asyncio.Future[Response] | None = None
+
+
+def _error_response(status: int, message: str) -> Response:
+    return PlainTextResponse(message, status_code=status)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """HTTP/1.1 for one connection: keep-alive, pipelining, limits, timeouts, flow control."""
+
+    __slots__ = (
+        "_app",
+        "_body_parts",
+        "_body_size",
+        "_chunked",
+        "_client",
+        "_closing",
+        "_content_length",
+        "_deadline",
+        "_head_bytes",
+        "_header_bytes",
+        "_headers",
+        "_host_count",
+        "_inflight",
+        "_loop",
+        "_max_body",
+        "_max_header_bytes",
+        "_max_header_count",
+        "_max_pipelined",
+        "_max_url",
+        "_new_head",
+        "_no_more_requests",
+        "_parser",
+        "_peer_eof",
+        "_phase",
+        "_reading_paused",
+        "_reject",
+        "_root_path",
+        "_server",
+        "_slot",
+        "_state",
+        "_timer",
+        "_timer_kind",
+        "_timer_when",
+        "_transport",
+        "_url",
+        "_valid_host",
+        "_waiting",
+        "_write_paused",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self._state = state
+        self._app = state.app
+        self._loop = state.loop
+        cfg = state.config
+        # PERF: limits copied into attributes once per connection, not looked up on the config per request.
+        self._max_url = cfg.max_url_length
+        self._max_header_bytes = cfg.max_header_bytes
+        self._max_header_count = cfg.max_header_count
+        self._max_body = cfg.max_body_size
+        self._max_pipelined = cfg.max_pipelined_requests
+        self._root_path = cfg.root_path
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._client: tuple[str, int] | None = None
+        self._server: tuple[str, int] | None = None
+        self._phase = _IDLE
+        self._new_head = False
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._header_bytes = 0
+        self._host_count = 0
+        self._valid_host = b""
+        self._content_length = -1
+        self._chunked = False
+        self._body_parts: list[bytes] = []
+        self._body_size = 0
+        self._slot: _Slot | None = None
+        self._waiting: deque[_Slot] = deque()
+        self._inflight: deque[_Slot] = deque()
+        self._reject: _Reject | None = None
+        self._no_more_requests = False
+        self._closing = False
+        self._peer_eof = False
+        self._write_paused = False
+        self._reading_paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_kind = _T_NONE
+        self._timer_when = 0.0
+        self._deadline = 0.0
+
+    # -- connection lifecycle ---------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        state = self._state
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self._client = (str(peer[0]), int(peer[1]))
+        sock = transport.get_extra_info("sockname")
+        if isinstance(sock, tuple) and len(sock) >= 2:
+            self._server = (str(sock[0]), int(sock[1]))
+        if len(state.connections) >= state.config.max_connections or state.shutting_down:
+            # Over the connection cap: answer 503 at once and close (documented in docs/engine.md).
+            self._no_more_requests = True
+            self._closing = True
+            body = b"Service Unavailable: too many connections"
+            transport.write(
+                STATUS_LINES[503]
+                + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+                + state.date_header
+                + b"connection: close\r\n\r\n"
+                + body
+            )
+            self._linger_close()
+            return
+        state.connections.add(self)
+        self._set_timer(_T_KEEPALIVE, state.config.keep_alive_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._state.connections.discard(self)
+        self._closing = True
+        self._no_more_requests = True
+        self._transport = None
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+            self._timer = None
+        # Handlers still running are not cancelled (as under uvicorn); their responses are dropped.
+        self._waiting.clear()
+        self._inflight.clear()
+
+    def eof_received(self) -> bool:
+        self._peer_eof = True
+        self._no_more_requests = True
+        slot = self._slot
+        if slot is not None:
+            self._slot = None
+            self._waiting.remove(slot)  # a half-received request can never complete
+        self._phase = _IDLE
+        if not self._waiting and not self._inflight:
+            return False  # nothing left to answer: let the transport close
+        # Half-closed by the client: answer what was received, then close.
+        return True
+
+    def pause_writing(self) -> None:
+        # The transport's buffer is above its high-water mark: stop reading (and dispatching) until it drains.
+        self._write_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._pump()
+        self._maybe_resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _maybe_resume_reading(self) -> None:
+        if (
+            self._reading_paused
+            and not self._write_paused
+            and not self._closing
+            and len(self._waiting) + len(self._inflight) < self._max_pipelined
+            and self._transport is not None
+        ):
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    @property
+    def reading_paused(self) -> bool:
+        """True while the protocol has asked the transport to stop reading (backpressure or pipeline cap)."""
+        return self._reading_paused
+
+    # -- timers -------------------------------------------------------------------------------------------------
+    def _set_timer(self, kind: int, timeout: float) -> None:
+        # PERF: one TimerHandle per connection, re-armed lazily: moving the deadline later only stores a float;
+        # the timer re-arms itself when it fires early.
+        self._timer_kind = kind
+        deadline = self._loop.time() + timeout
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer_when = deadline
+        elif deadline < self._timer_when:
+            timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer_when = deadline
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        kind = self._timer_kind
+        if kind == _T_NONE or self._transport is None:
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            self._timer_when = self._deadline
+            return
+        self._timer_kind = _T_NONE
+        if kind == _T_KEEPALIVE:
+            if not self._waiting and not self._inflight and self._phase == _IDLE:
+                self._transport.close()
+        elif kind == _T_HEADERS:
+            self._fail(_Reject(408, "Request Timeout: headers not received in time"))
+        elif kind == _T_BODY:
+            self._fail(_Reject(408, "Request Timeout: request body stalled"))
+        else:  # _T_LINGER
+            self._transport.close()
+
+    def _after_activity(self) -> None:
+        """Point the timer at what the connection is waiting for now (called after parsing or writing)."""
+        phase = self._phase
+        if phase == _IDLE:
+            if self._waiting or self._inflight:
+                self._timer_kind = _T_NONE  # waiting on the app, no client timeout
+            elif not self._closing:
+                self._set_timer(_T_KEEPALIVE, self._state.config.keep_alive_timeout)
+        elif phase == _HEAD:
+            if self._new_head:
+                self._new_head = False
+                self._set_timer(_T_HEADERS, self._state.config.headers_timeout)
+        else:
+            # Any bytes while in the body are progress: the stall timeout starts over.
+            self._set_timer(_T_BODY, self._state.config.body_timeout)
+
+    # -- parsing ----------------------------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._no_more_requests:
+            return  # after a rejected or final request nothing is parsed again
+        if self._phase == _HEAD:
+            # Bound what httptools buffers for an unterminated header line.
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # WebSocket/CONNECT upgrade: not supported yet; the request was answered normally (keep_alive=False).
+            self._no_more_requests = True
+        except httptools.HttpParserError as exc:
+            reject = self._reject
+            self._reject = None
+            if reject is None:
+                if self._no_more_requests and self._phase == _IDLE and self._slot is None:
+                    return  # bytes after a "Connection: close" request are ignored
+                cause = exc.__context__
+                if isinstance(exc, httptools.HttpParserCallbackError) and cause is not None:
+                    reject = _Reject(500, "Internal Server Error")  # a bug of ours or the app's, not the client's
+                    reject.__cause__ = cause
+                else:
+                    reject = _Reject(400, f"Bad Request: {exc}")
+            self._fail(reject)
+            return
+        if self._phase == _HEAD and self._head_bytes > self._max_url + self._max_header_bytes + 4096:
+            self._fail(_Reject(431, "Request Header Fields Too Large"))
+            return
+        if len(self._waiting) + len(self._inflight) >= self._max_pipelined:
+            self._pause_reading()
+        self._after_activity()
+
+    def on_message_begin(self) -> None:
+        self._phase = _HEAD
+        self._new_head = True
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
+        self._header_bytes = 0
+        self._host_count = 0
+        self._content_length = -1
+        self._chunked = False
+
+    def on_url(self, url: bytes) -> None:
+        # PERF: the common case is the whole target in one callback; concatenation only when split.
+        url = self._url + url if self._url else url
+        self._url = url
+        if len(url) > self._max_url:
+            self._raise(_Reject(414, "URI Too Long"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._phase != _HEAD:
+            # Chunked trailer fields: counted against the header limit, otherwise ignored.
+            self._header_bytes += len(name) + len(value)
+            if self._header_bytes > self._max_header_bytes:
+                self._raise(_Reject(431, "Request Header Fields Too Large"))
+            return
+        name = name.lower()
+        if value and value[-1] in b" \t":
+            value = value.rstrip(b" \t")  # llhttp keeps trailing OWS; the field value excludes it
+        headers = self._headers
+        headers.append((name, value))
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > self._max_header_bytes or len(headers) > self._max_header_count:
+            self._raise(_Reject(431, "Request Header Fields Too Large"))
+        kind = _SPECIAL_HEADERS.get(name)
+        if kind is not None:
+            if kind == _H_HOST:
+                self._host_count += 1
+                # PERF: a connection sends the same Host every time; validate it once.
+                if value != self._valid_host:
+                    if _HOST_RE.fullmatch(value) is None:
+                        self._raise(_Reject(400, "Bad Request: invalid Host header"))
+                    self._valid_host = value
+            elif kind == _H_CONTENT_LENGTH:
+                self._content_length = int(value)  # llhttp has validated the digits
+            elif kind == _H_TRANSFER_ENCODING:
+                self._chunked = True  # llhttp accepts only "chunked" last on requests
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        self._phase = _BODY
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self._raise(_Reject(505, "HTTP Version Not Supported"))
+        hosts = self._host_count
+        if hosts > 1:
+            self._raise(_Reject(400, "Bad Request: more than one Host header"))
+        if hosts == 0 and version == "1.1":
+            self._raise(_Reject(400, "Bad Request: missing Host header"))
+        if self._content_length > self._max_body:
+            self._raise(_Reject(413, "Content Too Large"))
+        method = parser.get_method()
+        keep_alive = parser.should_keep_alive() and not self._state.shutting_down and not self._peer_eof
+        if parser.should_upgrade():
+            keep_alive = False  # upgrades are not supported yet: answer normally, then close
+        if not keep_alive:
+            self._no_more_requests = True
+        slot = _Slot(keep_alive, method == b"HEAD", version == "1.0")
+        self._slot = slot
+        self._body_parts = []
+        self._body_size = 0
+        self._waiting.append(slot)
+        if version == "1.1" and (self._content_length > 0 or self._chunked):
+            for name, value in self._headers:
+                if name == b"expect" and value.lower() == b"100-continue":
+                    slot.expect_continue = True
+                    self._pump()  # sends 100 Continue now if nothing is ahead of this request
+                    break
+
+    def on_body(self, body: bytes) -> None:
+        size = self._body_size + len(body)
+        self._body_size = size
+        if size > self._max_body:
+            self._raise(_Reject(413, "Content Too Large"))
+        self._body_parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self._phase = _IDLE
+        slot = self._slot
+        if slot is None:
+            return
+        url = self._url
+        # PERF: origin-form targets ("/path?q") are split with one partition; others go through parse_url.
+        if url[:1] == b"/" and b"#" not in url:
+            path, _, query = url.partition(b"?")
+        else:
+            try:
+                parsed = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                self._raise(_Reject(400, "Bad Request: invalid request target"))
+            path = parsed.path or (b"*" if url == b"*" else b"/")
+            query = parsed.query or b""
+        self._slot = None
+        method = self._parser.get_method()
+        parts = self._body_parts
+        slot.request = Request(
+            _METHODS.get(method) or method.decode("latin-1"),
+            path,
+            query,
+            self._headers,
+            # PERF: join of a single part returns that bytes object itself.
+            body=b"".join(parts) if parts else b"",
+            client=self._client,
+            server=self._server,
+            http_version="1.0" if slot.http10 else "1.1",
+            root_path=self._root_path,
+            app=self._app,  # type: ignore[arg-type]
+        )
+        slot.complete = True
+        # PERF: the common case (nothing else queued, transport writable) dispatches and answers inline.
+        self._pump()
+
+    def _raise(self, reject: _Reject) -> None:
+        self._reject = reject
+        raise reject
+
+    # -- dispatch and write in order ------------------------------------------------------------------------
+    def _pump(self) -> None:
+        """Write finished responses in request order and start queued requests while capacity allows."""
+        inflight = self._inflight
+        waiting = self._waiting
+        while True:
+            while inflight and inflight[0].response is not None:
+                self._write(inflight.popleft())
+                if self._closing:
+                    return
+            if not waiting or self._write_paused or len(inflight) >= self._max_pipelined:
+                break
+            slot = waiting[0]
+            if not slot.complete:
+                if slot.expect_continue and not inflight and self._transport is not None:
+                    slot.expect_continue = False
+                    self._transport.write(_CONTINUE)
+                break
+            waiting.popleft()
+            inflight.append(slot)
+            if slot.response is None:  # engine-made error responses need no handler
+                self._dispatch(slot)
+        if self._reading_paused:
+            self._maybe_resume_reading()
+
+    def _dispatch(self, slot: _Slot) -> None:
+        request = slot.request
+        assert request is not None
+        try:
+            task = start_eager(self._app.handle(request), self._loop)
+        except Exception:
+            error_logger.exception("Exception creating the handler for %s %s", request.method, request.path)
+            slot.response = _error_response(500, "Internal Server Error")
+            return
+        if task.done():
+            self._take_result(slot, task)
+        else:
+            slot.task = task
+            task.add_done_callback(lambda t: self._on_task_done(slot, t))
+
+    def _take_result(self, slot: _Slot, task: asyncio.Future[Response]) -> None:
+        if task.cancelled():
+            slot.response = _error_response(500, "Internal Server Error")
+            slot.keep_alive = False
+            return
+        exc = task.exception()
+        if exc is None:
+            slot.response = task.result()
+        else:
+            request = slot.request
+            error_logger.error(
+                "Exception in ASGI application" if request is None else "Exception handling %s %s",
+                *(() if request is None else (request.method, request.path)),
+                exc_info=exc,
+            )
+            slot.response = _error_response(500, "Internal Server Error")
+
+    def _on_task_done(self, slot: _Slot, task: asyncio.Future[Response]) -> None:
+        slot.task = None
+        if self._closing:
+            if not task.cancelled():
+                task.exception()  # retrieve it so asyncio doesn't log "never retrieved"
+            return
+        self._take_result(slot, task)
+        try:
+            self._pump()
+        except Exception:
+            error_logger.exception("Internal error while writing a response; closing the connection")
+            self.abort()
+            return
+        self._after_activity()
+
+    def _write(self, slot: _Slot) -> None:
+        transport = self._transport
+        response = slot.response
+        assert response is not None
+        if transport is None:
+            return
+        keep_alive = slot.keep_alive
+        if self._state.shutting_down or self._peer_eof:
+            # Finish what was received, then close: only the last known request keeps nothing open.
+            if not self._waiting and not self._inflight:
+                keep_alive = False
+        status = response.status_code
+        line = STATUS_LINES.get(status)
+        if line is None:
+            if not 100 <= status <= 999:
+                error_logger.error("Invalid status code %r from the application", status)
+                slot.response = response = _error_response(500, "Internal Server Error")
+                status = 500
+                line = STATUS_LINES[500]
+            else:
+                line = b"HTTP/1.1 %d \r\n" % status
+        parts = [line]
+        append = parts.append
+        raw_headers = response.raw_headers
+        for name, value in raw_headers:
+            if name == b"connection" and value.lower() == b"close":
+                keep_alive = False
+                continue
+            # PERF: four appends and one join beat formatting each header line.
+            append(name)
+            append(b": ")
+            append(value)
+            append(b"\r\n")
+        append(self._state.date_header)
+        lines = len(raw_headers) + 3
+        if not keep_alive:
+            append(b"connection: close\r\n")
+            lines += 1
+        elif slot.http10:
+            append(b"connection: keep-alive\r\n")
+            lines += 1
+        append(b"\r\n")
+        body = response.body
+        if body and not slot.is_head and status >= 200 and status not in _NO_BODY_STATUSES:
+            append(body)
+            blen = len(body)
+        else:
+            blen = 0
+        data = b"".join(parts)
+        head_len = len(data) - blen
+        # PERF: one pass over the head instead of a per-header CR/LF check; catches response splitting.
+        if data.count(b"\n", 0, head_len) != lines or data.count(b"\r", 0, head_len) != lines:
+            error_logger.error("Response header contains CR or LF; sending 500 instead")
+            slot.response = _error_response(500, "Internal Server Error")
+            slot.keep_alive = False
+            self._write(slot)
+            return
+        transport.write(data)  # PERF: one write per response
+        state = self._state
+        state.total_requests += 1
+        if state.access_log:
+            self._log_access(slot, status)
+        if response.background is not None:
+            self._run_background(response.background)
+        if not keep_alive:
+            self._closing = True
+            self._no_more_requests = True
+            self._waiting.clear()
+            self._inflight.clear()
+            if self._reject is not None or self._phase != _IDLE:
+                self._linger_close()
+            else:
+                transport.close()
+
+    def _log_access(self, slot: _Slot, status: int) -> None:
+        request = slot.request
+        client = self._client
+        where = f"{client[0]}:{client[1]}" if client else "-"
+        if request is None:
+            access_logger.info('%s - "-" %d', where, status)
+            return
+        target = request.raw_path.decode("latin-1")
+        if request.query_string:
+            target += "?" + request.query_string.decode("latin-1")
+        access_logger.info(
+            '%s - "%s %s HTTP/%s" %d', where, request.method, target, request.http_version, status
+        )
+
+    def _run_background(self, background: Callable[[], Awaitable[Any]]) -> None:
+        async def run() -> None:
+            try:
+                await background()
+            except Exception:
+                error_logger.exception("Exception in background task")
+
+        task = self._loop.create_task(run())
+        tasks = self._state.background_tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    # -- errors and closing -------------------------------------------------------------------------------------
+    def _fail(self, reject: _Reject) -> None:
+        """Answer a malformed or timed-out request (after anything ahead of it) and close the connection."""
+        self._no_more_requests = True
+        self._reject = reject
+        if reject.status == 400:
+            error_logger.warning("Invalid HTTP request received: %s", reject.message)
+        elif reject.status == 500:
+            error_logger.error("Internal error while parsing a request", exc_info=reject.__cause__)
+        slot = self._slot
+        self._slot = None
+        if slot is not None and not slot.complete:
+            self._waiting.remove(slot)  # the half-received request is answered by the error instead
+        if reject.status == 500:
+            self._waiting.clear()  # internal failure: the queue's state is unknown, answer now and close
+            self._inflight.clear()
+        error = _Slot(False, False, False)
+        error.complete = True
+        error.response = _error_response(reject.status, reject.message)
+        self._waiting.append(error)
+        self._pump()
+
+    def _linger_close(self) -> None:
+        """Half-close after the last response and drain the peer briefly, so it reads the reply before a RST."""
+        transport = self._transport
+        if transport is None:
+            return
+        self._closing = True
+        self._no_more_requests = True
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        if transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                transport.close()
+                return
+            self._set_timer(_T_LINGER, 1.0)
+        else:
+            transport.close()
+
+    def shutdown(self) -> None:
+        """Server shutdown: close now if idle; otherwise finish the requests received so far, then close."""
+        transport = self._transport
+        if transport is None:
+            return
+        if not self._waiting and not self._inflight and self._phase == _IDLE:
+            self._closing = True
+            transport.close()
+        # else: _write() sees state.shutting_down and closes after the last queued response.
+
+    def abort(self) -> None:
+        """Grace period over: cancel running handlers and drop the connection."""
+        for slot in list(self._inflight):
+            if slot.task is not None:
+                slot.task.cancel()
+        self._closing = True
+        if self._transport is not None:
+            self._transport.abort()

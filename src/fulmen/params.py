@@ -1,0 +1,212 @@
+"""Parameter markers: ``Path``, ``Query``, ``Header``, ``Cookie``, ``Body``, ``Form``, ``File``, ``Depends``.
+
+Same names, arguments and defaults as FastAPI's. A marker only records what the user declared; ``plan.py``
+turns it into a validator once, when the route is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any
+
+
+class _UndefinedType:
+    """The 'no default given' sentinel (FastAPI's ``Undefined``)."""
+
+    __slots__ = ()
+    _instance: _UndefinedType | None = None
+
+    def __new__(cls) -> _UndefinedType:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "PydanticUndefined"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __copy__(self) -> _UndefinedType:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _UndefinedType:
+        return self
+
+
+Undefined: Any = _UndefinedType()
+
+
+class ParamTypes(Enum):
+    """Where a parameter comes from."""
+
+    query = "query"
+    header = "header"
+    path = "path"
+    cookie = "cookie"
+
+
+class Param:
+    """Common fields of every request-parameter marker (validation constraints and schema metadata)."""
+
+    in_: ParamTypes | None = None
+
+    def __init__(
+        self,
+        default: Any = Undefined,
+        *,
+        default_factory: Callable[[], Any] | None = None,
+        annotation: Any | None = None,
+        alias: str | None = None,
+        alias_priority: int | None = None,
+        validation_alias: str | None = None,
+        serialization_alias: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        gt: float | None = None,
+        ge: float | None = None,
+        lt: float | None = None,
+        le: float | None = None,
+        min_length: int | None = None,
+        max_length: int | None = None,
+        pattern: str | None = None,
+        regex: str | None = None,
+        discriminator: str | None = None,
+        strict: bool | None = None,
+        multiple_of: float | None = None,
+        allow_inf_nan: bool | None = None,
+        max_digits: int | None = None,
+        decimal_places: int | None = None,
+        examples: list[Any] | None = None,
+        example: Any = Undefined,
+        openapi_examples: dict[str, Any] | None = None,
+        deprecated: bool | str | None = None,
+        include_in_schema: bool = True,
+        json_schema_extra: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
+        if default is not Undefined and default_factory is not None:
+            raise TypeError("cannot specify both default and default_factory")
+        self.default = default
+        self.default_factory = default_factory
+        self.annotation = annotation
+        self.alias = alias
+        self.alias_priority = alias_priority
+        self.validation_alias = validation_alias
+        self.serialization_alias = serialization_alias
+        self.title = title
+        self.description = description
+        self.gt = gt
+        self.ge = ge
+        self.lt = lt
+        self.le = le
+        self.min_length = min_length
+        self.max_length = max_length
+        self.pattern = pattern if pattern is not None else regex
+        self.discriminator = discriminator
+        self.strict = strict
+        self.multiple_of = multiple_of
+        self.allow_inf_nan = allow_inf_nan
+        self.max_digits = max_digits
+        self.decimal_places = decimal_places
+        self.examples = examples
+        self.example = example
+        self.openapi_examples = openapi_examples
+        self.deprecated = deprecated
+        self.include_in_schema = include_in_schema
+        self.json_schema_extra = json_schema_extra
+        self.extra = extra
+
+    @property
+    def required(self) -> bool:
+        """True when neither a default nor a default factory was given (``...`` also means required)."""
+        return self.default_factory is None and (self.default is Undefined or self.default is Ellipsis)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.default!r})"
+
+
+class Path(Param):
+    """A path parameter (``/items/{item_id}``); always required."""
+
+    in_ = ParamTypes.path
+
+    def __init__(self, default: Any = ..., **kwargs: Any) -> None:
+        if default is not ...:
+            raise AssertionError("Path parameters cannot have a default value")
+        super().__init__(default, **kwargs)
+
+
+class Query(Param):
+    """A query-string parameter."""
+
+    in_ = ParamTypes.query
+
+
+class Header(Param):
+    """A request header; ``convert_underscores`` maps ``user_agent`` to ``user-agent``."""
+
+    in_ = ParamTypes.header
+
+    def __init__(self, default: Any = Undefined, *, convert_underscores: bool = True, **kwargs: Any) -> None:
+        super().__init__(default, **kwargs)
+        self.convert_underscores = convert_underscores
+
+
+class Cookie(Param):
+    """A cookie value."""
+
+    in_ = ParamTypes.cookie
+
+
+class Body(Param):
+    """A (part of the) JSON request body; ``embed=True`` expects ``{"name": value}``."""
+
+    def __init__(
+        self, default: Any = Undefined, *, embed: bool | None = None, media_type: str = "application/json", **kw: Any
+    ) -> None:
+        super().__init__(default, **kw)
+        self.embed = embed
+        self.media_type = media_type
+
+
+class Form(Body):
+    """A form field (``application/x-www-form-urlencoded`` or multipart)."""
+
+    def __init__(self, default: Any = Undefined, *, media_type: str = "application/x-www-form-urlencoded", **kw: Any):
+        super().__init__(default, embed=True, media_type=media_type, **kw)
+
+
+class File(Form):
+    """An uploaded file in a multipart form."""
+
+    def __init__(self, default: Any = Undefined, *, media_type: str = "multipart/form-data", **kw: Any) -> None:
+        super().__init__(default, media_type=media_type, **kw)
+
+
+class Depends:
+    """Declare a dependency: ``dependency`` is called per request and its result injected."""
+
+    def __init__(self, dependency: Callable[..., Any] | None = None, *, use_cache: bool = True) -> None:
+        self.dependency = dependency
+        self.use_cache = use_cache
+
+    def __repr__(self) -> str:
+        name = getattr(self.dependency, "__name__", type(self.dependency).__name__)
+        cache = "" if self.use_cache else ", use_cache=False"
+        return f"{type(self).__name__}({name}{cache})"
+
+
+class Security(Depends):
+    """A dependency that also declares OAuth2 scopes (for security schemes and ``SecurityScopes``)."""
+
+    def __init__(
+        self,
+        dependency: Callable[..., Any] | None = None,
+        *,
+        scopes: Sequence[str] | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        super().__init__(dependency=dependency, use_cache=use_cache)
+        self.scopes = list(scopes or [])

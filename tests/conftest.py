@@ -1,0 +1,106 @@
+"""Shared fixtures: every behaviour test runs through every front door (DESIGN.md §5).
+
+``serve(app)`` returns an ``httpx.Client`` talking to ``app`` through the front door under test:
+- ``engine``: fulmen's own HTTP engine on a real socket (ephemeral port);
+- ``asgi``: the ASGI callable, in-process, through ``fulmen.testclient.TestClient``;
+- ``uvicorn``: the ASGI callable served by uvicorn on a real socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from fulmen.testclient import TestClient
+
+FRONT_DOORS = ["engine", "asgi", "uvicorn"]
+
+
+def _bound_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class _UvicornThread:
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.sock = _bound_socket()
+        config = uvicorn.Config(app, loop="asyncio", log_level="warning", lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        self.port = self.sock.getsockname()[1]
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self.server.serve(sockets=[self.sock]))
+        finally:
+            loop.close()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+def _start_engine(app: Any) -> tuple[int, Callable[[], None]]:
+    from tests.engine.conftest import start_engine_in_thread
+
+    return start_engine_in_thread(app)
+
+
+@pytest.fixture(params=FRONT_DOORS)
+def front_door(request: pytest.FixtureRequest) -> str:
+    """The name of the front door under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def serve(front_door: str) -> Iterator[Callable[..., httpx.Client]]:
+    """Factory: ``client = serve(app)`` gives an httpx client for ``app`` through the current front door."""
+    cleanups: list[Callable[[], None]] = []
+
+    def make(app: Any, **client_options: Any) -> httpx.Client:
+        client: httpx.Client
+        if front_door == "asgi":
+            client = TestClient(app, raise_server_exceptions=False, **client_options)
+            client.__enter__()
+            cleanups.append(lambda: client.__exit__(None, None, None))
+            return client
+        if front_door == "uvicorn":
+            server = _UvicornThread(app)
+            cleanups.append(server.stop)
+            base = f"http://127.0.0.1:{server.port}"
+        else:
+            port, stop = _start_engine(app)
+            cleanups.append(stop)
+            base = f"http://127.0.0.1:{port}"
+        client = httpx.Client(base_url=base, follow_redirects=client_options.get("follow_redirects", True))
+        cleanups.append(client.close)
+        return client
+
+    yield make
+    for cleanup in reversed(cleanups):
+        cleanup()
+
+
+def ci() -> bool:
+    """True on CI, where a missing service must fail a test rather than skip it."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -1,0 +1,77 @@
+"""Declarations fulmen can't serve fail at start-up, naming the route and the parameter."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+
+from fulmen import Body, FastAPI, FastAPIError, Path, Query
+
+
+class NotAModel:
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+
+def test_unknown_annotation_names_route_and_parameter() -> None:
+    app = FastAPI()
+    with pytest.raises(FastAPIError) as info:
+
+        @app.post("/things")
+        async def create(thing: NotAModel) -> None:
+            return None
+
+    message = str(info.value)
+    assert "'/things'" in message and "'thing'" in message
+
+
+def test_path_marker_without_placeholder() -> None:
+    app = FastAPI()
+    with pytest.raises(FastAPIError, match=r"'item_id'.*no \{item_id\}"):
+
+        @app.get("/items")
+        async def read(item_id: Annotated[int, Path()]) -> None:
+            return None
+
+
+def test_path_parameter_declared_as_query() -> None:
+    app = FastAPI()
+    with pytest.raises(FastAPIError, match="is a path parameter"):
+
+        @app.get("/items/{item_id}")
+        async def read(item_id: Annotated[int, Query()]) -> None:
+            return None
+
+
+def test_structured_query_parameter_rejected() -> None:
+    app = FastAPI()
+    with pytest.raises(FastAPIError, match="query parameters must be scalar"):
+
+        @app.get("/items")
+        async def read(q: Annotated[dict[str, int], Query()]) -> None:
+            return None
+
+
+def test_two_markers() -> None:
+    app = FastAPI()
+    with pytest.raises(FastAPIError, match="use only one"):
+
+        @app.get("/items")
+        async def read(q: Annotated[int, Query()] = Query(3)) -> None:
+            return None
+
+
+def test_path_default_is_rejected() -> None:
+    with pytest.raises(AssertionError):
+        Path(3)
+
+
+def test_body_marker_ok() -> None:
+    app = FastAPI()
+
+    @app.post("/items")
+    async def create(n: Annotated[int, Body(embed=True)]) -> int:
+        return n
+
+    assert app.routes[0].dependant.body_params[0].name == "n"

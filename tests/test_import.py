@@ -1,0 +1,34 @@
+"""The core installs small and imports fast: no pydantic, no engine, no test client on ``import fulmen``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_import_does_not_pull_optional_modules() -> None:
+    code = (
+        "import sys, fulmen\n"
+        "from fulmen import FastAPI\n"
+        "app = FastAPI()\n"
+        "@app.get('/')\n"
+        "async def root(): return {}\n"
+        "bad = [m for m in ('pydantic', 'fastapi', 'starlette', 'httpx', 'fulmen.engine', 'fulmen.testclient')"
+        " if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_public_names() -> None:
+    import fulmen
+    from fulmen import exceptions, params, responses, routing, status, testclient
+
+    for name in ("FastAPI", "Fulmen", "APIRouter", "Path", "Query", "Header", "Cookie", "Body", "Request",
+                 "Response", "HTTPException", "status", "Depends"):
+        assert hasattr(fulmen, name), name
+    assert fulmen.FastAPI is fulmen.Fulmen
+    assert status.HTTP_404_NOT_FOUND == 404 and status.HTTP_422_UNPROCESSABLE_ENTITY == 422
+    assert responses.JSONResponse and exceptions.HTTPException and params.Query and routing.APIRoute
+    assert testclient.TestClient
