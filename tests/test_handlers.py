@@ -111,8 +111,10 @@ def _app(**options: Any) -> FastAPI:
 
     @app.get("/sync")
     def sync() -> dict[str, bool]:
-        return {"main_thread": threading.current_thread() is threading.main_thread(),
-                "pool": threading.current_thread().name.startswith("fulmen-sync")}
+        return {
+            "main_thread": threading.current_thread() is threading.main_thread(),
+            "pool": threading.current_thread().name.startswith("fulmen-sync"),
+        }
 
     @app.get("/inline", inline_sync=True)
     def inline() -> dict[str, bool]:
@@ -180,7 +182,10 @@ def test_status_codes_and_response_classes(serve: Any) -> None:
     assert (r.text, r.headers["content-type"]) == ("<h1>hi</h1>", "text/html; charset=utf-8")
     r = client.get("/custom")
     assert (r.content, r.headers["content-type"], r.headers["x-custom"]) == (
-        b"raw", "application/octet-stream", "1")
+        b"raw",
+        "application/octet-stream",
+        "1",
+    )
     r = client.get("/json-response")
     assert (r.status_code, r.json(), r.headers["x-a"]) == (202, {"a": "ü"}, "b")
     assert r.content == '{"a":"ü"}'.encode()
@@ -197,7 +202,9 @@ def test_cookies_stay_separate(serve: Any) -> None:
     cookies = r.headers.get_list("set-cookie")
     assert cookies[:2] == ["a=1; HttpOnly; Path=/; SameSite=lax", "b=2; Max-Age=60; Path=/; SameSite=lax"]
     # As in Starlette, delete_cookie expires "now" (an int expiry is an offset from the current time).
-    assert re.fullmatch(r'c=""; expires=\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT; Max-Age=0; Path=/; SameSite=lax', cookies[2])
+    assert re.fullmatch(
+        r'c=""; expires=\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT; Max-Age=0; Path=/; SameSite=lax', cookies[2]
+    )
 
 
 def test_injected_response_parameter(serve: Any) -> None:
@@ -237,8 +244,13 @@ def test_app_level_inline_switch() -> None:
 def test_request_object(serve: Any) -> None:
     r = serve(_app()).get("/request?a=1&m=x&m=y", headers={"x-test": "v", "cookie": "k=cv; other=2"})
     assert r.json() == {
-        "method": "GET", "path": "/request", "query": {"a": "1", "m": "y"}, "multi": ["x", "y"],
-        "header": "v", "cookie": "cv", "has_client": True,
+        "method": "GET",
+        "path": "/request",
+        "query": {"a": "1", "m": "y"},
+        "multi": ["x", "y"],
+        "header": "v",
+        "cookie": "cv",
+        "has_client": True,
     }
     r = serve(_app()).post("/echo-body", json={"a": [1, 2]})
     assert r.json() == {"len": len(b'{"a":[1,2]}'), "json": {"a": [1, 2]}}

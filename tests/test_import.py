@@ -13,7 +13,8 @@ def test_import_does_not_pull_optional_modules() -> None:
         "app = FastAPI()\n"
         "@app.get('/')\n"
         "async def root(): return {}\n"
-        "bad = [m for m in ('pydantic', 'fastapi', 'starlette', 'httpx', 'fulmen.engine', 'fulmen.testclient')"
+        "bad = [m for m in ('pydantic', 'fastapi', 'starlette', 'httpx', 'fulmen.engine',"
+        " 'fulmen.testclient')"
         " if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
@@ -25,8 +26,21 @@ def test_public_names() -> None:
     import fulmen
     from fulmen import exceptions, params, responses, routing, status, testclient
 
-    for name in ("FastAPI", "Fulmen", "APIRouter", "Path", "Query", "Header", "Cookie", "Body", "Request",
-                 "Response", "HTTPException", "status", "Depends"):
+    for name in (
+        "FastAPI",
+        "Fulmen",
+        "APIRouter",
+        "Path",
+        "Query",
+        "Header",
+        "Cookie",
+        "Body",
+        "Request",
+        "Response",
+        "HTTPException",
+        "status",
+        "Depends",
+    ):
         assert hasattr(fulmen, name), name
     assert fulmen.FastAPI is fulmen.Fulmen
     assert status.HTTP_404_NOT_FOUND == 404 and status.HTTP_422_UNPROCESSABLE_ENTITY == 422

@@ -1,7 +1,7 @@
 """fulmen: FastAPI's developer experience on its own high-performance HTTP engine.
 
-Change ``from fastapi import ...`` to ``from fulmen import ...``; the names, parameters and error shapes are the
-same. ``app.run()`` serves on fulmen's engine; the app is also an ASGI callable for any ASGI server.
+Change ``from fastapi import ...`` to ``from fulmen import ...``; the names, parameters and error shapes are
+the same. ``app.run()`` serves on fulmen's engine; the app is also an ASGI callable for any ASGI server.
 """
 
 from __future__ import annotations

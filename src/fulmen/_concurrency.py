@@ -28,11 +28,12 @@ if sys.version_info >= (3, 12):
         return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
 
 else:  # pragma: no cover - exercised on 3.10/3.11 only
-    _PyTask: Any = tasks._PyTask  # type: ignore[attr-defined]
-    _PyFuture: Any = futures._PyFuture  # type: ignore[attr-defined]
-    _enter_task: Any = tasks._enter_task  # type: ignore[attr-defined]
-    _leave_task: Any = tasks._leave_task  # type: ignore[attr-defined]
-    _register_task: Any = tasks._register_task  # type: ignore[attr-defined]
+    # Private asyncio names, read through vars() so type checkers on any version agree.
+    _PyTask: Any = vars(tasks)["_PyTask"]
+    _PyFuture: Any = vars(futures)["_PyFuture"]
+    _enter_task: Any = vars(tasks)["_enter_task"]
+    _leave_task: Any = vars(tasks)["_leave_task"]
+    _register_task: Any = vars(tasks)["_register_task"]
     _wakeup: Any = _PyTask._Task__wakeup
 
     class _EagerTask(_PyTask):  # type: ignore[misc]
@@ -54,7 +55,10 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
         try:
             result = coro.send(None)
         except StopIteration as exc:
-            _PyFuture.set_result(task, exc.value)
+            # PERF: nobody can have added a done-callback yet, so finish the future by hand
+            # instead of Future.set_result's callback scheduling.
+            task._result = exc.value
+            task._state = "FINISHED"
             return
         except (KeyboardInterrupt, SystemExit) as exc:
             _PyFuture.set_exception(task, exc)
@@ -78,8 +82,8 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
         elif result is None:
             loop.call_soon(task._Task__step, context=task._context)
         else:
-            exc = RuntimeError(f"Task got bad yield: {result!r}")
-            loop.call_soon(task._Task__step, exc, context=task._context)
+            bad_yield = RuntimeError(f"Task got bad yield: {result!r}")
+            loop.call_soon(task._Task__step, bad_yield, context=task._context)
 
     def start_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> asyncio.Future[T]:
         """Start ``coro`` now, in its own context; the returned task is already done if it never suspended.
@@ -88,4 +92,5 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
         """
         task = _EagerTask(coro, loop)
         task._context.run(_first_step, task, coro, loop)
-        return task  # type: ignore[no-any-return]
+        result: asyncio.Future[T] = task
+        return result

@@ -1,8 +1,8 @@
 """The application: route table, exception handlers, lifespan and ``run()``.
 
 ``Fulmen.handle(request)`` is the one pipeline both front doors call: the engine (``fulmen.engine``) and ASGI
-(``fulmen.asgi``). It always returns a ``Response``: HTTP errors, validation errors and crashes become responses
-here, so no front door can lose one.
+(``fulmen.asgi``). It always returns a ``Response``: HTTP errors, validation errors and crashes become
+responses here, so no front door can lose one.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
 Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
 
 
-
 class APIRouter:
     """A group of routes with a shared prefix and settings, included into an app with ``include_router``."""
 
@@ -43,9 +42,8 @@ class APIRouter:
         inline_sync: bool | None = None,
         redirect_slashes: bool = True,
     ) -> None:
-        if prefix:
-            if not prefix.startswith("/") or prefix.endswith("/"):
-                raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
         self.prefix = prefix
         self.tags = list(tags or [])
         self.default_response_class = default_response_class
@@ -93,7 +91,9 @@ class APIRouter:
         self.table.add(route)
         return route
 
-    def api_route(self, path: str, *, methods: Sequence[str] | None = None, **kwargs: Any) -> Callable[[F], F]:
+    def api_route(
+        self, path: str, *, methods: Sequence[str] | None = None, **kwargs: Any
+    ) -> Callable[[F], F]:
         """Decorator form of ``add_api_route``."""
 
         def decorator(func: F) -> F:
@@ -174,15 +174,17 @@ class APIRouter:
         return self.table.url_path_for(name, **path_params)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Default exception handlers (importable from fulmen.exception_handlers)
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     """FastAPI's default: ``{"detail": ...}`` with the exception's status and headers."""
     headers = getattr(exc, "headers", None)
     if exc.status_code in (204, 304) or exc.status_code < 200:
         return Response(status_code=exc.status_code, headers=headers)
-    return JSONResponse({"detail": jsonable_encoder(exc.detail)}, status_code=exc.status_code, headers=headers)
+    return JSONResponse(
+        {"detail": jsonable_encoder(exc.detail)}, status_code=exc.status_code, headers=headers
+    )
 
 
 def request_validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
@@ -221,7 +223,9 @@ class Fulmen(APIRouter):
         **extra: Any,
     ) -> None:
         super().__init__(
-            default_response_class=default_response_class, inline_sync=inline_sync, redirect_slashes=redirect_slashes
+            default_response_class=default_response_class,
+            inline_sync=inline_sync,
+            redirect_slashes=redirect_slashes,
         )
         self.debug = debug
         self.title = title
@@ -250,7 +254,7 @@ class Fulmen(APIRouter):
         if exception_handlers:
             self.exception_handlers.update(exception_handlers)
 
-    # -- pipeline ---------------------------------------------------------------------------------------------
+    # -- pipeline --------------------------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
         """Route and run one request; every outcome, error or not, is a Response."""
         request.app = self
@@ -259,8 +263,8 @@ class Fulmen(APIRouter):
             if type(found) is tuple:
                 route, request.path_params = found
                 return await route.handler(request)
-            return self._no_route(request, found)
-        except Exception as exc:  # noqa: BLE001 - every failure must become a response
+            return self._no_route(request, found)  # type: ignore[arg-type]
+        except Exception as exc:
             return await self._handle_exception(request, exc)
 
     def _no_route(self, request: Request, allow: str | None) -> Response:
@@ -289,7 +293,7 @@ class Fulmen(APIRouter):
             if isinstance(result, Awaitable):
                 result = await result
             return result
-        except Exception as inner:  # noqa: BLE001
+        except Exception as inner:
             logger.error("Exception in exception handler", exc_info=inner)
             return _server_error(request, inner)
 
@@ -302,7 +306,7 @@ class Fulmen(APIRouter):
                 return handlers[cls]
         return None
 
-    # -- configuration ----------------------------------------------------------------------------------------
+    # -- configuration ---------------------------------------------------------------------------------------
     def exception_handler(self, exc_class_or_status_code: int | type[Exception]) -> Callable[[F], F]:
         """Decorator: register a handler for an exception class or an HTTP status code."""
 
@@ -331,7 +335,7 @@ class Fulmen(APIRouter):
         """The path of the route called ``name`` (with the app's root path)."""
         return self.table.url_path_for(name, **path_params)
 
-    # -- lifespan ---------------------------------------------------------------------------------------------
+    # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
         """Run the lifespan's start (or the startup handlers)."""
         for func in self.on_startup_handlers:
@@ -364,7 +368,7 @@ class Fulmen(APIRouter):
         finally:
             await self.shutdown()
 
-    # -- front doors ------------------------------------------------------------------------------------------
+    # -- front doors -----------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """The ASGI 3 entry point, so any ASGI server (uvicorn, granian, hypercorn) can serve the app."""
         from fulmen.asgi import asgi_entry

@@ -76,7 +76,9 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any) -> 
     body = response.body
     if scope["method"] == "HEAD":
         body = b""
-    await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+    await send(
+        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+    )
     await send({"type": "http.response.body", "body": body})
     if response.background is not None:
         await response.background()

@@ -225,7 +225,7 @@ class MutableHeaders(Headers):
         """Add a header line, keeping existing ones with the same name (``Set-Cookie``, ``Vary``...)."""
         self._raw.append((key.lower().encode("latin-1"), value.encode("latin-1")))
 
-    def setdefault(self, key: str, value: str) -> str:  # type: ignore[override]
+    def setdefault(self, key: str, value: str) -> str:
         """Set ``key`` if absent and return its value."""
         try:
             return self[key]

@@ -164,7 +164,12 @@ class Body(Param):
     """A (part of the) JSON request body; ``embed=True`` expects ``{"name": value}``."""
 
     def __init__(
-        self, default: Any = Undefined, *, embed: bool | None = None, media_type: str = "application/json", **kw: Any
+        self,
+        default: Any = Undefined,
+        *,
+        embed: bool | None = None,
+        media_type: str = "application/json",
+        **kw: Any,
     ) -> None:
         super().__init__(default, **kw)
         self.embed = embed
@@ -174,14 +179,18 @@ class Body(Param):
 class Form(Body):
     """A form field (``application/x-www-form-urlencoded`` or multipart)."""
 
-    def __init__(self, default: Any = Undefined, *, media_type: str = "application/x-www-form-urlencoded", **kw: Any):
+    def __init__(
+        self, default: Any = Undefined, *, media_type: str = "application/x-www-form-urlencoded", **kw: Any
+    ):
         super().__init__(default, embed=True, media_type=media_type, **kw)
 
 
 class File(Form):
     """An uploaded file in a multipart form."""
 
-    def __init__(self, default: Any = Undefined, *, media_type: str = "multipart/form-data", **kw: Any) -> None:
+    def __init__(
+        self, default: Any = Undefined, *, media_type: str = "multipart/form-data", **kw: Any
+    ) -> None:
         super().__init__(default, media_type=media_type, **kw)
 
 

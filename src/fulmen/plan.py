@@ -1,7 +1,8 @@
 """Endpoint plans: inspect a handler once, at registration, and compile a flat request -> response callable.
 
-Everything decided here (where each parameter comes from, its validator, whether a body is read, how the result
-becomes bytes) is decided once (DESIGN.md §3.1); a request only runs the prepared steps it needs (§3.2).
+Everything decided here (where each parameter comes from, its validator, whether a body is read, how the
+result becomes bytes) is decided once (DESIGN.md §3.1); a request only runs the prepared steps it needs
+(§3.2).
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any)
     return await loop.run_in_executor(_get_executor(), call)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Declarations
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclasses.dataclass(eq=False)
 class ParamField:
     """One request parameter (path/query/header/cookie) with its compiled validator."""
@@ -140,7 +141,7 @@ def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
     sig = inspect.signature(call)
     target: Any = call
     if not (inspect.isfunction(call) or inspect.ismethod(call)):
-        target = call.__init__ if inspect.isclass(call) else type(call).__call__  # type: ignore[misc]
+        target = call.__init__ if inspect.isclass(call) else type(call).__call__
     try:
         hints = typing.get_type_hints(target, include_extras=True)
     except Exception:
@@ -152,6 +153,13 @@ def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
         ann = hints.get(p.name, p.annotation)
         out.append((p.name, ann, p.default))
     return out
+
+
+def _annotated(tp: Any, metadata: list[Any]) -> Any:
+    """Re-attach ``Annotated`` metadata (constraints such as ``msgspec.Meta``) to a base type."""
+    if not metadata:
+        return tp
+    return Annotated.__class_getitem__((tp, *metadata))  # type: ignore[attr-defined]
 
 
 def _unwrap_annotated(ann: Any) -> tuple[Any, list[Any]]:
@@ -182,8 +190,10 @@ def _strip_optional(tp: Any) -> Any:
 def _is_sequence(tp: Any) -> bool:
     tp = _strip_optional(_unwrap_annotated(tp)[0])
     origin = get_origin(tp)
-    return origin in (list, set, frozenset, tuple) or tp in (list, set, frozenset, tuple) or (
-        origin is not None and getattr(origin, "__name__", "") in ("Sequence", "List", "Set", "Tuple")
+    return (
+        origin in (list, set, frozenset, tuple)
+        or tp in (list, set, frozenset, tuple)
+        or (origin is not None and getattr(origin, "__name__", "") in ("Sequence", "List", "Set", "Tuple"))
     )
 
 
@@ -203,9 +213,7 @@ def _is_scalar(tp: Any) -> bool:
         return False
     if issubclass(tp, (dict, list, set, frozenset, tuple, msgspec.Struct)):
         return False
-    if dataclasses.is_dataclass(tp) or hasattr(tp, "model_fields") or hasattr(tp, "__total__"):
-        return False
-    return True
+    return not (dataclasses.is_dataclass(tp) or hasattr(tp, "model_fields") or hasattr(tp, "__total__"))
 
 
 def _constraints(marker: params.Param, metadata: list[Any]) -> Constraints | None:
@@ -220,9 +228,9 @@ def _validator(tp: Any, constraints: Constraints | None, where: str) -> Callable
         raise FastAPIError(f"{where}: {exc}") from exc
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Analysis
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def get_dependant(call: Endpoint, *, path: str, path_param_names: set[str], where: str) -> Dependant:
     """Inspect ``call`` and decide, once, where each of its parameters comes from."""
     dep = Dependant(call=call, is_coroutine=_is_coroutine_callable(call))
@@ -264,7 +272,8 @@ def get_dependant(call: Endpoint, *, path: str, path_param_names: set[str], wher
         if name in path_param_names and not isinstance(marker, params.Body):
             if marker is not None and not isinstance(marker, params.Path):
                 raise FastAPIError(
-                    f"{where_param} is a path parameter in {path!r} but is declared as {type(marker).__name__}()"
+                    f"{where_param} is a path parameter in {path!r} but is declared as "
+                    f"{type(marker).__name__}()"
                 )
             marker = marker or params.Path()
             dep.path_params.append(_param_field(name, base, metadata, marker, _MISSING, "path", where_param))
@@ -302,7 +311,7 @@ def _param_field(
             f"{where}: {source} parameters must be scalar types or lists of them, got {tp!r}; "
             "use Body() for structured data"
         )
-    ann = Annotated[(tp, *metadata)] if metadata else tp  # type: ignore[valid-type]
+    ann = _annotated(tp, metadata)
     validate = _validator(ann, _constraints(marker, []), where)
     required = default is _MISSING and marker.default_factory is None
     return ParamField(name, source, alias, tp, marker, validate, required, default, is_list)
@@ -313,7 +322,7 @@ def _body_field(
 ) -> BodyField:
     if isinstance(marker, params.Form):
         raise FastAPIError(f"{where}: Form() and File() are not supported yet")
-    ann = Annotated[(tp, *metadata)] if metadata else tp  # type: ignore[valid-type]
+    ann = _annotated(tp, metadata)
     constraints = _constraints(marker, [])
     validate = _validator(ann, constraints, where)
     if constraints is None:
@@ -348,10 +357,12 @@ def _raise_json_error(body: bytes) -> typing.NoReturn:
     raise JSONDecodeFailure(0, "Expecting value")  # pragma: no cover - both parsers agree on validity
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Errors in FastAPI's shape
-# ---------------------------------------------------------------------------------------------------------------
-def _error(kind: str, loc: tuple[Any, ...], msg: str, value: Any, ctx: dict[str, Any] | None = None) -> dict[str, Any]:
+# ------------------------------------------------------------------------------------------------------------
+def _error(
+    kind: str, loc: tuple[Any, ...], msg: str, value: Any, ctx: dict[str, Any] | None = None
+) -> dict[str, Any]:
     err: dict[str, Any] = {"type": kind, "loc": loc, "msg": msg, "input": value}
     if ctx is not None:
         err["ctx"] = ctx
@@ -371,12 +382,15 @@ def _prefixed(errors: list[dict[str, Any]], prefix: tuple[Any, ...]) -> list[dic
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Request-time solving
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def _solve_params(
-    fields: list[ParamField], lookup: Callable[[str], Any], getlist: Callable[[str], list[Any]] | None,
-    values: dict[str, Any], errors: list[dict[str, Any]],
+    fields: list[ParamField],
+    lookup: Callable[[str], Any],
+    getlist: Callable[[str], list[Any]] | None,
+    values: dict[str, Any],
+    errors: list[dict[str, Any]],
 ) -> None:
     for f in fields:
         if f.is_list and getlist is not None:
@@ -431,7 +445,9 @@ async def _solve_body(
         except ValidationFailure as exc:
             errors.extend(_prefixed(exc.errors, ("body",)))
         except JSONDecodeFailure as exc:
-            errors.append(_error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg}))
+            errors.append(
+                _error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg})
+            )
         return body
     data: Any = None
     if body:
@@ -490,9 +506,9 @@ async def solve(dep: Dependant, request: Request, values: dict[str, Any]) -> Any
     return body
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Responses
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def json_response(body: bytes, status_code: int) -> Response:
     """A JSONResponse from ready bytes, skipping ``__init__``'s generic header logic."""
     # PERF: the common case builds two fixed headers directly instead of walking init_headers.
@@ -500,13 +516,14 @@ def json_response(body: bytes, status_code: int) -> Response:
     r.status_code = status_code
     r.background = None
     r.body = body
-    r.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", b"application/json")]
+    r.raw_headers = [
+        (b"content-length", str(len(body)).encode("latin-1")),
+        (b"content-type", b"application/json"),
+    ]
     return r
 
 
-def _make_serializer(
-    response_class: type[Response], status_code: int | None
-) -> Callable[[Any], Response]:
+def _make_serializer(response_class: type[Response], status_code: int | None) -> Callable[[Any], Response]:
     default_status = status_code if status_code is not None else 200
     if response_class is JSONResponse:
         if default_status in (204, 304) or default_status < 200:
@@ -560,7 +577,11 @@ def compile_plan(
     call = dep.call
     serialize = _make_serializer(response_class, status_code)
     needs_solving = bool(
-        dep.path_params or dep.query_params or dep.header_params or dep.cookie_params or dep.body_params
+        dep.path_params
+        or dep.query_params
+        or dep.header_params
+        or dep.cookie_params
+        or dep.body_params
         or dep.request_param
     )
     extras = dep.response_param is not None or dep.background_param is not None

@@ -97,7 +97,9 @@ class Response:
         if max_age is not None:
             morsel["max-age"] = max_age
         if expires is not None:
-            morsel["expires"] = format_datetime(expires, usegmt=True) if isinstance(expires, datetime) else expires
+            morsel["expires"] = (
+                format_datetime(expires, usegmt=True) if isinstance(expires, datetime) else expires
+            )
         if path is not None:
             morsel["path"] = path
         if domain is not None:
@@ -126,7 +128,14 @@ class Response:
     ) -> None:
         """Expire a cookie in the client."""
         self.set_cookie(
-            key, max_age=0, expires=0, path=path, domain=domain, secure=secure, httponly=httponly, samesite=samesite
+            key,
+            max_age=0,
+            expires=0,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
         )
 
     def __repr__(self) -> str:

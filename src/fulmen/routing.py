@@ -41,7 +41,9 @@ CONVERTORS: dict[str, Convertor] = {
     "path": Convertor(".*", str, str),
     "int": Convertor("[0-9]+", int, str),
     "float": Convertor(r"[0-9]+(\.[0-9]+)?", float, _float_to_string),
-    "uuid": Convertor("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", uuid.UUID, str),
+    "uuid": Convertor(
+        "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", uuid.UUID, str
+    ),
 }
 
 
@@ -137,9 +139,9 @@ class APIRoute:
         return f"APIRoute(path={self.path!r}, name={self.name!r}, methods={sorted(self.methods)!r})"
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Path templates
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclass
 class _Segment:
     """One ``/``-separated piece of a path template."""
@@ -186,9 +188,9 @@ def _parse_path(path: str) -> tuple[str, dict[str, Convertor], list[_Segment]]:
     return path_format, convertors, segments
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # The route table
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 class _Node:
     __slots__ = ("catch_all", "dynamic", "routes", "static")
 
@@ -227,8 +229,9 @@ class RouteTable:
                 clash = (route.methods & other.methods) - {"HEAD"}
                 if clash:
                     raise FastAPIError(
-                        f"Route {sorted(clash)[0]} {route.path!r} ({route.name}) conflicts with the route declared "
-                        f"before it, {other.path!r} ({other.name}); the second could never be reached"
+                        f"Route {sorted(clash)[0]} {route.path!r} ({route.name}) conflicts with the route "
+                        f"declared before it, {other.path!r} ({other.name}); the second could never be "
+                        "reached"
                     )
         index = len(self._routes)
         self._routes.append(route)
@@ -255,7 +258,7 @@ class RouteTable:
                 node.routes.append((index, route))
         self._static = None
 
-    # -- matching ----------------------------------------------------------------------------------------------
+    # -- matching --------------------------------------------------------------------------------------------
     def _candidates(self, path: str) -> list[tuple[int, APIRoute, dict[str, Any]]]:
         """Every route whose template matches ``path``, in declaration order, with converted params."""
         found: list[tuple[int, APIRoute, dict[str, str]]] = []
@@ -364,14 +367,14 @@ def _walk(
     if child is not None:
         _walk(child, parts, i + 1, params, found)
     if part and node.dynamic:
-        for regex, names, sub in node.dynamic.values():
-            if regex is None:
+        for seg_regex, names, sub in node.dynamic.values():
+            if seg_regex is None:
                 # PERF: a plain {name} segment accepts any non-empty segment; no regex needed.
                 params.append((names[0], part))
                 _walk(sub, parts, i + 1, params, found)
                 params.pop()
                 continue
-            m = regex.match(part)
+            m = seg_regex.match(part)
             if m is not None:
                 groups = m.groupdict()
                 params.extend((n, groups[n]) for n in names)

@@ -17,7 +17,9 @@ from urllib.parse import unquote
 try:
     import httpx
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError('fulmen.testclient needs httpx: pip install "fulmen[dev]" (or pip install httpx)') from exc
+    raise ImportError(
+        'fulmen.testclient needs httpx: pip install "fulmen[dev]" (or pip install httpx)'
+    ) from exc
 
 T = TypeVar("T")
 
@@ -75,7 +77,9 @@ class _ASGITransport(httpx.BaseTransport):
         return httpx.Response(status, headers=out_headers, content=content, request=request)
 
 
-async def _call_asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+async def _call_asgi(
+    app: Any, scope: dict[str, Any], body: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     sent = False
     status = 500
     headers: list[tuple[bytes, bytes]] = []
@@ -142,7 +146,7 @@ class TestClient(httpx.Client):
             self._loop_thread = _LoopThread()
         return self._loop_thread
 
-    # -- lifespan -----------------------------------------------------------------------------------------------
+    # -- lifespan --------------------------------------------------------------------------------------------
     async def _start_lifespan(self) -> None:
         to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
