@@ -563,6 +563,15 @@ def build_report(
         f"req/s is the **{agg}** of rounds, p99 from the fastest round; "
         f"load average at start {', '.join(f'{x:.2f}' for x in machine['loadavg_at_start'])}"
     )
+    ceiling_rps = [r.rps for (name, _), c in cells.items() if name == "ceiling" for r in c.rounds]
+    if len(ceiling_rps) > 1:
+        # The ceiling does identical work on every endpoint, so its spread is the machine's noise.
+        lo, hi = min(ceiling_rps), max(ceiling_rps)
+        out.append(
+            f"- Noise: the ceiling ranged {lo:,.0f}-{hi:,.0f} req/s over {len(ceiling_rps)} runs "
+            f"({(hi - lo) / hi:.0%} spread); load average at end "
+            f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
     out.append("")
 
     def summarise(cell: Cell) -> WrkResult | None:
