@@ -103,5 +103,7 @@ class Config:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise ConfigError(f"unknown engine setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown engine setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**options)

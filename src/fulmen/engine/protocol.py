@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httptools
 
@@ -59,7 +59,9 @@ _METHODS: dict[bytes, str] = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
 }
 # uri-host [":" port]; IP-literal in brackets. Anything else in Host (space, "/", "@", ...) is a 400.
-_HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+(?:%25[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+_HOST_RE = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+(?:%25[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?"
+)
 
 # Header names the engine looks at while parsing (everything else is only collected).
 _H_HOST, _H_CONTENT_LENGTH, _H_TRANSFER_ENCODING, _H_EXPECT = 1, 2, 3, 4
@@ -109,7 +111,16 @@ class ServerState:
 class _Slot:
     """One request in pipeline order: parsed (maybe still receiving its body), running, or answered."""
 
-    __slots__ = ("complete", "expect_continue", "http10", "is_head", "keep_alive", "request", "response", "task")
+    __slots__ = (
+        "complete",
+        "expect_continue",
+        "http10",
+        "is_head",
+        "keep_alive",
+        "request",
+        "response",
+        "task",
+    )
 
     def __init__(self, keep_alive: bool, is_head: bool, http10: bool) -> None:
         self.keep_alive = keep_alive
@@ -136,6 +147,7 @@ class HttpProtocol(asyncio.Protocol):
         "_chunked",
         "_client",
         "_closing",
+        "_completed",
         "_content_length",
         "_deadline",
         "_head_bytes",
@@ -143,6 +155,7 @@ class HttpProtocol(asyncio.Protocol):
         "_headers",
         "_host_count",
         "_inflight",
+        "_keep_alive_timeout",
         "_loop",
         "_max_body",
         "_max_header_bytes",
@@ -182,6 +195,7 @@ class HttpProtocol(asyncio.Protocol):
         self._max_body = cfg.max_body_size
         self._max_pipelined = cfg.max_pipelined_requests
         self._root_path = cfg.root_path
+        self._keep_alive_timeout = cfg.keep_alive_timeout
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client: tuple[str, int] | None = None
@@ -193,6 +207,7 @@ class HttpProtocol(asyncio.Protocol):
         self._head_bytes = 0
         self._header_bytes = 0
         self._host_count = 0
+        self._completed = 0
         self._valid_host = b""
         self._content_length = -1
         self._chunked = False
@@ -212,10 +227,10 @@ class HttpProtocol(asyncio.Protocol):
         self._timer_when = 0.0
         self._deadline = 0.0
 
-    # -- connection lifecycle ---------------------------------------------------------------------------------
+    # -- connection lifecycle --------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop transports don't subclass asyncio.Transport, so no isinstance check here.
+        self._transport = cast(asyncio.Transport, transport)
         state = self._state
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
@@ -228,7 +243,7 @@ class HttpProtocol(asyncio.Protocol):
             self._no_more_requests = True
             self._closing = True
             body = b"Service Unavailable: too many connections"
-            transport.write(
+            self._transport.write(
                 STATUS_LINES[503]
                 + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
                 + state.date_header
@@ -261,10 +276,8 @@ class HttpProtocol(asyncio.Protocol):
             self._slot = None
             self._waiting.remove(slot)  # a half-received request can never complete
         self._phase = _IDLE
-        if not self._waiting and not self._inflight:
-            return False  # nothing left to answer: let the transport close
-        # Half-closed by the client: answer what was received, then close.
-        return True
+        # Nothing left to answer: let the transport close. Otherwise answer what was received, then close.
+        return bool(self._waiting or self._inflight)
 
     def pause_writing(self) -> None:
         # The transport's buffer is above its high-water mark: stop reading (and dispatching) until it drains.
@@ -297,10 +310,10 @@ class HttpProtocol(asyncio.Protocol):
         """True while the protocol has asked the transport to stop reading (backpressure or pipeline cap)."""
         return self._reading_paused
 
-    # -- timers -------------------------------------------------------------------------------------------------
+    # -- timers ----------------------------------------------------------------------------------------------
     def _set_timer(self, kind: int, timeout: float) -> None:
-        # PERF: one TimerHandle per connection, re-armed lazily: moving the deadline later only stores a float;
-        # the timer re-arms itself when it fires early.
+        # PERF: one TimerHandle per connection, re-armed lazily: moving the deadline later only stores a
+        # float; the timer re-arms itself when it fires early.
         self._timer_kind = kind
         deadline = self._loop.time() + timeout
         self._deadline = deadline
@@ -340,7 +353,7 @@ class HttpProtocol(asyncio.Protocol):
             if self._waiting or self._inflight:
                 self._timer_kind = _T_NONE  # waiting on the app, no client timeout
             elif not self._closing:
-                self._set_timer(_T_KEEPALIVE, self._state.config.keep_alive_timeout)
+                self._set_timer(_T_KEEPALIVE, self._keep_alive_timeout)
         elif phase == _HEAD:
             if self._new_head:
                 self._new_head = False
@@ -349,17 +362,20 @@ class HttpProtocol(asyncio.Protocol):
             # Any bytes while in the body are progress: the stall timeout starts over.
             self._set_timer(_T_BODY, self._state.config.body_timeout)
 
-    # -- parsing ----------------------------------------------------------------------------------------------
+    # -- parsing ---------------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         if self._no_more_requests:
             return  # after a rejected or final request nothing is parsed again
-        if self._phase == _HEAD:
+        in_head = self._phase == _HEAD
+        if in_head:
             # Bound what httptools buffers for an unterminated header line.
             self._head_bytes += len(data)
+        else:
+            completed = self._completed
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            # WebSocket/CONNECT upgrade: not supported yet; the request was answered normally (keep_alive=False).
+            # WebSocket/CONNECT upgrade: not supported yet; the request is answered normally, then we close.
             self._no_more_requests = True
         except httptools.HttpParserError as exc:
             reject = self._reject
@@ -369,16 +385,21 @@ class HttpProtocol(asyncio.Protocol):
                     return  # bytes after a "Connection: close" request are ignored
                 cause = exc.__context__
                 if isinstance(exc, httptools.HttpParserCallbackError) and cause is not None:
-                    reject = _Reject(500, "Internal Server Error")  # a bug of ours or the app's, not the client's
+                    reject = _Reject(
+                        500, "Internal Server Error"
+                    )  # a bug of ours or the app's, not the client's
                     reject.__cause__ = cause
                 else:
                     reject = _Reject(400, f"Bad Request: {exc}")
             self._fail(reject)
             return
-        if self._phase == _HEAD and self._head_bytes > self._max_url + self._max_header_bytes + 4096:
-            self._fail(_Reject(431, "Request Header Fields Too Large"))
-            return
-        if len(self._waiting) + len(self._inflight) >= self._max_pipelined:
+        if self._phase == _HEAD:
+            if not in_head and completed == self._completed:
+                self._head_bytes = len(data)  # the whole chunk belongs to the head that began in it
+            if self._head_bytes > self._max_url + self._max_header_bytes + 4096:
+                self._fail(_Reject(431, "Request Header Fields Too Large"))
+                return
+        if self._inflight and len(self._waiting) + len(self._inflight) >= self._max_pipelined:
             self._pause_reading()
         self._after_activity()
 
@@ -410,10 +431,10 @@ class HttpProtocol(asyncio.Protocol):
         name = name.lower()
         if value and value[-1] in b" \t":
             value = value.rstrip(b" \t")  # llhttp keeps trailing OWS; the field value excludes it
-        headers = self._headers
-        headers.append((name, value))
+        self._headers.append((name, value))
+        # PERF: the count is checked once in on_headers_complete (the head-bytes guard bounds the list).
         self._header_bytes += len(name) + len(value)
-        if self._header_bytes > self._max_header_bytes or len(headers) > self._max_header_count:
+        if self._header_bytes > self._max_header_bytes:
             self._raise(_Reject(431, "Request Header Fields Too Large"))
         kind = _SPECIAL_HEADERS.get(name)
         if kind is not None:
@@ -432,6 +453,8 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         parser = self._parser
         self._phase = _BODY
+        if len(self._headers) > self._max_header_count:
+            self._raise(_Reject(431, "Request Header Fields Too Large"))
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             self._raise(_Reject(505, "HTTP Version Not Supported"))
@@ -469,6 +492,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
+        self._completed += 1
         slot = self._slot
         if slot is None:
             return
@@ -500,8 +524,30 @@ class HttpProtocol(asyncio.Protocol):
             app=self._app,  # type: ignore[arg-type]
         )
         slot.complete = True
-        # PERF: the common case (nothing else queued, transport writable) dispatches and answers inline.
-        self._pump()
+        waiting = self._waiting
+        if self._inflight or self._write_paused or len(waiting) != 1:
+            self._pump()
+            return
+        # PERF: the common case (nothing else queued, transport writable) skips _pump: dispatch, and when the
+        # handler never suspended, write the response right here, inside this data_received call.
+        waiting.clear()
+        try:
+            task = start_eager(self._app.handle(slot.request), self._loop)
+        except Exception:
+            self._inflight.append(slot)
+            self._dispatch_failed(slot)
+            self._pump()
+            return
+        if task.done():
+            if not task.cancelled() and task.exception() is None:
+                slot.response = task.result()
+            else:
+                self._take_result(slot, task)
+            self._write(slot)
+        else:
+            self._inflight.append(slot)
+            slot.task = task
+            task.add_done_callback(lambda t: self._on_task_done(slot, t))
 
     def _raise(self, reject: _Reject) -> None:
         self._reject = reject
@@ -538,14 +584,19 @@ class HttpProtocol(asyncio.Protocol):
         try:
             task = start_eager(self._app.handle(request), self._loop)
         except Exception:
-            error_logger.exception("Exception creating the handler for %s %s", request.method, request.path)
-            slot.response = _error_response(500, "Internal Server Error")
+            self._dispatch_failed(slot)
             return
         if task.done():
             self._take_result(slot, task)
         else:
             slot.task = task
             task.add_done_callback(lambda t: self._on_task_done(slot, t))
+
+    def _dispatch_failed(self, slot: _Slot) -> None:
+        request = slot.request
+        assert request is not None
+        error_logger.exception("Exception calling app.handle for %s %s", request.method, request.path)
+        slot.response = _error_response(500, "Internal Server Error")
 
     def _take_result(self, slot: _Slot, task: asyncio.Future[Response]) -> None:
         if task.cancelled():
@@ -586,10 +637,8 @@ class HttpProtocol(asyncio.Protocol):
         if transport is None:
             return
         keep_alive = slot.keep_alive
-        if self._state.shutting_down or self._peer_eof:
-            # Finish what was received, then close: only the last known request keeps nothing open.
-            if not self._waiting and not self._inflight:
-                keep_alive = False
+        if (self._state.shutting_down or self._peer_eof) and not self._waiting and not self._inflight:
+            keep_alive = False  # finish what was received, then close after the last known request
         status = response.status_code
         line = STATUS_LINES.get(status)
         if line is None:
@@ -607,11 +656,8 @@ class HttpProtocol(asyncio.Protocol):
             if name == b"connection" and value.lower() == b"close":
                 keep_alive = False
                 continue
-            # PERF: four appends and one join beat formatting each header line.
-            append(name)
-            append(b": ")
-            append(value)
-            append(b"\r\n")
+            # PERF: one list extend per header and one join beat formatting each header line.
+            parts += (name, b": ", value, b"\r\n")
         append(self._state.date_header)
         lines = len(raw_headers) + 3
         if not keep_alive:
@@ -679,7 +725,7 @@ class HttpProtocol(asyncio.Protocol):
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    # -- errors and closing -------------------------------------------------------------------------------------
+    # -- errors and closing ----------------------------------------------------------------------------------
     def _fail(self, reject: _Reject) -> None:
         """Answer a malformed or timed-out request (after anything ahead of it) and close the connection."""
         self._no_more_requests = True
@@ -702,7 +748,7 @@ class HttpProtocol(asyncio.Protocol):
         self._pump()
 
     def _linger_close(self) -> None:
-        """Half-close after the last response and drain the peer briefly, so it reads the reply before a RST."""
+        """Half-close after the last response and drain the peer briefly, so it reads the reply (no RST)."""
         transport = self._transport
         if transport is None:
             return

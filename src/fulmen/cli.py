@@ -1,0 +1,222 @@
+"""The ``fulmen`` command: ``fulmen run module:app [--host] [--port] [--workers N] [--reload] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fulmen.engine.config import Config, ConfigError
+
+logger = logging.getLogger("fulmen.error")
+
+
+class AppLoadError(Exception):
+    """The ``module:attribute`` given on the command line does not name a fulmen application."""
+
+
+def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
+    """Import ``module:attribute`` (attribute may be dotted); call it first when ``factory`` is set."""
+    module_name, sep, attr_path = target.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise AppLoadError(f"expected the app as 'module:attribute' (for example main:app), got {target!r}")
+    if app_dir:
+        path = os.path.abspath(app_dir)
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
+            raise  # the module exists but something it imports does not: show the real traceback
+        raise AppLoadError(f"could not import module {module_name!r} (searched from {os.getcwd()})") from None
+    obj: Any = module
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AppLoadError(f"module {module_name!r} has no attribute {attr_path!r}") from None
+    if factory:
+        if not callable(obj):
+            raise AppLoadError(f"--factory was given but {target!r} is not callable")
+        obj = obj()
+    if not callable(getattr(obj, "handle", None)):
+        kind = "an ASGI/WSGI app or other object" if callable(obj) else type(obj).__name__
+        hint = " (did you mean --factory?)" if callable(obj) and not factory else ""
+        raise AppLoadError(
+            f"{target!r} is not a fulmen application: it has no .handle(request) method ({kind}){hint}. "
+            "Serving foreign ASGI/WSGI apps on the engine is not supported yet; run them under uvicorn."
+        )
+    return obj
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser for ``fulmen``."""
+    defaults = Config()
+    parser = argparse.ArgumentParser(prog="fulmen", description="fulmen: serve a fulmen application.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="serve an application, e.g. `fulmen run main:app`")
+    run.add_argument("app", help="the application as module:attribute, e.g. main:app")
+    run.add_argument("--host", default=defaults.host, help="interface to bind (default %(default)s)")
+    run.add_argument("--port", type=int, default=defaults.port, help="port to bind (default %(default)s)")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--reload", action="store_true", help="restart when a .py file under the cwd changes")
+    run.add_argument("--factory", action="store_true", help="treat module:attribute as an app factory")
+    run.add_argument("--app-dir", default=".", help="directory added to sys.path first (default: cwd)")
+    run.add_argument(
+        "--log-level",
+        default=defaults.log_level,
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="log level (default %(default)s)",
+    )
+    run.add_argument("--no-access-log", action="store_true", help="turn off the per-request access log")
+    run.add_argument("--root-path", default="", help="root path of the app behind a proxy prefix")
+    run.add_argument("--backlog", type=int, default=defaults.backlog, help="listen backlog (%(default)s)")
+    run.add_argument(
+        "--max-connections", type=int, default=defaults.max_connections, help="per worker (%(default)s)"
+    )
+    run.add_argument(
+        "--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout, help="seconds (%(default)s)"
+    )
+    run.add_argument(
+        "--graceful-timeout", type=float, default=defaults.graceful_timeout, help="seconds (%(default)s)"
+    )
+    run.add_argument("--max-body-size", type=int, default=defaults.max_body_size, help="bytes (%(default)s)")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> Config:
+    return Config(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+        root_path=args.root_path,
+        backlog=args.backlog,
+        max_connections=args.max_connections,
+        keep_alive_timeout=args.keep_alive_timeout,
+        graceful_timeout=args.graceful_timeout,
+        max_body_size=args.max_body_size,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fulmen`` console script and ``python -m fulmen``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _config_from_args(args)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    from fulmen.engine.server import configure_logging
+
+    configure_logging(config)
+    if args.reload:
+        if config.workers > 1:
+            parser.error("--reload and --workers > 1 cannot be combined")
+        child_argv = [a for a in argv if a != "--reload"]
+        return run_with_reload(child_argv, config)
+    try:
+        app = load_app(args.app, factory=args.factory, app_dir=args.app_dir)
+    except AppLoadError as exc:
+        print(f"fulmen: error: {exc}", file=sys.stderr)
+        return 1
+    from fulmen.engine.server import run
+
+    try:
+        run(app, **{f: getattr(config, f) for f in config.__dataclass_fields__})
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+# -- --reload ------------------------------------------------------------------------------------------------
+_SKIP_DIRS = {"__pycache__", "node_modules", "venv", "site-packages"}
+
+
+def _python_mtimes(root: str) -> dict[str, float]:
+    mtimes: dict[str, float] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS]
+        for name in filenames:
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                try:
+                    mtimes[path] = os.stat(path).st_mtime
+                except OSError:
+                    pass
+    return mtimes
+
+
+def _poll_changes(root: str, stop: threading.Event) -> Iterator[set[str]]:
+    """Fallback watcher: compare .py mtimes every 0.5 s."""
+    before = _python_mtimes(root)
+    while not stop.wait(0.5):
+        after = _python_mtimes(root)
+        if after != before:
+            changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+            before = after
+            yield changed
+
+
+def _watch_changes(root: str, stop: threading.Event) -> Iterator[set[str]]:
+    try:
+        import watchfiles
+    except ImportError:
+        yield from _poll_changes(root, stop)
+        return
+    for changes in watchfiles.watch(
+        root, watch_filter=watchfiles.PythonFilter(), stop_event=stop, raise_interrupt=False
+    ):
+        yield {path for _, path in changes}
+
+
+def run_with_reload(child_argv: list[str], config: Config) -> int:
+    """Run the server in a child process and restart it whenever a .py file under the cwd changes."""
+    stop = threading.Event()
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    command = [sys.executable, "-m", "fulmen", *child_argv]
+    root = os.getcwd()
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command)
+
+    def halt(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(config.graceful_timeout + 5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    logger.info("Reloader [pid %d] watching %s for .py changes", os.getpid(), root)
+    child = start()
+    try:
+        for changed in _watch_changes(root, stop):
+            if stop.is_set():
+                break
+            shown = ", ".join(sorted(os.path.relpath(p, root) for p in changed)[:3])
+            logger.warning("Detected change in %s; reloading", shown)
+            halt(child)
+            time.sleep(0.05)
+            child = start()
+    finally:
+        halt(child)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

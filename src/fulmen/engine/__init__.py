@@ -1,0 +1,7 @@
+"""fulmen's own HTTP/1.1 engine: uvloop transport, llhttp parsing, workers and graceful shutdown."""
+
+from fulmen.engine.config import Config, ConfigError
+from fulmen.engine.protocol import HttpProtocol, ServerState
+from fulmen.engine.server import Server, run, serve
+
+__all__ = ["Config", "ConfigError", "HttpProtocol", "Server", "ServerState", "run", "serve"]

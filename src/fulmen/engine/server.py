@@ -1,0 +1,265 @@
+"""Listen, serve and shut down: the loop, the socket, lifespan, signals and the graceful drain.
+
+``run(app, ...)`` is the blocking entry point (``app.run()`` and the CLI call it); ``Server`` is the
+embeddable piece (tests start one on a thread). Shutdown order: stop accepting, close idle keep-alive
+connections, let in-flight requests finish within ``graceful_timeout``, cancel what is left, run
+``app.shutdown()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+from fulmen.engine.config import Config
+from fulmen.engine.protocol import App, HttpProtocol, ServerState
+
+logger = logging.getLogger("fulmen.error")
+
+#: Exit code of a server whose application failed to start (the supervisor stops instead of restarting).
+STARTUP_FAILURE = 3
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop where uvloop exists (not on Windows), else the stdlib loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows or uvloop missing
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def run_loop(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``main`` on a fresh loop, then cancel leftover tasks and close the loop (like ``asyncio.run``)."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def configure_logging(config: Config) -> None:
+    """Set the "fulmen" loggers' level; add a stderr handler unless logging is already configured."""
+    level = config.log_level_number
+    root = logging.getLogger()
+    fulmen_logger = logging.getLogger("fulmen")
+    fulmen_logger.setLevel(level)
+    if not root.handlers and not fulmen_logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
+        fulmen_logger.addHandler(handler)
+
+
+def create_socket(config: Config, *, reuse_port: bool | None = None) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket for ``config.host``/``config.port``."""
+    if reuse_port is None:
+        reuse_port = config.reuse_port or config.workers > 1
+    infos = socket.getaddrinfo(
+        config.host or None, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    family, socktype, proto, _, addr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        if sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            if not hasattr(socket, "SO_REUSEPORT"):
+                raise RuntimeError("SO_REUSEPORT is not available on this platform; use workers=1")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(addr)
+        sock.listen(config.backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class Server:
+    """One engine instance: a listening socket and its connections on the current event loop."""
+
+    def __init__(self, app: App, config: Config | None = None, *, parent_pid: int | None = None) -> None:
+        if not callable(getattr(app, "handle", None)):
+            raise TypeError(
+                f"{app!r} is not a fulmen application: it has no .handle(request) method "
+                "(serving other ASGI/WSGI apps is not supported yet)"
+            )
+        self.app = app
+        self.config = config or Config()
+        self.state: ServerState | None = None
+        self.sockets: list[socket.socket] = []
+        self.started = threading.Event()
+        self._parent_pid = parent_pid
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._exit: asyncio.Event | None = None
+        self._force_exit = False
+        self._exit_requested = False
+        self._tick_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``port=0``)."""
+        return int(self.sockets[0].getsockname()[1])
+
+    def request_exit(self, force: bool = False) -> None:
+        """Begin graceful shutdown (thread-safe); ``force`` skips the grace period."""
+        self._exit_requested = True
+        if force:
+            self._force_exit = True
+        loop, event = self._loop, self._exit
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    def _handle_signal(self, sig: int) -> None:
+        if sig == signal.SIGINT and self._exit_requested:
+            logger.info("Second interrupt: closing connections now")
+            self.request_exit(force=True)
+            return
+        if not self._exit_requested:
+            logger.info("Received %s: shutting down gracefully", signal.Signals(sig).name)
+        self.request_exit()
+
+    def _tick(self) -> None:
+        state = self.state
+        loop = self._loop
+        if state is None or loop is None:
+            return
+        state.refresh_date()
+        if self._parent_pid is not None and os.getppid() != self._parent_pid:
+            logger.warning("Supervisor process is gone; shutting down")
+            self.request_exit()
+        self._tick_handle = loop.call_later(1.0, self._tick)
+
+    async def serve(self, sock: socket.socket | None = None, *, install_signals: bool | None = None) -> bool:
+        """Start, serve until asked to stop, shut down. False if the application failed to start."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._exit = asyncio.Event()
+        if self._exit_requested:
+            self._exit.set()
+        config = self.config
+        state = self.state = ServerState(self.app, config, loop)
+        try:
+            await self.app.startup()
+        except Exception:
+            logger.exception("Application startup failed")
+            self.started.set()
+            return False
+        if install_signals is None:
+            install_signals = threading.current_thread() is threading.main_thread()
+        if sock is None:
+            sock = create_socket(config)
+        self.sockets = [sock]
+        server = await loop.create_server(lambda: HttpProtocol(state), sock=sock, backlog=config.backlog)
+        self._tick_handle = loop.call_later(1.0, self._tick)
+        signals_installed = install_signals and self._install_signals(loop)
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in str(host) else host
+        logger.info(
+            "Fulmen running on http://%s:%d (press CTRL+C to quit) [pid %d]", shown, port, os.getpid()
+        )
+        self.started.set()
+        try:
+            await self._exit.wait()
+        finally:
+            await self._shutdown(server, state)
+            if signals_installed:
+                self._remove_signals(loop)
+            if self._tick_handle is not None:
+                self._tick_handle.cancel()
+        return True
+
+    async def _shutdown(self, server: asyncio.AbstractServer, state: ServerState) -> None:
+        state.shutting_down = True
+        server.close()  # stop accepting
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.graceful_timeout
+        for conn in list(state.connections):
+            conn.shutdown()  # idle ones close now; busy ones close after their last response
+        while state.connections and loop.time() < deadline and not self._force_exit:
+            await asyncio.sleep(0.02)
+        if state.connections:
+            logger.warning("Grace period over: dropping %d connection(s)", len(state.connections))
+            for conn in list(state.connections):
+                conn.abort()
+        pending = [t for t in state.background_tasks if not t.done()]
+        if pending and not self._force_exit:
+            _, pending_set = await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
+            pending = list(pending_set)
+        for task in pending:
+            task.cancel()
+        await asyncio.sleep(0)  # let aborted transports call connection_lost
+        try:
+            await self.app.shutdown()
+        except Exception:
+            logger.exception("Application shutdown failed")
+        logger.info("Server stopped")
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> bool:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._handle_signal, sig)
+        except NotImplementedError:  # pragma: no cover - Windows
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda s, _f: loop.call_soon_threadsafe(self._handle_signal, s))
+        return True
+
+    def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except NotImplementedError:  # pragma: no cover - Windows
+                signal.signal(sig, signal.SIG_DFL)
+
+
+def serve(
+    app: App, config: Config, *, sock: socket.socket | None = None, parent_pid: int | None = None
+) -> None:
+    """Serve ``app`` in this process until SIGTERM/SIGINT; exits with status 3 if startup fails."""
+    server = Server(app, config, parent_pid=parent_pid)
+    if not run_loop(server.serve(sock)):
+        raise SystemExit(STARTUP_FAILURE)
+
+
+def run(
+    app: App,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    **settings: Any,
+) -> None:
+    """Serve ``app`` (blocking): one process, or a supervisor with ``workers`` processes sharing the port."""
+    config = Config.from_options(host=host, port=port, workers=workers, **settings)
+    configure_logging(config)
+    if config.workers > 1:
+        from fulmen.engine.workers import Supervisor
+
+        code = Supervisor(app, config).run()
+        if code:
+            raise SystemExit(code)
+        return
+    serve(app, config)
