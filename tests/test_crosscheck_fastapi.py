@@ -48,14 +48,6 @@ _IGNORED_HEADERS = frozenset(
     {"date", "server", "content-length", "connection", "keep-alive", "transfer-encoding"}
 )
 
-_BAD_UTF8 = (
-    "JSON body that is not UTF-8: FastAPI answers 400 {'detail': 'There was an error parsing the body'}; "
-    "fulmen's JSON decoder (validation.py) lets UnicodeDecodeError escape: 500"
-)
-_BOM = (
-    "embedded body params, JSON body with a UTF-8 BOM or in UTF-16: FastAPI's json.loads accepts it; "
-    "fulmen's embedded path (plan._solve_body) answers 422 json_invalid at position 0 'Expecting value'"
-)
 _RESPONSE_MODEL = (
     "response_model not applied: FastAPI validates/serialises the result with the return annotation or "
     "response_model= (fields filtered, values coerced, Decimal as str, timedelta ISO 8601, 500 if invalid); "
@@ -64,21 +56,6 @@ _RESPONSE_MODEL = (
 #: Differences found by this file, not (yet) fixed or documented: case id -> (reason, front doors affected or
 #: None for all). Each runs in ``test_known_difference`` as a strict xfail on the affected front doors.
 KNOWN_DIFFERENCES: dict[str, tuple[str, frozenset[str] | None]] = {
-    "model-invalid-utf8": (_BAD_UTF8, None),
-    "struct-invalid-utf8": (_BAD_UTF8, None),
-    "multi-invalid-utf8": (_BAD_UTF8, None),
-    "multi-utf8-bom": (_BOM, None),
-    "multi-utf16": (_BOM, None),
-    "status-204": (
-        "status_code=204 on the decorator, handler returns None: FastAPI's 204 carries "
-        "'content-type: application/json' (JSONResponse with its body cleared); fulmen's has no content-type",
-        None,
-    ),
-    "return-floats": (
-        "floats with an exponent: FastAPI (json.dumps) sends 1e+20, 1.5e+300, 1e-07; fulmen (msgspec) "
-        "sends 1e20, 1.5e300, 1e-7: the same JSON numbers, different bytes",
-        None,
-    ),
     "annotated-any": (_RESPONSE_MODEL, None),
     "annotated-model": (_RESPONSE_MODEL, None),
     "annotated-response-model": (_RESPONSE_MODEL, None),

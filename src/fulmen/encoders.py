@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import math
+import json
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
@@ -53,7 +53,9 @@ def _is_native(value: Any) -> bool:
                 return False
         return True
     if t is float:
-        return math.isfinite(value)
+        # Python's repr (used by json.dumps) switches to exponents outside [1e-4, 1e16) and writes
+        # "1e+20"; msgspec writes "1e20". Only the range where both agree is native; NaN/inf fail here too.
+        return bool(value == 0.0 or 1e-4 <= abs(value) < 1e16)
     if t is datetime.datetime:
         tz = value.tzinfo
         return tz is None or value.utcoffset() != datetime.timedelta(0)
@@ -165,17 +167,12 @@ def jsonable_encoder(
     return jsonable_encoder(data, include=include, exclude=exclude, **kwargs)
 
 
-def _check_finite(value: Any) -> Any:
-    # json.dumps(allow_nan=False) rejects NaN/inf; FastAPI's JSONResponse fails the same way.
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("Out of range float values are not JSON compliant")
-    if isinstance(value, dict):
-        for v in value.values():
-            _check_finite(v)
-    elif isinstance(value, list):
-        for v in value:
-            _check_finite(v)
-    return value
+def _dumps(value: Any) -> bytes:
+    # Exactly Starlette's JSONResponse.render, so the rare values that leave the fast path (exponent floats,
+    # NaN -> ValueError, ...) come out byte-for-byte as FastAPI writes them.
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode(
+        "utf-8"
+    )
 
 
 def encode_json(value: Any) -> bytes:
@@ -183,11 +180,11 @@ def encode_json(value: Any) -> bytes:
     # PERF: skip the jsonable_encoder walk when msgspec's native output is already identical.
     if _is_native(value):
         return _encode(value)
-    return _encode(_check_finite(jsonable_encoder(value)))
+    return _dumps(jsonable_encoder(value))
 
 
 def encode_json_plain(value: Any) -> bytes:
-    """Encode already JSON-compatible data (``JSONResponse(content=...)``), rejecting NaN like json.dumps."""
+    """Encode ready JSON-compatible data (``JSONResponse(content=...)``) as Starlette's JSONResponse does."""
     if _is_native(value):
         return _encode(value)
-    return _encode(_check_finite(value))
+    return _dumps(value)

@@ -23,7 +23,7 @@ import msgspec
 from fulmen import params
 from fulmen.background import BackgroundTasks
 from fulmen.encoders import encode_json, jsonable_encoder
-from fulmen.exceptions import FastAPIError, RequestValidationError
+from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationError
 from fulmen.requests import Request
 from fulmen.responses import JSONResponse, Response
 from fulmen.validation import (
@@ -338,23 +338,36 @@ def _body_field(
 
 def _decode_then(validate: Callable[[Any], Any]) -> Callable[[bytes], Any]:
     def decode(body: bytes) -> Any:
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            _raise_json_error(body)
-        return validate(data)
+        return validate(decode_json_body(body))
 
     return decode
 
 
-def _raise_json_error(body: bytes) -> typing.NoReturn:
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+def decode_json_body(body: bytes) -> Any:
+    """Decode a JSON body as FastAPI does: syntax errors raise ``JSONDecodeFailure`` (a 422), anything else
+    that stops parsing (bad UTF-8, ...) is ``HTTPException(400)``; BOM and UTF-16/32 bodies are accepted."""
     try:
-        json.loads(body)
+        # PERF: msgspec decodes every ordinary body; json.loads only sees the ones it rejects.
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        pass
+    try:
+        return json.loads(body)
     except json.JSONDecodeError as exc:
         raise JSONDecodeFailure(exc.pos, exc.msg) from None
-    except UnicodeDecodeError as exc:  # pragma: no cover - msgspec and json disagree on encodings
-        raise JSONDecodeFailure(0, str(exc)) from None
-    raise JSONDecodeFailure(0, "Expecting value")  # pragma: no cover - both parsers agree on validity
+    except Exception as exc:  # FastAPI answers 400 for every other parse failure
+        raise HTTPException(400, _BODY_PARSE_ERROR) from exc
+
+
+def _lenient_json(body: bytes) -> Any:
+    """The decoded body for ``RequestValidationError.body`` (the raw bytes when it is not JSON)."""
+    try:
+        return decode_json_body(body)
+    except (JSONDecodeFailure, HTTPException):
+        return body
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -444,24 +457,24 @@ async def _solve_body(
             values[f.name] = f.decode_json(body) if is_json else f.validate(body)
         except ValidationFailure as exc:
             errors.extend(_prefixed(exc.errors, ("body",)))
+            return _lenient_json(body) if is_json else body
         except JSONDecodeFailure as exc:
             errors.append(
                 _error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg})
             )
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, _BODY_PARSE_ERROR) from exc
         return body
     data: Any = None
     if body:
         if is_json:
             try:
-                data = msgspec.json.decode(body)
-            except msgspec.DecodeError:
-                try:
-                    _raise_json_error(body)
-                except JSONDecodeFailure as exc:
-                    errors.append(
-                        _error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg})
-                    )
-                    return body
+                data = decode_json_body(body)
+            except JSONDecodeFailure as exc:
+                errors.append(
+                    _error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg})
+                )
+                return body
         else:
             data = body
     for f in fields:
@@ -531,7 +544,7 @@ def _make_serializer(response_class: type[Response], status_code: int | None) ->
             def no_body(result: Any) -> Response:
                 if isinstance(result, Response):
                     return result
-                return Response(status_code=default_status)
+                return Response(status_code=default_status, media_type=response_class.media_type)
 
             return no_body
 

@@ -73,14 +73,17 @@ class _ASGITransport(httpx.BaseTransport):
         if client.raise_server_exceptions:
             scope[_RAISE_KEY] = True
         body = request.read()
-        status, out_headers, content = client._portal().run(_call_asgi(client.app, scope, body))
+        status, out_headers, content = client._portal().run(
+            _call_asgi(client.app, scope, body, client.raise_server_exceptions)
+        )
         return httpx.Response(status, headers=out_headers, content=content, request=request)
 
 
 async def _call_asgi(
-    app: Any, scope: dict[str, Any], body: bytes
+    app: Any, scope: dict[str, Any], body: bytes, raise_exceptions: bool
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     sent = False
+    started = False
     status = 500
     headers: list[tuple[bytes, bytes]] = []
     chunks: list[bytes] = []
@@ -94,13 +97,22 @@ async def _call_asgi(
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal status, headers
+        nonlocal started
         if message["type"] == "http.response.start":
+            started = True
             status = message["status"]
             headers = list(message.get("headers", []))
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await app(scope, receive, send)
+    try:
+        await app(scope, receive, send)
+    except Exception:
+        if raise_exceptions:
+            raise
+        # As FastAPI's TestClient: the response already sent stands; with none, the client sees a 500.
+        if not started:
+            return 500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
     return status, headers, b"".join(chunks)
 
 
