@@ -310,7 +310,7 @@ uuid_texts = st.one_of(
 
 
 @FAST
-@given(value=uuid_texts | json_scalars)
+@given(value=uuid_texts | uuid_texts.map(str.encode) | json_scalars)
 def test_uuid_matches_pydantic(value: Any) -> None:
     assert_same(uuid.UUID, value)
 
@@ -647,16 +647,38 @@ TABLE: list[tuple[Any, Any, str, str, dict[str, Any] | None]] = [
         uuid.UUID,
         "x",
         "uuid_parsing",
-        "Input should be a valid UUID, invalid character: found `x` at 1",
-        {"error": "invalid character: found `x` at 1"},
+        "Input should be a valid UUID, invalid character: found `x` at 0",
+        {"error": "invalid character: found `x` at 0"},
     ),
     (
         uuid.UUID,
         "",
         "uuid_parsing",
-        "Input should be a valid UUID, invalid length: expected length 32 for simple format, found 0",
-        {"error": "invalid length: expected length 32 for simple format, found 0"},
+        "Input should be a valid UUID, invalid length: found 0",
+        {"error": "invalid length: found 0"},
     ),
+    (
+        uuid.UUID,
+        "{" + "g" * 36 + "}",
+        "uuid_parsing",
+        "Input should be a valid UUID, invalid character: found `g` at 0",
+        {"error": "invalid character: found `g` at 0"},
+    ),
+    (
+        uuid.UUID,
+        "a" * 36,
+        "uuid_parsing",
+        "Input should be a valid UUID, invalid group count: expected 5, found 1",
+        {"error": "invalid group count: expected 5, found 1"},
+    ),
+    (
+        uuid.UUID,
+        b"abc",
+        "uuid_parsing",
+        "Input should be a valid UUID, invalid length: expected 16 bytes, found 3",
+        {"error": "invalid length: expected 16 bytes, found 3"},
+    ),
+    (uuid.UUID, bytearray(16), "uuid_type", "UUID input should be a string, bytes or UUID object", None),
     (uuid.UUID, 5, "uuid_type", "UUID input should be a string, bytes or UUID object", None),
     (
         dt.date,

@@ -22,12 +22,17 @@ Known gaps (pydantic-core behaviour not reproduced):
   approximated with the nearest message.
 - timedelta: ISO 8601 durations (``P1DT2H``), ``[-][D day[s][,]] HH:MM[:SS[.f]]`` and numbers parse;
   the error for other strings is always ``invalid digit in duration`` (speedate has several messages).
-- uuid: the uuid crate's messages are reproduced for str input; bytes of a length other than 16 are
-  decoded as text (pydantic does the same) but multibyte-character positions may differ.
+- Numeric strings as timestamps: ``-?digits[.digits]`` parse; pydantic-core 2.50 also reads a fraction with
+  an exponent (``"1.5e3"``) and reports huge ones (20+ digits) as "dates after 9999/before 0000 ...";
+  fulmen answers the ISO error for those.
+- uuid: the uuid crate's (1.23) messages are reproduced for str input, including its 0-based byte
+  positions; bytes are 16 raw bytes or UUID text, else "invalid length: expected 16 bytes, found N".
 - ``too_long`` for sets reports pydantic's "not more" form; dict ``max_length`` is checked after items.
 - ``compile_json_body`` skips msgspec's typed fast path when the type contains something msgspec would
   decode differently (``bytes``: base64 in msgspec, UTF-8 text in pydantic; annotated_types constraints,
   which msgspec ignores); those bodies always take the lax path.
+
+Messages match pydantic 2.14 / pydantic-core 2.50.x (checked against pydantic 2.14.3, pydantic-core 2.50.4).
 """
 
 from __future__ import annotations
@@ -469,33 +474,47 @@ def _identity(value: Any) -> Any:
 
 _UUID_GROUPS = (8, 4, 4, 4, 12)
 _UUID_STARTS = (0, 9, 14, 19, 24)
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_OR_HYPHEN = frozenset(b"0123456789abcdefABCDEF-")
 
 
 def _uuid_error(text: str) -> str:
-    """The uuid crate's explanation of why ``text`` is not a UUID."""
+    """The uuid crate's (1.23) explanation of why ``text`` is not a UUID.
+
+    The crate reports positions as 0-based byte offsets and tests only the low byte of each character
+    (``"İ"``, U+0130, passes as ``0``), so a multibyte character can count as a hex digit or a hyphen.
+    """
     raw = text.encode()
-    if raw.startswith(b"{") and raw.endswith(b"}") and len(raw) >= 2:
-        body, offset, simple = raw[1:-1], 1, False
-    elif raw.startswith(b"urn:uuid:"):
-        body, offset, simple = raw[9:], 9, False
+    n = len(raw)
+    if n == 0 or n > 45:
+        return f"invalid length: found {n}"
+    braced = n >= 2 and raw[0] == 0x7B and raw[-1] == 0x7D  # "{" ... "}"
+    urn = raw.startswith(b"urn:uuid:")
+    if n == 36 or (n == 38 and braced) or (n == 45 and urn):
+        # the shape of a hyphenated UUID: the crate re-checks only the part inside the wrapper
+        if n != 36:
+            raw = raw[1:-1] if braced else raw[9:]
+        start, end, hyphenated = 0, len(raw), True
+    elif braced:
+        start, end, hyphenated = 1, n - 1, True
+    elif urn:
+        start, end, hyphenated = 9, n, True
     else:
-        body, offset, simple = raw, 0, True
+        start, end, hyphenated = 0, n, False  # a simple UUID until a hyphen is seen
     hyphens = 0
     bounds = [0, 0, 0, 0]
-    decoded = body.decode(errors="replace")
     index = 0
-    for ch in decoded:
-        width = len(ch.encode())
-        if ch == "-":
+    for ch in raw[start:end].decode():
+        low = ord(ch) & 0xFF
+        if low not in _HEX_OR_HYPHEN:
+            return f"invalid character: found `{ch}` at {index + start}"
+        if low == 0x2D:  # "-"
+            hyphenated = True
             if hyphens < 4:
                 bounds[hyphens] = index
             hyphens += 1
-        elif ch not in _HEX:
-            return f"invalid character: found `{ch}` at {index + offset + 1}"
-        index += width
-    if hyphens == 0 and simple:
-        return f"invalid length: expected length 32 for simple format, found {len(raw)}"
+        index += len(ch.encode())
+    if not hyphenated:  # all hex digits: a simple UUID of the wrong length
+        return f"invalid length: found {n}"
     if hyphens != 4:
         return f"invalid group count: expected 5, found {hyphens + 1}"
     for group in range(4):
@@ -509,39 +528,39 @@ _UUID_HYPHENATED = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 _UUID_SIMPLE = re.compile(r"[0-9a-fA-F]{32}")
 
 
+def _uuid_text_body(text: str) -> str | None:
+    """The hex digits of a simple, hyphenated, braced or URN UUID; ``None`` when ``text`` is none of them."""
+    n = len(text)
+    if n == 32:
+        return text if _UUID_SIMPLE.fullmatch(text) else None
+    if n == 36:
+        return text if _UUID_HYPHENATED.fullmatch(text) else None
+    if n == 38 and text[0] == "{" and text[-1] == "}":
+        return text[1:-1] if _UUID_HYPHENATED.fullmatch(text, 1, 37) else None
+    if n == 45 and text.startswith("urn:uuid:"):
+        return text[9:] if _UUID_HYPHENATED.fullmatch(text, 9) else None
+    return None
+
+
 def _validate_uuid(value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
-    if isinstance(value, (bytes, bytearray)):
+    if isinstance(value, str):
+        body = _uuid_text_body(value)
+        if body is None:
+            reason = _uuid_error(value)
+            _fail("uuid_parsing", f"Input should be a valid UUID, {reason}", value, {"error": reason})
+        return uuid.UUID(body)
+    if isinstance(value, bytes):
+        # pydantic-core 2.50: 16 bytes are the UUID itself, other lengths UUID text; bytearray is refused
         if len(value) == 16:
-            return uuid.UUID(bytes=bytes(value))
-        try:
-            value_text = bytes(value).decode()
-        except UnicodeDecodeError:
-            _fail(
-                "uuid_parsing",
-                "Input should be a valid UUID, non-UTF8 input",
-                value,
-                {"error": "non-UTF8 input"},
-            )
-    elif isinstance(value, str):
-        value_text = value
-    else:
-        _fail("uuid_type", "UUID input should be a string, bytes or UUID object", value)
-    n = len(value_text)
-    body = None
-    if n == 32:
-        body = value_text if _UUID_SIMPLE.fullmatch(value_text) else None
-    elif n == 36:
-        body = value_text if _UUID_HYPHENATED.fullmatch(value_text) else None
-    elif n == 38 and value_text[0] == "{" and value_text[-1] == "}":
-        body = value_text[1:-1] if _UUID_HYPHENATED.fullmatch(value_text, 1, 37) else None
-    elif n == 45 and value_text.startswith("urn:uuid:"):
-        body = value_text[9:] if _UUID_HYPHENATED.fullmatch(value_text, 9) else None
-    if body is None:
-        reason = _uuid_error(value_text)
-        _fail("uuid_parsing", f"Input should be a valid UUID, {reason}", value, {"error": reason})
-    return uuid.UUID(body)
+            return uuid.UUID(bytes=value)
+        body = _uuid_text_body(value.decode("latin-1"))
+        if body is None:
+            reason = f"invalid length: expected 16 bytes, found {len(value)}"
+            _fail("uuid_parsing", f"Input should be a valid UUID, {reason}", value, {"error": reason})
+        return uuid.UUID(body)
+    _fail("uuid_type", "UUID input should be a string, bytes or UUID object", value)
 
 
 # -------------------------------------------------------------------------------------- date/time
@@ -814,7 +833,17 @@ def _validate_timedelta(value: Any) -> _dt.timedelta:
         reason = "invalid digit in duration"
         _fail("time_delta_parsing", f"Input should be a valid timedelta, {reason}", value, {"error": reason})
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _dt.timedelta(seconds=value)
+        if value != value:
+            reason = "NaN values not permitted"
+        elif value >= 0:
+            try:
+                return _dt.timedelta(seconds=value)
+            except OverflowError:
+                reason = "durations may not exceed 999,999,999 days"
+        else:
+            # pydantic-core itself raises OverflowError below timedelta.min; so does this
+            return _dt.timedelta(seconds=value)
+        _fail("time_delta_parsing", f"Input should be a valid timedelta, {reason}", value, {"error": reason})
     _fail("time_delta_type", "Input should be a valid timedelta", value)
 
 
