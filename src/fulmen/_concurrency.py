@@ -27,6 +27,14 @@ if sys.version_info >= (3, 12):
         # PERF: eager_start runs the first step inline and skips scheduling when the coroutine completes.
         return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
 
+    def run_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> tuple[bool, Any]:
+        """Start ``coro`` now: ``(True, result)`` if it finished without suspending and without raising,
+        else ``(False, task)`` (a pending task, or a done one holding the exception)."""
+        task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        if task.done() and not task.cancelled() and task.exception() is None:
+            return True, task.result()
+        return False, task
+
 else:  # pragma: no cover - exercised on 3.10/3.11 only
     # Private asyncio names, read through vars() so type checkers on any version agree.
     _PyTask: Any = vars(tasks)["_PyTask"]
@@ -50,7 +58,8 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
             self._coro = coro
             self._context = contextvars.copy_context()
 
-    def _first_step(task: Any, coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop) -> None:
+    def _first_step(task: Any, coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop) -> bool:
+        """Run the first step; True when the coroutine returned (its value is in ``task._result``)."""
         _enter_task(loop, task)
         try:
             result = coro.send(None)
@@ -59,7 +68,7 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
             # instead of Future.set_result's callback scheduling.
             task._result = exc.value
             task._state = "FINISHED"
-            return
+            return True
         except (KeyboardInterrupt, SystemExit) as exc:
             _PyFuture.set_exception(task, exc)
             raise
@@ -68,7 +77,7 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
                 _PyFuture.cancel(task)
             else:
                 _PyFuture.set_exception(task, exc)
-            return
+            return False
         finally:
             _leave_task(loop, task)
         # It suspended: hand over to the normal Task machinery, exactly as Task.__step would.
@@ -84,6 +93,7 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
         else:
             bad_yield = RuntimeError(f"Task got bad yield: {result!r}")
             loop.call_soon(task._Task__step, bad_yield, context=task._context)
+        return False
 
     def start_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> asyncio.Future[T]:
         """Start ``coro`` now, in its own context; the returned task is already done if it never suspended.
@@ -94,3 +104,12 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
         task._context.run(_first_step, task, coro, loop)
         result: asyncio.Future[T] = task
         return result
+
+    def run_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> tuple[bool, Any]:
+        """Start ``coro`` now: ``(True, result)`` if it finished without suspending and without raising,
+        else ``(False, task)`` (a pending task, or a done one holding the exception)."""
+        task = _EagerTask(coro, loop)
+        # PERF: the outcome comes straight from the first step; no Future.done()/result() calls.
+        if task._context.run(_first_step, task, coro, loop):
+            return True, task._result
+        return False, task

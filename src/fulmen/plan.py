@@ -615,36 +615,45 @@ def compile_plan(
 
             async def run_bare(request: Request) -> Response:
                 # PERF: no parameters: no dict, no solver frame.
-                return serialize(await call())
+                try:
+                    return serialize(await call())
+                except Exception as exc:
+                    return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
             return run_bare
 
         async def run_bare_sync(request: Request) -> Response:
-            return serialize(await invoke({}))
+            try:
+                return serialize(await invoke({}))
+            except Exception as exc:
+                return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
         return run_bare_sync
 
     async def run(request: Request) -> Response:
-        values: dict[str, Any] = {}
-        if needs_solving:
-            await solve(dep, request, values)
-        sub: Response | None = None
-        tasks: BackgroundTasks | None = None
-        if extras:
-            if dep.response_param is not None:
-                sub = Response.__new__(Response)
-                sub.status_code = 0
-                sub.background = None
-                sub.body = b""
-                sub.raw_headers = []
-                values[dep.response_param] = sub
-            if dep.background_param is not None:
-                tasks = values[dep.background_param] = BackgroundTasks()
-        response = serialize(await invoke(values))
-        if sub is not None:
-            response = _merge_sub_response(response, sub)
-        if tasks is not None and tasks.tasks and response.background is None:
-            response.background = tasks
-        return response
+        try:
+            values: dict[str, Any] = {}
+            if needs_solving:
+                await solve(dep, request, values)
+            sub: Response | None = None
+            tasks: BackgroundTasks | None = None
+            if extras:
+                if dep.response_param is not None:
+                    sub = Response.__new__(Response)
+                    sub.status_code = 0
+                    sub.background = None
+                    sub.body = b""
+                    sub.raw_headers = []
+                    values[dep.response_param] = sub
+                if dep.background_param is not None:
+                    tasks = values[dep.background_param] = BackgroundTasks()
+            response = serialize(await invoke(values))
+            if sub is not None:
+                response = _merge_sub_response(response, sub)
+            if tasks is not None and tasks.tasks and response.background is None:
+                response.background = tasks
+            return response
+        except Exception as exc:
+            return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
     return run

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httptools
 
-from fulmen._concurrency import start_eager
+from fulmen._concurrency import run_eager, start_eager
 from fulmen.requests import Request
 from fulmen.responses import PlainTextResponse, Response
 
@@ -532,17 +532,19 @@ class HttpProtocol(asyncio.Protocol):
         # handler never suspended, write the response right here, inside this data_received call.
         waiting.clear()
         try:
-            task = start_eager(self._app.handle(slot.request), self._loop)
+            finished, outcome = run_eager(self._app.handle(slot.request), self._loop)
         except Exception:
             self._inflight.append(slot)
             self._dispatch_failed(slot)
             self._pump()
             return
+        if finished:
+            slot.response = outcome
+            self._write(slot)
+            return
+        task = outcome
         if task.done():
-            if not task.cancelled() and task.exception() is None:
-                slot.response = task.result()
-            else:
-                self._take_result(slot, task)
+            self._take_result(slot, task)
             self._write(slot)
         else:
             self._inflight.append(slot)
