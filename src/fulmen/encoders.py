@@ -180,7 +180,22 @@ def encode_json(value: Any) -> bytes:
     # PERF: skip the jsonable_encoder walk when msgspec's native output is already identical.
     if _is_native(value):
         return _encode(value)
+    if hasattr(value, "__pydantic_serializer__") and not isinstance(value, type):
+        # FastAPI: jsonable_encoder -> model_dump(mode="json") -> a walk that only drops "_sa*" keys (its
+        # sqlalchemy_safe rule) from data that is already JSON-compatible -> json.dumps.
+        data = value.model_dump(mode="json", by_alias=True)
+        if _is_native(data) and not _has_sa_keys(data):
+            return _encode(data)
+        return _dumps(jsonable_encoder(data))
     return _dumps(jsonable_encoder(value))
+
+
+def _has_sa_keys(data: Any) -> bool:
+    if type(data) is dict:
+        return any((type(k) is str and k.startswith("_sa")) or _has_sa_keys(v) for k, v in data.items())
+    if type(data) is list:
+        return any(_has_sa_keys(v) for v in data)
+    return False
 
 
 def encode_json_plain(value: Any) -> bytes:

@@ -510,18 +510,21 @@ class HttpProtocol(asyncio.Protocol):
         self._slot = None
         method = self._parser.get_method()
         parts = self._body_parts
+        # PERF: positional arguments (order of Request.__init__): keyword passing costs about as much again.
         slot.request = Request(
             _METHODS.get(method) or method.decode("latin-1"),
             path,
             query,
             self._headers,
-            # PERF: join of a single part returns that bytes object itself.
-            body=b"".join(parts) if parts else b"",
-            client=self._client,
-            server=self._server,
-            http_version="1.0" if slot.http10 else "1.1",
-            root_path=self._root_path,
-            app=self._app,  # type: ignore[arg-type]
+            None,  # path: decoded from the raw path
+            b"".join(parts) if parts else b"",  # PERF: join of a single part returns that bytes object itself
+            None,  # read_body
+            self._client,
+            self._server,
+            "http",
+            "1.0" if slot.http10 else "1.1",
+            self._root_path,
+            self._app,  # type: ignore[arg-type]
         )
         slot.complete = True
         waiting = self._waiting
