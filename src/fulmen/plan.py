@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import dataclasses
 import functools
 import inspect
@@ -39,7 +40,6 @@ Endpoint = Callable[..., Any]
 RequestHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 _MISSING: Any = params.Undefined
-_SCALAR_TYPES: tuple[type, ...] = ()  # filled lazily (see _is_scalar)
 
 # Thread pool for ``def`` handlers, sized like anyio's default limiter (40) that FastAPI users know.
 _executor: ThreadPoolExecutor | None = None
@@ -63,43 +63,39 @@ async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any)
 # ------------------------------------------------------------------------------------------------------------
 # Declarations
 # ------------------------------------------------------------------------------------------------------------
-@dataclasses.dataclass(eq=False)
-class ParamField:
+@dataclasses.dataclass(eq=False, kw_only=True)
+class _Field:
+    """What every parameter has: its name, where to find it, its validator and its default."""
+
+    name: str
+    alias: str
+    annotation: Any
+    validate: Callable[[Any], Any]
+    required: bool
+    default: Any
+    default_factory: Callable[[], Any] | None
+
+    def default_value(self) -> Any:
+        """The declared default (a fresh one from ``default_factory`` when given)."""
+        factory = self.default_factory
+        return factory() if factory is not None else _copy_default(self.default)
+
+
+@dataclasses.dataclass(eq=False, kw_only=True)
+class ParamField(_Field):
     """One request parameter (path/query/header/cookie) with its compiled validator."""
 
-    name: str
     source: str
-    alias: str
-    annotation: Any
     marker: params.Param
-    validate: Callable[[Any], Any]
-    required: bool
-    default: Any
     is_list: bool
 
-    def default_value(self) -> Any:
-        """The declared default (a fresh one from ``default_factory`` when given)."""
-        factory = self.marker.default_factory
-        return factory() if factory is not None else _copy_default(self.default)
 
-
-@dataclasses.dataclass(eq=False)
-class BodyField:
+@dataclasses.dataclass(eq=False, kw_only=True)
+class BodyField(_Field):
     """One body parameter with both its bytes decoder (fast path) and its Python-value validator."""
 
-    name: str
-    alias: str
-    annotation: Any
     marker: params.Body
-    validate: Callable[[Any], Any]
     decode_json: Callable[[bytes], Any]
-    required: bool
-    default: Any
-
-    def default_value(self) -> Any:
-        """The declared default (a fresh one from ``default_factory`` when given)."""
-        factory = self.marker.default_factory
-        return factory() if factory is not None else _copy_default(self.default)
 
 
 @dataclasses.dataclass(eq=False)
@@ -121,8 +117,6 @@ class Dependant:
 def _copy_default(value: Any) -> Any:
     # Mutable defaults are copied per request so one request can't leak into the next (FastAPI deep-copies).
     if isinstance(value, (list, dict, set)):
-        import copy
-
         return copy.deepcopy(value)
     return value
 
@@ -159,7 +153,9 @@ def _annotated(tp: Any, metadata: list[Any]) -> Any:
     """Re-attach ``Annotated`` metadata (constraints such as ``msgspec.Meta``) to a base type."""
     if not metadata:
         return tp
-    return Annotated.__class_getitem__((tp, *metadata))  # type: ignore[attr-defined]
+    args = (tp, *metadata)
+    # Subscripting with a ready tuple works on every Python (3.13 has no Annotated.__class_getitem__).
+    return Annotated[args]
 
 
 def _unwrap_annotated(ann: Any) -> tuple[Any, list[Any]]:
@@ -314,7 +310,18 @@ def _param_field(
     ann = _annotated(tp, metadata)
     validate = _validator(ann, _constraints(marker, []), where)
     required = default is _MISSING and marker.default_factory is None
-    return ParamField(name, source, alias, tp, marker, validate, required, default, is_list)
+    return ParamField(
+        name=name,
+        alias=alias,
+        annotation=tp,
+        validate=validate,
+        required=required,
+        default=default,
+        default_factory=marker.default_factory,
+        source=source,
+        marker=marker,
+        is_list=is_list,
+    )
 
 
 def _body_field(
@@ -335,7 +342,17 @@ def _body_field(
     if not metadata and constraints is None and _is_pydantic_model(tp):
         decode = _pydantic_fast_path(tp, decode)
     required = default is _MISSING and marker.default_factory is None
-    return BodyField(name, marker.alias or name, tp, marker, validate, decode, required, default)
+    return BodyField(
+        name=name,
+        alias=marker.alias or name,
+        annotation=tp,
+        validate=validate,
+        required=required,
+        default=default,
+        default_factory=marker.default_factory,
+        marker=marker,
+        decode_json=decode,
+    )
 
 
 def _is_pydantic_model(tp: Any) -> bool:
@@ -515,10 +532,6 @@ async def _solve_body(
         except ValidationFailure as exc:
             errors.extend(_prefixed(exc.errors, ("body", f.alias)))
     return data
-
-
-def _cookie_lookup(request: Request) -> Callable[[str], Any]:
-    return request.cookies.get
 
 
 async def solve(dep: Dependant, request: Request, values: dict[str, Any]) -> Any:
