@@ -65,7 +65,7 @@ class _ASGITransport(httpx.BaseTransport):
             "query_string": url.query,
             "root_path": client.root_path,
             "headers": headers,
-            "client": ("testclient", 50000),
+            "client": client.client_address,
             "server": (url.host, url.port or default_port),
             "state": dict(client.app_state),
             "extensions": {},
@@ -127,7 +127,7 @@ class TestClient(httpx.Client):
         base_url: str = "http://testserver",
         raise_server_exceptions: bool = True,
         root_path: str = "",
-        backend: str = "asyncio",
+        backend: str = "asyncio",  # accepted for FastAPI compatibility; fulmen always uses asyncio
         backend_options: dict[str, Any] | None = None,
         cookies: Any = None,
         headers: dict[str, str] | None = None,
@@ -135,6 +135,8 @@ class TestClient(httpx.Client):
         client: tuple[str, int] = ("testclient", 50000),
     ) -> None:
         self.app = app
+        #: The (host, port) requests appear to come from (``request.client``).
+        self.client_address = client
         self.raise_server_exceptions = raise_server_exceptions
         self.root_path = root_path
         self.app_state: dict[str, Any] = {}
