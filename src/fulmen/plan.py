@@ -212,11 +212,6 @@ def _is_scalar(tp: Any) -> bool:
     return not (dataclasses.is_dataclass(tp) or hasattr(tp, "model_fields") or hasattr(tp, "__total__"))
 
 
-def _constraints(marker: params.Param, metadata: list[Any]) -> Constraints | None:
-    found = constraints_from_metadata([marker, *metadata])
-    return found
-
-
 def _validator(tp: Any, constraints: Constraints | None, where: str) -> Callable[[Any], Any]:
     try:
         return compile_validator(tp, constraints)
@@ -308,7 +303,7 @@ def _param_field(
             "use Body() for structured data"
         )
     ann = _annotated(tp, metadata)
-    validate = _validator(ann, _constraints(marker, []), where)
+    validate = _validator(ann, constraints_from_metadata([marker]), where)
     required = default is _MISSING and marker.default_factory is None
     return ParamField(
         name=name,
@@ -330,7 +325,7 @@ def _body_field(
     if isinstance(marker, params.Form):
         raise FastAPIError(f"{where}: Form() and File() are not supported yet")
     ann = _annotated(tp, metadata)
-    constraints = _constraints(marker, [])
+    constraints = constraints_from_metadata([marker])
     validate = _validator(ann, constraints, where)
     if constraints is None:
         try:
