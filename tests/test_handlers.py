@@ -50,6 +50,10 @@ def _app(**options: Any) -> FastAPI:
             "struct": Point(1, 2),
         }
 
+    @app.get("/sa-keys")
+    async def sa_keys() -> dict[str, Any]:
+        return {"_sa_instance_state": 1, "a": {"_sa_x": 2, "b": 3}}
+
     @app.get("/nan")
     async def nan() -> float:
         return float("nan")
@@ -260,6 +264,11 @@ def test_handlers_run_inside_a_task(serve: Any) -> None:
     client = serve(_app())
     assert client.get("/task").json() == {"task": True}
     assert client.get("/eager").json() == {"task": True}
+
+
+def test_sqlalchemy_state_keys_are_dropped_like_fastapi(serve: Any) -> None:
+    # jsonable_encoder's sqlalchemy_safe rule: keys starting with "_sa" never reach the client.
+    assert serve(_app()).get("/sa-keys").content == b'{"a":{"b":3}}'
 
 
 def test_nan_is_a_server_error_like_fastapi(serve: Any) -> None:
