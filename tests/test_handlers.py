@@ -266,6 +266,26 @@ def test_handlers_run_inside_a_task(serve: Any) -> None:
     assert client.get("/eager").json() == {"task": True}
 
 
+def test_unparseable_bodies_are_400_like_fastapi(serve: Any) -> None:
+    # json.loads fails with something other than a syntax error (bad UTF-8, nesting too deep for the
+    # parser): FastAPI answers 400, for every kind of body type.
+    app = FastAPI()
+
+    @app.post("/struct")
+    async def struct_body(point: Point) -> int:
+        return point.x
+
+    @app.post("/embedded")
+    async def embedded(a: Point, b: Point) -> int:
+        return a.x
+
+    client = serve(app)
+    deep = b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b', "y": 1}'
+    for path, body in (("/struct", deep), ("/struct", b'{"x": "\xff"}'), ("/embedded", deep)):
+        r = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()) == (400, {"detail": "There was an error parsing the body"}), path
+
+
 def test_sqlalchemy_state_keys_are_dropped_like_fastapi(serve: Any) -> None:
     # jsonable_encoder's sqlalchemy_safe rule: keys starting with "_sa" never reach the client.
     assert serve(_app()).get("/sa-keys").content == b'{"a":{"b":3}}'

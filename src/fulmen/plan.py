@@ -13,7 +13,6 @@ import copy
 import dataclasses
 import functools
 import inspect
-import json
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -28,12 +27,15 @@ from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationErro
 from fulmen.requests import Request
 from fulmen.responses import JSONResponse, Response
 from fulmen.validation import (
+    BodyParseFailure,
     Constraints,
     JSONDecodeFailure,
     ValidationFailure,
     compile_json_body,
     compile_validator,
     constraints_from_metadata,
+    is_pydantic_model,
+    loads_json,
 )
 
 Endpoint = Callable[..., Any]
@@ -334,7 +336,7 @@ def _body_field(
             raise FastAPIError(f"{where}: {exc}") from exc
     else:
         decode = _decode_then(validate)
-    if not metadata and constraints is None and _is_pydantic_model(tp):
+    if not metadata and constraints is None and is_pydantic_model(tp):
         decode = _pydantic_fast_path(tp, decode)
     required = default is _MISSING and marker.default_factory is None
     return BodyField(
@@ -348,10 +350,6 @@ def _body_field(
         marker=marker,
         decode_json=decode,
     )
-
-
-def _is_pydantic_model(tp: Any) -> bool:
-    return isinstance(tp, type) and hasattr(tp, "model_validate_json") and hasattr(tp, "model_fields")
 
 
 def _pydantic_fast_path(model: Any, exact: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
@@ -375,7 +373,7 @@ def _pydantic_fast_path(model: Any, exact: Callable[[bytes], Any]) -> Callable[[
 
 def _decode_then(validate: Callable[[Any], Any]) -> Callable[[bytes], Any]:
     def decode(body: bytes) -> Any:
-        return validate(decode_json_body(body))
+        return validate(loads_json(body))
 
     return decode
 
@@ -383,27 +381,11 @@ def _decode_then(validate: Callable[[Any], Any]) -> Callable[[bytes], Any]:
 _BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
-def decode_json_body(body: bytes) -> Any:
-    """Decode a JSON body as FastAPI does: syntax errors raise ``JSONDecodeFailure`` (a 422), anything else
-    that stops parsing (bad UTF-8, ...) is ``HTTPException(400)``; BOM and UTF-16/32 bodies are accepted."""
-    try:
-        # PERF: msgspec decodes every ordinary body; json.loads only sees the ones it rejects.
-        return msgspec.json.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        pass
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise JSONDecodeFailure(exc.pos, exc.msg) from None
-    except Exception as exc:  # FastAPI answers 400 for every other parse failure
-        raise HTTPException(400, _BODY_PARSE_ERROR) from exc
-
-
 def _lenient_json(body: bytes) -> Any:
     """The decoded body for ``RequestValidationError.body`` (the raw bytes when it is not JSON)."""
     try:
-        return decode_json_body(body)
-    except (JSONDecodeFailure, HTTPException):
+        return loads_json(body)
+    except (JSONDecodeFailure, BodyParseFailure):
         return body
 
 
@@ -417,6 +399,10 @@ def _error(
     if ctx is not None:
         err["ctx"] = ctx
     return err
+
+
+def _json_invalid(exc: JSONDecodeFailure) -> dict[str, Any]:
+    return _error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg})
 
 
 def _missing(loc: tuple[Any, ...], value: Any = None) -> dict[str, Any]:
@@ -496,22 +482,20 @@ async def _solve_body(
             errors.extend(_prefixed(exc.errors, ("body",)))
             return _lenient_json(body) if is_json else body
         except JSONDecodeFailure as exc:
-            errors.append(
-                _error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg})
-            )
-        except UnicodeDecodeError as exc:
+            errors.append(_json_invalid(exc))
+        except BodyParseFailure as exc:
             raise HTTPException(400, _BODY_PARSE_ERROR) from exc
         return body
     data: Any = None
     if body:
         if is_json:
             try:
-                data = decode_json_body(body)
+                data = loads_json(body)
             except JSONDecodeFailure as exc:
-                errors.append(
-                    _error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg})
-                )
+                errors.append(_json_invalid(exc))
                 return body
+            except BodyParseFailure as exc:
+                raise HTTPException(400, _BODY_PARSE_ERROR) from exc
         else:
             data = body
     for f in fields:

@@ -53,12 +53,15 @@ from typing import Any, NoReturn, Union
 import msgspec
 
 __all__ = [
+    "BodyParseFailure",
     "Constraints",
     "JSONDecodeFailure",
     "ValidationFailure",
     "compile_json_body",
     "compile_validator",
     "constraints_from_metadata",
+    "is_pydantic_model",
+    "loads_json",
 ]
 
 Validator = Callable[[Any], Any]
@@ -124,6 +127,10 @@ class JSONDecodeFailure(Exception):
         super().__init__(pos, msg)
         self.pos = pos
         self.msg = msg
+
+
+class BodyParseFailure(Exception):
+    """The body could not be parsed at all (undecodable bytes, nesting too deep...): FastAPI answers 400."""
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -1228,7 +1235,8 @@ def _compile_pydantic(tp: Any) -> Validator:
     return validate
 
 
-def _is_pydantic_model(tp: Any) -> bool:
+def is_pydantic_model(tp: Any) -> bool:
+    """True for a pydantic model class."""
     # checked by attribute so that pydantic is never imported to answer the question
     return isinstance(tp, type) and hasattr(tp, "__pydantic_core_schema__") and hasattr(tp, "model_validate")
 
@@ -1430,13 +1438,13 @@ def _compile(tp: Any, c: Constraints | None) -> tuple[Validator, str, type | Non
     if isinstance(tp, type):
         if issubclass(tp, msgspec.Struct):
             return _compile_struct(tp), tp.__name__, None
-        if _is_pydantic_model(tp):
+        if is_pydantic_model(tp):
             return _compile_pydantic(tp), tp.__name__, None
         if dataclasses.is_dataclass(tp):
             return _compile_dataclass(tp), tp.__name__, None
         if typing.is_typeddict(tp) or _is_typeddict_ext(tp):
             return _compile_typeddict(tp), tp.__name__, None
-    if origin is not None and _is_pydantic_model(origin):
+    if origin is not None and is_pydantic_model(origin):
         return _compile_pydantic(tp), _type_label(tp), None
     raise TypeError(f"fulmen cannot validate values of type {tp!r}: the annotation is not supported")
 
@@ -1479,7 +1487,7 @@ def _msgspec_decodes_alike(tp: Any, seen: set[int] | None = None) -> bool:
     if origin is not None:
         return all(_msgspec_decodes_alike(a, seen) for a in typing.get_args(tp) if a is not Ellipsis)
     if isinstance(tp, type):
-        if _is_pydantic_model(tp):
+        if is_pydantic_model(tp):
             return False
         if issubclass(tp, msgspec.Struct):
             return all(_msgspec_decodes_alike(f.type, seen) for f in msgspec.structs.fields(tp))
@@ -1492,14 +1500,24 @@ def _msgspec_decodes_alike(tp: Any, seen: set[int] | None = None) -> bool:
     return True
 
 
-def _json_failure(body: bytes) -> tuple[bool, Any]:
-    """Parse with the stdlib as FastAPI does: its value (NaN, Infinity) or a ``JSONDecodeFailure``."""
+#: What msgspec raises for bodies it won't decode: bad syntax, undecodable bytes, nesting too deep.
+_MSGSPEC_REJECTS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def loads_json(body: bytes) -> Any:
+    """Decode a JSON body as FastAPI does: syntax errors raise ``JSONDecodeFailure`` (its 422 json_invalid),
+    anything else that stops parsing raises ``BodyParseFailure`` (its 400); BOM, UTF-16/32, NaN accepted."""
     try:
-        return True, json.loads(body)
+        # PERF: msgspec decodes every ordinary body; json.loads only sees the ones it rejects.
+        return msgspec.json.decode(body)
+    except _MSGSPEC_REJECTS:
+        pass
+    try:
+        return json.loads(body)
     except json.JSONDecodeError as exc:
         raise JSONDecodeFailure(exc.pos, exc.msg) from None
-    except UnicodeDecodeError as exc:
-        raise JSONDecodeFailure(exc.start, str(exc)) from None
+    except Exception as exc:
+        raise BodyParseFailure(str(exc)) from exc
 
 
 def compile_json_body(tp: Any) -> Callable[[bytes], Any]:
@@ -1511,14 +1529,9 @@ def compile_json_body(tp: Any) -> Callable[[bytes], Any]:
             typed = msgspec.json.Decoder(tp)
         except TypeError:
             typed = None
-    untyped = msgspec.json.Decoder()
 
     def lax(body: bytes) -> Any:
-        try:
-            data = untyped.decode(body)
-        except msgspec.DecodeError:
-            data = _json_failure(body)[1]
-        return validate(data)
+        return validate(loads_json(body))
 
     if typed is None:
         return lax
@@ -1527,9 +1540,7 @@ def compile_json_body(tp: Any) -> Callable[[bytes], Any]:
     def decode_body(body: bytes) -> Any:
         try:
             return decode(body)  # PERF: valid, exactly-typed bodies are decoded and built in C
-        except msgspec.ValidationError:
-            return lax(body)
-        except msgspec.DecodeError:
-            return validate(_json_failure(body)[1])
+        except (msgspec.ValidationError, *_MSGSPEC_REJECTS):
+            return lax(body)  # coercion, error listing and FastAPI's JSON rules are the lax path's job
 
     return decode_body
