@@ -353,17 +353,12 @@ class RouteTable:
             node = plain[1]
         if node.catch_all:
             return _AMBIGUOUS
+        # Only static and plain "{name}" segments were crossed, so these routes' parameters are all str:
+        # nothing to convert, and no convertor can reject the path.
         allow: list[str] = []
         for _, route in node.routes:  # declaration order: the first that takes the method wins
             if method in route.methods:
-                if route.convert_params:
-                    try:
-                        params = {k: route.param_convertors[k].convert(v) for k, v in params.items()}
-                    except ValueError:
-                        return _AMBIGUOUS
                 return route, params
-            if route.convert_params:
-                return _AMBIGUOUS  # a convertor might reject this path: let the full search decide
             allow.extend(m for m in route.method_list if m not in allow)
         return ", ".join(allow) or None
 
