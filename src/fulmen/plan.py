@@ -73,9 +73,13 @@ class _Field:
     alias: str
     annotation: Any
     validate: Callable[[Any], Any]
-    required: bool
     default: Any
     default_factory: Callable[[], Any] | None
+    #: No default and no default factory; derived once here so requests only read a flag.
+    required: bool = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.required = self.default is _MISSING and self.default_factory is None
 
     def default_value(self) -> Any:
         """The declared default (a fresh one from ``default_factory`` when given)."""
@@ -306,13 +310,11 @@ def _param_field(
         )
     ann = _annotated(tp, metadata)
     validate = _validator(ann, constraints_from_metadata([marker]), where)
-    required = default is _MISSING and marker.default_factory is None
     return ParamField(
         name=name,
         alias=alias,
         annotation=tp,
         validate=validate,
-        required=required,
         default=default,
         default_factory=marker.default_factory,
         source=source,
@@ -338,13 +340,11 @@ def _body_field(
         decode = _decode_then(validate)
     if not metadata and constraints is None and is_pydantic_model(tp):
         decode = _pydantic_fast_path(tp, decode)
-    required = default is _MISSING and marker.default_factory is None
     return BodyField(
         name=name,
         alias=marker.alias or name,
         annotation=tp,
         validate=validate,
-        required=required,
         default=default,
         default_factory=marker.default_factory,
         marker=marker,
