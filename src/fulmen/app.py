@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from fulmen.datastructures import State
 from fulmen.encoders import jsonable_encoder
 from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationError
+from fulmen.params import Depends
 from fulmen.requests import Request
 from fulmen.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fulmen.routing import APIRoute, RouteTable
@@ -41,6 +42,7 @@ class APIRouter:
         include_in_schema: bool = True,
         inline_sync: bool | None = None,
         redirect_slashes: bool = True,
+        dependencies: Sequence[Depends] | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
@@ -52,6 +54,8 @@ class APIRouter:
         self.include_in_schema = include_in_schema
         self.inline_sync = inline_sync
         self.redirect_slashes = redirect_slashes
+        #: Dependencies run for every route of this router, before the route's own.
+        self.dependencies: list[Depends] = list(dependencies or [])
         self.table = RouteTable()
 
     @property
@@ -71,6 +75,7 @@ class APIRouter:
         deprecated: bool | None = None,
         include_in_schema: bool = True,
         inline_sync: bool | None = None,
+        dependencies: Sequence[Depends] | None = None,
         **kwargs: Any,
     ) -> APIRoute:
         """Register ``endpoint`` for ``methods`` on ``prefix + path``; declaration errors raise here."""
@@ -86,6 +91,7 @@ class APIRouter:
             deprecated=deprecated if deprecated is not None else self.deprecated,
             include_in_schema=include_in_schema and self.include_in_schema,
             inline_sync=bool(inline_sync),
+            dependencies=[*self.dependencies, *(dependencies or [])],
             **kwargs,
         )
         self.table.add(route)
@@ -143,6 +149,7 @@ class APIRouter:
         responses: dict[int | str, dict[str, Any]] | None = None,
         deprecated: bool | None = None,
         include_in_schema: bool = True,
+        dependencies: Sequence[Depends] | None = None,
     ) -> None:
         """Copy ``router``'s routes into this one under ``prefix``, merging tags and responses."""
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
@@ -166,6 +173,7 @@ class APIRouter:
                 response_model=route.response_model,
                 openapi_extra=route.openapi_extra,
                 inline_sync=route.inline_sync,
+                dependencies=[*(dependencies or []), *route.dependencies],
                 **route.extra,
             )
 
@@ -220,12 +228,14 @@ class Fulmen(APIRouter):
         exception_handlers: dict[int | type[Exception], ExceptionHandler] | None = None,
         root_path: str = "",
         inline_sync: bool = False,
+        dependencies: Sequence[Depends] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(
             default_response_class=default_response_class,
             inline_sync=inline_sync,
             redirect_slashes=redirect_slashes,
+            dependencies=dependencies,
         )
         self.debug = debug
         self.title = title
@@ -240,6 +250,8 @@ class Fulmen(APIRouter):
         self.root_path = root_path
         self.extra = extra
         self.state = State()
+        #: ``{original: replacement}`` for dependencies, read per request (for tests, as in FastAPI).
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self.router: APIRouter = self
         self.lifespan_context = lifespan
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])

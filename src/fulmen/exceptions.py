@@ -38,6 +38,10 @@ class FastAPIError(RuntimeError):
 FulmenError = FastAPIError
 
 
+class DependencyScopeError(FastAPIError):
+    """A ``yield`` dependency with request scope depends on one with function scope (it would end first)."""
+
+
 class ValidationException(Exception):
     """Base of the validation errors; carries the list of error dicts."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 
 class _UndefinedType:
@@ -195,11 +195,24 @@ class File(Form):
 
 
 class Depends:
-    """Declare a dependency: ``dependency`` is called per request and its result injected."""
+    """Declare a dependency: ``dependency`` is called per request and its result injected.
 
-    def __init__(self, dependency: Callable[..., Any] | None = None, *, use_cache: bool = True) -> None:
+    ``scope="function"`` ends a ``yield`` dependency right after the handler returns; the default
+    (``"request"``) ends it after the response has been sent, as in FastAPI.
+    """
+
+    def __init__(
+        self,
+        dependency: Callable[..., Any] | None = None,
+        *,
+        use_cache: bool = True,
+        scope: Literal["function", "request"] | None = None,
+    ) -> None:
+        if scope not in (None, "function", "request"):
+            raise ValueError(f"Depends(scope=...) must be 'function' or 'request', got {scope!r}")
         self.dependency = dependency
         self.use_cache = use_cache
+        self.scope = scope
 
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__name__", type(self.dependency).__name__)

@@ -13,8 +13,9 @@ import copy
 import dataclasses
 import functools
 import inspect
+import re
 import typing
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -23,7 +24,7 @@ import msgspec
 from fulmen import params
 from fulmen.background import BackgroundTasks
 from fulmen.encoders import encode_json, jsonable_encoder
-from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationError
+from fulmen.exceptions import DependencyScopeError, FastAPIError, HTTPException, RequestValidationError
 from fulmen.requests import Request
 from fulmen.responses import JSONResponse, Response
 from fulmen.validation import (
@@ -117,7 +118,40 @@ class Dependant:
     request_param: str | None = None
     response_param: str | None = None
     background_param: str | None = None
+    security_scopes_param: str | None = None
     is_coroutine: bool = False
+    #: Sub-dependencies in declaration order (``dependencies=[...]`` first, then ``Depends`` parameters).
+    dependencies: list[Dependant] = dataclasses.field(default_factory=list)
+    #: As a dependency: the parameter it fills in its parent (None for ``dependencies=[...]``).
+    name: str | None = None
+    use_cache: bool = True
+    #: ``"function"`` or ``"request"`` for ``yield`` dependencies, None otherwise.
+    scope: str | None = None
+    is_generator: bool = False
+    is_async_generator: bool = False
+    own_scopes: list[str] = dataclasses.field(default_factory=list)
+    parent_scopes: list[str] = dataclasses.field(default_factory=list)
+    #: Identity for the per-request cache (the call, plus its OAuth2 scopes when it uses them).
+    cache_key: Any = None
+    path: str = ""
+    where: str = ""
+
+    @property
+    def scopes(self) -> list[str]:
+        """The OAuth2 scopes in force here: the parents' then this dependency's own, without repeats."""
+        out = list(self.parent_scopes)
+        for s in self.own_scopes:
+            if s not in out:
+                out.append(s)
+        return out
+
+    def iter_tree(self) -> list[Dependant]:
+        """This dependant and every sub-dependency, depth first (sub-dependencies before their parent)."""
+        out: list[Dependant] = []
+        for sub in self.dependencies:
+            out.extend(sub.iter_tree())
+        out.append(self)
+        return out
 
 
 def _copy_default(value: Any) -> Any:
@@ -151,8 +185,25 @@ def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         ann = hints.get(p.name, p.annotation)
+        if isinstance(ann, str):
+            ann = _resolve_one(target, p.name, ann)
         out.append((p.name, ann, p.default))
     return out
+
+
+def _resolve_one(target: Any, name: str, annotation: str) -> Any:
+    """Resolve one string annotation, or say clearly why it can't be (usually a name local to a function)."""
+    fn = getattr(target, "__func__", target)
+    namespace = dict(getattr(fn, "__globals__", {}))
+    try:
+        return eval(annotation, namespace)  # the annotation is the program's own source text
+    except Exception as exc:
+        where = getattr(fn, "__qualname__", repr(fn))
+        raise FastAPIError(
+            f"{where}: can't resolve the annotation {annotation!r} of parameter {name!r} ({exc}); names in "
+            "string annotations (or under `from __future__ import annotations`) must be importable from the "
+            "function's module, not local to another function"
+        ) from exc
 
 
 def _annotated(tp: Any, metadata: list[Any]) -> Any:
@@ -228,10 +279,35 @@ def _validator(tp: Any, constraints: Constraints | None, where: str) -> Callable
 # ------------------------------------------------------------------------------------------------------------
 # Analysis
 # ------------------------------------------------------------------------------------------------------------
-def get_dependant(call: Endpoint, *, path: str, path_param_names: set[str], where: str) -> Dependant:
-    """Inspect ``call`` and decide, once, where each of its parameters comes from."""
-    dep = Dependant(call=call, is_coroutine=_is_coroutine_callable(call))
-    for name, annotation, default in _typed_signature(call):
+def get_dependant(
+    call: Endpoint,
+    *,
+    path: str,
+    path_param_names: set[str],
+    where: str,
+    name: str | None = None,
+    use_cache: bool = True,
+    scope: str | None = None,
+    own_scopes: list[str] | None = None,
+    parent_scopes: list[str] | None = None,
+) -> Dependant:
+    """Inspect ``call`` and decide, once, where each of its parameters comes from (sub-dependencies too)."""
+    dep = Dependant(
+        call=call,
+        is_coroutine=_is_coroutine_callable(call),
+        name=name,
+        use_cache=use_cache,
+        own_scopes=list(own_scopes or []),
+        parent_scopes=list(parent_scopes or []),
+        path=path,
+        where=where,
+    )
+    dep.is_generator, dep.is_async_generator = _generator_kind(call)
+    if dep.is_generator or dep.is_async_generator:
+        dep.scope = scope or "request"
+    elif scope is not None:
+        dep.scope = scope
+    for pname, annotation, default in _typed_signature(call):
         base, metadata = _unwrap_annotated(annotation)
         marker: Any = None
         for m in metadata:
@@ -240,7 +316,7 @@ def get_dependant(call: Endpoint, *, path: str, path_param_names: set[str], wher
         if isinstance(default, (params.Param, params.Body, params.Depends)):
             if marker is not None:
                 raise FastAPIError(
-                    f"{where}: parameter {name!r} declares {type(marker).__name__}() in Annotated and "
+                    f"{where}: parameter {pname!r} declares {type(marker).__name__}() in Annotated and "
                     f"{type(default).__name__}() as its default; use only one"
                 )
             marker = default
@@ -248,48 +324,140 @@ def get_dependant(call: Endpoint, *, path: str, path_param_names: set[str], wher
         elif default is inspect.Parameter.empty:
             default = _MISSING
         if isinstance(marker, params.Depends):
-            raise FastAPIError(f"{where}: Depends() is not supported yet (parameter {name!r})")
+            dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
+            continue
         if marker is None and isinstance(base, type):
             if issubclass(base, Request):
-                dep.request_param = name
+                dep.request_param = pname
                 continue
             if issubclass(base, Response):
-                dep.response_param = name
+                dep.response_param = pname
                 continue
             if issubclass(base, BackgroundTasks):
-                dep.background_param = name
+                dep.background_param = pname
+                continue
+            if _is_security_scopes(base):
+                dep.security_scopes_param = pname
                 continue
         if marker is not None and marker.default is not params.Undefined and marker.default is not Ellipsis:
             if default is not _MISSING:
-                raise FastAPIError(f"{where}: parameter {name!r} has two defaults")
+                raise FastAPIError(f"{where}: parameter {pname!r} has two defaults")
             default = marker.default
-        where_param = f"{where}, parameter {name!r}"
+        where_param = f"{where}, parameter {pname!r}"
         if base is inspect.Parameter.empty:
             base = Any
-        if name in path_param_names and not isinstance(marker, params.Body):
+        if pname in path_param_names and not isinstance(marker, params.Body):
             if marker is not None and not isinstance(marker, params.Path):
                 raise FastAPIError(
                     f"{where_param} is a path parameter in {path!r} but is declared as "
                     f"{type(marker).__name__}()"
                 )
             marker = marker or params.Path()
-            dep.path_params.append(_param_field(name, base, metadata, marker, _MISSING, "path", where_param))
+            dep.path_params.append(_param_field(pname, base, metadata, marker, _MISSING, "path", where_param))
             continue
         if isinstance(marker, params.Path):
-            raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{name}}}")
+            raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{pname}}}")
         if isinstance(marker, params.Body):
-            dep.body_params.append(_body_field(name, base, metadata, marker, default, where_param))
+            dep.body_params.append(_body_field(pname, base, metadata, marker, default, where_param))
             continue
         if marker is None:
             if _is_scalar(base):
                 marker = params.Query()
             else:
-                dep.body_params.append(_body_field(name, base, metadata, params.Body(), default, where_param))
+                dep.body_params.append(
+                    _body_field(pname, base, metadata, params.Body(), default, where_param)
+                )
                 continue
         source = marker.in_.value if marker.in_ is not None else "query"
-        field = _param_field(name, base, metadata, marker, default, source, where_param)
+        field = _param_field(pname, base, metadata, marker, default, source, where_param)
         getattr(dep, f"{source}_params").append(field)
+    dep.cache_key = (call, tuple(sorted(set(dep.scopes))) if _uses_scopes(dep) else (), dep.scope or "")
     return dep
+
+
+def sub_dependant(
+    marker: params.Depends, parent: Dependant, *, name: str | None, annotation: Any = None
+) -> Dependant:
+    """Analyse the dependency ``marker`` declares, as a child of ``parent``."""
+    call = marker.dependency
+    if call is None:
+        # ``x: Annotated[Thing, Depends()]`` / ``x: Thing = Depends()``: the annotation is the dependency.
+        if annotation is None or annotation is inspect.Parameter.empty or not callable(annotation):
+            raise FastAPIError(
+                f"{parent.where}: Depends() in parameter {name!r} has no dependency and no callable "
+                "annotation to use instead"
+            )
+        call = annotation
+    if not callable(call):
+        raise FastAPIError(f"{parent.where}: Depends({call!r}) in parameter {name!r} is not callable")
+    if (
+        (parent.is_generator or parent.is_async_generator)
+        and parent.scope == "request"
+        and marker.scope == "function"
+    ):
+        raise DependencyScopeError(
+            f'The dependency "{getattr(parent.call, "__name__", parent.call)}" has a scope of "request", '
+            'it cannot depend on dependencies with scope "function".'
+        )
+    own = list(marker.scopes) if isinstance(marker, params.Security) else []
+    label = getattr(call, "__qualname__", None) or type(call).__qualname__
+    return get_dependant(
+        call,
+        path=parent.path,
+        path_param_names=_path_param_names(parent.path),
+        where=f"{parent.where}, dependency {label}",
+        name=name,
+        use_cache=marker.use_cache,
+        scope=marker.scope,
+        own_scopes=own,
+        parent_scopes=parent.scopes,
+    )
+
+
+def add_route_dependencies(dep: Dependant, markers: Sequence[params.Depends]) -> None:
+    """Put ``dependencies=[...]`` of a route (and its routers and app) first, in order, as FastAPI does."""
+    subs = []
+    for marker in markers:
+        if not isinstance(marker, params.Depends):
+            raise FastAPIError(f"{dep.where}: dependencies=[...] takes Depends() items, got {marker!r}")
+        subs.append(sub_dependant(marker, dep, name=None))
+    dep.dependencies[:0] = subs
+
+
+_PATH_PARAM_NAME = re.compile(r"{([^{}:]+)(?::[^{}]*)?}")
+
+
+def _path_param_names(path: str) -> set[str]:
+    return set(_PATH_PARAM_NAME.findall(path))
+
+
+def _generator_kind(call: Any) -> tuple[bool, bool]:
+    """(is a generator function, is an async generator function), looking through callable instances."""
+    target = call
+    if not (inspect.isroutine(call) or inspect.isclass(call)):
+        target = getattr(call, "__call__", call)  # noqa: B004
+    return inspect.isgeneratorfunction(target), inspect.isasyncgenfunction(target)
+
+
+def _is_security_scopes(tp: type) -> bool:
+    from fulmen.security.oauth2 import SecurityScopes
+
+    return issubclass(tp, SecurityScopes)
+
+
+def _is_security_scheme(call: Any) -> bool:
+    try:
+        from fulmen.security.base import SecurityBase
+    except ImportError:  # pragma: no cover - the package always ships it
+        return False
+    return isinstance(call, SecurityBase)
+
+
+def _uses_scopes(dep: Dependant) -> bool:
+    """Whether OAuth2 scopes can change this dependency's result (then they are part of its cache key)."""
+    if dep.own_scopes or dep.security_scopes_param is not None or _is_security_scheme(dep.call):
+        return True
+    return any(_uses_scopes(sub) for sub in dep.dependencies)
 
 
 def _param_field(
@@ -405,6 +573,11 @@ def _json_invalid(exc: JSONDecodeFailure) -> dict[str, Any]:
     return _error("json_invalid", ("body", exc.pos), "JSON decode error", {}, {"error": exc.msg})
 
 
+def _json_syntax_error(exc: JSONDecodeFailure, body: bytes) -> RequestValidationError:
+    """Unparseable JSON is reported alone (FastAPI parses the body before validating anything else)."""
+    return RequestValidationError([_json_invalid(exc)], body=body.decode("utf-8", "replace"))
+
+
 def _missing(loc: tuple[Any, ...], value: Any = None) -> dict[str, Any]:
     return _error("missing", loc, "Field required", value)
 
@@ -482,7 +655,7 @@ async def _solve_body(
             errors.extend(_prefixed(exc.errors, ("body",)))
             return _lenient_json(body) if is_json else body
         except JSONDecodeFailure as exc:
-            errors.append(_json_invalid(exc))
+            raise _json_syntax_error(exc, body) from None
         except BodyParseFailure as exc:
             raise HTTPException(400, _BODY_PARSE_ERROR) from exc
         return body
@@ -492,8 +665,7 @@ async def _solve_body(
             try:
                 data = loads_json(body)
             except JSONDecodeFailure as exc:
-                errors.append(_json_invalid(exc))
-                return body
+                raise _json_syntax_error(exc, body) from None
             except BodyParseFailure as exc:
                 raise HTTPException(400, _BODY_PARSE_ERROR) from exc
         else:
@@ -667,6 +839,11 @@ def compile_plan(
 
         async def invoke(kw: dict[str, Any]) -> Any:
             return await run_in_threadpool(call, **kw)
+
+    if dep.dependencies or dep.security_scopes_param is not None:
+        from fulmen.dependencies import compile_with_dependencies
+
+        return compile_with_dependencies(dep, invoke=invoke, serialize=serialize, inline_sync=inline_sync)
 
     if not needs_solving and not extras:
         if dep.is_coroutine:

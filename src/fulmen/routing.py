@@ -16,7 +16,8 @@ from enum import Enum
 from typing import Any
 
 from fulmen.exceptions import FastAPIError
-from fulmen.plan import Dependant, RequestHandler, compile_plan, get_dependant
+from fulmen.params import Depends
+from fulmen.plan import Dependant, RequestHandler, add_route_dependencies, compile_plan, get_dependant
 from fulmen.responses import JSONResponse, Response
 
 _PLAIN_PARAM = re.compile(r"{[a-zA-Z_][a-zA-Z0-9_]*(?::str)?}")
@@ -77,6 +78,7 @@ class APIRoute:
         response_model: Any = None,
         openapi_extra: dict[str, Any] | None = None,
         inline_sync: bool = False,
+        dependencies: Sequence[Depends] | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] = _generate_unique_id,
         **extra: Any,
     ) -> None:
@@ -111,10 +113,13 @@ class APIRoute:
         #: False when every parameter uses the str convertor (values pass through unchanged).
         self.convert_params = any(c is not CONVERTORS["str"] for c in self.param_convertors.values())
         where = f"route {'/'.join(sorted(self.methods - {'HEAD'}) or self.methods)} {path!r}"
+        self.dependencies = list(dependencies or [])
         self.dependant: Dependant = get_dependant(
             endpoint, path=path, path_param_names=set(self.param_convertors), where=where
         )
-        declared = {f.name for f in self.dependant.path_params}
+        if self.dependencies:
+            add_route_dependencies(self.dependant, self.dependencies)
+        declared = {f.name for d in self.dependant.iter_tree() for f in d.path_params}
         missing = [p for p in self.param_convertors if p not in declared]
         if missing:
             raise FastAPIError(

@@ -1,0 +1,376 @@
+"""Running a route's dependency tree per request: FastAPI's ``Depends`` semantics on a plan built at start-up.
+
+``plan.get_dependant`` analyses the tree once (sub-dependencies, their parameters, scopes and cache keys);
+this module walks it per request. Only routes that declare dependencies come here (DESIGN.md §3.2): a route
+without any keeps ``plan.compile_plan``'s flat handler.
+
+Semantics follow FastAPI 0.165: sub-dependencies are solved in declaration order before the dependant's own
+parameters; a sub-dependency whose parameters fail validation is not called, but its siblings are; results are
+cached per request by call (and OAuth2 scopes when they matter) unless ``use_cache=False``; ``yield``
+dependencies end after the response is sent (``scope="request"``, the default) or right after the handler
+returns (``scope="function"``), newest first, and an exception raised by the handler is thrown into them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fulmen.background import BackgroundTasks
+from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationError
+from fulmen.plan import (
+    BodyField,
+    Dependant,
+    _is_json_content_type,
+    _json_syntax_error,
+    _lenient_json,
+    _merge_sub_response,
+    _missing,
+    _prefixed,
+    _solve_request_params,
+    get_dependant,
+    run_in_threadpool,
+)
+from fulmen.requests import Request
+from fulmen.responses import Response
+from fulmen.validation import BodyParseFailure, JSONDecodeFailure, ValidationFailure, loads_json
+
+_MISSING: Any = object()
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+_SWALLOWED = (
+    "A dependency with yield caught the exception raised while answering the request and did not raise it "
+    "again, so there is no response to send. Re-raise it (or raise an HTTPException) in the dependency's "
+    "except block."
+)
+
+
+class _Body:
+    """The request body, read and parsed once for the whole tree (FastAPI reads it before solving)."""
+
+    __slots__ = ("data", "outcome", "raw")
+
+    def __init__(self, raw: bytes, data: Any, outcome: Any) -> None:
+        self.raw = raw
+        #: The parsed JSON (embedded fields) or the raw bytes; what ``RequestValidationError.body`` shows.
+        self.data = data
+        #: Non-embedded single field: its value, or a ValidationFailure.
+        self.outcome = outcome
+
+
+class _Run:
+    """Per-request state of one route with dependencies."""
+
+    __slots__ = (
+        "body",
+        "cache",
+        "function_exits",
+        "inline_sync",
+        "overrides",
+        "request",
+        "request_exits",
+        "sub_response",
+        "tasks",
+    )
+
+    def __init__(self, request: Request, inline_sync: bool) -> None:
+        self.request = request
+        self.inline_sync = inline_sync
+        self.cache: dict[Any, Any] = {}
+        self.request_exits: list[tuple[Any, bool]] = []
+        self.function_exits: list[tuple[Any, bool]] = []
+        self.sub_response: Response | None = None
+        self.tasks: BackgroundTasks | None = None
+        self.body: _Body | None = None
+        overrides = getattr(request.app, "dependency_overrides", None)
+        self.overrides: dict[Any, Any] | None = overrides or None
+
+    def response_param(self) -> Response:
+        sub = self.sub_response
+        if sub is None:
+            sub = self.sub_response = Response.__new__(Response)
+            sub.status_code = 0
+            sub.background = None
+            sub.body = b""
+            sub.raw_headers = []
+        return sub
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Body
+# ------------------------------------------------------------------------------------------------------------
+async def _read_body(request: Request, fields: list[BodyField], embed: bool) -> _Body:
+    """Read and parse the body once; a JSON syntax error is the only error, as in FastAPI."""
+    raw = await request.body()
+    if not raw:
+        return _Body(raw, None, _MISSING)
+    is_json = _is_json_content_type(request)
+    try:
+        if embed:
+            data = loads_json(raw) if is_json else raw
+            return _Body(raw, data, _MISSING)
+        field = fields[0]
+        try:
+            value = field.decode_json(raw) if is_json else field.validate(raw)
+        except ValidationFailure as exc:
+            return _Body(raw, _lenient_json(raw) if is_json else raw, exc)
+        return _Body(raw, raw, value)
+    except JSONDecodeFailure as exc:
+        raise _json_syntax_error(exc, raw) from None
+    except BodyParseFailure as exc:
+        raise HTTPException(400, _BODY_PARSE_ERROR) from exc
+
+
+def _solve_body(
+    fields: list[BodyField], embed: bool, body: _Body, values: dict[str, Any], errors: list[dict[str, Any]]
+) -> None:
+    if not embed:
+        f = fields[0]
+        outcome = body.outcome
+        if outcome is _MISSING:
+            if f.required:
+                errors.append(_missing(("body",)))
+            else:
+                values[f.name] = f.default_value()
+        elif isinstance(outcome, ValidationFailure):
+            errors.extend(_prefixed(outcome.errors, ("body",)))
+        else:
+            values[f.name] = outcome
+        return
+    data = body.data
+    for f in fields:
+        raw = data.get(f.alias, _MISSING) if isinstance(data, dict) else _MISSING
+        if raw is _MISSING:
+            if f.required:
+                errors.append(_missing(("body", f.alias)))
+            else:
+                values[f.name] = f.default_value()
+            continue
+        try:
+            values[f.name] = f.validate(raw)
+        except ValidationFailure as exc:
+            errors.extend(_prefixed(exc.errors, ("body", f.alias)))
+
+
+def should_embed(fields: list[BodyField]) -> bool:
+    """FastAPI's rule: body fields are embedded by name unless there is exactly one, not marked ``embed``."""
+    if len({f.name for f in fields}) > 1:
+        return True
+    return bool(fields and fields[0].marker.embed)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Solving
+# ------------------------------------------------------------------------------------------------------------
+class DependencyRunner:
+    """Solves one route's dependency tree per request (built once, at registration)."""
+
+    def __init__(self, root: Dependant, inline_sync: bool) -> None:
+        self.root = root
+        self.inline_sync = inline_sync
+        self.body_fields = [f for d in root.iter_tree() for f in d.body_params]
+        self.embed = should_embed(self.body_fields)
+        #: Dependants analysed for overriding callables, per (original dependant, override).
+        self._overridden: dict[tuple[int, Any], Dependant] = {}
+
+    async def solve(self, run: _Run) -> dict[str, Any]:
+        """The root's keyword arguments, or raise ``RequestValidationError`` with every error found."""
+        if self.body_fields:
+            run.body = await _read_body(run.request, self.body_fields, self.embed)
+        values: dict[str, Any] = {}
+        errors = await self._solve(self.root, run, values)
+        if errors:
+            body = run.body
+            raise RequestValidationError(errors, body=body.data if body is not None else None)
+        return values
+
+    async def _solve(self, dep: Dependant, run: _Run, values: dict[str, Any]) -> list[dict[str, Any]]:
+        errors: list[dict[str, Any]] = []
+        for sub in dep.dependencies:
+            use = sub
+            if run.overrides is not None:
+                override = run.overrides.get(sub.call)
+                if override is not None:
+                    use = self._override(sub, override)
+            sub_values: dict[str, Any] = {}
+            sub_errors = await self._solve(use, run, sub_values)
+            if sub_errors:
+                errors.extend(sub_errors)
+                continue
+            key = sub.cache_key
+            cache = run.cache
+            if sub.use_cache and key in cache:
+                solved = cache[key]
+            else:
+                solved = await self._call(use, run, sub_values)
+                if key not in cache:
+                    cache[key] = solved
+            if sub.name is not None:
+                values[sub.name] = solved
+        request = run.request
+        _solve_request_params(dep, request, values, errors)
+        if dep.body_params:
+            body = run.body
+            if body is None:  # an override brought body parameters the route itself doesn't have
+                run.body = body = await _read_body(request, dep.body_params, should_embed(dep.body_params))
+            _solve_body(dep.body_params, self.embed or len(dep.body_params) > 1, body, values, errors)
+        if dep.request_param is not None:
+            values[dep.request_param] = request
+        if dep.response_param is not None:
+            values[dep.response_param] = run.response_param()
+        if dep.background_param is not None:
+            if run.tasks is None:
+                run.tasks = BackgroundTasks()
+            values[dep.background_param] = run.tasks
+        if dep.security_scopes_param is not None:
+            from fulmen.security.oauth2 import SecurityScopes
+
+            values[dep.security_scopes_param] = SecurityScopes(scopes=dep.scopes)
+        return errors
+
+    async def _call(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:
+        call = dep.call
+        if dep.is_async_generator:
+            cm: Any = contextlib.asynccontextmanager(call)(**kwargs)
+            value = await cm.__aenter__()
+            (run.function_exits if dep.scope == "function" else run.request_exits).append((cm, True))
+            return value
+        if dep.is_generator:
+            cm = contextlib.contextmanager(call)(**kwargs)
+            value = cm.__enter__() if run.inline_sync else await run_in_threadpool(cm.__enter__)
+            (run.function_exits if dep.scope == "function" else run.request_exits).append((cm, False))
+            return value
+        if dep.is_coroutine:
+            return await call(**kwargs)
+        if run.inline_sync:
+            return call(**kwargs)
+        return await run_in_threadpool(call, **kwargs)
+
+    def _override(self, sub: Dependant, override: Callable[..., Any]) -> Dependant:
+        key = (id(sub), override)
+        found = self._overridden.get(key)
+        if found is None:
+            label = getattr(override, "__qualname__", None) or type(override).__qualname__
+            found = get_dependant(
+                override,
+                path=sub.path,
+                path_param_names=_path_names(sub),
+                where=f"{sub.where} (overridden by {label})",
+                name=sub.name,
+                use_cache=sub.use_cache,
+                scope=sub.scope if not (sub.is_generator or sub.is_async_generator) else None,
+                parent_scopes=sub.scopes,
+            )
+            self._overridden[key] = found
+        return found
+
+
+def _path_names(dep: Dependant) -> set[str]:
+    from fulmen.plan import _path_param_names
+
+    return _path_param_names(dep.path)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Ending yield dependencies
+# ------------------------------------------------------------------------------------------------------------
+async def _unwind(exits: list[tuple[Any, bool]], exc: BaseException | None, inline_sync: bool) -> Any:
+    """Close context managers newest first, passing ``exc`` along as ``AsyncExitStack`` would.
+
+    Returns the exception still in flight afterwards (None when a dependency swallowed it or none was raised).
+    """
+    while exits:
+        cm, is_async = exits.pop()
+        try:
+            if exc is None:
+                args: tuple[Any, Any, Any] = (None, None, None)
+            else:
+                args = (type(exc), exc, exc.__traceback__)
+            if is_async:
+                suppressed = await cm.__aexit__(*args)
+            elif inline_sync:
+                suppressed = cm.__exit__(*args)
+            else:
+                suppressed = await run_in_threadpool(cm.__exit__, *args)
+            if suppressed:
+                exc = None
+        except BaseException as new:
+            exc = new
+    return exc
+
+
+class _FinishRequest:
+    """The response's background: the route's own background tasks, then the request-scoped exits."""
+
+    __slots__ = ("background", "exits", "inline_sync")
+
+    def __init__(
+        self,
+        background: Callable[[], Awaitable[Any]] | None,
+        exits: list[tuple[Any, bool]],
+        inline_sync: bool,
+    ) -> None:
+        self.background = background
+        self.exits = exits
+        self.inline_sync = inline_sync
+
+    async def __call__(self) -> None:
+        exc: BaseException | None = None
+        if self.background is not None:
+            try:
+                await self.background()
+            except BaseException as e:
+                exc = e
+        left = await _unwind(self.exits, exc, self.inline_sync)
+        if left is not None:
+            raise left
+
+
+def compile_with_dependencies(
+    dep: Dependant,
+    *,
+    invoke: Callable[[dict[str, Any]], Awaitable[Any]],
+    serialize: Callable[[Any], Response],
+    inline_sync: bool,
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter)."""
+    runner = DependencyRunner(dep, inline_sync)
+
+    async def run_with_dependencies(request: Request) -> Response:
+        run = _Run(request, inline_sync)
+        try:
+            try:
+                values = await runner.solve(run)
+                response = serialize(await invoke(values))
+            except BaseException as exc:
+                if not (run.function_exits or run.request_exits):
+                    raise
+                left = await _unwind(run.function_exits, exc, inline_sync)
+                left = await _unwind(run.request_exits, left, inline_sync)
+                if left is None:
+                    raise FastAPIError(_SWALLOWED) from exc
+                if left is exc:
+                    raise
+                raise left from None
+            if run.function_exits:
+                left = await _unwind(run.function_exits, None, inline_sync)
+                if left is not None:
+                    left = await _unwind(run.request_exits, left, inline_sync)
+                    if left is not None:
+                        raise left
+            sub = run.sub_response
+            if sub is not None:
+                response = _merge_sub_response(response, sub)
+            tasks = run.tasks
+            if tasks is not None and tasks.tasks and response.background is None:
+                response.background = tasks
+            if run.request_exits:
+                # The response's background slot takes any awaitable callable; both front doors await it.
+                response.background = _FinishRequest(  # type: ignore[assignment]
+                    response.background, run.request_exits, inline_sync
+                )
+            return response
+        except Exception as exc:
+            return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
+
+    return run_with_dependencies
