@@ -19,7 +19,7 @@ from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationErro
 from fulmen.params import Depends
 from fulmen.requests import Request
 from fulmen.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from fulmen.routing import APIRoute, RouteTable
+from fulmen.routing import APIRoute, Mount, RouteTable
 
 logger = logging.getLogger("fulmen.error")
 
@@ -59,9 +59,13 @@ class APIRouter:
         self.table = RouteTable()
 
     @property
-    def routes(self) -> list[APIRoute]:
-        """Routes in declaration order."""
-        return self.table.routes
+    def routes(self) -> list[Any]:
+        """Routes in declaration order, then mounted applications."""
+        return [*self.table.routes, *self.table.mounts]
+
+    def mount(self, path: str, app: Any, name: str | None = None) -> None:
+        """Serve ``app`` (a fulmen app, ``StaticFiles`` or any ASGI app) under ``path``."""
+        self.table.mounts.append(Mount(self.prefix + path, app, name=name))
 
     def add_api_route(
         self,
@@ -154,7 +158,9 @@ class APIRouter:
         """Copy ``router``'s routes into this one under ``prefix``, merging tags and responses."""
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
-        for route in router.routes:
+        for mount in router.table.mounts:
+            self.table.mounts.append(Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name))
+        for route in router.table.routes:
             self.add_api_route(
                 prefix + route.path,
                 route.endpoint,
@@ -279,7 +285,28 @@ class Fulmen(APIRouter):
         if type(found) is tuple:
             route, request.path_params = found
             return route.handler(request)
+        if self.table.mounts:
+            path = request.path
+            for mount in self.table.mounts:
+                if mount.matches(path):
+                    return self._call_mount(mount, request)
         return self._answer_no_route(request, found)  # type: ignore[arg-type]
+
+    async def _call_mount(self, mount: Mount, request: Request) -> Response:
+        # Re-root the request as Starlette's Mount does: the sub-app sees its own paths, URLs stay whole.
+        prefix = mount.path
+        request.root_path += prefix
+        request.path = request.path[len(prefix) :]
+        encoded = prefix.encode("utf-8")
+        if request.raw_path.startswith(encoded):
+            request.raw_path = request.raw_path[len(encoded) :]
+        try:
+            result = mount.handle(request)
+            if isinstance(result, Awaitable):
+                result = await result
+            return result  # type: ignore[no-any-return]
+        except Exception as exc:
+            return await self.handle_exception(request, exc)
 
     async def _answer_no_route(self, request: Request, allow: str | None) -> Response:
         try:

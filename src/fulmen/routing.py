@@ -219,6 +219,8 @@ class RouteTable:
 
     def __init__(self) -> None:
         self._routes: list[APIRoute] = []
+        #: Mounted sub-applications, tried in declaration order when no route matches.
+        self.mounts: list[Mount] = []
         self._root = _Node()
         self._static_paths: dict[str, list[tuple[int, APIRoute]]] = {}
         # path -> {method: (route, params)} and the Allow list, for every static path (built lazily).
@@ -374,6 +376,10 @@ class RouteTable:
                 path = route.url_path_for(**path_params)
                 if path is not None:
                     return path
+        for mount in self.mounts:
+            path = mount.url_path_for(name, **path_params)
+            if path is not None:
+                return path
         raise FastAPIError(f"No route exists for name {name!r} and params {sorted(path_params)!r}.")
 
 
@@ -428,3 +434,66 @@ def _walk(
                 params.extend((n, groups[n]) for n in names)
                 _walk(sub, parts, i + 1, params, found)
                 del params[len(params) - len(names) :]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Mounted applications
+# ------------------------------------------------------------------------------------------------------------
+class Mount:
+    """A sub-application answering every path under ``path`` (``app.mount("/static", StaticFiles(...))``).
+
+    A fulmen app, or anything with a native ``handle(request)``, is called directly with the request re-rooted
+    (``root_path`` grows by ``path``, ``path`` loses it); any other ASGI app goes through the ASGI adapter.
+    """
+
+    def __init__(self, path: str, app: Any, name: str | None = None) -> None:
+        if path and (not path.startswith("/") or path.endswith("/")):
+            raise FastAPIError(f"A mount path must start with '/' and must not end with '/', got {path!r}")
+        self.path = path
+        self.app = app
+        self.name = name
+        self._handle: Callable[[Any], Any] | None = None
+
+    def matches(self, path: str) -> bool:
+        """Whether ``path`` (relative to the parent's root) is under this mount."""
+        prefix = self.path
+        return path == prefix or path.startswith(prefix + "/") or not prefix
+
+    @property
+    def handle(self) -> Callable[[Any], Any]:
+        """The sub-app's ``handle(request)``: native when it has one, else through the ASGI adapter."""
+        handle = self._handle
+        if handle is None:
+            native = getattr(self.app, "handle", None)
+            if callable(native):
+                handle = native
+            else:
+                from fulmen.engine.asgi_adapter import ASGIAdapter
+
+                handle = ASGIAdapter(self.app).handle
+            self._handle = handle
+        return handle
+
+    def url_path_for(self, name: str, **path_params: Any) -> str | None:
+        """``name`` is this mount's name (with a ``path`` parameter) or ``"mount:route"`` inside a sub-app."""
+        if self.name is not None and name == self.name and set(path_params) <= {"path"}:
+            rest = str(path_params.get("path", ""))
+            return self.path + ("/" + rest.lstrip("/") if rest else "/")
+        if self.name is not None and name.startswith(self.name + ":"):
+            sub = getattr(self.app, "url_path_for", None)
+            if sub is not None:
+                try:
+                    return self.path + str(sub(name[len(self.name) + 1 :], **path_params))
+                except Exception:
+                    return None
+        if self.name is None:
+            sub = getattr(self.app, "url_path_for", None)
+            if sub is not None:
+                try:
+                    return self.path + str(sub(name, **path_params))
+                except Exception:
+                    return None
+        return None
+
+    def __repr__(self) -> str:
+        return f"Mount(path={self.path!r}, name={self.name!r}, app={self.app!r})"

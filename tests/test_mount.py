@@ -1,0 +1,85 @@
+"""``app.mount``: sub-applications under a path prefix, on every front door."""
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from fulmen import APIRouter, FastAPI, HTTPException, Request
+
+
+def _apps() -> FastAPI:
+    sub = FastAPI()
+
+    @sub.get("/")
+    async def sub_root(request: Request) -> Any:
+        return {"sub": True, "root_path": request.scope["root_path"], "url": str(request.url)}
+
+    @sub.get("/items/{item_id}", name="sub_item")
+    async def sub_item(item_id: int, request: Request) -> Any:
+        return {"item_id": item_id, "self": str(request.url_for("sub_item", item_id=item_id))}
+
+    @sub.get("/teapot")
+    async def teapot() -> Any:
+        raise HTTPException(418)
+
+    @sub.exception_handler(418)
+    async def sub_418(request: Request, exc: HTTPException) -> Any:
+        from fulmen.responses import PlainTextResponse
+
+        return PlainTextResponse("sub handled it", status_code=418)
+
+    app = FastAPI()
+
+    @app.get("/")
+    async def main_root() -> Any:
+        return {"main": True}
+
+    @app.get("/link")
+    async def link(request: Request) -> Any:
+        return {"sub_item": str(request.url_for("subapp:sub_item", item_id=3))}
+
+    app.mount("/subapi", sub, name="subapp")
+    return app
+
+
+def test_mounted_fulmen_app(serve: Callable[..., httpx.Client]) -> None:
+    client = serve(_apps())
+    base = str(client.base_url).rstrip("/")
+    assert client.get("/").json() == {"main": True}
+    r = client.get("/subapi/items/5")
+    assert r.json() == {"item_id": 5, "self": f"{base}/subapi/items/5"}
+    assert client.get("/subapi/items/x").status_code == 422
+    assert client.get("/subapi/nothing").json() == {"detail": "Not Found"}
+    # The sub-app's own exception handlers apply inside it.
+    r = client.get("/subapi/teapot")
+    assert (r.status_code, r.text) == (418, "sub handled it")
+    # "/subapi" redirects to "/subapi/" as Starlette's Mount does.
+    r = client.get("/subapi", follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["location"] == f"{base}/subapi/"
+    r = client.get("/subapi/")
+    assert r.json() == {"sub": True, "root_path": "/subapi", "url": f"{base}/subapi/"}
+    assert client.get("/link").json() == {"sub_item": f"{base}/subapi/items/3"}
+    assert client.get("/subapixyz").status_code == 404
+
+
+def test_mounts_come_with_included_routers(serve: Callable[..., httpx.Client]) -> None:
+    inner = FastAPI()
+
+    @inner.get("/ping")
+    async def ping() -> Any:
+        return "pong"
+
+    router = APIRouter(prefix="/v1")
+    router.mount("/inner", inner)
+    app = FastAPI()
+    app.include_router(router, prefix="/api")
+    assert app.url_path_for is not None
+    assert client_get(serve(app), "/api/v1/inner/ping") == "pong"
+
+
+def client_get(client: httpx.Client, path: str) -> Any:
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+    return r.json()
