@@ -93,11 +93,16 @@ ENDPOINTS: list[Endpoint] = [
         headers=JSON_HEADERS,
         target=0.50,
     ),
-    # E4 (yield dependency + header + query + CORS) goes here, e.g.:
-    # Endpoint("E4", "GET /items?q= with yield dep, header, CORS", "GET", "/items?q=abc",
-    #          {...}, headers=(("Origin", "http://example.com"), ("X-Token", "t")),
-    #          expected_headers=(*JSON_RESPONSE, ("access-control-allow-origin", "*")), target=...),
-    # and the matching routes in apps/fulmen_app.py and apps/fastapi_app.py.
+    Endpoint(
+        "E4",
+        "GET /e4/items?q= -> yield dependency + header + query, CORS middleware (mounted sub-app)",
+        "GET",
+        "/e4/items?q=abc",
+        {"q": "abc", "token": "t", "session": True},
+        headers=(("Origin", "http://example.com"), ("X-Token", "t")),
+        expected_headers=(*JSON_RESPONSE, ("access-control-allow-origin", "*")),
+        target=0.50,
+    ),
 ]
 
 

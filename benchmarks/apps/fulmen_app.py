@@ -7,11 +7,13 @@ Run as a script: ``python fulmen_app.py PORT`` serves it on fulmen's own engine
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import msgspec
 from pydantic import BaseModel
 
-from fulmen import FastAPI
+from fulmen import Depends, FastAPI, Header
+from fulmen.middleware.cors import CORSMiddleware
 
 
 class User(msgspec.Struct):
@@ -45,6 +47,30 @@ async def create_user(user: User):
 @app.post("/users-pydantic")
 async def create_user_pydantic(user: UserPydantic):
     return user
+
+
+# E4: a sub-application with CORSMiddleware, mounted so E1-E3 above do not pay for the middleware; its route
+# has an async ``yield`` dependency, a header parameter and a query parameter.
+e4 = FastAPI()
+e4.add_middleware(CORSMiddleware, allow_origins=["*"])
+
+
+async def get_session():
+    session = {"open": True}
+    try:
+        yield session
+    finally:
+        session["open"] = False
+
+
+@e4.get("/items")
+async def read_items(
+    q: str, x_token: Annotated[str, Header()], session: Annotated[dict, Depends(get_session)]
+):
+    return {"q": q, "token": x_token, "session": session["open"]}
+
+
+app.mount("/e4", e4)
 
 
 if __name__ == "__main__":

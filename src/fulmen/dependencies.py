@@ -13,7 +13,6 @@ returns (``scope="function"``), newest first, and an exception raised by the han
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -231,14 +230,21 @@ class DependencyRunner:
     async def _call(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:
         call = dep.call
         if dep.is_async_generator:
-            cm: Any = contextlib.asynccontextmanager(call)(**kwargs)
-            value = await cm.__aenter__()
-            (run.function_exits if dep.scope == "function" else run.request_exits).append((cm, True))
+            # PERF: driven directly; a contextlib wrapper per request costs more than the call itself.
+            agen = call(**kwargs)
+            try:
+                value = await agen.__anext__()
+            except StopAsyncIteration:
+                raise RuntimeError(f"{dep.where}: the dependency's generator didn't yield") from None
+            (run.function_exits if dep.scope == "function" else run.request_exits).append((agen, True))
             return value
         if dep.is_generator:
-            cm = contextlib.contextmanager(call)(**kwargs)
-            value = cm.__enter__() if run.inline_sync else await run_in_threadpool(cm.__enter__)
-            (run.function_exits if dep.scope == "function" else run.request_exits).append((cm, False))
+            gen = call(**kwargs)
+            try:
+                value = next(gen) if run.inline_sync else await run_in_threadpool(next, gen)
+            except StopIteration:
+                raise RuntimeError(f"{dep.where}: the dependency's generator didn't yield") from None
+            (run.function_exits if dep.scope == "function" else run.request_exits).append((gen, False))
             return value
         if dep.is_coroutine:
             return await call(**kwargs)
@@ -275,28 +281,62 @@ def _path_names(dep: Dependant) -> set[str]:
 # Ending yield dependencies
 # ------------------------------------------------------------------------------------------------------------
 async def _unwind(exits: list[tuple[Any, bool]], exc: BaseException | None, inline_sync: bool) -> Any:
-    """Close context managers newest first, passing ``exc`` along as ``AsyncExitStack`` would.
+    """End ``yield`` dependencies newest first, passing ``exc`` along as ``AsyncExitStack`` would.
 
     Returns the exception still in flight afterwards (None when a dependency swallowed it or none was raised).
     """
     while exits:
-        cm, is_async = exits.pop()
+        gen, is_async = exits.pop()
         try:
-            if exc is None:
-                args: tuple[Any, Any, Any] = (None, None, None)
-            else:
-                args = (type(exc), exc, exc.__traceback__)
             if is_async:
-                suppressed = await cm.__aexit__(*args)
+                suppressed = await _end_async(gen, exc)
             elif inline_sync:
-                suppressed = cm.__exit__(*args)
+                suppressed = _end_sync(gen, exc)
             else:
-                suppressed = await run_in_threadpool(cm.__exit__, *args)
+                suppressed = await run_in_threadpool(_end_sync, gen, exc)
             if suppressed:
                 exc = None
         except BaseException as new:
             exc = new
     return exc
+
+
+async def _end_async(gen: Any, exc: BaseException | None) -> bool:
+    """Resume an async generator after its ``yield`` (``exc`` thrown in); True if it swallowed ``exc``."""
+    if exc is None:
+        try:
+            await gen.__anext__()
+        except StopAsyncIteration:
+            return False
+        raise RuntimeError("a dependency's generator yielded more than once")
+    try:
+        await gen.athrow(exc)
+    except StopAsyncIteration as stop:
+        return stop is not exc
+    except BaseException as raised:
+        if raised is exc or (isinstance(exc, StopAsyncIteration) and raised.__cause__ is exc):
+            return False
+        raise
+    raise RuntimeError("a dependency's generator yielded again after an exception was thrown into it")
+
+
+def _end_sync(gen: Any, exc: BaseException | None) -> bool:
+    """``_end_async`` for a plain generator."""
+    if exc is None:
+        try:
+            next(gen)
+        except StopIteration:
+            return False
+        raise RuntimeError("a dependency's generator yielded more than once")
+    try:
+        gen.throw(exc)
+    except StopIteration as stop:
+        return stop is not exc
+    except BaseException as raised:
+        if raised is exc or (isinstance(exc, StopIteration) and raised.__cause__ is exc):
+            return False
+        raise
+    raise RuntimeError("a dependency's generator yielded again after an exception was thrown into it")
 
 
 class _FinishRequest:
