@@ -999,3 +999,514 @@ CASES_ROUTING: list[Case] = [
     ("response-class-plain", "GET", "/resp/default-class", {}),
     ("response-class-html", "GET", "/resp/html-class", {}),
 ]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Response models: response_model= and return annotations (validation, filtering, serialisation, options)
+# ------------------------------------------------------------------------------------------------------------
+class RmOwner(pydantic.BaseModel):
+    name: str
+    age: int = 0
+
+
+class RmUserIn(pydantic.BaseModel):
+    username: str
+    password: str
+    email: str
+    full_name: str | None = None
+
+
+class RmUserOut(pydantic.BaseModel):
+    username: str
+    email: str
+    full_name: str | None = None
+
+
+class RmItem(pydantic.BaseModel):
+    name: str
+    description: str | None = None
+    price: float
+    tax: float = 10.5
+    tags: list[str] = []
+    owner: RmOwner | None = None
+
+
+class RmAliased(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(populate_by_name=True)
+
+    item_name: str = pydantic.Field(alias="itemName")
+    item_count: int = pydantic.Field(default=1, serialization_alias="count")
+
+
+class RmRich(pydantic.BaseModel):
+    amount: decimal.Decimal
+    when: datetime.datetime
+    day: datetime.date
+    at: datetime.time
+    took: datetime.timedelta
+    ident: uuid.UUID
+    color: Color
+    level: Level
+    ratio: float
+    blob: bytes
+
+
+class RmRect(pydantic.BaseModel):
+    width: int
+    height: int
+
+    @pydantic.computed_field  # type: ignore[prop-decorator]
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+
+class RmCat(pydantic.BaseModel):
+    meows: int
+
+
+class RmDog(pydantic.BaseModel):
+    barks: float
+
+
+class RmTree(pydantic.BaseModel):
+    value: int
+    children: list["RmTree"] = []
+
+
+class RmUserSecret(RmUserOut):
+    password: str
+
+
+class RmBumped(pydantic.BaseModel):
+    """Every validation bumps ``n``: shows whether a returned instance is validated again."""
+
+    n: int
+
+    @pydantic.model_validator(mode="after")
+    def bump(self) -> "RmBumped":
+        self.n += 1
+        return self
+
+
+class RmAlways(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(revalidate_instances="always")
+
+    n: int
+
+    @pydantic.field_validator("n")
+    @classmethod
+    def double(cls, n: int) -> int:
+        return n * 2
+
+
+@dataclasses.dataclass
+class RmPoint:
+    x: int
+    y: int = 0
+    label: str | None = None
+
+
+class RmTyped(TypedDict):
+    name: str
+    count: int
+
+
+# msgspec Structs are fulmen-only; FastAPI gets the pydantic model each one is equivalent to.
+class RmStructOwner(msgspec.Struct):
+    name: str
+    age: int = 0
+
+
+class RmStructItem(msgspec.Struct, rename="camel"):
+    item_name: str
+    price: float
+    tags: list[str] = []
+    owner: RmStructOwner | None = None
+
+
+class RmPydItem(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(populate_by_name=True)
+
+    item_name: str = pydantic.Field(alias="itemName")
+    price: float
+    tags: list[str] = []
+    owner: RmOwner | None = None
+
+
+class RmOrmOwner:
+    """An ORM-like object: read through attributes (from_attributes)."""
+
+    def __init__(self, name: str, age: int) -> None:
+        self.name = name
+        self.age = age
+
+
+_RM_RICH = {
+    "amount": decimal.Decimal("10.50"),
+    "when": FIXED_DT_UTC,
+    "day": datetime.date(2024, 1, 2),
+    "at": datetime.time(8, 30, 0, 5),
+    "took": datetime.timedelta(days=400, seconds=3661, microseconds=500000),
+    "ident": FIXED_UUID,
+    "color": Color.green,
+    "level": Level.high,
+    "ratio": 1.5e-05,
+    "blob": b"bytes",
+}
+
+
+def build_response_model(fw: Any) -> Any:
+    """Results through response_model= / return annotations, with every response_model_* option."""
+    app = fw.FastAPI()
+    responses = fw.responses
+    Response = fw.Response
+    fulmen_side = _is_fulmen(fw)
+    StructOwnerT: Any = RmStructOwner if fulmen_side else RmOwner
+    StructItemT: Any = RmStructItem if fulmen_side else RmPydItem
+
+    # -- filtering: return the input model, declare the output model -------------------------------------
+    @app.post("/rm/user", response_model=RmUserOut)
+    async def rm_user(user: RmUserIn) -> Any:
+        return user
+
+    @app.get("/rm/user-annotated")
+    async def rm_user_annotated() -> RmUserOut:
+        return RmUserIn(username="u", password="secret", email="u@x.org")  # type: ignore[return-value]
+
+    @app.get("/rm/user-dict", response_model=RmUserOut)
+    async def rm_user_dict():
+        return {"username": "d", "password": "p", "email": "d@x.org", "extra": 1}
+
+    @app.get("/rm/orm")
+    async def rm_orm() -> RmOwner:
+        return RmOrmOwner("orm", 41)  # type: ignore[return-value]
+
+    # -- coercion and nesting ----------------------------------------------------------------------------
+    @app.get("/rm/coerce")
+    async def rm_coerce() -> RmItem:
+        return {"name": "x", "price": "3", "tags": ("a", "b"), "owner": {"name": "o", "age": "7"}}  # type: ignore[return-value]
+
+    @app.get("/rm/list", response_model=list[RmItem])
+    def rm_list():
+        return [RmItem(name="a", price=1), {"name": "b", "price": 2.5, "owner": RmOwner(name="o")}]
+
+    @app.get("/rm/dict-of-models")
+    async def rm_dict_of_models() -> dict[str, RmOwner]:
+        return {"x": {"name": "x"}, "y": RmOwner(name="y", age=3)}  # type: ignore[dict-item]
+
+    @app.get("/rm/optional-none")
+    async def rm_optional_none() -> RmOwner | None:
+        return None
+
+    @app.get("/rm/union/{kind}")
+    async def rm_union(kind: str) -> RmCat | RmDog:
+        return {"meows": 3} if kind == "cat" else {"barks": "2.5"}  # type: ignore[return-value]
+
+    @app.get("/rm/tree")
+    async def rm_tree() -> RmTree:
+        return {"value": 1, "children": [{"value": 2, "children": [{"value": "3"}]}]}  # type: ignore[return-value]
+
+    @app.get("/rm/scalars/int")
+    async def rm_int() -> int:
+        return "42"  # type: ignore[return-value]
+
+    @app.get("/rm/scalars/list")
+    async def rm_int_list() -> list[int]:
+        return ["1", 2, 3.0]  # type: ignore[list-item]
+
+    @app.get("/rm/scalars/str")
+    async def rm_str() -> str:
+        return "héllo \u2028 \x1b"
+
+    @app.get("/rm/scalars/float")
+    async def rm_float() -> float:
+        return 1.5e-05
+
+    @app.get("/rm/scalars/big-float")
+    async def rm_big_float() -> list[float]:
+        return [1e16, 2.5e-7, 1e-4, 123.456, float("nan"), float("inf")]
+
+    # -- special types -----------------------------------------------------------------------------------
+    @app.get("/rm/rich")
+    async def rm_rich() -> RmRich:
+        return RmRich(**_RM_RICH)
+
+    @app.get("/rm/any")
+    async def rm_any() -> Any:
+        return {
+            **_RM_RICH,
+            "set": {3},
+            "tuple": (1, "a"),
+            "none": None,
+            "nested": [{"d": decimal.Decimal("1")}],
+        }
+
+    @app.get("/rm/dict-any")
+    async def rm_dict_any() -> dict[str, Any]:
+        return {"model": RmOwner(name="m"), "took": datetime.timedelta(seconds=-5), "small": 1e-5}
+
+    @app.get("/rm/computed")
+    async def rm_computed() -> RmRect:
+        return {"width": 3, "height": "4"}  # type: ignore[return-value]
+
+    # -- aliases -----------------------------------------------------------------------------------------
+    @app.get("/rm/alias")
+    async def rm_alias() -> RmAliased:
+        return RmAliased(item_name="a", item_count=5)
+
+    @app.get("/rm/alias-by-name", response_model=RmAliased, response_model_by_alias=False)
+    async def rm_alias_by_name():
+        return {"itemName": "b"}
+
+    # -- response_model_* options ------------------------------------------------------------------------
+    @app.get("/rm/exclude-unset", response_model=RmItem, response_model_exclude_unset=True)
+    async def rm_exclude_unset():
+        return {"name": "u", "price": 1.0, "tax": 10.5}
+
+    @app.get("/rm/exclude-unset-model", response_model=RmItem, response_model_exclude_unset=True)
+    async def rm_exclude_unset_model():
+        return RmItem(name="m", price=2, owner=RmOwner(name="o"))
+
+    @app.get("/rm/exclude-defaults", response_model=RmItem, response_model_exclude_defaults=True)
+    async def rm_exclude_defaults():
+        return {"name": "d", "price": 1.0, "tax": 10.5, "tags": ["t"]}
+
+    @app.get("/rm/exclude-none", response_model=RmItem, response_model_exclude_none=True)
+    async def rm_exclude_none():
+        return {"name": "n", "price": 1.0, "description": None}
+
+    @app.get("/rm/include", response_model=RmItem, response_model_include={"name", "owner"})
+    async def rm_include():
+        return {"name": "i", "price": 1.0, "owner": {"name": "o", "age": 2}}
+
+    @app.get("/rm/include-list", response_model=RmItem, response_model_include=["name", "price"])
+    async def rm_include_list():
+        return {"name": "i", "price": 1.0}
+
+    @app.get("/rm/exclude", response_model=RmItem, response_model_exclude={"tax", "tags"})
+    async def rm_exclude():
+        return {"name": "e", "price": 1.0}
+
+    @app.get("/rm/exclude-nested", response_model=RmItem, response_model_exclude={"owner": {"age"}})
+    async def rm_exclude_nested():
+        return {"name": "e", "price": 1.0, "owner": {"name": "o", "age": 2}}
+
+    @app.get(
+        "/rm/list-include",
+        response_model=list[RmItem],
+        response_model_include={"__all__": {"name"}},
+    )
+    async def rm_list_include():
+        return [{"name": "a", "price": 1}, {"name": "b", "price": 2}]
+
+    # -- precedence --------------------------------------------------------------------------------------
+    @app.get("/rm/precedence", response_model=RmUserOut)
+    async def rm_precedence() -> RmUserIn:
+        return RmUserIn(username="p", password="x", email="p@x.org")
+
+    @app.get("/rm/disabled", response_model=None)
+    async def rm_disabled() -> RmOwner:
+        return {"name": "raw", "extra": decimal.Decimal("1.5")}  # type: ignore[return-value]
+
+    @app.get("/rm/returns-response")
+    async def rm_returns_response() -> RmOwner:
+        return Response(content="not validated", media_type="text/plain")  # type: ignore[return-value]
+
+    @app.get("/rm/response-annotation")
+    async def rm_response_annotation() -> responses.JSONResponse:
+        return responses.JSONResponse({"direct": True}, status_code=202)
+
+    @app.get("/rm/none-annotation", status_code=204)
+    async def rm_none_annotation() -> None:
+        return None
+
+    @app.post("/rm/created", status_code=201)
+    async def rm_created() -> RmOwner:
+        return {"name": "new"}  # type: ignore[return-value]
+
+    @app.get("/rm/injected")
+    async def rm_injected(response: Response) -> RmOwner:
+        response.headers["x-injected"] = "1"
+        response.status_code = 203
+        return {"name": "inj", "age": "5"}  # type: ignore[return-value]
+
+    # -- response classes: an explicit class renders dump_python(mode="json") data ------------------------
+    @app.get("/rm/explicit-json", response_class=responses.JSONResponse)
+    async def rm_explicit_json() -> RmRich:
+        return RmRich(**_RM_RICH)
+
+    @app.get("/rm/explicit-json-floats", response_class=responses.JSONResponse)
+    async def rm_explicit_json_floats() -> list[float]:
+        return [1e16, 2.5e-7, 1e-4, float("nan")]
+
+    @app.get("/rm/html", response_class=responses.HTMLResponse)
+    async def rm_html() -> str:
+        return "<b>hi</b>"
+
+    @app.get("/rm/plain", response_class=responses.PlainTextResponse, response_model=str)
+    async def rm_plain():
+        return "seven"
+
+    explicit = fw.APIRouter(default_response_class=responses.JSONResponse)
+
+    @explicit.get("/rm/router-explicit")
+    async def rm_router_explicit() -> list[float]:
+        return [1.5e-05]
+
+    plain_router = fw.APIRouter()
+
+    @plain_router.get("/rm/router-default", response_model_exclude_none=True)
+    async def rm_router_default() -> RmItem:
+        return {"name": "r", "price": 1.5e-05, "description": None}  # type: ignore[return-value]
+
+    app.include_router(explicit)
+    app.include_router(plain_router, prefix="/inc")
+
+    # -- dataclasses, TypedDicts and msgspec Structs ------------------------------------------------------
+    @app.get("/rm/dataclass")
+    async def rm_dataclass() -> RmPoint:
+        return {"x": "1", "label": None}  # type: ignore[return-value]
+
+    @app.get("/rm/dataclass-options", response_model=RmPoint, response_model_exclude_none=True)
+    async def rm_dataclass_options():
+        return RmPoint(x=1, y=2)
+
+    @app.get("/rm/typeddict")
+    async def rm_typeddict() -> list[RmTyped]:
+        return [{"name": "t", "count": "3", "extra": 1}]  # type: ignore[typeddict-unknown-key]
+
+    @app.get("/rm/struct")
+    async def rm_struct() -> StructItemT:
+        return {"itemName": "s", "price": "2.5", "owner": {"name": "o", "age": "4"}}
+
+    @app.get("/rm/struct-instance", response_model=StructItemT)
+    async def rm_struct_instance():
+        if fulmen_side:
+            return RmStructItem(item_name="s", price=1.0, owner=RmStructOwner(name="o"))
+        return RmPydItem(item_name="s", price=1.0, owner=RmOwner(name="o"))
+
+    @app.get(
+        "/rm/struct-list", response_model=list[StructOwnerT], response_model_exclude={"__all__": {"age"}}
+    )
+    async def rm_struct_list():
+        return [{"name": "a", "age": 1}, {"name": "b"}]
+
+    @app.get("/rm/struct-unset", response_model=StructItemT, response_model_exclude_unset=True)
+    async def rm_struct_unset():
+        return {"itemName": "u", "price": 3}
+
+    @app.get("/rm/struct-by-name", response_model=StructItemT, response_model_by_alias=False)
+    async def rm_struct_by_name():
+        return {"itemName": "n", "price": 3}
+
+    @app.get("/rm/struct-in-any")
+    async def rm_struct_in_any() -> Any:
+        owner = RmStructOwner(name="any") if fulmen_side else RmOwner(name="any")
+        return {"owner": owner, "n": 1}
+
+    @app.get("/rm/struct-invalid", response_model=StructOwnerT)
+    async def rm_struct_invalid():
+        return {"age": 1}
+
+    # -- returned instances: subclasses are filtered, validators run as FastAPI runs them -----------------
+    @app.get("/rm/subclass")
+    async def rm_subclass() -> RmUserOut:
+        return RmUserSecret(username="s", email="s@x.org", password="hidden")
+
+    @app.get("/rm/after-validator")
+    async def rm_after_validator() -> RmBumped:
+        return RmBumped(n=0)
+
+    @app.get("/rm/revalidate-always")
+    async def rm_revalidate_always() -> RmAlways:
+        return RmAlways(n=1)
+
+    @app.get("/rm/same-model-options", response_model=RmItem, response_model_exclude={"owner"})
+    async def rm_same_model_options():
+        return RmItem(name="o", price=1, owner=RmOwner(name="x"))
+
+    # -- invalid results: 500 ----------------------------------------------------------------------------
+    @app.get("/rm/invalid/missing")
+    async def rm_invalid_missing() -> RmOwner:
+        return {"age": 1}  # type: ignore[return-value]
+
+    @app.get("/rm/invalid/type")
+    async def rm_invalid_type() -> list[int]:
+        return ["x"]  # type: ignore[list-item]
+
+    @app.get("/rm/invalid/str")
+    def rm_invalid_str() -> str:
+        return 5  # type: ignore[return-value]
+
+    @app.get("/rm/invalid/none")
+    async def rm_invalid_none() -> RmOwner:
+        return None  # type: ignore[return-value]
+
+    return app
+
+
+CASES_RESPONSE_MODEL: list[Case] = [
+    ("rm-user-filter", "POST", "/rm/user", {"json": {"username": "a", "password": "pw", "email": "a@x.org"}}),
+    ("rm-user-annotated", "GET", "/rm/user-annotated", {}),
+    ("rm-user-dict", "GET", "/rm/user-dict", {}),
+    ("rm-orm", "GET", "/rm/orm", {}),
+    ("rm-coerce", "GET", "/rm/coerce", {}),
+    ("rm-list", "GET", "/rm/list", {}),
+    ("rm-dict-of-models", "GET", "/rm/dict-of-models", {}),
+    ("rm-optional-none", "GET", "/rm/optional-none", {}),
+    ("rm-union-cat", "GET", "/rm/union/cat", {}),
+    ("rm-union-dog", "GET", "/rm/union/dog", {}),
+    ("rm-tree", "GET", "/rm/tree", {}),
+    ("rm-int", "GET", "/rm/scalars/int", {}),
+    ("rm-int-list", "GET", "/rm/scalars/list", {}),
+    ("rm-str", "GET", "/rm/scalars/str", {}),
+    ("rm-float", "GET", "/rm/scalars/float", {}),
+    ("rm-big-float", "GET", "/rm/scalars/big-float", {}),
+    ("rm-rich", "GET", "/rm/rich", {}),
+    ("rm-any", "GET", "/rm/any", {}),
+    ("rm-dict-any", "GET", "/rm/dict-any", {}),
+    ("rm-computed", "GET", "/rm/computed", {}),
+    ("rm-alias", "GET", "/rm/alias", {}),
+    ("rm-alias-by-name", "GET", "/rm/alias-by-name", {}),
+    ("rm-exclude-unset", "GET", "/rm/exclude-unset", {}),
+    ("rm-exclude-unset-model", "GET", "/rm/exclude-unset-model", {}),
+    ("rm-exclude-defaults", "GET", "/rm/exclude-defaults", {}),
+    ("rm-exclude-none", "GET", "/rm/exclude-none", {}),
+    ("rm-include", "GET", "/rm/include", {}),
+    ("rm-include-list", "GET", "/rm/include-list", {}),
+    ("rm-exclude", "GET", "/rm/exclude", {}),
+    ("rm-exclude-nested", "GET", "/rm/exclude-nested", {}),
+    ("rm-list-include", "GET", "/rm/list-include", {}),
+    ("rm-precedence", "GET", "/rm/precedence", {}),
+    ("rm-disabled", "GET", "/rm/disabled", {}),
+    ("rm-returns-response", "GET", "/rm/returns-response", {}),
+    ("rm-response-annotation", "GET", "/rm/response-annotation", {}),
+    ("rm-none-annotation-204", "GET", "/rm/none-annotation", {}),
+    ("rm-created-201", "POST", "/rm/created", {}),
+    ("rm-injected", "GET", "/rm/injected", {}),
+    ("rm-explicit-json", "GET", "/rm/explicit-json", {}),
+    ("rm-explicit-json-floats", "GET", "/rm/explicit-json-floats", {}),
+    ("rm-html", "GET", "/rm/html", {}),
+    ("rm-plain", "GET", "/rm/plain", {}),
+    ("rm-router-explicit", "GET", "/rm/router-explicit", {}),
+    ("rm-router-default-included", "GET", "/inc/rm/router-default", {}),
+    ("rm-dataclass", "GET", "/rm/dataclass", {}),
+    ("rm-dataclass-options", "GET", "/rm/dataclass-options", {}),
+    ("rm-typeddict", "GET", "/rm/typeddict", {}),
+    ("rm-struct", "GET", "/rm/struct", {}),
+    ("rm-struct-instance", "GET", "/rm/struct-instance", {}),
+    ("rm-struct-list", "GET", "/rm/struct-list", {}),
+    ("rm-struct-unset", "GET", "/rm/struct-unset", {}),
+    ("rm-struct-by-name", "GET", "/rm/struct-by-name", {}),
+    ("rm-struct-in-any", "GET", "/rm/struct-in-any", {}),
+    ("rm-struct-invalid", "GET", "/rm/struct-invalid", {}),
+    ("rm-subclass", "GET", "/rm/subclass", {}),
+    ("rm-after-validator", "GET", "/rm/after-validator", {}),
+    ("rm-revalidate-always", "GET", "/rm/revalidate-always", {}),
+    ("rm-same-model-options", "GET", "/rm/same-model-options", {}),
+    ("rm-invalid-missing", "GET", "/rm/invalid/missing", {}),
+    ("rm-invalid-type", "GET", "/rm/invalid/type", {}),
+    ("rm-invalid-str-sync", "GET", "/rm/invalid/str", {}),
+    ("rm-invalid-none", "GET", "/rm/invalid/none", {}),
+]

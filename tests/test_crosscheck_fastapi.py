@@ -30,10 +30,12 @@ from fulmen.testclient import TestClient
 from tests.crosscheck_apps import (
     CASES_BODIES,
     CASES_PARAMS,
+    CASES_RESPONSE_MODEL,
     CASES_ROUTING,
     Case,
     build_bodies,
     build_params,
+    build_response_model,
     build_routing,
 )
 
@@ -41,6 +43,7 @@ GROUPS: dict[str, tuple[Callable[[Any], Any], list[Case]]] = {
     "params": (build_params, CASES_PARAMS),
     "bodies": (build_bodies, CASES_BODIES),
     "routing": (build_routing, CASES_ROUTING),
+    "response_model": (build_response_model, CASES_RESPONSE_MODEL),
 }
 
 # Headers a server or transport adds by itself; everything else the app sets is compared.
@@ -48,19 +51,9 @@ _IGNORED_HEADERS = frozenset(
     {"date", "server", "content-length", "connection", "keep-alive", "transfer-encoding"}
 )
 
-_RESPONSE_MODEL = (
-    "response_model not applied: FastAPI validates/serialises the result with the return annotation or "
-    "response_model= (fields filtered, values coerced, Decimal as str, timedelta ISO 8601, 500 if invalid); "
-    "fulmen ignores both and jsonable-encodes the raw result"
-)
 #: Differences found by this file, not (yet) fixed or documented: case id -> (reason, front doors affected or
 #: None for all). Each runs in ``test_known_difference`` as a strict xfail on the affected front doors.
-KNOWN_DIFFERENCES: dict[str, tuple[str, frozenset[str] | None]] = {
-    "annotated-any": (_RESPONSE_MODEL, None),
-    "annotated-model": (_RESPONSE_MODEL, None),
-    "annotated-response-model": (_RESPONSE_MODEL, None),
-    "annotated-invalid": (_RESPONSE_MODEL, None),
-}
+KNOWN_DIFFERENCES: dict[str, tuple[str, frozenset[str] | None]] = {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,13 +27,6 @@ from fulmen.testclient import TestClient
 
 Case = tuple[str, str, str, dict[str, Any]]
 
-#: Form() fields inside a dependency (the class dependency OAuth2PasswordRequestForm) are not solved yet by
-#: fulmen.dependencies: they are read as JSON body fields and come back "missing". Delete this marker (and its
-#: uses) once they are; strict, so these tests fail as a reminder when they start passing.
-FORM_IN_DEPENDENCIES = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="Form() fields in dependencies not solved yet"
-)
-
 
 def build_security(fw: Any) -> Any:
     """One endpoint per scheme and ``auto_error`` setting; each echoes what its dependency returned."""
@@ -369,7 +362,6 @@ FORM_CASES: list[Case] = [
 ]
 
 
-@FORM_IN_DEPENDENCIES
 def test_same_form_answers(serve: Callable[..., httpx.Client]) -> None:
     """The password forms answer as FastAPI's: fields reaching the class, and the exact 422 bodies."""
     with TestClient(build_forms(fastapi), raise_server_exceptions=False) as fastapi_client:

@@ -74,4 +74,4 @@ def test_body_marker_ok() -> None:
     async def create(n: Annotated[int, Body(embed=True)]) -> int:
         return n
 
-    assert app.routes[0].dependant.body_params[0].name == "n"
+    assert app.routes[-1].dependant.body_params[0].name == "n"

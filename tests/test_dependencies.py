@@ -132,6 +132,53 @@ def test_route_without_dependencies_keeps_the_flat_handler() -> None:
     async def deps() -> Any:
         return 1
 
-    plain_route, deps_route = app.routes
+    by_path = {route.path: route for route in app.routes}
+    plain_route, deps_route = by_path["/plain/{i}"], by_path["/deps"]
     assert plain_route.handler.__name__ == "run"
     assert deps_route.handler.__name__ == "run_with_dependencies"
+
+
+def _peak_concurrency(client: httpx.Client, path: str, n: int = 4) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda _: client.get(path), range(n)))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    return max(r.json()["peak"] for r in answers)
+
+
+def test_max_concurrency_limits_a_dependency(serve: Callable[..., httpx.Client]) -> None:
+    import asyncio
+
+    state = {"active": 0, "peak": 0}
+
+    async def slow() -> Any:
+        state["active"] += 1
+        state["peak"] = max(state["peak"], state["active"])
+        try:
+            await asyncio.sleep(0.05)
+            yield state["peak"]
+        finally:
+            state["active"] -= 1
+
+    app = FastAPI()
+
+    @app.get("/limited")
+    async def limited(p: Annotated[int, Depends(slow, max_concurrency=1)]) -> Any:
+        return {"peak": state["peak"]}
+
+    @app.get("/free")
+    async def free(p: Annotated[int, Depends(slow)]) -> Any:
+        await asyncio.sleep(0.05)
+        return {"peak": state["peak"]}
+
+    client = serve(app)
+    assert _peak_concurrency(client, "/limited") == 1
+    state["peak"] = 0
+    assert _peak_concurrency(client, "/free") > 1  # the same load without the limit overlaps
+    assert state["active"] == 0
+
+
+def test_max_concurrency_is_validated() -> None:
+    with pytest.raises(ValueError, match="max_concurrency"):
+        Depends(lambda: 1, max_concurrency=0)

@@ -83,3 +83,59 @@ def client_get(client: httpx.Client, path: str) -> Any:
     r = client.get(path)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def test_mounted_plain_asgi_app(serve: Callable[..., httpx.Client]) -> None:
+    """Any ASGI app mounts; it sees Starlette's scope: the full path and the grown root_path."""
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        body = (
+            f"{scope['method']} {scope['path']} root={scope['root_path']} q={scope['query_string'].decode()}"
+        )
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    app = FastAPI()
+    app.mount("/raw", asgi_app)
+    r = serve(app).get("/raw/a/b?x=1")
+    assert r.status_code == 200
+    assert r.text == "GET /raw/a/b root=/raw q=x=1"
+
+
+def test_mounted_sub_app_keeps_its_asgi_middleware(serve: Callable[..., httpx.Client]) -> None:
+    class Stamp:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            async def stamped(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), (b"x-stamp", b"sub")]
+                await send(message)
+
+            await self.app(scope, receive, stamped)
+
+    sub = FastAPI()
+    sub.add_middleware(Stamp)
+
+    @sub.get("/hello")
+    async def hello() -> Any:
+        return {"hello": "sub"}
+
+    app = FastAPI()
+
+    @app.get("/hello")
+    async def main_hello() -> Any:
+        return {"hello": "main"}
+
+    app.mount("/sub", sub)
+    client = serve(app)
+    r = client.get("/sub/hello")
+    assert r.json() == {"hello": "sub"}
+    assert r.headers["x-stamp"] == "sub"
+    r = client.get("/hello")
+    assert r.json() == {"hello": "main"}
+    assert "x-stamp" not in r.headers

@@ -39,13 +39,6 @@ from fulmen.security.utils import get_authorization_scheme_param
 
 Serve = Callable[..., httpx.Client]
 
-#: Form() fields inside a dependency (the class dependency OAuth2PasswordRequestForm) are not solved yet by
-#: fulmen.dependencies: they are read as JSON body fields and come back "missing". Delete this marker (and its
-#: uses) once they are; strict, so these tests fail as a reminder when they start passing.
-FORM_IN_DEPENDENCIES = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="Form() fields in dependencies not solved yet"
-)
-
 
 def basic(username: str, password: str) -> dict[str, str]:
     raw = f"{username}:{password}".encode()
@@ -201,7 +194,6 @@ def simple_oauth2_app(with_login: bool = True) -> FastAPI:
     return app
 
 
-@FORM_IN_DEPENDENCIES
 def test_simple_oauth2_login(serve: Serve) -> None:
     client = serve(simple_oauth2_app())
     r = client.post("/token", data={"username": "johndoe", "password": "secret"})
@@ -235,7 +227,6 @@ def test_simple_oauth2_current_user(serve: Serve) -> None:
         assert r.headers["www-authenticate"] == "Bearer"
 
 
-@FORM_IN_DEPENDENCIES
 def test_password_form_fields(serve: Serve) -> None:
     """The form's fields reach the class: ``scope`` split into ``scopes``, optional ones default to None."""
     app = FastAPI()
@@ -386,7 +377,6 @@ def test_scopes(serve: Serve) -> None:
     )
 
 
-@FORM_IN_DEPENDENCIES
 def test_scopes_token(serve: Serve) -> None:
     client = serve(scopes_app())
     r = client.post("/token", data={"username": "johndoe", "password": "secret", "scope": "me items"})

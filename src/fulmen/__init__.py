@@ -9,10 +9,12 @@ from __future__ import annotations
 from fulmen import status
 from fulmen.app import APIRouter, FastAPI, Fulmen
 from fulmen.background import BackgroundTasks
+from fulmen.datastructures import UploadFile
 from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationError, WebSocketException
 from fulmen.params import Body, Cookie, Depends, File, Form, Header, Path, Query, Security
 from fulmen.requests import Request
 from fulmen.responses import Response
+from fulmen.websockets import WebSocket, WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,9 @@ __all__ = [
     "RequestValidationError",
     "Response",
     "Security",
+    "UploadFile",
+    "WebSocket",
+    "WebSocketDisconnect",
     "WebSocketException",
     "__version__",
     "status",

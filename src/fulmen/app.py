@@ -8,6 +8,7 @@ responses here, so no front door can lose one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
@@ -15,11 +16,20 @@ from typing import Any, TypeVar
 
 from fulmen.datastructures import State
 from fulmen.encoders import jsonable_encoder
-from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationError
+from fulmen.exceptions import (
+    FastAPIError,
+    HTTPException,
+    RequestValidationError,
+    WebSocketException,
+    WebSocketRequestValidationError,
+)
+from fulmen.middleware import Middleware
 from fulmen.params import Depends
 from fulmen.requests import Request
+from fulmen.response_model import Default
 from fulmen.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from fulmen.routing import APIRoute, Mount, RouteTable
+from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, RouteTable, WebSocketRouteTable
+from fulmen.websockets import WebSocket, WebSocketState
 
 logger = logging.getLogger("fulmen.error")
 
@@ -36,7 +46,7 @@ class APIRouter:
         *,
         prefix: str = "",
         tags: list[str | Enum] | None = None,
-        default_response_class: type[Response] = JSONResponse,
+        default_response_class: type[Response] = Default(JSONResponse),
         responses: dict[int | str, dict[str, Any]] | None = None,
         deprecated: bool | None = None,
         include_in_schema: bool = True,
@@ -61,7 +71,7 @@ class APIRouter:
     @property
     def routes(self) -> list[Any]:
         """Routes in declaration order, then mounted applications."""
-        return [*self.table.routes, *self.table.mounts]
+        return [*self.table.routes, *self._websocket_routes(), *self.table.mounts]
 
     def mount(self, path: str, app: Any, name: str | None = None) -> None:
         """Serve ``app`` (a fulmen app, ``StaticFiles`` or any ASGI app) under ``path``."""
@@ -160,12 +170,13 @@ class APIRouter:
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
         for mount in router.table.mounts:
             self.table.mounts.append(Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name))
+        self._include_websocket_routes(router, prefix, dependencies)
         for route in router.table.routes:
             self.add_api_route(
                 prefix + route.path,
                 route.endpoint,
                 methods=[m for m in route.method_list if not (m == "HEAD" and "GET" in route.methods)],
-                response_class=route.response_class,
+                response_class=None if route.response_class_is_default else route.response_class,
                 status_code=route.status_code,
                 name=route.name,
                 tags=[*(tags or []), *route.tags],
@@ -177,6 +188,12 @@ class APIRouter:
                 operation_id=route.operation_id,
                 include_in_schema=route.include_in_schema and include_in_schema,
                 response_model=route.response_model,
+                response_model_include=route.response_model_include,
+                response_model_exclude=route.response_model_exclude,
+                response_model_by_alias=route.response_model_by_alias,
+                response_model_exclude_unset=route.response_model_exclude_unset,
+                response_model_exclude_defaults=route.response_model_exclude_defaults,
+                response_model_exclude_none=route.response_model_exclude_none,
                 openapi_extra=route.openapi_extra,
                 inline_sync=route.inline_sync,
                 dependencies=[*(dependencies or []), *route.dependencies],
@@ -187,11 +204,85 @@ class APIRouter:
         """The path of the route called ``name``."""
         return self.table.url_path_for(name, **path_params)
 
+    # -- WebSockets ------------------------------------------------------------------------------------------
+    # WebSocket routes live in their own table (fulmen.routing.WebSocketRouteTable), created on first use:
+    # HTTP routing never looks at them and an app without WebSockets has none.
+    @property
+    def websocket_table(self) -> WebSocketRouteTable:
+        """This router's WebSocket routes, in declaration order."""
+        table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+        if table is None:
+            table = self.__dict__["_websocket_table"] = WebSocketRouteTable()
+        return table
+
+    def _websocket_routes(self) -> list[APIWebSocketRoute]:
+        table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+        return [] if table is None else table.routes
+
+    def add_api_websocket_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        name: str | None = None,
+        *,
+        dependencies: Sequence[Depends] | None = None,
+    ) -> APIWebSocketRoute:
+        """Register a WebSocket ``endpoint`` on ``prefix + path`` (parameters and ``Depends`` as for HTTP)."""
+        route = APIWebSocketRoute(
+            self.prefix + path,
+            endpoint,
+            name=name,
+            dependencies=[*self.dependencies, *(dependencies or [])],
+        )
+        self.websocket_table.add(route)
+        return route
+
+    def websocket(
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Depends] | None = None
+    ) -> Callable[[F], F]:
+        """Decorator: ``@app.websocket("/ws")`` over ``async def endpoint(websocket: WebSocket, ...)``."""
+
+        def decorator(func: F) -> F:
+            self.add_api_websocket_route(path, func, name=name, dependencies=dependencies)
+            return func
+
+        return decorator
+
+    def add_websocket_route(
+        self, path: str, endpoint: Callable[[WebSocket], Awaitable[None]], name: str | None = None
+    ) -> None:
+        """Starlette's form: ``endpoint(websocket)`` gets the WebSocket positionally; nothing is solved."""
+
+        async def plain_endpoint(websocket: WebSocket) -> None:
+            await endpoint(websocket)
+
+        self.add_api_websocket_route(path, plain_endpoint, name=name or getattr(endpoint, "__name__", None))
+
+    def websocket_route(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Decorator form of ``add_websocket_route``."""
+
+        def decorator(func: F) -> F:
+            self.add_websocket_route(path, func, name=name)
+            return func
+
+        return decorator
+
+    def _include_websocket_routes(
+        self, router: APIRouter, prefix: str, dependencies: Sequence[Depends] | None
+    ) -> None:
+        for route in router._websocket_routes():
+            self.add_api_websocket_route(
+                prefix + route.path,
+                route.endpoint,
+                name=route.name,
+                dependencies=[*(dependencies or []), *route.dependencies],
+            )
+
 
 # ------------------------------------------------------------------------------------------------------------
 # Default exception handlers (importable from fulmen.exception_handlers)
 # ------------------------------------------------------------------------------------------------------------
-def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+async def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     """FastAPI's default: ``{"detail": ...}`` with the exception's status and headers."""
     headers = getattr(exc, "headers", None)
     if exc.status_code in (204, 304) or exc.status_code < 200:
@@ -201,13 +292,56 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     )
 
 
-def request_validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
+async def request_validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
     """FastAPI's default: 422 with ``{"detail": [errors]}``."""
     return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
+async def websocket_request_validation_exception_handler(
+    websocket: WebSocket, exc: WebSocketRequestValidationError
+) -> None:
+    """FastAPI's default: close with 1008 (policy violation), the errors as the reason."""
+    # FastAPI passes the error list itself as the reason; the TestClient shows it as such.
+    await websocket.close(code=1008, reason=jsonable_encoder(exc.errors()))
+
+
+async def websocket_exception_handler(websocket: WebSocket, exc: WebSocketException) -> None:
+    """Starlette's default: close with the exception's code and reason."""
+    await websocket.close(code=exc.code, reason=exc.reason)
+
+
+_WEBSOCKET_DEFAULT_HANDLERS: dict[type[Exception], Callable[[WebSocket, Any], Awaitable[None]]] = {
+    WebSocketRequestValidationError: websocket_request_validation_exception_handler,
+    WebSocketException: websocket_exception_handler,
+}
+
+
 def _server_error(request: Request, exc: BaseException) -> Response:
     return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+# -- openapi ------------------------------------------------------------------------------------------------
+class _WebhooksRouter(APIRouter):
+    """``app.webhooks``: operations that are only documented, named like FastAPI's (``"new-subscription"``).
+
+    Webhook names need not be paths; they are registered under ``"/" + name`` (never routed) and keep the
+    name as their documented path and operation id.
+    """
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> APIRoute:
+        if path.startswith("/"):
+            return super().add_api_route(path, endpoint, **kwargs)
+        route = super().add_api_route("/" + path, endpoint, **kwargs)
+        route.path = path
+        route.path_format = route.path_format[1:]
+        if not route.operation_id:
+            from fulmen.routing import _generate_unique_id
+
+            make_id: Callable[[APIRoute], str] = (
+                kwargs.get("generate_unique_id_function") or _generate_unique_id
+            )
+            route.unique_id = make_id(route)
+        return route
 
 
 class Fulmen(APIRouter):
@@ -226,12 +360,30 @@ class Fulmen(APIRouter):
         servers: list[dict[str, Any]] | None = None,
         docs_url: str | None = "/docs",
         redoc_url: str | None = "/redoc",
-        default_response_class: type[Response] = JSONResponse,
+        # -- openapi (keyword arguments) --
+        swagger_ui_oauth2_redirect_url: str | None = "/docs/oauth2-redirect",
+        swagger_ui_init_oauth: dict[str, Any] | None = None,
+        swagger_ui_parameters: dict[str, Any] | None = None,
+        terms_of_service: str | None = None,
+        contact: dict[str, Any] | None = None,
+        license_info: dict[str, Any] | None = None,
+        root_path_in_servers: bool = True,
+        webhooks: APIRouter | None = None,
+        separate_input_output_schemas: bool = True,
+        openapi_external_docs: dict[str, Any] | None = None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        callbacks: list[Any] | None = None,
+        deprecated: bool | None = None,
+        include_in_schema: bool = True,
+        # -- end openapi --
+        default_response_class: type[Response] = Default(JSONResponse),
         redirect_slashes: bool = True,
         lifespan: Lifespan | None = None,
         on_startup: Sequence[Callable[[], Any]] | None = None,
         on_shutdown: Sequence[Callable[[], Any]] | None = None,
         exception_handlers: dict[int | type[Exception], ExceptionHandler] | None = None,
+        middleware: Sequence[Middleware] | None = None,
         root_path: str = "",
         inline_sync: bool = False,
         dependencies: Sequence[Depends] | None = None,
@@ -253,6 +405,23 @@ class Fulmen(APIRouter):
         self.servers = servers or []
         self.docs_url = docs_url
         self.redoc_url = redoc_url
+        self._init_openapi(
+            swagger_ui_oauth2_redirect_url=swagger_ui_oauth2_redirect_url,
+            swagger_ui_init_oauth=swagger_ui_init_oauth,
+            swagger_ui_parameters=swagger_ui_parameters,
+            terms_of_service=terms_of_service,
+            contact=contact,
+            license_info=license_info,
+            root_path_in_servers=root_path_in_servers,
+            webhooks=webhooks,
+            separate_input_output_schemas=separate_input_output_schemas,
+            openapi_external_docs=openapi_external_docs,
+            generate_unique_id_function=generate_unique_id_function,
+            responses=responses,
+            callbacks=callbacks,
+            deprecated=deprecated,
+            include_in_schema=include_in_schema,
+        )
         self.root_path = root_path
         self.extra = extra
         self.state = State()
@@ -271,6 +440,150 @@ class Fulmen(APIRouter):
         }
         if exception_handlers:
             self.exception_handlers.update(exception_handlers)
+        self._init_middleware(middleware)
+
+    # -- openapi ---------------------------------------------------------------------------------------------
+    # The document is generated on the first ``openapi()`` call (the first GET of ``openapi_url``) and cached;
+    # ``fulmen.openapi`` is imported only then. The docs routes are ordinary static routes added here, as
+    # FastAPI's ``setup()`` adds them, without the app's dependencies; other routes never pay for them.
+    def _init_openapi(
+        self,
+        *,
+        swagger_ui_oauth2_redirect_url: str | None,
+        swagger_ui_init_oauth: dict[str, Any] | None,
+        swagger_ui_parameters: dict[str, Any] | None,
+        terms_of_service: str | None,
+        contact: dict[str, Any] | None,
+        license_info: dict[str, Any] | None,
+        root_path_in_servers: bool,
+        webhooks: APIRouter | None,
+        separate_input_output_schemas: bool,
+        openapi_external_docs: dict[str, Any] | None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None,
+        responses: dict[int | str, dict[str, Any]] | None,
+        callbacks: list[Any] | None,
+        deprecated: bool | None,
+        include_in_schema: bool,
+    ) -> None:
+        # The app's own router settings for its operations, as FastAPI's (they only show in the document).
+        self.responses = dict(responses or {})
+        self.deprecated = deprecated
+        self.include_in_schema = include_in_schema
+        self.callbacks = list(callbacks or [])
+        self.swagger_ui_oauth2_redirect_url = swagger_ui_oauth2_redirect_url
+        self.swagger_ui_init_oauth = swagger_ui_init_oauth
+        self.swagger_ui_parameters = swagger_ui_parameters
+        self.terms_of_service = terms_of_service
+        self.contact = contact
+        self.license_info = license_info
+        self.root_path_in_servers = root_path_in_servers
+        self.separate_input_output_schemas = separate_input_output_schemas
+        self.openapi_external_docs = openapi_external_docs
+        self.openapi_version = "3.1.0"
+        #: The generated document, once ``openapi()`` ran (assign your own to replace it).
+        self.openapi_schema: dict[str, Any] | None = None
+        self._openapi_routes_version: tuple[int, int] | None = None
+        #: Operations documented as webhooks (``@app.webhooks.post("name")``), never routed.
+        self.webhooks: APIRouter = webhooks or _WebhooksRouter()
+        self._generate_unique_id_function = generate_unique_id_function
+        if self.openapi_url:
+            if not self.title:
+                raise AssertionError("A title must be provided for OpenAPI, e.g.: 'My API'")
+            if not self.version:
+                raise AssertionError("A version must be provided for OpenAPI, e.g.: '2.1.0'")
+        self._add_docs_routes()
+
+    def openapi(self) -> dict[str, Any]:
+        """The app's OpenAPI document (FastAPI's, for the same app), generated once and cached in
+        ``openapi_schema``; generated again only if routes were added since."""
+        version = (len(self.table.routes), len(self.webhooks.table.routes))
+        if not self.openapi_schema or self._openapi_routes_version != version:
+            from fulmen.openapi.utils import get_openapi
+
+            self.openapi_schema = get_openapi(
+                title=self.title,
+                version=self.version,
+                openapi_version=self.openapi_version,
+                summary=self.summary,
+                description=self.description,
+                terms_of_service=self.terms_of_service,
+                contact=self.contact,
+                license_info=self.license_info,
+                routes=self.routes,
+                webhooks=self.webhooks.routes,
+                tags=self.openapi_tags,
+                servers=self.servers,
+                separate_input_output_schemas=self.separate_input_output_schemas,
+                external_docs=self.openapi_external_docs,
+            )
+            self._openapi_routes_version = version
+        return self.openapi_schema
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> APIRoute:
+        """Register an operation (``APIRouter.add_api_route``), using the app's unique-id function."""
+        if self._generate_unique_id_function is not None:
+            kwargs.setdefault("generate_unique_id_function", self._generate_unique_id_function)
+        if self.callbacks:
+            kwargs["callbacks"] = [*self.callbacks, *(kwargs.get("callbacks") or [])]
+        return super().add_api_route(path, endpoint, **kwargs)
+
+    def _root_path(self, request: Request) -> str:
+        return (self.root_path or request.root_path).rstrip("/")
+
+    def _add_docs_routes(self) -> None:
+        openapi_url = self.openapi_url
+        if not openapi_url:
+            return
+
+        async def openapi(req: Request) -> Response:
+            root_path = self._root_path(req)
+            schema = self.openapi()
+            if root_path and self.root_path_in_servers:
+                urls = {s.get("url") for s in schema.get("servers", [])}
+                if root_path not in urls:
+                    schema = dict(schema)
+                    schema["servers"] = [{"url": root_path}, *schema.get("servers", [])]
+            return JSONResponse(schema)
+
+        self._add_docs_route(openapi_url, openapi)
+        if self.docs_url:
+
+            async def swagger_ui_html(req: Request) -> Response:
+                from fulmen.openapi import docs
+
+                root_path = self._root_path(req)
+                redirect_url = self.swagger_ui_oauth2_redirect_url
+                return docs.get_swagger_ui_html(
+                    openapi_url=root_path + openapi_url,
+                    title=f"{self.title} - Swagger UI",
+                    oauth2_redirect_url=root_path + redirect_url if redirect_url else redirect_url,
+                    init_oauth=self.swagger_ui_init_oauth,
+                    swagger_ui_parameters=self.swagger_ui_parameters,
+                )
+
+            self._add_docs_route(self.docs_url, swagger_ui_html)
+            if self.swagger_ui_oauth2_redirect_url:
+
+                async def swagger_ui_redirect(req: Request) -> Response:
+                    from fulmen.openapi import docs
+
+                    return docs.get_swagger_ui_oauth2_redirect_html()
+
+                self._add_docs_route(self.swagger_ui_oauth2_redirect_url, swagger_ui_redirect)
+        if self.redoc_url:
+
+            async def redoc_html(req: Request) -> Response:
+                from fulmen.openapi import docs
+
+                return docs.get_redoc_html(
+                    openapi_url=self._root_path(req) + openapi_url, title=f"{self.title} - ReDoc"
+                )
+
+            self._add_docs_route(self.redoc_url, redoc_html)
+
+    def _add_docs_route(self, path: str, endpoint: Callable[..., Any]) -> None:
+        # Not through add_api_route: like FastAPI's plain Starlette routes, they take no app dependencies.
+        self.table.add(APIRoute(path, endpoint, include_in_schema=False, response_model=None))
 
     # -- pipeline --------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Coroutine[Any, Any, Response]:
@@ -329,12 +642,21 @@ class Fulmen(APIRouter):
 
     async def handle_exception(self, request: Request, exc: Exception) -> Response:
         """Turn an exception raised while answering ``request`` into a response (handlers, then 500)."""
+        handlers = self.exception_handlers
         handler = self._lookup_handler(exc)
-        if handler is None:
+        if handler is None and not isinstance(exc, HTTPException):
+            handler = handlers.get(500)  # Starlette's ServerErrorMiddleware takes a 500 handler too
+        server_error = handler is None or handler is handlers.get(Exception) or handler is handlers.get(500)
+        if server_error:
             extra = request.scope_extra
             if extra is not None and extra.get("fulmen.raise_server_exceptions"):
-                raise exc  # TestClient(raise_server_exceptions=True) shows the test the real error
+                # TestClient(raise_server_exceptions=True) shows the test the real error; as Starlette's, also
+                # when a catch-all ``Exception`` handler would answer it.
+                raise exc
+        if server_error:
+            # Logged even when a 500/Exception handler answers, as the server logs what Starlette re-raises.
             logger.error("Exception in ASGI application", exc_info=exc)
+        if handler is None:
             return _server_error(request, exc)
         try:
             result = handler(request, exc)
@@ -347,7 +669,8 @@ class Fulmen(APIRouter):
 
     def _lookup_handler(self, exc: Exception) -> ExceptionHandler | None:
         handlers = self.exception_handlers
-        if isinstance(exc, HTTPException) and exc.status_code in handlers:
+        # A 500 handler is only for unhandled errors (Starlette gives it to ServerErrorMiddleware alone).
+        if isinstance(exc, HTTPException) and exc.status_code != 500 and exc.status_code in handlers:
             return handlers[exc.status_code]
         for cls in type(exc).__mro__:
             if cls in handlers:
@@ -383,6 +706,79 @@ class Fulmen(APIRouter):
         """The path of the route called ``name`` (with the app's root path)."""
         return self.table.url_path_for(name, **path_params)
 
+    # -- middleware ------------------------------------------------------------------------------------------
+    # The stack is built once (engine start-up, or the first ASGI call) into instance attributes: ``handle``
+    # becomes the whole pipeline and ``handle_exception`` lets unhandled errors leave through the middleware
+    # (fulmen.middleware._stack). Without middleware neither exists and the class methods run untouched.
+    def _init_middleware(self, middleware: Sequence[Middleware] | None) -> None:
+        #: Installed middleware, outermost first (``add_middleware`` inserts at the front, as Starlette).
+        self.user_middleware: list[Middleware] = list(middleware or [])
+        self._middleware_built = False
+        # What ``__call__`` runs instead of the plain ASGI front door: a build-then-call trampoline until the
+        # stack is built, then the ASGI stack, or None when the stack is native or empty.
+        self._asgi_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = self._build_then_call
+        if self.user_middleware:
+            self._install_build_trampoline()
+
+    def _install_build_trampoline(self) -> None:
+        # PERF: an instance attribute shadows the ``handle`` method: no per-request "is it built?" check,
+        # and an app without middleware never gets one.
+        vars(self)["handle"] = self._build_then_handle
+
+    def _build_then_handle(self, request: Request) -> Coroutine[Any, Any, Response]:
+        self.build_middleware_stack()
+        return self.handle(request)
+
+    async def _build_then_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.build_middleware_stack()
+        await self(scope, receive, send)
+
+    def add_middleware(self, middleware_class: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Install a middleware class (``Cls(app, **options)`` is an ASGI app); the last added runs first."""
+        if self._middleware_built:
+            raise RuntimeError("Cannot add middleware after an application has started")
+        self.user_middleware.insert(0, Middleware(middleware_class, *args, **kwargs))
+        self._install_build_trampoline()
+
+    def middleware(self, middleware_type: str) -> Callable[[F], F]:
+        """Decorator: ``@app.middleware("http")`` over ``async def mw(request, call_next) -> Response``."""
+        if middleware_type != "http":
+            raise FastAPIError(f"Unknown middleware type {middleware_type!r}; only 'http' is supported")
+        from fulmen.middleware.base import BaseHTTPMiddleware
+
+        def decorator(func: F) -> F:
+            self.add_middleware(BaseHTTPMiddleware, dispatch=func)
+            return func
+
+        return decorator
+
+    def build_middleware_stack(self) -> None:
+        """Build the middleware stack once; later ``add_middleware`` calls raise RuntimeError.
+
+        The engine calls this at start-up; the ASGI front door and ``handle`` on their first call.
+        """
+        if self._middleware_built:
+            return
+        state = vars(self)
+        if self.user_middleware:
+            from fulmen.middleware import _stack
+
+            # A middleware whose options are wrong raises here and the app stays unbuilt: it must not go on
+            # serving without its middleware.
+            handle, asgi_stack = _stack.build(self, self.user_middleware)
+            state["handle_exception"] = functools.partial(_stack.handle_exception_in_stack, self)
+            state["handle"] = handle
+            self._asgi_stack = asgi_stack
+        else:
+            state.pop("handle", None)
+            self._asgi_stack = None
+        self._middleware_built = True
+
+    @property
+    def asgi_middleware_installed(self) -> bool:
+        """True once the stack is built with an ASGI-only middleware in it (the engine then adapts)."""
+        return self._middleware_built and self._asgi_stack is not None
+
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
         """Run the lifespan's start (or the startup handlers)."""
@@ -416,9 +812,85 @@ class Fulmen(APIRouter):
         finally:
             await self.shutdown()
 
+    # -- WebSockets ------------------------------------------------------------------------------------------
+    async def handle_websocket(self, websocket: WebSocket) -> None:
+        """Route one WebSocket connection and run its endpoint; both front doors call this.
+
+        Exceptions with a handler (``WebSocketException``, validation errors, your own) end here; any other
+        propagates to the front door, which answers the handshake with 500 or closes the socket with 1011.
+        """
+        websocket.app = self
+        path = websocket.path
+        table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+        found = table.match(path) if table is not None else None
+        try:
+            if found is not None:
+                route, websocket.path_params = found
+                await route.handler(websocket)
+                return
+            for mount in self.table.mounts:
+                if mount.matches(path):
+                    await self._websocket_to_mount(mount, websocket)
+                    return
+            await websocket.close(1000)  # no route: closed before accept, so a server answers 403
+        except Exception as exc:
+            await self.handle_websocket_exception(websocket, exc)
+
+    async def _websocket_to_mount(self, mount: Mount, websocket: WebSocket) -> None:
+        request = websocket.request
+        prefix = mount.path
+        request.root_path += prefix
+        request.path = request.path[len(prefix) :]
+        encoded = prefix.encode("utf-8")
+        if request.raw_path.startswith(encoded):
+            request.raw_path = request.raw_path[len(encoded) :]
+        native = getattr(mount.app, "handle_websocket", None)
+        if native is not None:
+            await native(websocket)
+            return
+        # Any other ASGI app gets the connection's own receive/send (Starlette's Mount semantics for paths).
+        scope = websocket.scope
+        scope["path"] = request.root_path + request.path
+        scope["raw_path"] = request.root_path.encode("utf-8") + request.raw_path
+        await mount.app(scope, websocket._receive, websocket._send)
+
+    async def handle_websocket_exception(self, websocket: WebSocket, exc: Exception) -> None:
+        """Run the handler for ``exc`` raised in a WebSocket endpoint; re-raise when there is none.
+
+        As in Starlette, ``500``/``Exception`` handlers don't apply to WebSockets. A handler that returns a
+        Response before ``accept`` rejects the handshake with it (the ASGI denial-response extension).
+        """
+        handler = self._lookup_websocket_handler(exc)
+        if handler is None:
+            raise exc
+        result = handler(websocket, exc)
+        if isinstance(result, Awaitable):
+            result = await result
+        if isinstance(result, Response):
+            if websocket.application_state is WebSocketState.CONNECTING:
+                await websocket.send_denial_response(result)
+            elif websocket.application_state is WebSocketState.CONNECTED:
+                await websocket.close(1011)  # an HTTP answer can't be sent on an open WebSocket
+
+    def _lookup_websocket_handler(self, exc: Exception) -> Any:
+        handlers = self.exception_handlers
+        if isinstance(exc, HTTPException) and exc.status_code != 500 and exc.status_code in handlers:
+            return handlers[exc.status_code]
+        for cls in type(exc).__mro__:
+            if cls is Exception:
+                break
+            handler = handlers.get(cls) or _WEBSOCKET_DEFAULT_HANDLERS.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
     # -- front doors -----------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """The ASGI 3 entry point, so any ASGI server (uvicorn, granian, hypercorn) can serve the app."""
+        stack = self._asgi_stack
+        if stack is not None:  # first call (builds the middleware stack), or ASGI middleware installed
+            await stack(scope, receive, send)
+            return
         from fulmen.asgi import asgi_entry
 
         await asgi_entry(self, scope, receive, send)

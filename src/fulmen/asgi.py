@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from fulmen.datastructures import Address
 from fulmen.requests import ClientDisconnect, Request
+from fulmen.responses import FileResponse, PlainTextResponse, Response, read_file_chunk
 
 if TYPE_CHECKING:
     from fulmen.app import Fulmen
@@ -15,17 +19,20 @@ logger = logging.getLogger("fulmen.error")
 
 
 async def asgi_entry(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Serve one ASGI connection scope (``http`` or ``lifespan``)."""
+    """Serve one ASGI connection scope (``http``, ``websocket`` or ``lifespan``)."""
     kind = scope["type"]
     if kind == "http":
         await _http(app, scope, receive, send)
     elif kind == "lifespan":
         await _lifespan(app, scope, receive, send)
+    elif kind == "websocket":
+        await _websocket(app, scope, receive, send)
     else:
         raise RuntimeError(f"fulmen does not handle ASGI scope type {kind!r} yet")
 
 
-async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, handle: Any = None) -> None:
+    """Serve one http scope: ``app.handle`` answers it, or ``handle`` when given (middleware bridges)."""
     more = True
 
     async def read_body() -> bytes:
@@ -72,7 +79,10 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any) -> 
     )
     if scope.get("fulmen.raise_server_exceptions"):
         request.scope_extra = {"fulmen.raise_server_exceptions": True}
-    response = await app.handle(request)
+    response = await (app.handle if handle is None else handle)(request)
+    if response.streaming:  # PERF: a class attribute; plain responses keep the two-message path below
+        await _send_streamed(response, request, receive, send, lambda: not more)
+        return
     body = response.body
     if scope["method"] == "HEAD":
         body = b""
@@ -82,6 +92,178 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any) -> 
     await send({"type": "http.response.body", "body": body})
     if response.background is not None:
         await response.background()
+
+
+# -- sending responses ---------------------------------------------------------------------------------------
+async def send_response(
+    response: Response,
+    request: Request,
+    receive: Any,
+    send: Any,
+    body_done: Callable[[], bool] = lambda: True,
+) -> None:
+    """Send ``response`` to ``request`` over ASGI, streamed bodies included, then run its background task.
+
+    ``body_done`` tells whether the request body has been received completely (so a disconnect watcher may
+    call ``receive``); for ASGI apps built on fulmen responses, such as ``StaticFiles``.
+    """
+    if response.streaming:
+        await _send_streamed(response, request, receive, send, body_done)
+        return
+    await send(
+        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+    )
+    await send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else response.body})
+    if response.background is not None:
+        await response.background()
+
+
+class _ASGIBodyWriter:
+    """``BodyWriter`` over ASGI ``send``: one ``http.response.body`` message (``more_body``) per chunk."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+
+    async def write(self, data: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        from fulmen.plan import run_in_threadpool
+
+        while count > 0:
+            size = min(count, FileResponse.chunk_size)
+            data: bytes = await run_in_threadpool(read_file_chunk, file, offset, size)
+            if not data:
+                raise RuntimeError(f"File {file.name!r} is shorter than expected")
+            offset += len(data)
+            count -= len(data)
+            await self.write(data)
+
+
+async def _send_streamed(
+    response: Response, request: Request, receive: Any, send: Any, body_done: Callable[[], bool]
+) -> None:
+    try:
+        response = await response.prepare(request)
+    except Exception:
+        extra = request.scope_extra
+        if extra is not None and extra.get("fulmen.raise_server_exceptions"):
+            raise
+        logger.exception("Exception preparing the response to %s %s", request.method, request.path)
+        response = PlainTextResponse("Internal Server Error", status_code=500)
+    if not response.streaming:  # a plain answer after all (400/416 for a bad Range)
+        await send_response(response, request, receive, send)
+        return
+    await send(
+        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+    )
+    status = response.status_code
+    if request.method == "HEAD" or status < 200 or status in (204, 304):
+        await response.discard_body()
+    elif not await _stream_body(response, request, receive, send, body_done):
+        # The client went away: no final message; the background task still runs, as under Starlette.
+        if response.background is not None:
+            await response.background()
+        return
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    if response.background is not None:
+        await response.background()
+
+
+async def _stream_body(
+    response: Response, request: Request, receive: Any, send: Any, body_done: Callable[[], bool]
+) -> bool:
+    """Send the body while watching for ``http.disconnect``; False when the client left before the end."""
+    writer = _ASGIBodyWriter(send)
+    watch = _disconnect_watcher(request, receive, body_done)
+    if watch is None:  # the app is reading the request body right now: its reads will see a disconnect
+        try:
+            await response.send_body(writer)
+        except OSError:  # ASGI 2.4 servers raise it from send() once the client is gone
+            return False
+        return True
+    body_task = asyncio.ensure_future(response.send_body(writer))
+    watch_task = asyncio.ensure_future(watch)
+    try:
+        await asyncio.wait((body_task, watch_task), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Also when this coroutine is cancelled: stop the body (closing its iterator) and the watcher.
+        for task in (watch_task, body_task):
+            if not task.done():
+                task.cancel()
+        for task in (watch_task, body_task):
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                if task is not body_task:
+                    raise
+    if body_task.cancelled():
+        return False
+    exc = body_task.exception()
+    if isinstance(exc, OSError):
+        return False
+    if exc is not None:
+        raise exc
+    return True
+
+
+def _disconnect_watcher(
+    request: Request, receive: Any, body_done: Callable[[], bool]
+) -> Coroutine[Any, Any, None] | None:
+    """A coroutine that returns when the client disconnects, or None when it can't call ``receive`` safely.
+
+    When the app has not read the request body yet, the watcher becomes the only caller of ``receive`` and
+    hands body chunks to ``request.stream()`` (the request's reader is swapped for one fed by the watcher).
+    """
+    if body_done():
+
+        async def until_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        return until_disconnect()
+    if request._read_body is None:
+        return None  # being read now (request.stream() holds the reader)
+    chunks: deque[bytes] = deque()
+    arrived = asyncio.Event()
+    more = True
+    gone = False
+
+    async def read_body() -> bytes:
+        while True:
+            if chunks:
+                return chunks.popleft()
+            if not more:
+                return b""
+            if gone:
+                raise ClientDisconnect()
+            arrived.clear()
+            await arrived.wait()
+
+    async def watch() -> None:
+        nonlocal more, gone
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    gone = True
+                    return
+                if more:
+                    more = message.get("more_body", False)
+                    chunk: bytes = message.get("body", b"")
+                    if chunk:
+                        chunks.append(chunk)
+                    arrived.set()
+        finally:
+            gone = gone or more
+            arrived.set()
+
+    request._read_body = read_body
+    return watch()
 
 
 async def _lifespan(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -108,3 +290,62 @@ async def _lifespan(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any)
         await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
         raise
     await send({"type": "lifespan.shutdown.complete"})
+
+
+# -- WebSockets ----------------------------------------------------------------------------------------------
+async def _websocket(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Serve one websocket scope: the engine's ``WebSocket`` over the server's receive/send.
+
+    Unhandled exceptions propagate to the server, as under Starlette (uvicorn answers the handshake with 500).
+    """
+    from fulmen.websockets import WebSocket
+
+    request = websocket_request(scope, app)
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        send = _without_denial_responses(send)
+    await app.handle_websocket(WebSocket(request, receive, send))
+
+
+def websocket_request(scope: dict[str, Any], app: Fulmen | None = None) -> Request:
+    """The handshake ``Request`` of an ASGI ``websocket`` scope (paths relative to its root path)."""
+    path: str = scope["path"]
+    raw_path = scope.get("raw_path")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
+        if raw_path is not None and raw_path.startswith(root_path.encode()):
+            raw_path = raw_path[len(root_path) :] or b"/"
+    if raw_path is None:
+        raw_path = path.encode("utf-8")
+    client = scope.get("client")
+    server = scope.get("server")
+    state = scope.get("state")
+    request = Request(
+        "GET",
+        raw_path,
+        scope.get("query_string", b""),
+        [(k.lower(), v) for k, v in scope.get("headers", ())],
+        path=path,
+        body=b"",
+        client=Address(*client) if client else None,
+        server=Address(*server) if server and server[1] is not None else None,
+        scheme=scope.get("scheme", "ws"),
+        http_version=scope.get("http_version", "1.1"),
+        root_path=root_path,
+        app=app if app is not None else scope.get("app"),
+        state=dict(state) if state else None,
+    )
+    if scope.get("path_params"):
+        request.path_params = dict(scope["path_params"])
+    if scope.get("fulmen.raise_server_exceptions"):
+        request.scope_extra = {"fulmen.raise_server_exceptions": True}
+    return request
+
+
+def _without_denial_responses(send: Any) -> Any:
+    async def checked_send(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.http.response.start":
+            raise RuntimeError("The server doesn't support the Websocket Denial Response extension.")
+        await send(message)
+
+    return checked_send

@@ -18,6 +18,7 @@ from typing import Any
 
 from fulmen.background import BackgroundTasks
 from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationError
+from fulmen.forms import FormSolver, compile_form_solver, has_form_fields, read_route_form
 from fulmen.plan import (
     BodyField,
     Dependant,
@@ -76,8 +77,8 @@ class _Run:
         self.request = request
         self.inline_sync = inline_sync
         self.cache: dict[Any, Any] = {}
-        self.request_exits: list[tuple[Any, bool]] = []
-        self.function_exits: list[tuple[Any, bool]] = []
+        self.request_exits: list[tuple[Any, bool | None]] = []
+        self.function_exits: list[tuple[Any, bool | None]] = []
         self.sub_response: Response | None = None
         self.tasks: BackgroundTasks | None = None
         self.body: _Body | None = None
@@ -169,19 +170,33 @@ class DependencyRunner:
         self.inline_sync = inline_sync
         self.body_fields = [f for d in root.iter_tree() for f in d.body_params]
         self.embed = should_embed(self.body_fields)
+        #: Form()/File() bodies: one compiled form solver per dependant that declares form fields.
+        self.is_form = has_form_fields(self.body_fields)
+        self._form_solvers: dict[int, FormSolver] = {}
         #: Dependants analysed for overriding callables, per (original dependant, override).
         self._overridden: dict[tuple[int, Any], Dependant] = {}
 
     async def solve(self, run: _Run) -> dict[str, Any]:
         """The root's keyword arguments, or raise ``RequestValidationError`` with every error found."""
-        if self.body_fields:
+        if self.is_form:
+            # Parsed once, up front (parse errors come before anything runs); each dependant reads its fields.
+            await read_route_form(run.request)
+        elif self.body_fields:
             run.body = await _read_body(run.request, self.body_fields, self.embed)
         values: dict[str, Any] = {}
         errors = await self._solve(self.root, run, values)
         if errors:
             body = run.body
+            if self.is_form:
+                raise RequestValidationError(errors, body=await read_route_form(run.request))
             raise RequestValidationError(errors, body=body.data if body is not None else None)
         return values
+
+    def _form_solver(self, dep: Dependant) -> FormSolver:
+        solver = self._form_solvers.get(id(dep))
+        if solver is None:
+            solver = self._form_solvers[id(dep)] = compile_form_solver(dep.body_params, dep.where)
+        return solver
 
     async def _solve(self, dep: Dependant, run: _Run, values: dict[str, Any]) -> list[dict[str, Any]]:
         errors: list[dict[str, Any]] = []
@@ -208,7 +223,9 @@ class DependencyRunner:
                 values[sub.name] = solved
         request = run.request
         _solve_request_params(dep, request, values, errors)
-        if dep.body_params:
+        if dep.body_params and self.is_form:
+            await self._form_solver(dep)(request, values, errors)
+        elif dep.body_params:
             body = run.body
             if body is None:  # an override brought body parameters the route itself doesn't have
                 run.body = body = await _read_body(request, dep.body_params, should_embed(dep.body_params))
@@ -228,6 +245,31 @@ class DependencyRunner:
         return errors
 
     async def _call(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:
+        if dep.limiter is not None:
+            return await self._call_limited(dep, run, kwargs)
+        return await self._call_now(dep, run, kwargs)
+
+    async def _call_limited(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:
+        """``Depends(max_concurrency=n)``: hold a slot for the call (a ``yield`` one until it ends)."""
+        assert dep.limiter is not None
+        sem = dep.limiter.get()
+        await sem.acquire()
+        if not (dep.is_generator or dep.is_async_generator):
+            try:
+                return await self._call_now(dep, run, kwargs)
+            finally:
+                sem.release()
+        exits = run.function_exits if dep.scope == "function" else run.request_exits
+        # Released when unwinding reaches it, i.e. right after the generator (pushed next) has ended.
+        exits.append((sem, None))
+        try:
+            return await self._call_now(dep, run, kwargs)
+        except BaseException:
+            exits.remove((sem, None))
+            sem.release()
+            raise
+
+    async def _call_now(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:
         call = dep.call
         if dep.is_async_generator:
             # PERF: driven directly; a contextlib wrapper per request costs more than the call itself.
@@ -267,6 +309,7 @@ class DependencyRunner:
                 scope=sub.scope if not (sub.is_generator or sub.is_async_generator) else None,
                 parent_scopes=sub.scopes,
             )
+            found.limiter = sub.limiter
             self._overridden[key] = found
         return found
 
@@ -280,13 +323,16 @@ def _path_names(dep: Dependant) -> set[str]:
 # ------------------------------------------------------------------------------------------------------------
 # Ending yield dependencies
 # ------------------------------------------------------------------------------------------------------------
-async def _unwind(exits: list[tuple[Any, bool]], exc: BaseException | None, inline_sync: bool) -> Any:
+async def _unwind(exits: list[tuple[Any, bool | None]], exc: BaseException | None, inline_sync: bool) -> Any:
     """End ``yield`` dependencies newest first, passing ``exc`` along as ``AsyncExitStack`` would.
 
     Returns the exception still in flight afterwards (None when a dependency swallowed it or none was raised).
     """
     while exits:
         gen, is_async = exits.pop()
+        if is_async is None:
+            gen.release()  # a max_concurrency slot held by the generator that just ended
+            continue
         try:
             if is_async:
                 suppressed = await _end_async(gen, exc)
@@ -347,7 +393,7 @@ class _FinishRequest:
     def __init__(
         self,
         background: Callable[[], Awaitable[Any]] | None,
-        exits: list[tuple[Any, bool]],
+        exits: list[tuple[Any, bool | None]],
         inline_sync: bool,
     ) -> None:
         self.background = background

@@ -86,3 +86,10 @@ class WebSocketException(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
+
+
+class WebSocketRequestValidationError(ValidationException):
+    """A WebSocket route's parameters did not validate; by default the socket closes with code 1008."""
+
+    def __str__(self) -> str:
+        return f"{len(self._errors)} validation errors:\n" + "\n".join(f"  {e}" for e in self._errors)

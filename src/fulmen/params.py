@@ -74,6 +74,9 @@ class Param:
         regex: str | None = None,
         discriminator: str | None = None,
         strict: bool | None = None,
+        validate_default: bool | None = None,
+        union_mode: Literal["smart", "left_to_right"] | None = None,
+        fail_fast: bool | None = None,
         multiple_of: float | None = None,
         allow_inf_nan: bool | None = None,
         max_digits: int | None = None,
@@ -106,6 +109,10 @@ class Param:
         self.pattern = pattern if pattern is not None else regex
         self.discriminator = discriminator
         self.strict = strict
+        #: Accepted as in FastAPI (pydantic field settings); fulmen's validators don't use them.
+        self.validate_default = validate_default
+        self.union_mode = union_mode
+        self.fail_fast = fail_fast
         self.multiple_of = multiple_of
         self.allow_inf_nan = allow_inf_nan
         self.max_digits = max_digits
@@ -207,12 +214,17 @@ class Depends:
         *,
         use_cache: bool = True,
         scope: Literal["function", "request"] | None = None,
+        max_concurrency: int | None = None,
     ) -> None:
         if scope not in (None, "function", "request"):
             raise ValueError(f"Depends(scope=...) must be 'function' or 'request', got {scope!r}")
+        if max_concurrency is not None and (type(max_concurrency) is not int or max_concurrency < 1):
+            raise ValueError("max_concurrency must be a positive integer or None")
         self.dependency = dependency
         self.use_cache = use_cache
         self.scope = scope
+        #: At most this many calls of this dependency run at once (a ``yield`` one counts until it ends).
+        self.max_concurrency = max_concurrency
 
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__name__", type(self.dependency).__name__)

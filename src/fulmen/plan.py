@@ -25,6 +25,14 @@ from fulmen import params
 from fulmen.background import BackgroundTasks
 from fulmen.encoders import encode_json, jsonable_encoder
 from fulmen.exceptions import DependencyScopeError, FastAPIError, HTTPException, RequestValidationError
+from fulmen.forms import (
+    FormSolver,
+    close_files_after,
+    compile_form_solver,
+    form_body_field,
+    has_form_fields,
+    is_upload_annotation,
+)
 from fulmen.requests import Request
 from fulmen.responses import JSONResponse, Response
 from fulmen.validation import (
@@ -38,6 +46,7 @@ from fulmen.validation import (
     is_pydantic_model,
     loads_json,
 )
+from fulmen.websockets import WebSocket
 
 Endpoint = Callable[..., Any]
 RequestHandler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -133,6 +142,8 @@ class Dependant:
     parent_scopes: list[str] = dataclasses.field(default_factory=list)
     #: Identity for the per-request cache (the call, plus its OAuth2 scopes when it uses them).
     cache_key: Any = None
+    #: ``Depends(max_concurrency=n)``: the limit, shared by every request through this declaration.
+    limiter: ConcurrencyLimit | None = None
     path: str = ""
     where: str = ""
 
@@ -327,7 +338,8 @@ def get_dependant(
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue
         if marker is None and isinstance(base, type):
-            if issubclass(base, Request):
+            if issubclass(base, (Request, WebSocket)):
+                # A WebSocket route passes its WebSocket where an HTTP route passes its Request.
                 dep.request_param = pname
                 continue
             if issubclass(base, Response):
@@ -357,6 +369,8 @@ def get_dependant(
             continue
         if isinstance(marker, params.Path):
             raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{pname}}}")
+        if marker is None and is_upload_annotation(base):
+            marker = params.File()  # FastAPI: an UploadFile annotation alone means File()
         if isinstance(marker, params.Body):
             dep.body_params.append(_body_field(pname, base, metadata, marker, default, where_param))
             continue
@@ -401,7 +415,7 @@ def sub_dependant(
         )
     own = list(marker.scopes) if isinstance(marker, params.Security) else []
     label = getattr(call, "__qualname__", None) or type(call).__qualname__
-    return get_dependant(
+    sub = get_dependant(
         call,
         path=parent.path,
         path_param_names=_path_param_names(parent.path),
@@ -412,6 +426,26 @@ def sub_dependant(
         own_scopes=own,
         parent_scopes=parent.scopes,
     )
+    if marker.max_concurrency is not None:
+        sub.limiter = ConcurrencyLimit(marker.max_concurrency)
+    return sub
+
+
+class ConcurrencyLimit:
+    """A semaphore for ``Depends(max_concurrency=n)``, created in the loop that first uses it."""
+
+    __slots__ = ("limit", "semaphore")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.semaphore: asyncio.Semaphore | None = None
+
+    def get(self) -> asyncio.Semaphore:
+        """The semaphore (one per declaration; each worker process has its own)."""
+        sem = self.semaphore
+        if sem is None:
+            sem = self.semaphore = asyncio.Semaphore(self.limit)
+        return sem
 
 
 def add_route_dependencies(dep: Dependant, markers: Sequence[params.Depends]) -> None:
@@ -495,7 +529,7 @@ def _body_field(
     name: str, tp: Any, metadata: list[Any], marker: params.Body, default: Any, where: str
 ) -> BodyField:
     if isinstance(marker, params.Form):
-        raise FastAPIError(f"{where}: Form() and File() are not supported yet")
+        return form_body_field(name, tp, metadata, marker, default, where)
     ann = _annotated(tp, metadata)
     constraints = constraints_from_metadata([marker])
     validate = _validator(ann, constraints, where)
@@ -733,12 +767,19 @@ def _path_only_solver(dep: Dependant) -> Callable[[Request, dict[str, Any]], Non
     return solve_path
 
 
-async def solve(dep: Dependant, request: Request, values: dict[str, Any]) -> Any:
-    """Fill ``values`` with the validated arguments of ``dep`` or raise ``RequestValidationError``."""
+async def solve(
+    dep: Dependant, request: Request, values: dict[str, Any], form: FormSolver | None = None
+) -> Any:
+    """Fill ``values`` with the validated arguments of ``dep`` or raise ``RequestValidationError``.
+
+    ``form`` is the compiled form solver when the body fields are ``Form()``/``File()`` fields.
+    """
     errors: list[dict[str, Any]] = []
     _solve_request_params(dep, request, values, errors)
     body: Any = None
-    if dep.body_params:
+    if form is not None:
+        body = await form(request, values, errors)
+    elif dep.body_params:
         body = await _solve_body(dep, request, values, errors)
     if errors:
         raise RequestValidationError(errors, body=body)
@@ -764,8 +805,43 @@ def json_response(body: bytes, status_code: int) -> Response:
     return r
 
 
-def _make_serializer(response_class: type[Response], status_code: int | None) -> Callable[[Any], Response]:
+def _make_serializer(
+    response_class: type[Response],
+    status_code: int | None,
+    serialize_result: Callable[[Any], Any] | None = None,
+    result_is_json: bool = False,
+) -> Callable[[Any], Response]:
     default_status = status_code if status_code is not None else 200
+    if serialize_result is not None:
+        # A response model (fulmen.response_model): it validates the result and returns JSON-ready data, or
+        # with ``result_is_json`` (no response class chosen anywhere) the body bytes, as FastAPI writes them.
+        from fulmen.encoders import encode_json_plain
+
+        if result_is_json:
+
+            def model_bytes(result: Any) -> Response:
+                if isinstance(result, Response):
+                    return result
+                return json_response(serialize_result(result), default_status)
+
+            return model_bytes
+
+        if response_class is JSONResponse:
+
+            def model_json(result: Any) -> Response:
+                if isinstance(result, Response):
+                    return result
+                return json_response(encode_json_plain(serialize_result(result)), default_status)
+
+            return model_json
+
+        def model_class(result: Any) -> Response:
+            if isinstance(result, Response):
+                return result
+            return response_class(content=serialize_result(result), status_code=default_status)
+
+        return model_class
+
     if response_class is JSONResponse:
         if default_status in (204, 304) or default_status < 200:
 
@@ -813,10 +889,17 @@ def compile_plan(
     response_class: type[Response],
     status_code: int | None,
     inline_sync: bool,
+    serialize_result: Callable[[Any], Any] | None = None,
+    result_is_json: bool = False,
+    invoke_override: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
 ) -> RequestHandler:
-    """Build the request handler for an endpoint: only the steps this endpoint needs, in a flat sequence."""
+    """Build the request handler for an endpoint: only the steps this endpoint needs, in a flat sequence.
+
+    ``serialize_result`` applies a response model to non-Response results (``fulmen.response_model``); it
+    returns JSON-ready data for ``response_class``, or the JSON body bytes when ``result_is_json``.
+    """
     call = dep.call
-    serialize = _make_serializer(response_class, status_code)
+    serialize = _make_serializer(response_class, status_code, serialize_result, result_is_json)
     needs_solving = bool(
         dep.path_params
         or dep.query_params
@@ -828,6 +911,8 @@ def compile_plan(
     extras = dep.response_param is not None or dep.background_param is not None
     has_body = bool(dep.body_params)
     solve_path = _path_only_solver(dep)
+    # Form()/File() fields: the body is read as a form by a solver compiled here, once.
+    form = compile_form_solver(dep.body_params, dep.where) if has_form_fields(dep.body_params) else None
 
     if dep.is_coroutine:
         invoke: Callable[[dict[str, Any]], Awaitable[Any]] = lambda kw: call(**kw)  # noqa: E731
@@ -840,13 +925,20 @@ def compile_plan(
         async def invoke(kw: dict[str, Any]) -> Any:
             return await run_in_threadpool(call, **kw)
 
+    if invoke_override is not None:
+        # A generator endpoint (fulmen.stream_endpoints): calling it builds the streaming response.
+        invoke = invoke_override
+
     if dep.dependencies or dep.security_scopes_param is not None:
         from fulmen.dependencies import compile_with_dependencies
 
-        return compile_with_dependencies(dep, invoke=invoke, serialize=serialize, inline_sync=inline_sync)
+        handler = compile_with_dependencies(dep, invoke=invoke, serialize=serialize, inline_sync=inline_sync)
+        if any(has_form_fields(d.body_params) for d in dep.iter_tree()):
+            return close_files_after(handler)
+        return handler
 
     if not needs_solving and not extras:
-        if dep.is_coroutine:
+        if dep.is_coroutine and invoke_override is None:
 
             async def run_bare(request: Request) -> Response:
                 # PERF: no parameters: no dict, no solver frame.
@@ -869,7 +961,7 @@ def compile_plan(
         try:
             values: dict[str, Any] = {}
             if has_body:
-                await solve(dep, request, values)
+                await solve(dep, request, values, form)
             elif solve_path is not None:
                 # PERF: only path parameters: one tight loop, no generic lookups.
                 solve_path(request, values)
@@ -897,4 +989,4 @@ def compile_plan(
         except Exception as exc:
             return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
-    return run
+    return run if form is None else close_files_after(run)

@@ -13,10 +13,11 @@ from urllib.parse import unquote
 
 import msgspec
 
-from fulmen.datastructures import URL, Address, Headers, QueryParams, State
+from fulmen.datastructures import URL, Address, FormData, Headers, QueryParams, State
 
 if TYPE_CHECKING:
     from fulmen.app import Fulmen
+    from fulmen.forms import AwaitableForm
 
 #: An async callable that returns the next chunk of the request body, b"" at the end.
 BodyReader = Callable[[], Awaitable[bytes]]
@@ -48,6 +49,7 @@ class Request:
     __slots__ = (
         "_body",
         "_cookies",
+        "_form",
         "_headers",
         "_json",
         "_query_params",
@@ -218,6 +220,26 @@ class Request:
         if self._json is _UNSET:
             self._json = msgspec.json.decode(await self.body())
         return self._json
+
+    #: The parsed form, once ``form()`` has read it (unset until then).
+    _form: FormData
+
+    def form(
+        self,
+        *,
+        max_files: int | float = 1000,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> AwaitableForm:
+        """The body parsed as a form (``FormData``, cached); ``async with request.form() as form:`` also
+        closes its uploaded files at the end of the block. Needs python-multipart.
+
+        Limits as Starlette's: more files or fields, or a non-file part over ``max_part_size`` bytes: 400.
+        """
+        # PERF: ``_form`` is not set in __init__ (requests without forms skip the store); read with getattr.
+        from fulmen.forms import AwaitableForm
+
+        return AwaitableForm(self, max_files, max_fields, max_part_size)
 
     # -- compatibility ---------------------------------------------------------------------------------------
     @property

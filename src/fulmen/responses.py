@@ -2,15 +2,30 @@
 
 A response holds its final header list (``raw_headers``, content-length included) and body bytes; both front
 doors write exactly that, so the engine and ASGI can never disagree on what a response is.
+
+Streamed responses (``StreamingResponse``, ``FileResponse``, ``EventSourceResponse``) have
+``streaming = True`` and no ``body``: a front door calls ``await response.prepare(request)`` (files answer
+``Range`` there), writes the head, then ``await response.send_body(writer)`` with its own ``BodyWriter``
+(the engine: the socket, with ``sendfile`` for files; ASGI: ``send``). HEAD and body-less statuses call
+``discard_body()`` instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import hashlib
 import http.cookies
-from collections.abc import Mapping
+import os
+import stat
+import threading
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
 from datetime import datetime
-from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any, Literal
+from email.utils import format_datetime, formatdate
+from mimetypes import guess_type
+from secrets import token_hex
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, Protocol, Union
 from urllib.parse import quote
 
 from fulmen.datastructures import MutableHeaders
@@ -18,6 +33,7 @@ from fulmen.encoders import encode_json_plain
 
 if TYPE_CHECKING:
     from fulmen.background import BackgroundTask
+    from fulmen.requests import Request
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -27,6 +43,9 @@ class Response:
 
     media_type: str | None = None
     charset = "utf-8"
+    #: True when the body is produced while sending (streams, files): the front doors then call ``prepare``
+    #: and ``send_body`` instead of writing ``body``. PERF: a class attribute, read once per response.
+    streaming: ClassVar[bool] = False
 
     __slots__ = ("background", "body", "raw_headers", "status_code")
 
@@ -138,6 +157,22 @@ class Response:
             samesite=samesite,
         )
 
+    # -- the sending protocol (used by the front doors for ``streaming`` responses) -------------------------
+    async def prepare(self, request: Request) -> Response:
+        """Called by the front door with the request, right before sending: returns the response to send.
+
+        Streamed responses that depend on the request (a ``FileResponse`` answering ``Range``) settle their
+        status and headers here; the result may be another response (a 416 for an unsatisfiable range).
+        """
+        return self
+
+    async def send_body(self, writer: BodyWriter) -> None:
+        """Write the body through ``writer`` (called after the head has been sent)."""
+        await writer.write(self.body)
+
+    async def discard_body(self) -> None:
+        """Release what producing the body would hold, when it is not sent (HEAD, 204, 304)."""
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status_code}>"
 
@@ -180,3 +215,434 @@ class RedirectResponse(Response):
     ) -> None:
         super().__init__(content=b"", status_code=status_code, headers=headers, background=background)
         self.raw_headers.append((b"location", quote(str(url), safe=":/%#?=@[]!$&'()*+,;").encode("latin-1")))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Streamed responses
+# ------------------------------------------------------------------------------------------------------------
+class BodyWriter(Protocol):
+    """Where a streamed body goes; each front door provides one (engine: the socket, ASGI: ``send``)."""
+
+    async def write(self, data: bytes) -> None:
+        """Send ``data`` (waits while the client is slow: backpressure)."""
+
+    async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` (zero-copy ``sendfile`` where possible)."""
+
+
+Content = Union[str, bytes, memoryview]
+ContentStream = Union[AsyncIterable[Content], Iterable[Content]]
+
+
+def _header_list(
+    headers: Mapping[str, str] | None, media_type: str | None, charset: str
+) -> list[tuple[bytes, bytes]]:
+    """The given headers (names lower-cased), then content-type if missing; no content-length."""
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()] if headers else []
+    if media_type is not None and not any(k == b"content-type" for k, _ in raw):
+        if media_type.startswith("text/") and "charset=" not in media_type.lower():
+            media_type += "; charset=" + charset
+        raw.append((b"content-type", media_type.encode("latin-1")))
+    return raw
+
+
+def _set_header(raw: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
+    """Replace the first ``name`` header in place (dropping repeats) or append it, as Starlette does."""
+    found = [i for i, (k, _) in enumerate(raw) if k == name]
+    if not found:
+        raw.append((name, value))
+        return
+    raw[found[0]] = (name, value)
+    for i in reversed(found[1:]):
+        del raw[i]
+
+
+def _setdefault_header(raw: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
+    if not any(k == name for k, _ in raw):
+        raw.append((name, value))
+
+
+_DONE: Any = object()
+#: Closes of sync iterators still running in the pool (kept referenced until they finish).
+_pending_closes: set[asyncio.Future[Any]] = set()
+
+
+class _ThreadedIterator:
+    """An async iterator over a sync one, each ``next()`` in the handler thread pool (as Starlette does).
+
+    ``aclose`` closes the sync iterator (a generator's ``finally`` runs) once a ``next()`` in flight is done.
+    """
+
+    __slots__ = ("_exhausted", "_iterator", "_lock")
+
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        self._iterator: Iterator[Any] = iter(iterable)
+        self._lock = threading.Lock()
+        self._exhausted = False
+
+    def __aiter__(self) -> _ThreadedIterator:
+        return self
+
+    def _next(self) -> Any:
+        with self._lock:
+            return next(self._iterator, _DONE)
+
+    def _close(self) -> None:
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            with self._lock:
+                close()
+
+    async def __anext__(self) -> Any:
+        from fulmen.plan import run_in_threadpool
+
+        item = await run_in_threadpool(self._next)
+        if item is _DONE:
+            self._exhausted = True
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        if self._exhausted or getattr(self._iterator, "close", None) is None:
+            return  # PERF: a finished generator has nothing to close; no thread hop
+        from fulmen.plan import run_in_threadpool
+
+        if not self._lock.locked():
+            await run_in_threadpool(self._close)
+            return
+        # A next() still runs in a worker (we were cancelled while awaiting it): close after it, don't wait.
+        future = asyncio.ensure_future(run_in_threadpool(self._close))
+        _pending_closes.add(future)
+        future.add_done_callback(_forget_close)
+
+
+def _forget_close(future: asyncio.Future[Any]) -> None:
+    _pending_closes.discard(future)
+    if not future.cancelled():
+        future.exception()  # a failing close() has nobody to report to; don't let asyncio log it as lost
+
+
+async def _aclose(iterator: Any) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+class StreamingResponse(Response):
+    """A body sent as it is produced, from an async or sync iterator of bytes/str (sync: in the thread pool).
+
+    Sent with ``transfer-encoding: chunked`` unless ``headers`` give a content-length. The iterator is closed
+    when the body is done, when the client goes away, or when no body is sent (HEAD).
+    """
+
+    streaming = True
+    __slots__ = ("body_iterator",)
+
+    def __init__(
+        self,
+        content: ContentStream,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        if isinstance(content, AsyncIterable):
+            self.body_iterator: AsyncIterable[Any] = content
+        else:
+            self.body_iterator = _ThreadedIterator(content)
+        self.status_code = status_code
+        self.background = background
+        self.raw_headers = _header_list(
+            headers, self.media_type if media_type is None else media_type, self.charset
+        )
+
+    def encode_chunk(self, chunk: Any) -> bytes:
+        """Bytes for one item of the iterator (``str`` is encoded with ``charset``)."""
+        if isinstance(chunk, str):
+            return chunk.encode(self.charset)
+        return bytes(chunk)
+
+    async def send_body(self, writer: BodyWriter) -> None:
+        iterator = self.body_iterator
+        try:
+            async for chunk in iterator:
+                data = chunk if type(chunk) is bytes else self.encode_chunk(chunk)
+                if data:
+                    await writer.write(data)
+        finally:
+            await _aclose(iterator)
+
+    async def discard_body(self) -> None:
+        await _aclose(self.body_iterator)
+
+
+# -- files ---------------------------------------------------------------------------------------------------
+class MalformedRangeHeader(Exception):
+    """A ``Range`` header that can't be parsed (answered with 400)."""
+
+    def __init__(self, content: str = "Malformed range header.") -> None:
+        super().__init__(content)
+        self.content = content
+
+
+class RangeNotSatisfiable(Exception):
+    """A ``Range`` outside the file (answered with 416 and ``content-range: bytes */size``)."""
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__(max_size)
+        self.max_size = max_size
+
+
+def read_file_chunk(file: BinaryIO, offset: int, size: int) -> bytes:
+    """Read up to ``size`` bytes at ``offset`` (blocking: front doors call it in the thread pool)."""
+    file.seek(offset)
+    return file.read(size)
+
+
+def _content_disposition(disposition_type: str, filename: str) -> str:
+    quoted = quote(filename)
+    if quoted != filename:  # RFC 5987: non-ASCII or special characters go percent-encoded in filename*
+        return f"{disposition_type}; filename*=utf-8''{quoted}"
+    return f'{disposition_type}; filename="{filename}"'
+
+
+class FileResponse(Response):
+    """A file from disk, with ``etag``/``last-modified``, ``Range`` support (206, multipart/byteranges, 416).
+
+    The engine sends it with ``sendfile`` (zero-copy) where the transport allows; ASGI reads it in chunks.
+    """
+
+    streaming = True
+    chunk_size = 64 * 1024
+    max_ranges = 100
+    __slots__ = ("_boundary", "_part_type", "_ranges", "filename", "method", "path", "stat_result")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+        filename: str | None = None,
+        stat_result: os.stat_result | None = None,
+        method: str | None = None,
+        content_disposition_type: str = "attachment",
+    ) -> None:
+        self.path = path
+        self.status_code = status_code
+        self.filename = filename
+        #: Starlette's old ``method`` argument: the request method, when the response can't see the request.
+        self.method = method
+        self.background = background
+        if media_type is None:
+            media_type = guess_type(filename or path)[0] or "application/octet-stream"
+        raw = self.raw_headers = _header_list(headers, media_type, self.charset)
+        _setdefault_header(raw, b"accept-ranges", b"bytes")
+        if filename is not None:
+            value = _content_disposition(content_disposition_type, filename)
+            _setdefault_header(raw, b"content-disposition", value.encode("latin-1"))
+        self.stat_result = stat_result
+        if stat_result is not None:
+            self.set_stat_headers(stat_result)
+        self._ranges: list[tuple[int, int]] | None = None
+        self._boundary = ""
+        self._part_type = ""
+
+    def set_stat_headers(self, stat_result: os.stat_result) -> None:
+        """Add content-length, last-modified and etag (unless given) from the file's stat."""
+        raw = self.raw_headers
+        etag_base = f"{stat_result.st_mtime}-{stat_result.st_size}"
+        etag = hashlib.md5(etag_base.encode(), usedforsecurity=False).hexdigest()
+        _setdefault_header(raw, b"content-length", str(stat_result.st_size).encode("latin-1"))
+        _setdefault_header(
+            raw, b"last-modified", formatdate(stat_result.st_mtime, usegmt=True).encode("latin-1")
+        )
+        _setdefault_header(raw, b"etag", f'"{etag}"'.encode("latin-1"))
+
+    async def prepare(self, request: Request) -> Response:
+        """Stat the file if needed, then answer ``Range``/``If-Range`` (200, 206, 400 or 416)."""
+        result = self.stat_result
+        if result is None:
+            # os.stat is a metadata call like open(): on local disks a thread hop costs more than it saves.
+            try:
+                result = os.stat(self.path)
+            except FileNotFoundError:
+                raise RuntimeError(f"File at path {self.path} does not exist.") from None
+            self.set_stat_headers(result)
+            if not stat.S_ISREG(result.st_mode):
+                raise RuntimeError(f"File at path {self.path} is not a file.")
+            self.stat_result = result
+        size = result.st_size
+        headers = request.headers
+        http_range = headers.get("range")
+        if self.status_code != 200 or http_range is None:
+            return self
+        if (self.method or request.method).upper() not in ("GET", "HEAD"):
+            return self
+        if_range = headers.get("if-range")
+        if if_range is not None and not self._if_range_matches(if_range):
+            return self
+        try:
+            ranges = self.parse_range_header(http_range, size)
+        except MalformedRangeHeader as exc:
+            return PlainTextResponse(exc.content, status_code=400)
+        except RangeNotSatisfiable as exc:
+            return PlainTextResponse(status_code=416, headers={"content-range": f"bytes */{exc.max_size}"})
+        if not ranges:
+            return self
+        # A copy answers the range, so this response can still be sent again (as Starlette's can).
+        partial = copy.copy(self)
+        partial.status_code = 206
+        partial._ranges = ranges
+        raw = partial.raw_headers = list(self.raw_headers)
+        if len(ranges) == 1:
+            start, end = ranges[0]
+            _set_header(raw, b"content-range", f"bytes {start}-{end - 1}/{size}".encode("latin-1"))
+            _set_header(raw, b"content-length", str(end - start).encode("latin-1"))
+            return partial
+        # In browsers the boundary has about 96 bits of entropy; 13 random bytes give 104.
+        boundary = partial._boundary = token_hex(13)
+        partial._part_type = next((v for k, v in raw if k == b"content-type"), b"").decode("latin-1")
+        # Each part: its head, its bytes, CRLF; then the closing "--boundary--".
+        length = sum(len(partial._part_head(start, end, size)) + (end - start) + 2 for start, end in ranges)
+        length += len(boundary) + 4
+        _set_header(raw, b"content-type", f"multipart/byteranges; boundary={boundary}".encode("latin-1"))
+        _set_header(raw, b"content-length", str(length).encode("latin-1"))
+        return partial
+
+    def _part_head(self, start: int, end: int, size: int) -> bytes:
+        return (
+            f"--{self._boundary}\r\nContent-Type: {self._part_type}\r\n"
+            f"Content-Range: bytes {start}-{end - 1}/{size}\r\n\r\n"
+        ).encode("latin-1")
+
+    def _if_range_matches(self, if_range: str) -> bool:
+        if if_range.startswith("W/"):
+            return False
+        for k, v in self.raw_headers:
+            if (k == b"last-modified" or k == b"etag") and v.decode("latin-1") == if_range:
+                return True
+        return False
+
+    @classmethod
+    def parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        """``Range: bytes=...`` as sorted, merged ``(start, end)`` pairs, end exclusive (``[]``: whole file).
+
+        Raises ``MalformedRangeHeader`` (400) or ``RangeNotSatisfiable`` (416), with Starlette's rules.
+        """
+        units, sep, spec = http_range.partition("=")
+        if not sep:
+            raise MalformedRangeHeader()
+        if units.strip().lower() != "bytes":
+            raise MalformedRangeHeader("Only support bytes range")
+        if spec.count(",") + 1 > cls.max_ranges:
+            return []  # too many ranges to be worth it: the whole file
+        ranges: list[tuple[int, int]] = []
+        for part in spec.split(","):
+            first, dash, last = part.strip().partition("-")
+            if not dash:
+                continue  # empty, or no "-": ignored
+            first, last = first.strip(), last.strip()
+            if not first and not last:
+                continue
+            try:
+                if first:
+                    start = int(first)
+                    end = int(last) + 1 if last and int(last) < file_size else file_size
+                else:
+                    start, end = max(file_size - int(last), 0), file_size  # suffix: the last N bytes
+            except ValueError:
+                continue  # not a number: ignored
+            ranges.append((start, end))
+        if not ranges:
+            raise MalformedRangeHeader("Range header: range must be requested")
+        if any(not 0 <= start < file_size for start, _ in ranges):
+            raise RangeNotSatisfiable(file_size)
+        if any(start >= end for start, end in ranges):
+            raise MalformedRangeHeader("Range header: start must be less than end")
+        if len(ranges) == 1:
+            return ranges
+        ranges.sort()
+        merged = [ranges[0]]
+        for start, end in ranges[1:]:
+            last_start, last_end = merged[-1]
+            if start <= last_end:
+                merged[-1] = (last_start, max(last_end, end))
+            else:
+                merged.append((start, end))
+        return merged
+
+    async def send_body(self, writer: BodyWriter) -> None:
+        stat_result = self.stat_result
+        assert stat_result is not None, "prepare() runs before send_body()"
+        size = stat_result.st_size
+        with open(self.path, "rb") as file:  # opened on the loop, as os.stat in prepare()
+            ranges = self._ranges
+            if ranges is None:
+                await writer.write_file(file, 0, size)
+            elif len(ranges) == 1:
+                start, end = ranges[0]
+                await writer.write_file(file, start, end - start)
+            else:
+                for start, end in ranges:
+                    await writer.write(self._part_head(start, end, size))
+                    await writer.write_file(file, start, end - start)
+                    await writer.write(b"\r\n")
+                await writer.write(f"--{self._boundary}--".encode("latin-1"))
+
+
+# -- alternative JSON encoders -------------------------------------------------------------------------------
+_modules: dict[str, ModuleType] = {}
+
+
+def _optional_module(name: str, feature: str) -> ModuleType:
+    module = _modules.get(name)
+    if module is None:
+        try:
+            module = __import__(name)
+        except ImportError as exc:
+            raise ImportError(f'{feature} needs {name}: pip install "fulmen[{name}]"') from exc
+        _modules[name] = module
+    return module
+
+
+class ORJSONResponse(JSONResponse):
+    """JSON rendered with orjson (``pip install "fulmen[orjson]"``), options as FastAPI's."""
+
+    __slots__ = ()
+
+    def render(self, content: Any) -> bytes:
+        orjson = _optional_module("orjson", "ORJSONResponse")
+        data: bytes = orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        return data
+
+
+class UJSONResponse(JSONResponse):
+    """JSON rendered with ujson (``pip install "fulmen[ujson]"``), options as FastAPI's."""
+
+    __slots__ = ()
+
+    def render(self, content: Any) -> bytes:
+        ujson = _optional_module("ujson", "UJSONResponse")
+        text: str = ujson.dumps(content, ensure_ascii=False)
+        return text.encode("utf-8")
+
+
+# -- Server-Sent Events --------------------------------------------------------------------------------------
+class EventSourceResponse(StreamingResponse):
+    """A ``text/event-stream`` response (FastAPI's ``fastapi.sse.EventSourceResponse``).
+
+    As ``response_class=`` on a generator endpoint, each yielded item becomes an event (see ``fulmen.sse``).
+    Given content directly, bytes/str items are sent as they are; ``ServerSentEvent`` items are encoded.
+    """
+
+    media_type = "text/event-stream"
+    __slots__ = ()
+
+    def encode_chunk(self, chunk: Any) -> bytes:
+        from fulmen.sse import ServerSentEvent, encode_event
+
+        if isinstance(chunk, ServerSentEvent):
+            return encode_event(chunk)
+        return super().encode_chunk(chunk)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -18,6 +18,14 @@ from typing import Any
 from fulmen.exceptions import FastAPIError
 from fulmen.params import Depends
 from fulmen.plan import Dependant, RequestHandler, add_route_dependencies, compile_plan, get_dependant
+from fulmen.response_model import (
+    Default,
+    DefaultPlaceholder,
+    IncEx,
+    compile_response_serializer,
+    effective_response_model,
+    is_body_allowed_for_status_code,
+)
 from fulmen.responses import JSONResponse, Response
 
 _PLAIN_PARAM = re.compile(r"{[a-zA-Z_][a-zA-Z0-9_]*(?::str)?}")
@@ -65,7 +73,7 @@ class APIRoute:
         *,
         methods: Sequence[str] | None = None,
         status_code: int | None = None,
-        response_class: type[Response] = JSONResponse,
+        response_class: type[Response] | DefaultPlaceholder = Default(JSONResponse),
         name: str | None = None,
         tags: list[str | Enum] | None = None,
         summary: str | None = None,
@@ -75,7 +83,13 @@ class APIRoute:
         deprecated: bool | None = None,
         operation_id: str | None = None,
         include_in_schema: bool = True,
-        response_model: Any = None,
+        response_model: Any = Default(None),
+        response_model_include: IncEx | None = None,
+        response_model_exclude: IncEx | None = None,
+        response_model_by_alias: bool = True,
+        response_model_exclude_unset: bool = False,
+        response_model_exclude_defaults: bool = False,
+        response_model_exclude_none: bool = False,
         openapi_extra: dict[str, Any] | None = None,
         inline_sync: bool = False,
         dependencies: Sequence[Depends] | None = None,
@@ -93,7 +107,12 @@ class APIRoute:
         #: Methods in declaration order, for the ``Allow`` header.
         self.method_list: list[str] = list(dict.fromkeys(upper))
         self.status_code = status_code
-        self.response_class = response_class
+        #: True when no response class was chosen anywhere (route, router or app): FastAPI then writes a
+        #: response model's JSON with pydantic's ``dump_json`` instead of rendering it with the class.
+        self.response_class_is_default = isinstance(response_class, DefaultPlaceholder)
+        self.response_class: type[Response] = (
+            response_class.value if isinstance(response_class, DefaultPlaceholder) else response_class
+        )
         self.name = name if name is not None else getattr(endpoint, "__name__", type(endpoint).__name__)
         self.tags = list(tags or [])
         self.summary = summary
@@ -105,7 +124,12 @@ class APIRoute:
         self.deprecated = deprecated
         self.operation_id = operation_id
         self.include_in_schema = include_in_schema
-        self.response_model = response_model
+        self.response_model_include = response_model_include
+        self.response_model_exclude = response_model_exclude
+        self.response_model_by_alias = response_model_by_alias
+        self.response_model_exclude_unset = response_model_exclude_unset
+        self.response_model_exclude_defaults = response_model_exclude_defaults
+        self.response_model_exclude_none = response_model_exclude_none
         self.openapi_extra = openapi_extra
         self.inline_sync = inline_sync
         self.extra = extra
@@ -127,8 +151,62 @@ class APIRoute:
                 f"{getattr(endpoint, '__qualname__', endpoint)!r}; add `{missing[0]}` to its signature"
             )
         self.unique_id = operation_id or generate_unique_id_function(self)
+        #: The model results are validated and serialised with (FastAPI's rules), or None.
+        self.response_model: Any = effective_response_model(endpoint, response_model, where=where)
+        serialize_result = None
+        if self.response_model:
+            if not is_body_allowed_for_status_code(status_code):
+                raise FastAPIError(f"{where}: Status code {status_code} must not have a response body")
+            serialize_result = compile_response_serializer(
+                self.response_model,
+                include=response_model_include,
+                exclude=response_model_exclude,
+                by_alias=response_model_by_alias,
+                exclude_unset=response_model_exclude_unset,
+                exclude_defaults=response_model_exclude_defaults,
+                exclude_none=response_model_exclude_none,
+                where=where,
+                json_bytes=self.response_class_is_default,
+            )
+        invoke_override = None
+        if self.dependant.is_generator or self.dependant.is_async_generator:
+            invoke_override = self._stream_invoke(status_code, where)
         self.handler: RequestHandler = compile_plan(
-            self.dependant, response_class=response_class, status_code=status_code, inline_sync=inline_sync
+            self.dependant,
+            response_class=self.response_class,
+            status_code=status_code,
+            inline_sync=inline_sync,
+            serialize_result=serialize_result,
+            result_is_json=self.response_class_is_default,
+            invoke_override=invoke_override,
+        )
+
+    def _stream_invoke(self, status_code: int | None, where: str) -> Callable[[dict[str, Any]], Any]:
+        """A path operation that yields: JSON Lines, Server-Sent Events or raw chunks (FastAPI 0.165)."""
+        from fulmen.stream_endpoints import compile_stream_invoke, item_serializer_for
+
+        options = {
+            "include": self.response_model_include,
+            "exclude": self.response_model_exclude,
+            "by_alias": self.response_model_by_alias,
+            "exclude_unset": self.response_model_exclude_unset,
+            "exclude_defaults": self.response_model_exclude_defaults,
+            "exclude_none": self.response_model_exclude_none,
+        }
+        item_serializer = item_serializer_for(
+            self.endpoint,
+            response_class=self.response_class,
+            response_class_is_default=self.response_class_is_default,
+            options=options,
+            where=where,
+        )
+        return compile_stream_invoke(
+            self.endpoint,
+            is_async=self.dependant.is_async_generator,
+            response_class=self.response_class,
+            response_class_is_default=self.response_class_is_default,
+            status_code=status_code,
+            item_serializer=item_serializer,
         )
 
     def url_path_for(self, **path_params: Any) -> str | None:
@@ -464,7 +542,12 @@ class Mount:
         """The sub-app's ``handle(request)``: native when it has one, else through the ASGI adapter."""
         handle = self._handle
         if handle is None:
+            build = getattr(self.app, "build_middleware_stack", None)
+            if build is not None:
+                build()  # a fulmen sub-app: its middleware stack is final from here on
             native = getattr(self.app, "handle", None)
+            if getattr(self.app, "asgi_middleware_installed", False):
+                native = None  # its ASGI middleware only runs through its ASGI entry point
             if callable(native):
                 handle = native
             else:
@@ -497,3 +580,160 @@ class Mount:
 
     def __repr__(self) -> str:
         return f"Mount(path={self.path!r}, name={self.name!r}, app={self.app!r})"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# WebSocket routes (``@app.websocket``): a table of their own, so HTTP routing never looks at them
+# ------------------------------------------------------------------------------------------------------------
+WebSocketHandler = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+class APIWebSocketRoute:
+    """One WebSocket endpoint: path template, endpoint, and its dependency plan (solved once per connection).
+
+    As in FastAPI, path/query/header/cookie parameters and ``Depends`` are solved before the endpoint runs;
+    a validation error raises ``WebSocketRequestValidationError`` (the app's default handler closes the
+    socket with code 1008, which a server turns into a 403 on the handshake).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        name: str | None = None,
+        dependencies: Sequence[Depends] | None = None,
+    ) -> None:
+        if not path.startswith("/"):
+            raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
+        self.path = path
+        self.endpoint = endpoint
+        self.name = name if name is not None else getattr(endpoint, "__name__", type(endpoint).__name__)
+        self.dependencies = list(dependencies or [])
+        self.path_format, self.param_convertors, segments = _parse_path(path)
+        self.static = all(s.static for s in segments)
+        self.path_regex = re.compile("^/" + _rest_regex(segments).pattern[1:])
+        where = f"websocket route {path!r}"
+        self.dependant: Dependant = get_dependant(
+            endpoint, path=path, path_param_names=set(self.param_convertors), where=where
+        )
+        if self.dependencies:
+            add_route_dependencies(self.dependant, self.dependencies)
+        tree = self.dependant.iter_tree()
+        declared = {f.name for d in tree for f in d.path_params}
+        missing = [p for p in self.param_convertors if p not in declared]
+        if missing:
+            raise FastAPIError(
+                f"{where}: path parameter {missing[0]!r} is not a parameter of "
+                f"{getattr(endpoint, '__qualname__', endpoint)!r}; add `{missing[0]}` to its signature"
+            )
+        bodies = [f.name for d in tree for f in d.body_params]
+        if bodies:
+            raise FastAPIError(
+                f"{where}: parameter {bodies[0]!r} would be read from a request body, which a WebSocket "
+                "handshake doesn't have; declare it as Query(), Header() or Cookie(), or receive it as a "
+                "message"
+            )
+        if not self.dependant.is_coroutine:
+            raise FastAPIError(f"{where}: a WebSocket endpoint must be an `async def` function")
+        self.handler: WebSocketHandler = compile_websocket_handler(self.dependant)
+
+    def match(self, path: str) -> dict[str, Any] | None:
+        """The converted path parameters if ``path`` fits this route's template, else None."""
+        if self.static:
+            return {} if path == self.path else None
+        m = self.path_regex.match(path)
+        if m is None:
+            return None
+        raw = m.groupdict()
+        try:
+            return {k: self.param_convertors[k].convert(v) for k, v in raw.items()}
+        except ValueError:
+            return None
+
+    def url_path_for(self, **path_params: Any) -> str | None:
+        """This route's path with the given parameters filled in, or None if they don't fit."""
+        if set(path_params) != set(self.param_convertors):
+            return None
+        path = self.path_format
+        for name, conv in self.param_convertors.items():
+            path = path.replace("{" + name + "}", conv.to_string(path_params[name]))
+        return path
+
+    def __repr__(self) -> str:
+        return f"APIWebSocketRoute(path={self.path!r}, name={self.name!r})"
+
+
+class WebSocketRouteTable:
+    """WebSocket routes in declaration order; the first whose template fits a path wins (FastAPI's rule).
+
+    A handshake happens once per connection, so a scan in declaration order is plenty.
+    """
+
+    def __init__(self) -> None:
+        self.routes: list[APIWebSocketRoute] = []
+
+    def add(self, route: APIWebSocketRoute) -> None:
+        """Register a route; an identical path template declared twice is a start-up error."""
+        shape = _shape(route.path)
+        for other in self.routes:
+            if _shape(other.path) == shape:
+                raise FastAPIError(
+                    f"WebSocket route {route.path!r} ({route.name}) conflicts with the route declared before "
+                    f"it, {other.path!r} ({other.name}); the second could never be reached"
+                )
+        self.routes.append(route)
+
+    def match(self, path: str) -> tuple[APIWebSocketRoute, dict[str, Any]] | None:
+        """The route for ``path`` and its path parameters, or None."""
+        for route in self.routes:
+            params = route.match(path)
+            if params is not None:
+                return route, params
+        return None
+
+    def url_path_for(self, name: str, **path_params: Any) -> str | None:
+        """The path of the WebSocket route called ``name``, or None."""
+        for route in self.routes:
+            if route.name == name:
+                path = route.url_path_for(**path_params)
+                if path is not None:
+                    return path
+        return None
+
+
+def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
+    """``async handler(websocket)``: solve the parameters and dependencies, run the endpoint, end ``yield``
+    dependencies (newest first, the endpoint's exception thrown into them), as FastAPI's websocket routes do.
+    """
+    from fulmen.dependencies import DependencyRunner, _Run, _unwind
+    from fulmen.exceptions import RequestValidationError, WebSocketRequestValidationError
+
+    runner = DependencyRunner(dep, inline_sync=False)
+    call = dep.call
+
+    async def run_websocket(websocket: Any) -> None:
+        run = _Run(websocket, False)
+        try:
+            try:
+                values = await runner.solve(run)
+            except RequestValidationError as exc:
+                raise WebSocketRequestValidationError(exc.errors()) from None
+            await call(**values)
+        except BaseException as exc:
+            if not (run.function_exits or run.request_exits):
+                raise
+            left = await _unwind(run.function_exits, exc, False)
+            left = await _unwind(run.request_exits, left, False)
+            if left is None:
+                return  # a yield dependency handled it (as an AsyncExitStack would)
+            if left is exc:
+                raise
+            raise left from None
+        if run.function_exits or run.request_exits:
+            left = await _unwind(run.function_exits, None, False)
+            left = await _unwind(run.request_exits, left, False)
+            if left is not None:
+                raise left
+
+    return run_websocket

@@ -7,12 +7,16 @@ connections created at startup live on one loop for the whole ``with TestClient(
 from __future__ import annotations
 
 import asyncio
+import json
+import queue
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import unquote
+
+from fulmen.websockets import WebSocketDisconnect
 
 try:
     import httpx
@@ -224,3 +228,261 @@ class TestClient(httpx.Client):
         if self._loop_thread is not None:
             self._loop_thread.close()
             self._loop_thread = None
+
+    # -- WebSockets (the session class is at the end of this module) -----------------------------------------
+    def websocket_connect(
+        self, url: str, subprotocols: Sequence[str] | None = None, **kwargs: Any
+    ) -> WebSocketTestSession:
+        """Open a WebSocket to the app: ``with client.websocket_connect("/ws") as ws: ws.send_text(...)``.
+
+        Entering runs the handshake: an app that closes before accepting raises ``WebSocketDisconnect``
+        (``WebSocketDenialResponse`` for an HTTP denial), as Starlette's TestClient does.
+        """
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers.setdefault("connection", "upgrade")
+        headers.setdefault("upgrade", "websocket")
+        headers.setdefault("sec-websocket-key", "testserver==")
+        headers.setdefault("sec-websocket-version", "13")
+        if subprotocols is not None:
+            headers.setdefault("sec-websocket-protocol", ", ".join(subprotocols))
+        request = self.build_request("GET", url, headers=headers, **kwargs)
+        return WebSocketTestSession(self, _websocket_scope(self, request))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# WebSockets: ``TestClient.websocket_connect`` and its session (Starlette's TestClient API)
+# ------------------------------------------------------------------------------------------------------------
+class WebSocketDenialResponse(httpx.Response, WebSocketDisconnect):  # type: ignore[misc]
+    """Raised by ``websocket_connect`` when the app rejects the handshake with an HTTP response."""
+
+
+def _websocket_scope(client: TestClient, request: httpx.Request) -> dict[str, Any]:
+    url = request.url
+    raw_path, _, _ = url.raw_path.partition(b"?")
+    scheme = "wss" if url.scheme in ("https", "wss") else "ws"
+    subprotocols = [
+        p.strip() for p in request.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
+    ]
+    scope: dict[str, Any] = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": scheme,
+        "path": unquote(raw_path.decode("ascii")),
+        "raw_path": raw_path,
+        "query_string": url.query,
+        "root_path": client.root_path,
+        "headers": [(k.lower(), v) for k, v in request.headers.raw],
+        "client": client.client_address,
+        "server": (url.host, url.port or (443 if scheme == "wss" else 80)),
+        "subprotocols": subprotocols,
+        "state": dict(client.app_state),
+        "extensions": {"websocket.http.response": {}},
+    }
+    if client.raise_server_exceptions:
+        scope[_RAISE_KEY] = True
+    return scope
+
+
+class _AppEnded:
+    """Put on the session's queue when the app returns (``error`` is what it raised, if anything)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class WebSocketTestSession:
+    """One WebSocket between a test and the app, the app running on the TestClient's event loop.
+
+    Methods mirror Starlette's: ``send_text/bytes/json``, ``receive``, ``receive_text/bytes/json``
+    (``WebSocketDisconnect`` once the app has closed), ``close(code, reason)``. Leaving the ``with`` block
+    sends a 1000 disconnect unless the test closed already, lets the app finish (it is cancelled if it is
+    still busy a second later) and re-raises an exception the app raised that the test hasn't seen, when the
+    client has ``raise_server_exceptions``.
+    """
+
+    __test__ = False
+
+    def __init__(self, client: TestClient, scope: dict[str, Any]) -> None:
+        self.scope = scope
+        #: The subprotocol and extra headers the app accepted with.
+        self.accepted_subprotocol: str | None = None
+        self.extra_headers: list[tuple[bytes, bytes]] | None = None
+        self._client = client
+        self._portal = client._portal()
+        self._from_app: queue.Queue[Any] = queue.Queue()
+        self._to_app: asyncio.Queue[dict[str, Any]] | None = None
+        self._future: Future[None] | None = None
+        self._closed = False
+        self._accepted = False
+        self._error_seen = False
+        self._disconnect_delivered = False
+        #: Set when the app is done, or waits for a message after it has been told about the disconnect.
+        self._idle = threading.Event()
+
+    def __enter__(self) -> WebSocketTestSession:
+        self._to_app = self._portal.run(_new_queue())
+        self._future = asyncio.run_coroutine_threadsafe(self._run(), self._portal.loop)
+        self.send({"type": "websocket.connect"})
+        try:
+            message = self.receive()
+            self._raise_on_close(message)
+        except BaseException:
+            self._closed = True
+            self._finish(raise_error=False)
+            raise
+        self.accepted_subprotocol = message.get("subprotocol")
+        self.extra_headers = message.get("headers")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        try:
+            if not self._closed:
+                self.close(1000)
+        finally:
+            self._finish(raise_error=exc_type is None)
+
+    # -- the app's side (runs on the loop) -------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            await self._client.app(self.scope, self._app_receive, self._app_send)
+        except BaseException as exc:
+            self._from_app.put(_AppEnded(exc))
+            if not isinstance(exc, asyncio.CancelledError):
+                return
+            raise
+        else:
+            self._from_app.put(_AppEnded(None))
+        finally:
+            self._idle.set()
+
+    async def _app_receive(self) -> dict[str, Any]:
+        inbox = self._to_app
+        assert inbox is not None
+        if inbox.empty() and self._disconnect_delivered:
+            self._idle.set()  # told about the disconnect and waiting for more: it is done with this socket
+        message = await inbox.get()
+        if message["type"] == "websocket.disconnect":
+            self._disconnect_delivered = True
+        return message
+
+    async def _app_send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.accept":
+            self._accepted = True
+        self._from_app.put(message)
+
+    # -- the test's side -------------------------------------------------------------------------------------
+    def _finish(self, raise_error: bool) -> None:
+        future = self._future
+        if future is None:
+            return
+        self._idle.wait(1.0)
+        if not future.done():
+            future.cancel()
+        error: BaseException | None = None
+        while True:
+            try:
+                item = self._from_app.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _AppEnded):
+                error = item.error
+        if (
+            raise_error
+            and error is not None
+            and not self._error_seen
+            and not isinstance(error, asyncio.CancelledError)
+            and self._client.raise_server_exceptions
+        ):
+            raise error
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send one ASGI message to the app (``websocket.receive``/``websocket.disconnect``)."""
+        inbox = self._to_app
+        assert inbox is not None, "use the session as a context manager"
+        self._portal.loop.call_soon_threadsafe(inbox.put_nowait, message)
+
+    def send_text(self, data: str) -> None:
+        """Send a text message."""
+        self.send({"type": "websocket.receive", "text": data})
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        self.send({"type": "websocket.receive", "bytes": data})
+
+    def send_json(self, data: Any, mode: str = "text") -> None:
+        """Send ``data`` as JSON in a text (or, with ``mode="binary"``, binary) message."""
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if mode == "text":
+            self.send({"type": "websocket.receive", "text": text})
+        else:
+            self.send({"type": "websocket.receive", "bytes": text.encode("utf-8")})
+
+    def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close from the client's side: the app receives ``websocket.disconnect`` with ``code``."""
+        self._closed = True
+        self.send({"type": "websocket.disconnect", "code": code, "reason": reason})
+
+    def receive(self) -> dict[str, Any]:
+        """The next ASGI message the app sent (blocks until there is one)."""
+        item = self._from_app.get()
+        if isinstance(item, _AppEnded):
+            self._from_app.put(item)  # every later receive ends the same way
+            if item.error is not None:
+                self._error_seen = True
+                raise item.error
+            if not self._accepted:
+                raise RuntimeError(
+                    "The WebSocket endpoint returned without accepting or closing the connection"
+                )
+            # As fulmen's engine does when an endpoint returns without closing: a normal closure.
+            return {"type": "websocket.close", "code": 1000, "reason": ""}
+        message: dict[str, Any] = item
+        return message
+
+    def _raise_on_close(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "websocket.close":
+            raise WebSocketDisconnect(code=message.get("code", 1000), reason=message.get("reason", ""))
+        if kind == "websocket.http.response.start":
+            body: list[bytes] = []
+            while True:
+                part = self.receive()
+                body.append(part.get("body", b""))
+                if not part.get("more_body", False):
+                    break
+            raise WebSocketDenialResponse(
+                status_code=message["status"], headers=message.get("headers", []), content=b"".join(body)
+            )
+
+    def receive_text(self) -> str:
+        """The next message as text; ``WebSocketDisconnect`` if the app closed."""
+        message = self.receive()
+        self._raise_on_close(message)
+        text: str = message["text"]
+        return text
+
+    def receive_bytes(self) -> bytes:
+        """The next message as bytes; ``WebSocketDisconnect`` if the app closed."""
+        message = self.receive()
+        self._raise_on_close(message)
+        data: bytes = message["bytes"]
+        return data
+
+    def receive_json(self, mode: str = "text") -> Any:
+        """The next message decoded as JSON."""
+        message = self.receive()
+        self._raise_on_close(message)
+        text = message["text"] if mode == "text" else message["bytes"].decode("utf-8")
+        return json.loads(text)
+
+
+async def _new_queue() -> asyncio.Queue[dict[str, Any]]:
+    return asyncio.Queue()

@@ -52,6 +52,8 @@ from typing import Any, NoReturn, Union
 
 import msgspec
 
+from fulmen.datastructures import UploadFile
+
 __all__ = [
     "BodyParseFailure",
     "Constraints",
@@ -911,8 +913,14 @@ def _compile_literal(values: tuple[Any, ...]) -> Validator:
             pass
     expected = _expected(values)
     msg = f"Input should be {expected}"
+    has_ints = bool(by_type[int])
 
     def validate(value: Any) -> Any:
+        if has_ints and value.__class__ is int and not -(2**63) <= value < 2**63:
+            # pydantic-core's int lookup reads the input as an i64 first, and fails on anything wider.
+            _fail(
+                "int_parsing_size", "Unable to parse input string as an integer, exceeded maximum size", value
+            )
         table = by_type.get(value.__class__)
         if table:
             try:
@@ -1235,6 +1243,14 @@ def _compile_pydantic(tp: Any) -> Validator:
     return validate
 
 
+def _validate_upload(value: Any) -> UploadFile:
+    if isinstance(value, UploadFile):
+        return value
+    msg = f"Expected UploadFile, received: {type(value)}"
+    # FastAPI's UploadFile raises ValueError in a plain validator: pydantic reports it as a value_error.
+    _fail("value_error", f"Value error, {msg}", value, {"error": ValueError(msg)})
+
+
 def is_pydantic_model(tp: Any) -> bool:
     """True for a pydantic model class."""
     # checked by attribute so that pydantic is never imported to answer the question
@@ -1436,6 +1452,9 @@ def _compile(tp: Any, c: Constraints | None) -> tuple[Validator, str, type | Non
         return _compile_dict(key, val, c), f"dict[{key_label},{val_label}]", None
 
     if isinstance(tp, type):
+        if issubclass(tp, UploadFile):
+            # FastAPI validates UploadFile with a plain validator function; the label is pydantic's for it.
+            return _validate_upload, "function-plain[_validate()]", None
         if issubclass(tp, msgspec.Struct):
             return _compile_struct(tp), tp.__name__, None
         if is_pydantic_model(tp):

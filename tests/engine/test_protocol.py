@@ -242,8 +242,9 @@ def test_access_log_off_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_upgrade_request_is_answered_normally_then_closed(port: int) -> None:
+    # Upgrades other than WebSocket (tests/test_websockets.py) are not supported: answered as plain HTTP.
     with RawConn(port) as conn:
-        conn.send(b"GET /fast HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        conn.send(b"GET /fast HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
         r = conn.read_response()
         assert r.status == 200 and r.body == b"fast"
         assert r.header("connection") == "close"

@@ -65,6 +65,20 @@ class Config:
     #: Seconds in-flight requests get to finish after SIGTERM/SIGINT before they are cancelled.
     graceful_timeout: float = 30.0
 
+    # -- WebSockets (fulmen.engine.websocket; defaults as uvicorn's) ----------------------------------------
+    #: Largest incoming WebSocket message in bytes (all fragments together); larger closes with 1009.
+    ws_max_size: int = 16 * 1024 * 1024
+    #: Received messages buffered for an endpoint that isn't reading; beyond it the socket stops reading.
+    ws_max_queue: int = 32
+    #: Seconds between keepalive pings on an idle-or-not WebSocket; None or 0 sends none.
+    ws_ping_interval: float | None = 20.0
+    #: Seconds to wait for the pong; without it the connection closes with 1011. None waits forever.
+    ws_ping_timeout: float | None = 20.0
+    #: Seconds to wait for the client's close frame (and TCP close) after the server sent its own.
+    ws_close_timeout: float = 10.0
+    #: Negotiate permessage-deflate compression (RFC 7692) when the client offers it.
+    ws_per_message_deflate: bool = True
+
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
@@ -84,7 +98,18 @@ class Config:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.max_body_size < 0:
             raise ConfigError(f"max_body_size must be >= 0, got {self.max_body_size}")
-        for name in ("headers_timeout", "keep_alive_timeout", "body_timeout", "graceful_timeout"):
+        if self.ws_max_size < 1 or self.ws_max_queue < 1:
+            raise ConfigError("ws_max_size and ws_max_queue must be positive integers")
+        for name in ("ws_ping_interval", "ws_ping_timeout"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 seconds or None, got {getattr(self, name)}")
+        for name in (
+            "headers_timeout",
+            "keep_alive_timeout",
+            "body_timeout",
+            "graceful_timeout",
+            "ws_close_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
 

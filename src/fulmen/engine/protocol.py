@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import httptools
 
 from fulmen._concurrency import run_eager, start_eager
+from fulmen.engine.streaming import ClientGone, SocketBodyWriter
 from fulmen.requests import Request
 from fulmen.responses import PlainTextResponse, Response
 
@@ -87,6 +88,14 @@ class _Reject(Exception):
         self.message = message
 
 
+class Connection(Protocol):
+    """What the server needs from an open connection (HTTP, or upgraded to a WebSocket) when it stops."""
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class ServerState:
     """What every connection of one server shares: app, settings, the cached date header, shutdown flag."""
 
@@ -94,8 +103,8 @@ class ServerState:
         self.app = app
         self.config = config
         self.loop = loop
-        self.connections: set[HttpProtocol] = set()
-        self.background_tasks: set[asyncio.Task[None]] = set()
+        self.connections: set[Connection] = set()
+        self.background_tasks: set[asyncio.Future[None]] = set()
         self.shutting_down = False
         self.date_header = b""
         self.access_log = config.access_log and access_logger.isEnabledFor(logging.INFO)
@@ -133,8 +142,23 @@ class _Slot:
         self.task: asyncio.Future[Response] | None = None
 
 
+def _is_websocket_upgrade(headers: list[tuple[bytes, bytes]]) -> bool:
+    """``Upgrade: websocket`` with ``upgrade`` among the ``Connection`` tokens (what uvicorn upgrades on)."""
+    upgrade = connection = False
+    for name, value in headers:
+        if name == b"upgrade":
+            upgrade = value.strip().lower() == b"websocket"
+        elif name == b"connection":
+            connection = connection or any(t.strip() == b"upgrade" for t in value.lower().split(b","))
+    return upgrade and connection
+
+
 def _error_response(status: int, message: str) -> Response:
     return PlainTextResponse(message, status_code=status)
+
+
+def _describe(request: Request | None) -> str:
+    return "-" if request is None else f"{request.method} {request.path}"
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -150,6 +174,7 @@ class HttpProtocol(asyncio.Protocol):
         "_completed",
         "_content_length",
         "_deadline",
+        "_drain_waiter",
         "_head_bytes",
         "_header_bytes",
         "_headers",
@@ -173,6 +198,7 @@ class HttpProtocol(asyncio.Protocol):
         "_server",
         "_slot",
         "_state",
+        "_stream_task",
         "_timer",
         "_timer_kind",
         "_timer_when",
@@ -181,6 +207,8 @@ class HttpProtocol(asyncio.Protocol):
         "_valid_host",
         "_waiting",
         "_write_paused",
+        "_ws_handoff",
+        "_ws_upgrade",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -226,6 +254,14 @@ class HttpProtocol(asyncio.Protocol):
         self._timer_kind = _T_NONE
         self._timer_when = 0.0
         self._deadline = 0.0
+        #: The task sending a streamed response (at most one: later responses wait for it), and the future it
+        #: waits on while the transport is paused for writing.
+        self._stream_task: asyncio.Task[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        #: A WebSocket handshake's head was parsed (set in on_headers_complete), and, once llhttp stopped
+        #: after it, the handshake request and the bytes after it, until the connection is handed over.
+        self._ws_upgrade = False
+        self._ws_handoff: tuple[Request, list[bytes]] | None = None
 
     # -- connection lifecycle --------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -267,10 +303,16 @@ class HttpProtocol(asyncio.Protocol):
         # Handlers still running are not cancelled (as under uvicorn); their responses are dropped.
         self._waiting.clear()
         self._inflight.clear()
+        if self._stream_task is not None:
+            self._stream_task.cancel()  # the client is gone: stop producing the streamed body
 
     def eof_received(self) -> bool:
         self._peer_eof = True
         self._no_more_requests = True
+        if self._stream_task is not None:
+            # EOF during a streamed response means the client left (as uvicorn treats it): an idle stream
+            # (an SSE generator waiting for events) would otherwise never notice.
+            self._stream_task.cancel()
         slot = self._slot
         if slot is not None:
             self._slot = None
@@ -286,6 +328,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
         self._pump()
         self._maybe_resume_reading()
 
@@ -365,6 +412,8 @@ class HttpProtocol(asyncio.Protocol):
     # -- parsing ---------------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         if self._no_more_requests:
+            if self._ws_handoff is not None:
+                self._ws_handoff[1].append(data)  # WebSocket frames that came before the handover
             return  # after a rejected or final request nothing is parsed again
         in_head = self._phase == _HEAD
         if in_head:
@@ -374,8 +423,11 @@ class HttpProtocol(asyncio.Protocol):
             completed = self._completed
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # WebSocket/CONNECT upgrade: not supported yet; the request is answered normally, then we close.
+        except httptools.HttpParserUpgrade as upgrade:
+            if self._ws_upgrade:
+                self._begin_websocket(data[upgrade.args[0] if upgrade.args else len(data) :])
+                return
+            # Other upgrades (CONNECT, h2c): not supported; the request is answered normally, then we close.
             self._no_more_requests = True
         except httptools.HttpParserError as exc:
             reject = self._reject
@@ -468,7 +520,13 @@ class HttpProtocol(asyncio.Protocol):
         method = parser.get_method()
         keep_alive = parser.should_keep_alive() and not self._state.shutting_down and not self._peer_eof
         if parser.should_upgrade():
-            keep_alive = False  # upgrades are not supported yet: answer normally, then close
+            if _is_websocket_upgrade(self._headers):
+                # A WebSocket handshake is not dispatched as HTTP: no slot; data_received hands the connection
+                # to fulmen.engine.websocket when llhttp stops after this head.
+                self._ws_upgrade = True
+                self._no_more_requests = True
+                return
+            keep_alive = False  # other upgrades are not supported: answer normally, then close
         if not keep_alive:
             self._no_more_requests = True
         slot = _Slot(keep_alive, method == b"HEAD", version == "1.0")
@@ -580,6 +638,9 @@ class HttpProtocol(asyncio.Protocol):
             inflight.append(slot)
             if slot.response is None:  # engine-made error responses need no handler
                 self._dispatch(slot)
+        if self._ws_handoff is not None and not inflight and not waiting:
+            self._switch_to_websocket()  # the responses before a WebSocket handshake are all written
+            return
         if self._reading_paused:
             self._maybe_resume_reading()
 
@@ -641,6 +702,9 @@ class HttpProtocol(asyncio.Protocol):
         assert response is not None
         if transport is None:
             return
+        if response.streaming:  # PERF: a class attribute; plain responses never reach the streaming code
+            self._start_stream(slot, response)
+            return
         keep_alive = slot.keep_alive
         if (self._state.shutting_down or self._peer_eof) and not self._waiting and not self._inflight:
             keep_alive = False  # finish what was received, then close after the last known request
@@ -695,14 +759,170 @@ class HttpProtocol(asyncio.Protocol):
         if response.background is not None:
             self._run_background(response.background)
         if not keep_alive:
-            self._closing = True
-            self._no_more_requests = True
-            self._waiting.clear()
-            self._inflight.clear()
-            if self._reject is not None or self._phase != _IDLE:
-                self._linger_close()
+            self._close_after_response(transport)
+
+    def _close_after_response(self, transport: asyncio.Transport) -> None:
+        """The response just written was the connection's last: drop what is queued and close."""
+        self._closing = True
+        self._no_more_requests = True
+        self._waiting.clear()
+        self._inflight.clear()
+        if self._reject is not None or self._phase != _IDLE:
+            self._linger_close()
+        else:
+            transport.close()
+
+    # -- streamed responses (StreamingResponse, FileResponse): see fulmen.engine.streaming -------------------
+    def current_transport(self) -> asyncio.Transport | None:
+        """The transport while the connection is open (``SocketBodyWriter`` checks it before each write)."""
+        return self._transport
+
+    async def wait_writable(self) -> None:
+        """Return once the transport is below its high-water mark (at once when it already is)."""
+        if not self._write_paused or self._transport is None:
+            return
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = self._loop.create_future()
+        await waiter
+
+    def _start_stream(self, slot: _Slot, response: Response) -> None:
+        # The slot goes back to the front of the pipeline without a response: _pump writes nothing after it,
+        # and on_message_complete's fast path sees a busy pipeline, until the stream has ended.
+        slot.response = None
+        self._inflight.appendleft(slot)
+        self._stream_task = self._loop.create_task(self._run_stream(slot, response))
+
+    async def _run_stream(self, slot: _Slot, response: Response) -> None:
+        request = slot.request
+        try:
+            if request is not None:
+                try:
+                    response = await response.prepare(request)
+                except Exception:
+                    error_logger.exception("Exception preparing the response to %s", _describe(request))
+                    response = _error_response(500, "Internal Server Error")
+            head = self._stream_head(slot, response) if response.streaming else None
+            if head is None:  # a plain response after all (400/416 for a bad Range, a 500): written as usual
+                self._end_stream(slot)
+                if response.streaming:  # its head was invalid
+                    response = _error_response(500, "Internal Server Error")
+                slot.response = response
+                self._write(slot)
+                self._continue_after_stream()
+                return
+            data, chunked, keep_alive = head
+            transport = self._transport
+            if transport is None:
+                raise ClientGone()
+            transport.write(data)
+            if slot.is_head or response.status_code < 200 or response.status_code in _NO_BODY_STATUSES:
+                await response.discard_body()
             else:
+                writer = SocketBodyWriter(self, self._loop, chunked)
+                await response.send_body(writer)
+                writer.finish()
+        except (asyncio.CancelledError, ClientGone, ConnectionError):
+            # The client went away (connection lost, EOF, a failed send): stop. send_body has closed the body
+            # iterator; the background task still runs, as under Starlette.
+            self._end_stream(slot)
+            if response.background is not None:
+                self._run_background(response.background)
+            transport = self._transport
+            if transport is not None:
+                self._closing = True
                 transport.close()
+            return
+        except Exception:
+            self._end_stream(slot)
+            error_logger.exception("Exception while streaming the response to %s", _describe(request))
+            transport = self._transport
+            if transport is not None:
+                # The body can't be completed: close, so the client sees a truncated response, not a hang.
+                self._closing = True
+                self._no_more_requests = True
+                self._waiting.clear()
+                self._inflight.clear()
+                transport.close()
+            return
+        self._end_stream(slot)
+        state = self._state
+        state.total_requests += 1
+        if state.access_log:
+            self._log_access(slot, response.status_code)
+        if response.background is not None:
+            self._run_background(response.background)
+        transport = self._transport
+        if transport is None:
+            return
+        if (state.shutting_down or self._peer_eof) and not self._waiting and not self._inflight:
+            keep_alive = False
+        if not keep_alive:
+            self._close_after_response(transport)
+            return
+        self._continue_after_stream()
+
+    def _stream_head(self, slot: _Slot, response: Response) -> tuple[bytes, bool, bool] | None:
+        """The head of a streamed response, whether it is chunked, and keep-alive; None if it is invalid.
+
+        Without a content-length the body is chunked (HTTP/1.1) or ends with the connection (HTTP/1.0).
+        """
+        status = response.status_code
+        line = STATUS_LINES.get(status)
+        if line is None:
+            if not 100 <= status <= 999:
+                error_logger.error("Invalid status code %r from the application", status)
+                return None
+            line = b"HTTP/1.1 %d \r\n" % status
+        keep_alive = slot.keep_alive
+        parts = [line]
+        has_length = False
+        for name, value in response.raw_headers:
+            if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name:
+                error_logger.error("Response header contains CR or LF; sending 500 instead")
+                return None
+            if name == b"connection" and value.lower() == b"close":
+                keep_alive = False
+                continue
+            if name == b"transfer-encoding":
+                continue  # the engine frames the body itself
+            if name == b"content-length":
+                has_length = True
+            parts += (name, b": ", value, b"\r\n")
+        chunked = False
+        if not has_length and status >= 200 and status not in _NO_BODY_STATUSES:
+            if slot.http10:
+                keep_alive = False  # HTTP/1.0 has no chunked coding: closing the connection ends the body
+            else:
+                chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+        if (self._state.shutting_down or self._peer_eof) and not self._waiting and len(self._inflight) <= 1:
+            keep_alive = False
+        parts.append(self._state.date_header)
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+        elif slot.http10:
+            parts.append(b"connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts), chunked, keep_alive
+
+    def _end_stream(self, slot: _Slot) -> None:
+        self._stream_task = None
+        self._drain_waiter = None
+        if self._inflight and self._inflight[0] is slot:
+            self._inflight.popleft()
+
+    def _continue_after_stream(self) -> None:
+        """Write the responses that waited behind the stream and start queued requests."""
+        if self._closing:
+            return
+        try:
+            self._pump()
+        except Exception:
+            error_logger.exception("Internal error while writing a response; closing the connection")
+            self.abort()
+            return
+        self._after_activity()
 
     def _log_access(self, slot: _Slot, status: int) -> None:
         request = slot.request
@@ -725,10 +945,80 @@ class HttpProtocol(asyncio.Protocol):
             except Exception:
                 error_logger.exception("Exception in background task")
 
-        task = self._loop.create_task(run())
+        loop = self._loop
+        if asyncio.current_task(loop) is None:
+            # PERF: background work that never suspends (a yield dependency's exit code, a quick task) runs
+            # to the end right here, after the response was written; only work that waits becomes a Task.
+            task: asyncio.Future[None] = start_eager(run(), loop)
+            if task.done():
+                return
+        else:
+            task = loop.create_task(run())  # written from inside a task (a streamed response)
         tasks = self._state.background_tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+    # -- WebSocket upgrade: the connection goes to fulmen.engine.websocket ---------------------------------
+    def _begin_websocket(self, rest: bytes) -> None:
+        """A WebSocket handshake's head is parsed: hand the connection over once earlier responses are out."""
+        self._ws_upgrade = False
+        url = self._url
+        if url[:1] == b"/" and b"#" not in url:
+            path, _, query = url.partition(b"?")
+        else:
+            try:
+                parsed = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                self._fail(_Reject(400, "Bad Request: invalid request target"))
+                return
+            path, query = parsed.path or b"/", parsed.query or b""
+        method = self._parser.get_method()
+        request = Request(
+            _METHODS.get(method) or method.decode("latin-1"),
+            path,
+            query,
+            self._headers,
+            None,
+            b"",
+            None,
+            self._client,
+            self._server,
+            "ws",
+            self._parser.get_http_version(),
+            self._root_path,
+            self._app,  # type: ignore[arg-type]
+        )
+        self._ws_handoff = (request, [rest] if rest else [])
+        if self._waiting or self._inflight:
+            self._pause_reading()  # _pump hands over after the last earlier response
+            return
+        self._switch_to_websocket()
+
+    def _switch_to_websocket(self) -> None:
+        handoff, self._ws_handoff = self._ws_handoff, None
+        transport = self._transport
+        if handoff is None or transport is None or self._closing:
+            return
+        try:
+            from fulmen.engine.websocket import upgrade
+        except ImportError as exc:  # the optional websockets package is missing; the message names the extra
+            error_logger.error("Can't accept a WebSocket: %s", exc)
+            self._fail(_Reject(501, "Not Implemented: WebSocket support is not installed"))
+            return
+        self._closing = True  # this protocol is done with the connection
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_kind = _T_NONE
+        self._state.connections.discard(self)
+        upgrade(
+            self._state,
+            transport,
+            handoff[0],
+            b"".join(handoff[1]),
+            reading_paused=self._reading_paused,
+            write_paused=self._write_paused,
+        )
 
     # -- errors and closing ----------------------------------------------------------------------------------
     def _fail(self, reject: _Reject) -> None:

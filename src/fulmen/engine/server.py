@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, cast
 
 from fulmen.engine.config import Config
 from fulmen.engine.protocol import App, HttpProtocol, ServerState
@@ -95,6 +95,22 @@ def create_socket(config: Config, *, reuse_port: bool | None = None) -> socket.s
     return sock
 
 
+def served_app(app: App) -> App:
+    """What the connections call, decided once at start-up: the app itself, or its ASGI adapter.
+
+    A fulmen app's middleware stack is built here; if it contains an ASGI-only middleware, the engine serves
+    the app through ``ASGIAdapter`` (its ASGI stack), otherwise it calls ``app.handle`` with no translation.
+    """
+    build = getattr(app, "build_middleware_stack", None)
+    if build is not None:
+        build()
+    if getattr(app, "asgi_middleware_installed", False):
+        from fulmen.engine.asgi_adapter import ASGIAdapter
+
+        return ASGIAdapter(cast(Any, app))
+    return app
+
+
 class Server:
     """One engine instance: a listening socket and its connections on the current event loop."""
 
@@ -159,8 +175,8 @@ class Server:
         if self._exit_requested:
             self._exit.set()
         config = self.config
-        state = self.state = ServerState(self.app, config, loop)
         try:
+            state = self.state = ServerState(served_app(self.app), config, loop)
             await self.app.startup()
         except Exception:
             logger.exception("Application startup failed")

@@ -1,0 +1,242 @@
+"""Helpers shared by the middleware classes and the engine's ASGI adapter: headers, URLs, ASGI/Response."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+from urllib.parse import urlunsplit
+
+from fulmen.middleware import ASGIApp, Message, Receive, Scope
+from fulmen.responses import Response
+
+logger = logging.getLogger("fulmen.error")
+_NO_BODY_STATUSES = frozenset({204, 304})
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+# RFC 3986 host [":" port]: a reg-name / IPv4 address, or an IP literal in brackets (IPv6 or IPvFuture).
+_REG_NAME = r"[A-Za-z0-9._~%!$&'()*+,;=-]+"
+_IP_LITERAL = r"\[(?:(?P<ipv6>[0-9A-Fa-f]*:[0-9A-Fa-f.:]+)|v[0-9A-Fa-f]+\.[A-Za-z0-9._~!$&'()*+,;=:-]+)\]"
+_HOST_PORT = re.compile(rf"(?P<host>{_REG_NAME}|{_IP_LITERAL})(?::(?P<port>[0-9]+))?")
+
+
+def first_header(raw: Iterable[Sequence[bytes]], name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower-case bytes) in a raw header list, or None."""
+    for k, v in raw:
+        if k == name:
+            return v
+    return None
+
+
+def parse_host(value: str | None) -> tuple[str, str | None] | None:
+    """Split a Host header into (host, port or None); None when it isn't a valid ``host[:port]``."""
+    if value is None:
+        return None
+    match = _HOST_PORT.fullmatch(value)
+    if match is None:
+        return None
+    ipv6 = match["ipv6"]
+    if ipv6 is not None:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return None
+    return match["host"], match["port"]
+
+
+def _valid_port(port: str | None) -> bool:
+    if port is None:
+        return True
+    digits = port.lstrip("0")
+    return len(digits) <= 5 and int(digits or "0") <= 65535
+
+
+def request_url(
+    scheme: str, host: str | None, server: Sequence[Any] | None, path: str, query: bytes
+) -> tuple[str, bool]:
+    """The URL a request was made to, as Starlette's ``URL(scope=...)`` builds it, and whether it has a host.
+
+    The Host header wins when valid; else the server address; else the URL is only the path and query.
+    ``path`` is the full path (with the root path).
+    """
+    path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    parsed = parse_host(host)
+    netloc: str | None = None
+    if parsed is not None and _valid_port(parsed[1]):
+        netloc = parsed[0] if parsed[1] is None else f"{parsed[0]}:{parsed[1]}"
+    elif server is not None:
+        name, port = str(server[0]), server[1]
+        if ":" in name and not name.startswith("["):
+            name = f"[{name}]"
+        netloc = name if port == _DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
+    text = query.decode("utf-8", "replace")
+    if netloc is not None:
+        return urlunsplit((scheme, netloc, path, text, "")), True
+    if path.startswith("//"):
+        path = "/%2F" + path[2:]  # without a host, "//x" would read as an authority
+    return (f"{path}?{text}" if text else path), False
+
+
+def scope_url(scope: Scope) -> tuple[str, bool]:
+    """``request_url`` for an ASGI scope."""
+    host = first_header(scope["headers"], b"host")
+    return request_url(
+        scope.get("scheme", "http"),
+        None if host is None else host.decode("latin-1"),
+        scope.get("server"),
+        scope["path"],
+        scope.get("query_string", b""),
+    )
+
+
+async def send_response(response: Response, scope: Scope, send: Any) -> None:
+    """Send a (non-streaming) fulmen ``Response`` over ASGI; HEAD gets no body.
+
+    On a websocket scope it is sent as the denial response (``websocket.http.response.*``).
+    """
+    prefix = "websocket." if scope["type"] == "websocket" else ""
+    await send(
+        {
+            "type": prefix + "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    body = b"" if scope.get("method") == "HEAD" else response.body
+    await send({"type": prefix + "http.response.body", "body": body})
+
+
+def response_from_asgi(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Response:
+    """A ``Response`` from what an ASGI app sent: its headers as given, content-length added when missing.
+
+    ``transfer-encoding`` is dropped: the body is complete here and gets a content-length.
+    """
+    response = Response(body, status_code=status)
+    has_length = False
+    raw: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            continue
+        if name == b"content-length":
+            has_length = True
+        raw.append((name, value))
+    if not has_length and status >= 200 and status not in _NO_BODY_STATUSES:
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+    response.raw_headers = raw
+    return response
+
+
+async def collect_response(
+    app: ASGIApp, scope: Scope, receive: Receive, finished: asyncio.Future[None] | None = None
+) -> Response:
+    """Run ASGI ``app`` for an http ``scope`` and return what it sends as a ``Response``.
+
+    A body sent in one message gives a plain ``Response`` (content-length added when missing). A body sent in
+    several (``more_body``) gives a ``StreamingResponse`` that yields the chunks as the app sends them, with
+    backpressure: the app's ``send`` returns once its chunk has been taken. The app runs in its own task;
+    an exception before the response starts propagates from here, one raised while streaming ends the
+    stream with it, one raised after the response is complete is logged. An app that returns without
+    starting a response is a RuntimeError. ``finished`` is resolved once the response is complete.
+    """
+    loop = asyncio.get_running_loop()
+    head: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, bool]] = loop.create_future()
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+    status: int | None = None
+    headers: list[tuple[bytes, bytes]] = []
+    streaming = done = False
+
+    async def send(message: Message) -> None:
+        nonlocal status, headers, streaming, done
+        kind = message["type"]
+        if kind == "http.response.start":
+            if status is not None:
+                raise RuntimeError("ASGI app sent 'http.response.start' twice")
+            status = int(message["status"])
+            headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
+        elif kind == "http.response.body":
+            if status is None:
+                raise RuntimeError("ASGI app sent 'http.response.body' before 'http.response.start'")
+            if done:
+                raise RuntimeError("ASGI app sent 'http.response.body' after the response was complete")
+            body = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            done = not more
+            if not streaming:
+                streaming = True
+                head.set_result((status, headers, body, more))
+            elif body:
+                chunks.put_nowait(body)
+                await chunks.join()  # backpressure: wait until the consumer has taken (and written) it
+            if done:
+                _resolve(finished)
+        # Other messages (early hints, debug info, extensions we don't advertise) carry no response data.
+
+    async def run() -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            chunks.put_nowait(None)  # the end of the stream, whether the app finished or failed
+            _resolve(finished)
+
+    task = loop.create_task(run())
+    try:
+        await asyncio.wait((head, task), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    if not head.done():
+        task.result()  # raises the app's exception, if any
+        if status is None:
+            raise RuntimeError("No response returned.")
+        head.set_result((status, headers, b"", False))  # started, but no body message: an empty body
+    status, headers, first, more = head.result()
+    if not more:
+        _watch(task)
+        return response_from_asgi(status, headers, first)
+    from fulmen.responses import StreamingResponse
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            if first:
+                yield first
+            while True:
+                chunk = await chunks.get()
+                if chunk is None:
+                    break
+                yield chunk
+                chunks.task_done()  # the previous chunk has been written: let the app send the next
+            await task  # the app's exception, if it failed mid-stream
+        finally:
+            if not task.done():
+                task.cancel()  # the client went away, or the body is not sent (HEAD)
+
+    response = StreamingResponse(body(), status_code=status)
+    response.raw_headers = [(k, v) for k, v in headers if k != b"transfer-encoding"]
+    return response
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+_running: set[asyncio.Task[None]] = set()
+
+
+def _watch(task: asyncio.Task[None]) -> None:
+    """Keep an app task that outlives its response (background tasks) alive; log what it raises later."""
+    if task.done():
+        _report(task)
+        return
+    _running.add(task)
+    task.add_done_callback(_report)
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    _running.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("Exception in ASGI application after its response", exc_info=task.exception())

@@ -1,0 +1,154 @@
+"""Cross-check of error handling: custom exception handlers, status-code handlers, the default handlers
+reused from ``exception_handlers``, ``RequestValidationError.errors()``/``.body``, 500/``Exception`` handlers.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import fastapi
+import fastapi.exception_handlers
+import fastapi.responses
+import httpx
+import pydantic
+import pytest
+
+import fulmen
+import fulmen.exception_handlers
+import fulmen.responses
+from fulmen.testclient import TestClient
+from tests.test_crosscheck_fastapi import Answer, _mismatch, _reraise_only_unanswered, ask
+
+Case = tuple[str, str, str, dict[str, Any]]
+
+
+class UnicornError(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Item(pydantic.BaseModel):
+    title: str
+    size: int
+
+
+def build_errors(fw: Any) -> Any:
+    handlers = fw.exception_handlers
+    JSONResponse, PlainTextResponse = fw.responses.JSONResponse, fw.responses.PlainTextResponse
+    HTTPException, RequestValidationError = fw.HTTPException, fw.exceptions.RequestValidationError
+
+    app = fw.FastAPI()
+
+    @app.exception_handler(UnicornError)
+    async def unicorn_handler(request: Any, exc: UnicornError) -> Any:
+        return JSONResponse(status_code=418, content={"message": f"Oops! {exc.name} did something."})
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_handler(request: Any, exc: Any) -> Any:
+        if request.url.path.startswith("/plain-errors"):
+            return PlainTextResponse(str(len(exc.errors())) + " errors", status_code=400)
+        if request.url.path.startswith("/items"):
+            return JSONResponse(
+                status_code=422,
+                content={"detail": fw.encoders.jsonable_encoder(exc.errors()), "body": exc.body},
+            )
+        return await handlers.request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_handler(request: Any, exc: Any) -> Any:
+        if exc.status_code == 409:
+            return PlainTextResponse(f"conflict: {exc.detail}", status_code=409, headers=exc.headers)
+        return await handlers.http_exception_handler(request, exc)
+
+    @app.exception_handler(404)
+    async def not_found(request: Any, exc: Any) -> Any:
+        return JSONResponse({"missing": request.url.path}, status_code=404)
+
+    @app.exception_handler(500)
+    async def server_error(request: Any, exc: Exception) -> Any:
+        return JSONResponse({"crashed": type(exc).__name__}, status_code=500)
+
+    @app.get("/unicorns/{name}")
+    async def read_unicorn(name: str) -> Any:
+        if name == "yolo":
+            raise UnicornError(name=name)
+        return {"unicorn_name": name}
+
+    @app.get("/plain-errors/{n}")
+    async def plain_errors(n: int, q: int) -> Any:
+        return n
+
+    @app.post("/items/")
+    async def create_item(item: Item) -> Any:
+        return item
+
+    @app.get("/other/{n}")
+    async def other(n: int) -> Any:
+        return n
+
+    @app.get("/conflict")
+    async def conflict() -> Any:
+        raise HTTPException(409, detail="taken", headers={"x-why": "duplicate"})
+
+    @app.get("/gone")
+    async def gone() -> Any:
+        raise HTTPException(404, detail="gone")
+
+    @app.get("/teapot")
+    async def teapot() -> Any:
+        raise HTTPException(418, detail={"nested": ["detail", 1]}, headers={"x-tea": "earl grey"})
+
+    @app.get("/crash")
+    async def crash() -> Any:
+        raise KeyError("boom")
+
+    @app.get("/explicit-500")
+    async def explicit_500() -> Any:
+        raise HTTPException(500, detail="explicit")
+
+    @app.get("/no-content-error")
+    async def no_content() -> Any:
+        raise HTTPException(304)
+
+    return app
+
+
+_JSON = {"content-type": "application/json"}
+CASES_ERRORS: list[Case] = [
+    ("custom-exception", "GET", "/unicorns/yolo", {}),
+    ("custom-exception-ok", "GET", "/unicorns/ok", {}),
+    ("validation-plain", "GET", "/plain-errors/x", {}),
+    ("validation-body", "POST", "/items/", {"json": {"title": "towel", "size": "XL"}}),
+    (
+        "validation-json-invalid",
+        "POST",
+        "/items/",
+        {"content": b"{", "headers": {"content-type": "application/json"}},
+    ),
+    ("validation-default", "GET", "/other/x", {}),
+    ("http-custom", "GET", "/conflict", {}),
+    ("http-404-handler", "GET", "/gone", {}),
+    ("route-404-handler", "GET", "/nowhere", {}),
+    ("http-default-headers", "GET", "/teapot", {}),
+    ("405-default", "POST", "/teapot", {}),
+    ("unhandled-500-handler", "GET", "/crash", {}),
+    ("http-500-not-the-500-handler", "GET", "/explicit-500", {}),
+    ("http-304", "GET", "/no-content-error", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def fastapi_answers() -> dict[str, Answer]:
+    app = _reraise_only_unanswered(build_errors(fastapi))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        return {case[0]: ask(client, case) for case in CASES_ERRORS}
+
+
+def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
+    """Every error case answers as FastAPI does, on every front door."""
+    client = serve(build_errors(fulmen))
+    failures = []
+    for case in CASES_ERRORS:
+        got = ask(client, case, drop_head=True)
+        if got != fastapi_answers[case[0]]:
+            failures.append(_mismatch(case, fastapi_answers[case[0]], got))
+    assert not failures, f"{len(failures)} of {len(CASES_ERRORS)} cases differ:\n" + "\n".join(failures)

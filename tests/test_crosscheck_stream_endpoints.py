@@ -1,0 +1,108 @@
+"""Cross-check of path operations that ``yield`` (FastAPI 0.165): JSON Lines, Server-Sent Events, raw."""
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import fastapi
+import fastapi.responses
+import fastapi.sse
+import httpx
+import pydantic
+import pytest
+
+import fulmen
+import fulmen.responses
+import fulmen.sse
+from fulmen.testclient import TestClient
+from tests.test_crosscheck_fastapi import Answer, _mismatch, _reraise_only_unanswered, ask
+
+Case = tuple[str, str, str, dict[str, Any]]
+
+
+class Item(pydantic.BaseModel):
+    name: str
+    price: float = 0.0
+
+
+class ItemOut(pydantic.BaseModel):
+    name: str
+
+
+def build_streams(fw: Any) -> Any:
+    sse = fw.sse
+    app = fw.FastAPI()
+
+    @app.get("/jsonl")
+    async def jsonl(n: int = 3) -> Any:
+        for i in range(n):
+            yield {"i": i, "half": i / 2, "nan": float("nan")}
+
+    @app.get("/jsonl-typed")
+    async def jsonl_typed() -> AsyncIterator[ItemOut]:
+        yield Item(name="a", price=1.5)  # filtered through ItemOut
+        yield {"name": "b", "extra": 1}
+
+    @app.get("/jsonl-sync", status_code=201)
+    def jsonl_sync() -> Iterator[dict]:
+        yield {"sync": True}
+        yield {"sync": False}
+
+    @app.get("/jsonl-invalid")
+    async def jsonl_invalid() -> AsyncIterator[ItemOut]:
+        yield {"name": "ok"}
+
+    @app.get("/events", response_class=sse.EventSourceResponse)
+    async def events() -> AsyncIterator[Item]:
+        yield Item(name="x")
+        yield {"name": "y", "price": "2"}
+
+    @app.get("/events-raw", response_class=sse.EventSourceResponse)
+    async def events_raw() -> Any:
+        yield sse.ServerSentEvent(data={"k": 1}, event="update", id="1")
+        yield sse.ServerSentEvent(raw_data="plain text", retry=1000)
+        yield sse.ServerSentEvent(comment="just a comment")
+        yield [1, 2]
+
+    @app.get("/raw", response_class=fw.responses.StreamingResponse)
+    async def raw() -> Any:
+        yield b"chunk-1,"
+        yield b"chunk-2"
+
+    @app.get("/with-response")
+    async def with_response(response: fw.Response) -> Any:
+        response.headers["x-extra"] = "1"
+        response.status_code = 202
+        yield {"ok": True}
+
+    return app
+
+
+CASES: list[Case] = [
+    ("jsonl", "GET", "/jsonl", {}),
+    ("jsonl-n", "GET", "/jsonl?n=1", {}),
+    ("jsonl-invalid-param", "GET", "/jsonl?n=x", {}),
+    ("jsonl-typed", "GET", "/jsonl-typed", {}),
+    ("jsonl-sync", "GET", "/jsonl-sync", {}),
+    ("jsonl-invalid", "GET", "/jsonl-invalid", {}),
+    ("events", "GET", "/events", {}),
+    ("events-raw", "GET", "/events-raw", {}),
+    ("raw", "GET", "/raw", {}),
+    ("with-response", "GET", "/with-response", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def fastapi_answers() -> dict[str, Answer]:
+    app = _reraise_only_unanswered(build_streams(fastapi))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        return {case[0]: ask(client, case) for case in CASES}
+
+
+def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
+    client = serve(build_streams(fulmen))
+    failures = []
+    for case in CASES:
+        got = ask(client, case, drop_head=True)
+        if got != fastapi_answers[case[0]]:
+            failures.append(_mismatch(case, fastapi_answers[case[0]], got))
+    assert not failures, f"{len(failures)} of {len(CASES)} cases differ:\n" + "\n".join(failures)
