@@ -38,6 +38,49 @@ ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
 Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
 
 
+def _merge_lifespans(outer: Lifespan | None, inner: Lifespan | None) -> Lifespan | None:
+    """An included router's lifespan runs inside the including one's; their state dicts are merged."""
+    if inner is None:
+        return outer
+    if outer is None:
+        return inner
+
+    @contextlib.asynccontextmanager
+    async def merged(app: Any) -> AsyncIterator[Any]:
+        async with outer(app) as outer_state, inner(app) as inner_state:
+            if outer_state is None and inner_state is None:
+                yield None
+            else:
+                yield {**(inner_state or {}), **(outer_state or {})}
+
+    return merged
+
+
+def _router_lifespan(router: APIRouter) -> Lifespan | None:
+    """A router's ``on_startup``/``on_shutdown`` handlers and ``lifespan`` as one lifespan context."""
+    startup, shutdown, own = router.on_startup_handlers, router.on_shutdown_handlers, router.lifespan_context
+    if not startup and not shutdown:
+        return own
+
+    async def run(handlers: list[Callable[[], Any]]) -> None:
+        for func in handlers:
+            result = func()
+            if isinstance(result, Awaitable):
+                await result
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        await run(startup)
+        if own is None:
+            yield None
+        else:
+            async with own(app) as state:
+                yield state
+        await run(shutdown)
+
+    return lifespan
+
+
 class APIRouter:
     """A group of routes with a shared prefix and settings, included into an app with ``include_router``."""
 
@@ -53,10 +96,25 @@ class APIRouter:
         inline_sync: bool | None = None,
         redirect_slashes: bool = True,
         dependencies: Sequence[Depends] | None = None,
+        callbacks: list[Any] | None = None,
+        route_class: type[APIRoute] = APIRoute,
+        on_startup: Sequence[Callable[[], Any]] | None = None,
+        on_shutdown: Sequence[Callable[[], Any]] | None = None,
+        lifespan: Lifespan | None = None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
         self.prefix = prefix
+        #: OpenAPI callbacks documented on every route of this router, before the route's own.
+        self.callbacks: list[Any] = list(callbacks or [])
+        #: The class routes are built with (a subclass may override ``get_route_handler``).
+        self.route_class = route_class
+        #: Run at application start/stop; ``include_router`` hands them to the including router.
+        self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
+        self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
+        self.lifespan_context: Lifespan | None = lifespan
+        self._generate_unique_id_function = generate_unique_id_function
         self.tags = list(tags or [])
         self.default_response_class = default_response_class
         self.responses = dict(responses or {})
@@ -95,7 +153,13 @@ class APIRouter:
         """Register ``endpoint`` for ``methods`` on ``prefix + path``; declaration errors raise here."""
         if inline_sync is None:
             inline_sync = self.inline_sync
-        route = APIRoute(
+        if self._generate_unique_id_function is not None:
+            kwargs.setdefault("generate_unique_id_function", self._generate_unique_id_function)
+        if self.callbacks:
+            kwargs["callbacks"] = [*self.callbacks, *(kwargs.get("callbacks") or [])]
+        route_class = kwargs.pop("route_class_override", None) or self.route_class
+        unique_id_function = kwargs.get("generate_unique_id_function")
+        route = route_class(
             self.prefix + path,
             endpoint,
             methods=methods,
@@ -108,6 +172,8 @@ class APIRouter:
             dependencies=[*self.dependencies, *(dependencies or [])],
             **kwargs,
         )
+        #: Kept so an including router knows this route's (or its router's) own choice came first.
+        route.unique_id_function = unique_id_function
         self.table.add(route)
         return route
 
@@ -164,6 +230,9 @@ class APIRouter:
         deprecated: bool | None = None,
         include_in_schema: bool = True,
         dependencies: Sequence[Depends] | None = None,
+        default_response_class: type[Response] | None = None,
+        callbacks: list[Any] | None = None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None = None,
     ) -> None:
         """Copy ``router``'s routes into this one under ``prefix``, merging tags and responses."""
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
@@ -171,12 +240,23 @@ class APIRouter:
         for mount in router.table.mounts:
             self.table.mounts.append(Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name))
         self._include_websocket_routes(router, prefix, dependencies)
+        # As FastAPI: the included router's start-up work runs inside the including one's lifespan, in order.
+        self.lifespan_context = _merge_lifespans(self.lifespan_context, _router_lifespan(router))
         for route in router.table.routes:
+            extra = dict(route.extra)
+            route_callbacks = extra.pop("callbacks", None) or []
+            own_id_function = getattr(route, "unique_id_function", None) or generate_unique_id_function
+            if own_id_function is not None:
+                extra["generate_unique_id_function"] = own_id_function
             self.add_api_route(
                 prefix + route.path,
                 route.endpoint,
                 methods=[m for m in route.method_list if not (m == "HEAD" and "GET" in route.methods)],
-                response_class=None if route.response_class_is_default else route.response_class,
+                response_class=default_response_class
+                if route.response_class_is_default
+                else route.response_class,
+                callbacks=[*(callbacks or []), *route_callbacks] or None,
+                route_class_override=type(route),
                 status_code=route.status_code,
                 name=route.name,
                 tags=[*(tags or []), *route.tags],
@@ -197,7 +277,7 @@ class APIRouter:
                 openapi_extra=route.openapi_extra,
                 inline_sync=route.inline_sync,
                 dependencies=[*(dependencies or []), *route.dependencies],
-                **route.extra,
+                **extra,
             )
 
     def url_path_for(self, name: str, /, **path_params: Any) -> str:
@@ -519,14 +599,6 @@ class Fulmen(APIRouter):
             self._openapi_routes_version = version
         return self.openapi_schema
 
-    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> APIRoute:
-        """Register an operation (``APIRouter.add_api_route``), using the app's unique-id function."""
-        if self._generate_unique_id_function is not None:
-            kwargs.setdefault("generate_unique_id_function", self._generate_unique_id_function)
-        if self.callbacks:
-            kwargs["callbacks"] = [*self.callbacks, *(kwargs.get("callbacks") or [])]
-        return super().add_api_route(path, endpoint, **kwargs)
-
     def _root_path(self, request: Request) -> str:
         return (self.root_path or request.root_path).rstrip("/")
 
@@ -714,6 +786,8 @@ class Fulmen(APIRouter):
         #: Installed middleware, outermost first (``add_middleware`` inserts at the front, as Starlette).
         self.user_middleware: list[Middleware] = list(middleware or [])
         self._middleware_built = False
+        #: The middleware in ASGI form for WebSocket connections when the HTTP stack is native, else None.
+        self.websocket_asgi: Callable[[Any, Any, Any], Awaitable[None]] | None = None
         # What ``__call__`` runs instead of the plain ASGI front door: a build-then-call trampoline until the
         # stack is built, then the ASGI stack, or None when the stack is native or empty.
         self._asgi_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = self._build_then_call
@@ -769,6 +843,10 @@ class Fulmen(APIRouter):
             state["handle_exception"] = functools.partial(_stack.handle_exception_in_stack, self)
             state["handle"] = handle
             self._asgi_stack = asgi_stack
+            if asgi_stack is None:
+                # Native layers wrap HTTP only: WebSocket connections go through the same layers in ASGI
+                # form, so e.g. TrustedHostMiddleware checks them too (as Starlette's does).
+                self.websocket_asgi = _stack.build_asgi(self, [tuple(m) for m in self.user_middleware])
         else:
             state.pop("handle", None)
             self._asgi_stack = None
@@ -890,6 +968,9 @@ class Fulmen(APIRouter):
         stack = self._asgi_stack
         if stack is not None:  # first call (builds the middleware stack), or ASGI middleware installed
             await stack(scope, receive, send)
+            return
+        if self.websocket_asgi is not None and scope["type"] == "websocket":
+            await self.websocket_asgi(scope, receive, send)
             return
         from fulmen.asgi import asgi_entry
 

@@ -69,7 +69,13 @@ class Response:
             return b""
         if isinstance(content, (bytes, memoryview)):
             return bytes(content)
-        return str(content).encode(self.charset)
+        if not isinstance(content, str):
+            # As Starlette: only text and bytes are content here (data needs JSONResponse); a 500 follows.
+            raise TypeError(
+                f"{type(self).__name__} content must be str or bytes, got {type(content).__name__}; "
+                "use JSONResponse (or response_class=JSONResponse) for data"
+            )
+        return content.encode(self.charset)
 
     def init_headers(self, headers: Mapping[str, str] | None, media_type: str | None) -> None:
         """Build the raw header list: the given headers, then content-length and content-type if missing."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -96,9 +96,12 @@ class APIRoute:
         generate_unique_id_function: Callable[[APIRoute], str] = _generate_unique_id,
         **extra: Any,
     ) -> None:
-        if not path.startswith("/"):
+        if not path.startswith("/") and not path.startswith("{$"):
+            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed.
             raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
         self.path = path
+        #: The unique-id function chosen for this route or its router (None: the including router's).
+        self.unique_id_function: Callable[[APIRoute], str] | None = None
         self.endpoint = endpoint
         upper = [m.upper() for m in (methods or ["GET"])]
         if "GET" in upper and "HEAD" not in upper:
@@ -180,6 +183,16 @@ class APIRoute:
             result_is_json=self.response_class_is_default,
             invoke_override=invoke_override,
         )
+        if type(self).get_route_handler is not APIRoute.get_route_handler:
+            self.handler = _guarded(self.get_route_handler())
+
+    def get_route_handler(self) -> Callable[[Any], Coroutine[Any, Any, Response]]:
+        """The compiled ``request -> response`` handler; a route class may wrap it, as in FastAPI.
+
+        Errors inside the wrapped handler are already responses (the app's exception handlers ran), so a
+        wrapper sees a 422 or 500 response rather than the exception.
+        """
+        return self.handler
 
     def _stream_invoke(self, status_code: int | None, where: str) -> Callable[[dict[str, Any]], Any]:
         """A path operation that yields: JSON Lines, Server-Sent Events or raw chunks (FastAPI 0.165)."""
@@ -604,9 +617,12 @@ class APIWebSocketRoute:
         name: str | None = None,
         dependencies: Sequence[Depends] | None = None,
     ) -> None:
-        if not path.startswith("/"):
+        if not path.startswith("/") and not path.startswith("{$"):
+            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed.
             raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
         self.path = path
+        #: The unique-id function chosen for this route or its router (None: the including router's).
+        self.unique_id_function: Callable[[APIRoute], str] | None = None
         self.endpoint = endpoint
         self.name = name if name is not None else getattr(endpoint, "__name__", type(endpoint).__name__)
         self.dependencies = list(dependencies or [])
@@ -737,3 +753,15 @@ def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
                 raise left
 
     return run_websocket
+
+
+def _guarded(handler: Callable[[Any], Awaitable[Response]]) -> RequestHandler:
+    """A custom route class's handler, with its own exceptions answered by the app's exception handlers."""
+
+    async def run_custom(request: Any) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            return await request.app.handle_exception(request, exc)  # type: ignore[no-any-return]
+
+    return run_custom

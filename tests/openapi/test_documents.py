@@ -117,11 +117,6 @@ def test_dataclasses_document_as_in_fastapi(name: str, plain: bool) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fulmen's routing rejects paths that don't start with '/' (routing.py), so FastAPI's callback "
-    "paths such as '{$callback_url}/invoices/{$request.body.id}' can't be declared on an APIRouter",
-)
 def test_callback_paths_as_fastapi_docs_write_them() -> None:
     assert_same(
         fastapi_document(apps.build_callbacks, apps.PYDANTIC, "{$callback_url}"),
@@ -129,12 +124,6 @@ def test_callback_paths_as_fastapi_docs_write_them() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="fulmen's APIRouter (app.py, outside the openapi section) takes no generate_unique_id_function; "
-    "only the app-level and route-level ones are applied",
-)
 def test_router_level_unique_id_function() -> None:
     assert_same(fastapi_document(apps.build_router_unique_ids), fulmen_document(apps.build_router_unique_ids))
 
