@@ -200,8 +200,11 @@ class WebSocketSession(asyncio.Protocol):
     async def _run_app(self) -> None:
         app: Any = self._state.app
         try:
+            through_middleware = getattr(app, "websocket_asgi", None)
             native = getattr(app, "handle_websocket", None)
-            if native is not None:
+            if through_middleware is not None:
+                await through_middleware(self._scope(), self.receive, self.send)
+            elif native is not None:
                 await native(WebSocket(self._request, self.receive, self.send))
             else:
                 asgi = getattr(app, "app", None)  # ASGIAdapter: the ASGI app it serves
@@ -263,7 +266,7 @@ class WebSocketSession(asyncio.Protocol):
         self._handshake = _REJECTED
         self._close_sent = True
         self._set_disconnect(1006, "")
-        if not self._lost:
+        if not self._lost and not self._transport.is_closing():
             self._transport.write(data)
             self._transport.close()
 
@@ -323,7 +326,7 @@ class WebSocketSession(asyncio.Protocol):
     def _accept(self, message: Message) -> None:
         if self._handshake != _PENDING or self._denial is not None:
             raise RuntimeError("'websocket.accept' sent twice or after the handshake was answered")
-        if self._lost:
+        if self._lost or self._transport.is_closing():
             raise ConnectionGone("the client left before the WebSocket was accepted")
         response = self._accept_response
         assert response is not None
@@ -548,7 +551,7 @@ class WebSocketSession(asyncio.Protocol):
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self._out_size = 0
-        if not self._lost:
+        if not self._lost and not self._transport.is_closing():
             self._transport.write(data)
 
     def _send_close(self, code: int, reason: str) -> None:

@@ -133,18 +133,26 @@ def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
         for cls, args, kwargs in reversed(specs):
             handle = cls(UNBOUND_APP, *args, **kwargs).wrap_handle(handle)
         return native_errors(app, handle), None
+    asgi = build_asgi(app, specs, core)
+    # The adapter lives beside the engine's protocol (it is also how the engine serves other ASGI apps).
+    from fulmen.engine.asgi_adapter import ASGIAdapter
+
+    return ASGIAdapter(app).handle, ASGIServerErrors(app, asgi)
+
+
+def build_asgi(app: Fulmen, specs: list[Any], core: Handle | None = None) -> ASGIApp:
+    """The layers in ASGI form around the app's core (WebSocket connections always take this form)."""
     from fulmen.asgi import _http, asgi_entry
+
+    inner: Handle = core if core is not None else type(app).handle.__get__(app)
 
     async def core_asgi(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await _http(app, scope, receive, send, handle=core)  # type: ignore[arg-type]
+            await _http(app, scope, receive, send, handle=inner)  # type: ignore[arg-type]
         else:
             await asgi_entry(app, scope, receive, send)  # type: ignore[arg-type]
 
     asgi: ASGIApp = core_asgi
     for cls, args, kwargs in reversed(specs):
         asgi = cls(asgi, *args, **kwargs)
-    # The adapter lives beside the engine's protocol (it is also how the engine serves other ASGI apps).
-    from fulmen.engine.asgi_adapter import ASGIAdapter
-
-    return ASGIAdapter(app).handle, ASGIServerErrors(app, asgi)
+    return asgi
