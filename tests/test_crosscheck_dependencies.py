@@ -8,21 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import fastapi
 import httpx
 import pytest
 
 import fulmen
-from fulmen.testclient import TestClient
 from tests.crosscheck_deps_apps import CASES_DEPENDENCIES, build_dependencies
-from tests.test_crosscheck_fastapi import Answer, _mismatch, _reraise_only_unanswered, ask
+from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
 
 
 @pytest.fixture(scope="module")
 def fastapi_answers() -> dict[str, Answer]:
-    app = _reraise_only_unanswered(build_dependencies(fastapi))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        return {case[0]: ask(client, case) for case in CASES_DEPENDENCIES}
+    return fastapi_answers_for(build_dependencies, CASES_DEPENDENCIES)
 
 
 def test_case_ids_are_unique() -> None:
@@ -33,9 +29,4 @@ def test_case_ids_are_unique() -> None:
 def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
     """Every case answers exactly as FastAPI does, in order, on every front door."""
     client = serve(build_dependencies(fulmen))
-    failures = []
-    for case in CASES_DEPENDENCIES:
-        got = ask(client, case, drop_head=True)
-        if got != fastapi_answers[case[0]]:
-            failures.append(_mismatch(case, fastapi_answers[case[0]], got))
-    assert not failures, f"{len(failures)} of {len(CASES_DEPENDENCIES)} cases differ:\n" + "\n".join(failures)
+    assert_same_as_fastapi(client, CASES_DEPENDENCIES, fastapi_answers)

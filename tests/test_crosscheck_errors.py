@@ -5,9 +5,6 @@ reused from ``exception_handlers``, ``RequestValidationError.errors()``/``.body`
 from collections.abc import Callable
 from typing import Any
 
-import fastapi
-import fastapi.exception_handlers
-import fastapi.responses
 import httpx
 import pydantic
 import pytest
@@ -15,8 +12,7 @@ import pytest
 import fulmen
 import fulmen.exception_handlers
 import fulmen.responses
-from fulmen.testclient import TestClient
-from tests.test_crosscheck_fastapi import Answer, _mismatch, _reraise_only_unanswered, ask
+from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
 
 Case = tuple[str, str, str, dict[str, Any]]
 
@@ -138,17 +134,10 @@ CASES_ERRORS: list[Case] = [
 
 @pytest.fixture(scope="module")
 def fastapi_answers() -> dict[str, Answer]:
-    app = _reraise_only_unanswered(build_errors(fastapi))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        return {case[0]: ask(client, case) for case in CASES_ERRORS}
+    return fastapi_answers_for(build_errors, CASES_ERRORS)
 
 
 def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
     """Every error case answers as FastAPI does, on every front door."""
     client = serve(build_errors(fulmen))
-    failures = []
-    for case in CASES_ERRORS:
-        got = ask(client, case, drop_head=True)
-        if got != fastapi_answers[case[0]]:
-            failures.append(_mismatch(case, fastapi_answers[case[0]], got))
-    assert not failures, f"{len(failures)} of {len(CASES_ERRORS)} cases differ:\n" + "\n".join(failures)
+    assert_same_as_fastapi(client, CASES_ERRORS, fastapi_answers)

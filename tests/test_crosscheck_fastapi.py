@@ -244,3 +244,20 @@ def test_documented_head_and_allow(serve: Callable[..., httpx.Client]) -> None:
     assert (fu_both.status, fu_both.body) == (fa_both.status, fa_both.body)
     assert dict(fu_both.headers)["allow"] == "GET, HEAD, POST"
     assert dict(ask(client, post_get).headers)["allow"] == "GET, HEAD"
+
+
+def fastapi_answers_for(build: Callable[[Any], Any], cases: list[Case]) -> dict[str, Answer]:
+    """FastAPI's answer to each case, in order, from ``build(fastapi)`` served in-process."""
+    app = _reraise_only_unanswered(build(fastapi))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        return {case[0]: ask(client, case) for case in cases}
+
+
+def assert_same_as_fastapi(client: httpx.Client, cases: list[Case], expected: dict[str, Answer]) -> None:
+    """Send every case, in order, and fail listing each answer that differs from FastAPI's."""
+    failures = []
+    for case in cases:
+        got = ask(client, case, drop_head=True)
+        if got != expected[case[0]]:
+            failures.append(_mismatch(case, expected[case[0]], got))
+    assert not failures, f"{len(failures)} of {len(cases)} cases differ from FastAPI:\n" + "\n".join(failures)

@@ -6,15 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import fastapi
-import fastapi.responses
 import httpx
 import pytest
 
 import fulmen
 import fulmen.responses
-from fulmen.testclient import TestClient
-from tests.test_crosscheck_fastapi import Answer, _mismatch, _reraise_only_unanswered, ask
+from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
 
 Case = tuple[str, str, str, dict[str, Any]]
 
@@ -110,16 +107,9 @@ CASES: list[Case] = [
 
 @pytest.fixture(scope="module")
 def fastapi_answers() -> dict[str, Answer]:
-    app = _reraise_only_unanswered(build_routers(fastapi))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        return {case[0]: ask(client, case) for case in CASES}
+    return fastapi_answers_for(build_routers, CASES)
 
 
 def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
     client = serve(build_routers(fulmen))
-    failures = []
-    for case in CASES:
-        got = ask(client, case, drop_head=True)
-        if got != fastapi_answers[case[0]]:
-            failures.append(_mismatch(case, fastapi_answers[case[0]], got))
-    assert not failures, f"{len(failures)} of {len(CASES)} cases differ:\n" + "\n".join(failures)
+    assert_same_as_fastapi(client, CASES, fastapi_answers)

@@ -31,6 +31,7 @@ from fulmen.plan import (
     _solve_request_params,
     get_dependant,
     run_in_threadpool,
+    solve_embedded,
 )
 from fulmen.requests import Request
 from fulmen.responses import Response
@@ -137,19 +138,7 @@ def _solve_body(
         else:
             values[f.name] = outcome
         return
-    data = body.data
-    for f in fields:
-        raw = data.get(f.alias, _MISSING) if isinstance(data, dict) else _MISSING
-        if raw is _MISSING:
-            if f.required:
-                errors.append(_missing(("body", f.alias)))
-            else:
-                values[f.name] = f.default_value()
-            continue
-        try:
-            values[f.name] = f.validate(raw)
-        except ValidationFailure as exc:
-            errors.extend(_prefixed(exc.errors, ("body", f.alias)))
+    solve_embedded(fields, body.data, values, errors)
 
 
 def should_embed(fields: list[BodyField]) -> bool:

@@ -704,6 +704,14 @@ async def _solve_body(
                 raise HTTPException(400, _BODY_PARSE_ERROR) from exc
         else:
             data = body
+    solve_embedded(fields, data, values, errors)
+    return data
+
+
+def solve_embedded(
+    fields: list[BodyField], data: Any, values: dict[str, Any], errors: list[dict[str, Any]]
+) -> None:
+    """Validate body fields embedded by name in the parsed JSON ``data`` (``loc: ["body", alias]``)."""
     for f in fields:
         raw = data.get(f.alias, _MISSING) if isinstance(data, dict) else _MISSING
         if raw is _MISSING:
@@ -716,7 +724,6 @@ async def _solve_body(
             values[f.name] = f.validate(raw)
         except ValidationFailure as exc:
             errors.extend(_prefixed(exc.errors, ("body", f.alias)))
-    return data
 
 
 def _solve_request_params(
