@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,7 +195,11 @@ def test_packages(
     (pkg / "statics" / "p.txt").write_text("from package")
     (pkg / "assets").mkdir()
     (pkg / "assets" / "a.txt").write_text("from assets")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    # Not monkeypatch.syspath_prepend: it calls into pkg_resources when that is imported, and the Autobahn
+    # test's kosoku installs a partial pkg_resources shim.
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    monkeypatch.delitem(sys.modules, "staticpkg", raising=False)
+    importlib.invalidate_caches()
     app = FastAPI()
     app.mount("/pkg", StaticFiles(packages=["staticpkg", ("staticpkg", "assets")]))
     client = serve(app)
