@@ -46,3 +46,9 @@ def test_public_names() -> None:
     assert status.HTTP_404_NOT_FOUND == 404 and status.HTTP_422_UNPROCESSABLE_ENTITY == 422
     assert responses.JSONResponse and exceptions.HTTPException and params.Query and routing.APIRoute
     assert testclient.TestClient
+
+
+def test_default_placeholder_importable_where_fastapi_has_it() -> None:
+    from fulmen.datastructures import Default, DefaultPlaceholder
+
+    assert isinstance(Default(1), DefaultPlaceholder)

@@ -422,3 +422,12 @@ class FormData(Mapping[str, FormValue]):
 
 def _first(pair: tuple[str, Any]) -> str:
     return pair[0]
+
+
+def __getattr__(name: str) -> Any:
+    """``Default``/``DefaultPlaceholder`` (in ``fulmen.response_model``), where FastAPI users import them."""
+    if name in ("Default", "DefaultPlaceholder"):
+        from fulmen import response_model
+
+        return getattr(response_model, name)
+    raise AttributeError(f"module 'fulmen.datastructures' has no attribute {name!r}")
