@@ -407,6 +407,7 @@ def compile_with_dependencies(
     invoke: Callable[[dict[str, Any]], Awaitable[Any]],
     serialize: Callable[[Any], Response],
     inline_sync: bool,
+    streams: bool = False,
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter)."""
     runner = DependencyRunner(dep, inline_sync)
@@ -416,7 +417,8 @@ def compile_with_dependencies(
         try:
             try:
                 values = await runner.solve(run)
-                response = serialize(await invoke(values))
+                result = await invoke(values)
+                response = serialize(result)
             except BaseException as exc:
                 if not (run.function_exits or run.request_exits):
                     raise
@@ -434,8 +436,10 @@ def compile_with_dependencies(
                     if left is not None:
                         raise left
             sub = run.sub_response
-            if sub is not None:
-                response = _merge_sub_response(response, sub)
+            if sub is not None and (response is not result or streams):
+                response = _merge_sub_response(
+                    response, sub
+                )  # as plan.compile_plan: not into a returned Response
             tasks = run.tasks
             if tasks is not None and tasks.tasks and response.background is None:
                 response.background = tasks

@@ -885,6 +885,10 @@ def _merge_sub_response(response: Response, sub: Response) -> Response:
         response.raw_headers.append((name, value))
     if sub.status_code != 0:
         response.status_code = sub.status_code
+        if not response.streaming and (sub.status_code < 200 or sub.status_code in (204, 205, 304)):
+            # A status that carries no body: FastAPI sends none and no content-length.
+            response.body = b""
+            response.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
     if sub.background is not None and response.background is None:
         response.background = sub.background
     return response
@@ -932,6 +936,7 @@ def compile_plan(
         async def invoke(kw: dict[str, Any]) -> Any:
             return await run_in_threadpool(call, **kw)
 
+    streams = invoke_override is not None
     if invoke_override is not None:
         # A generator endpoint (fulmen.stream_endpoints): calling it builds the streaming response.
         invoke = invoke_override
@@ -939,7 +944,9 @@ def compile_plan(
     if dep.dependencies or dep.security_scopes_param is not None:
         from fulmen.dependencies import compile_with_dependencies
 
-        handler = compile_with_dependencies(dep, invoke=invoke, serialize=serialize, inline_sync=inline_sync)
+        handler = compile_with_dependencies(
+            dep, invoke=invoke, serialize=serialize, inline_sync=inline_sync, streams=streams
+        )
         if any(has_form_fields(d.body_params) for d in dep.iter_tree()):
             return close_files_after(handler)
         return handler
@@ -987,8 +994,11 @@ def compile_plan(
                     values[dep.response_param] = sub
                 if dep.background_param is not None:
                     tasks = values[dep.background_param] = BackgroundTasks()
-            response = serialize(await invoke(values))
-            if sub is not None:
+            result = await invoke(values)
+            response = serialize(result)
+            if sub is not None and (response is not result or streams):
+                # FastAPI applies the injected response to data it serialises (and to generator streams), not
+                # to a Response the handler returns itself.
                 response = _merge_sub_response(response, sub)
             if tasks is not None and tasks.tasks and response.background is None:
                 response.background = tasks
