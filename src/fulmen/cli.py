@@ -90,7 +90,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--graceful-timeout", type=float, default=defaults.graceful_timeout, help="seconds (%(default)s)"
     )
     run.add_argument("--max-body-size", type=int, default=defaults.max_body_size, help="bytes (%(default)s)")
+    ws = run.add_argument_group("WebSockets (uvicorn's names)")
+    ws.add_argument("--ws-max-size", type=int, default=defaults.ws_max_size, help="bytes (%(default)s)")
+    ws.add_argument("--ws-max-queue", type=int, default=defaults.ws_max_queue, help="messages (%(default)s)")
+    ws.add_argument(
+        "--ws-ping-interval", type=_optional_seconds, default=defaults.ws_ping_interval, help="0 = off"
+    )
+    ws.add_argument(
+        "--ws-ping-timeout", type=_optional_seconds, default=defaults.ws_ping_timeout, help="0 = off"
+    )
+    ws.add_argument(
+        "--ws-per-message-deflate",
+        type=_boolean,
+        default=defaults.ws_per_message_deflate,
+        help="true/false (%(default)s)",
+    )
     return parser
+
+
+def _optional_seconds(text: str) -> float | None:
+    value = float(text)
+    return None if value == 0 else value
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _config_from_args(args: argparse.Namespace) -> Config:
@@ -106,6 +135,11 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         keep_alive_timeout=args.keep_alive_timeout,
         graceful_timeout=args.graceful_timeout,
         max_body_size=args.max_body_size,
+        ws_max_size=args.ws_max_size,
+        ws_max_queue=args.ws_max_queue,
+        ws_ping_interval=args.ws_ping_interval,
+        ws_ping_timeout=args.ws_ping_timeout,
+        ws_per_message_deflate=args.ws_per_message_deflate,
     )
 
 

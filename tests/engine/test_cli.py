@@ -147,3 +147,30 @@ def test_reload_restarts_on_python_change(app_dir: Path) -> None:
         assert server.proc.wait(15) == 0
     finally:
         server.kill()
+
+
+def test_websocket_options_reach_the_config() -> None:
+    from fulmen.cli import _config_from_args
+
+    args = build_parser().parse_args(
+        [
+            "run",
+            "m:app",
+            "--ws-max-size",
+            "1024",
+            "--ws-max-queue",
+            "4",
+            "--ws-ping-interval",
+            "0",
+            "--ws-ping-timeout",
+            "5",
+            "--ws-per-message-deflate",
+            "false",
+        ]
+    )
+    config = _config_from_args(args)
+    assert (config.ws_max_size, config.ws_max_queue) == (1024, 4)
+    assert (config.ws_ping_interval, config.ws_ping_timeout) == (None, 5.0)
+    assert config.ws_per_message_deflate is False
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "m:app", "--ws-per-message-deflate", "maybe"])
