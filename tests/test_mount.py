@@ -139,3 +139,19 @@ def test_mounted_sub_app_keeps_its_asgi_middleware(serve: Callable[..., httpx.Cl
     r = client.get("/hello")
     assert r.json() == {"hello": "main"}
     assert "x-stamp" not in r.headers
+
+
+def test_url_path_for_finds_websocket_routes() -> None:
+    from fulmen import WebSocket
+
+    app = FastAPI()
+
+    @app.websocket("/ws/{room}", name="chat")
+    async def chat(websocket: WebSocket, room: str) -> None:
+        await websocket.close()
+
+    assert app.url_path_for("chat", room="lobby") == "/ws/lobby"
+    import pytest
+
+    with pytest.raises(Exception, match="No route exists"):
+        app.url_path_for("nothing")

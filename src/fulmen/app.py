@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fulmen.datastructures import State
 from fulmen.encoders import jsonable_encoder
@@ -281,8 +281,15 @@ class APIRouter:
             )
 
     def url_path_for(self, name: str, /, **path_params: Any) -> str:
-        """The path of the route called ``name``."""
-        return self.table.url_path_for(name, **path_params)
+        """The path of the route (HTTP or WebSocket) called ``name``."""
+        try:
+            return self.table.url_path_for(name, **path_params)
+        except FastAPIError:
+            ws_table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+            path = ws_table.url_path_for(name, **path_params) if ws_table is not None else None
+            if path is None:
+                raise
+            return path
 
     # -- WebSockets ------------------------------------------------------------------------------------------
     # WebSocket routes live in their own table (fulmen.routing.WebSocketRouteTable), created on first use:
@@ -456,6 +463,7 @@ class Fulmen(APIRouter):
         callbacks: list[Any] | None = None,
         deprecated: bool | None = None,
         include_in_schema: bool = True,
+        docs_assets: Literal["local", "cdn"] = "local",
         # -- end openapi --
         default_response_class: type[Response] = Default(JSONResponse),
         redirect_slashes: bool = True,
@@ -501,6 +509,7 @@ class Fulmen(APIRouter):
             callbacks=callbacks,
             deprecated=deprecated,
             include_in_schema=include_in_schema,
+            docs_assets=docs_assets,
         )
         self.root_path = root_path
         self.extra = extra
@@ -544,7 +553,13 @@ class Fulmen(APIRouter):
         callbacks: list[Any] | None,
         deprecated: bool | None,
         include_in_schema: bool,
+        docs_assets: Literal["local", "cdn"],
     ) -> None:
+        if docs_assets not in ("local", "cdn"):
+            raise ValueError(f"docs_assets must be 'local' or 'cdn', not {docs_assets!r}")
+        #: Where /docs and /redoc load Swagger UI and ReDoc from: the app itself ("local", the default, served
+        #: under ``docs_assets_url``) or FastAPI's CDN URLs ("cdn").
+        self.docs_assets = docs_assets
         # The app's own router settings for its operations, as FastAPI's (they only show in the document).
         self.responses = dict(responses or {})
         self.deprecated = deprecated
@@ -602,10 +617,26 @@ class Fulmen(APIRouter):
     def _root_path(self, request: Request) -> str:
         return (self.root_path or request.root_path).rstrip("/")
 
+    @property
+    def docs_assets_url(self) -> str | None:
+        """The path the shipped docs assets are served under (``/docs/static`` by default): ``docs_url``
+        (else ``redoc_url``) plus ``/static``; ``None`` when they aren't served (``docs_assets="cdn"``)."""
+        base = self.docs_url or self.redoc_url
+        if self.docs_assets != "local" or not self.openapi_url or not base:
+            return None
+        return base.rstrip("/") + "/static"
+
     def _add_docs_routes(self) -> None:
         openapi_url = self.openapi_url
         if not openapi_url:
             return
+        assets_url = self.docs_assets_url
+        if assets_url is not None:
+            names = ["redoc.standalone.js", "favicon-32x32.png"] if self.redoc_url else []
+            if self.docs_url:
+                names += ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"]
+            for name in dict.fromkeys(names):
+                self._add_docs_route(f"{assets_url}/{name}", self._docs_asset_endpoint(name))
 
         async def openapi(req: Request) -> Response:
             root_path = self._root_path(req)
@@ -625,12 +656,21 @@ class Fulmen(APIRouter):
 
                 root_path = self._root_path(req)
                 redirect_url = self.swagger_ui_oauth2_redirect_url
+                local: dict[str, str] = {}
+                if assets_url is not None:
+                    static = root_path + assets_url
+                    local = {
+                        "swagger_js_url": f"{static}/swagger-ui-bundle.js",
+                        "swagger_css_url": f"{static}/swagger-ui.css",
+                        "swagger_favicon_url": f"{static}/favicon-32x32.png",
+                    }
                 return docs.get_swagger_ui_html(
                     openapi_url=root_path + openapi_url,
                     title=f"{self.title} - Swagger UI",
                     oauth2_redirect_url=root_path + redirect_url if redirect_url else redirect_url,
                     init_oauth=self.swagger_ui_init_oauth,
                     swagger_ui_parameters=self.swagger_ui_parameters,
+                    **local,
                 )
 
             self._add_docs_route(self.docs_url, swagger_ui_html)
@@ -647,11 +687,31 @@ class Fulmen(APIRouter):
             async def redoc_html(req: Request) -> Response:
                 from fulmen.openapi import docs
 
+                root_path = self._root_path(req)
+                if assets_url is None:
+                    return docs.get_redoc_html(
+                        openapi_url=root_path + openapi_url, title=f"{self.title} - ReDoc"
+                    )
+                # Local assets: no Google Fonts either (ReDoc falls back to its CSS font stacks).
+                static = root_path + assets_url
                 return docs.get_redoc_html(
-                    openapi_url=self._root_path(req) + openapi_url, title=f"{self.title} - ReDoc"
+                    openapi_url=root_path + openapi_url,
+                    title=f"{self.title} - ReDoc",
+                    redoc_js_url=f"{static}/redoc.standalone.js",
+                    redoc_favicon_url=f"{static}/favicon-32x32.png",
+                    with_google_fonts=False,
                 )
 
             self._add_docs_route(self.redoc_url, redoc_html)
+
+    @staticmethod
+    def _docs_asset_endpoint(name: str) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        async def docs_asset(req: Request) -> Response:
+            from fulmen.openapi import docs
+
+            return docs.docs_asset_response(name, req)
+
+        return docs_asset
 
     def _add_docs_route(self, path: str, endpoint: Callable[..., Any]) -> None:
         # Not through add_api_route: like FastAPI's plain Starlette routes, they take no app dependencies.
@@ -773,10 +833,6 @@ class Fulmen(APIRouter):
             return func
 
         return decorator
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> str:
-        """The path of the route called ``name`` (with the app's root path)."""
-        return self.table.url_path_for(name, **path_params)
 
     # -- middleware ------------------------------------------------------------------------------------------
     # The stack is built once (engine start-up, or the first ASGI call) into instance attributes: ``handle``

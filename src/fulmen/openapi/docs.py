@@ -7,12 +7,16 @@ URLs are parameters, so the pages can load their assets from anywhere (a CDN by 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from fulmen.encoders import jsonable_encoder
-from fulmen.responses import HTMLResponse
+from fulmen.requests import Request
+from fulmen.responses import FileResponse, HTMLResponse, Response
 
 __all__ = [
+    "DOCS_ASSETS",
+    "docs_asset_response",
     "get_redoc_html",
     "get_swagger_ui_html",
     "get_swagger_ui_oauth2_redirect_html",
@@ -204,3 +208,51 @@ def get_swagger_ui_oauth2_redirect_html() -> HTMLResponse:
         f"{_OAUTH2_REDIRECT_SCRIPT}</script>\n    </body>\n    </html>\n        "
     )
     return HTMLResponse(content=html)
+
+
+# -- offline assets --------------------------------------------------------------------------------------------
+# Swagger UI and ReDoc builds shipped in the package (see static/NOTICE for versions and licences), which the
+# app serves so /docs and /redoc need no network.
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+#: URL file name -> (path under ``STATIC_DIR``, media type) of each asset the docs pages load.
+DOCS_ASSETS: dict[str, tuple[str, str]] = {
+    "swagger-ui-bundle.js": ("swagger-ui/swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+    "swagger-ui.css": ("swagger-ui/swagger-ui.css", "text/css; charset=utf-8"),
+    "favicon-32x32.png": ("swagger-ui/favicon-32x32.png", "image/png"),
+    "redoc.standalone.js": ("redoc/redoc.standalone.js", "text/javascript; charset=utf-8"),
+}
+
+#: Browsers may reuse an asset for a day without asking; after that an ``If-None-Match`` gets a 304.
+DOCS_ASSET_CACHE_CONTROL = "public, max-age=86400"
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison of ``If-None-Match`` (a list of tags, or ``*``) with the file's ETag."""
+    tag = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == tag:
+            return True
+    return False
+
+
+def docs_asset_response(name: str, request: Request) -> Response:
+    """One shipped docs asset (a key of ``DOCS_ASSETS``): the file with ETag, Last-Modified and
+    Cache-Control, or a 304 when the request's ``If-None-Match`` holds its current ETag."""
+    relative, media_type = DOCS_ASSETS[name]
+    path = os.path.join(STATIC_DIR, relative)
+    response = FileResponse(
+        path,
+        media_type=media_type,
+        headers={"cache-control": DOCS_ASSET_CACHE_CONTROL},
+        stat_result=os.stat(path),
+    )
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        etag = next(v for k, v in response.raw_headers if k == b"etag").decode("latin-1")
+        if _etag_matches(if_none_match, etag):
+            return Response(
+                status_code=304, headers={"etag": etag, "cache-control": DOCS_ASSET_CACHE_CONTROL}
+            )
+    return response
