@@ -43,6 +43,9 @@ def built(build: Callable[..., Any], fw: Any, **settings: Any) -> Any:
 
 
 def settings_app(fw: Any, **settings: Any) -> Any:
+    if fw is fulmen:
+        # FastAPI's pages load their assets from a CDN; fulmen's serve them itself unless told otherwise.
+        settings = {"docs_assets": "cdn", **settings}
     app = fw.FastAPI(**settings)
 
     @app.get("/items/{item_id}")

@@ -210,7 +210,7 @@ def get_swagger_ui_oauth2_redirect_html() -> HTMLResponse:
     return HTMLResponse(content=html)
 
 
-# -- offline assets --------------------------------------------------------------------------------------------
+# -- offline assets ------------------------------------------------------------------------------------------
 # Swagger UI and ReDoc builds shipped in the package (see static/NOTICE for versions and licences), which the
 # app serves so /docs and /redoc need no network.
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
