@@ -27,6 +27,7 @@ import fulmen.middleware.httpsredirect
 import fulmen.middleware.trustedhost
 import fulmen.responses
 from fulmen.testclient import TestClient
+from tests.test_crosscheck_fastapi import _reraise_only_unanswered
 
 Case = tuple[str, str, str, dict[str, Any]]
 
@@ -411,26 +412,6 @@ def ask(client: httpx.Client, case: Case) -> Answer:
         if k.decode("latin-1").lower() not in ignored
     )
     return Answer(response.status_code, tuple(out), body)
-
-
-def _reraise_only_unanswered(app: Any) -> Any:
-    """Starlette's ServerErrorMiddleware re-raises after sending its 500; a server would only log that."""
-
-    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
-        started = False
-
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await app(scope, receive, tracking_send)
-        except Exception:
-            if not started:
-                raise
-
-    return wrapped
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ import fulmen.sse
 import fulmen.staticfiles
 import fulmen.templating
 from fulmen.testclient import TestClient
+from tests.test_crosscheck_fastapi import _reraise_only_unanswered
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -354,26 +355,6 @@ def _comparable(expected: Answer, got: Answer) -> tuple[Answer, Answer]:
         for a in (expected, got)
     ]
     return strip[0], strip[1]
-
-
-def _reraise_only_unanswered(app: Any) -> Any:
-    """An exception after the response was sent is dropped, as a server would only log it."""
-
-    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
-        started = False
-
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await app(scope, receive, tracking_send)
-        except Exception:
-            if not started:
-                raise
-
-    return wrapped
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,6 @@ from fulmen.datastructures import FormData, FormValue, Headers, UploadFile
 from fulmen.exceptions import FastAPIError, HTTPException
 from fulmen.validation import (
     ValidationFailure,
-    compile_validator,
-    constraints_from_metadata,
     is_pydantic_model,
 )
 
@@ -47,7 +45,7 @@ __all__ = [
     "close_files_after",
     "compile_form_solver",
     "ensure_multipart_installed",
-    "form_body_field",
+    "form_fields_are_not_json",
     "has_form_fields",
     "is_upload_annotation",
     "parse_form",
@@ -473,34 +471,9 @@ def has_form_fields(fields: list[BodyField]) -> bool:
     return any(isinstance(f.marker, params.Form) for f in fields)
 
 
-def _not_json(body: bytes) -> Any:
+def form_fields_are_not_json(body: bytes) -> Any:
+    """``BodyField.decode_json`` of form fields: they are read from the parsed form, never from JSON."""
     raise FastAPIError("form fields are read from a parsed form, not decoded as JSON (fulmen.forms)")
-
-
-def form_body_field(
-    name: str, tp: Any, metadata: list[Any], marker: params.Form, default: Any, where: str
-) -> BodyField:
-    """The ``BodyField`` for a ``Form()``/``File()`` parameter; needs python-multipart, like FastAPI."""
-    from fulmen.plan import BodyField  # plan imports this module
-
-    ensure_multipart_installed(where)
-    args = (tp, *metadata)
-    # Subscripting with a ready tuple works on every Python (3.13 has no Annotated.__class_getitem__).
-    ann = Annotated[args] if metadata else tp
-    try:
-        validate = compile_validator(ann, constraints_from_metadata([marker]))
-    except TypeError as exc:
-        raise FastAPIError(f"{where}: {exc}") from exc
-    return BodyField(
-        name=name,
-        alias=marker.alias or name,
-        annotation=tp,
-        validate=validate,
-        default=default,
-        default_factory=marker.default_factory,
-        marker=marker,
-        decode_json=_not_json,
-    )
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from fulmen.forms import (
     FormSolver,
     close_files_after,
     compile_form_solver,
-    form_body_field,
+    ensure_multipart_installed,
+    form_fields_are_not_json,
     has_form_fields,
     is_upload_annotation,
 )
@@ -528,19 +529,23 @@ def _param_field(
 def _body_field(
     name: str, tp: Any, metadata: list[Any], marker: params.Body, default: Any, where: str
 ) -> BodyField:
-    if isinstance(marker, params.Form):
-        return form_body_field(name, tp, metadata, marker, default, where)
+    is_form = isinstance(marker, params.Form)
+    if is_form:
+        ensure_multipart_installed(where)  # needs python-multipart, like FastAPI (at registration)
     ann = _annotated(tp, metadata)
     constraints = constraints_from_metadata([marker])
     validate = _validator(ann, constraints, where)
-    if constraints is None:
+    decode: Callable[[bytes], Any]
+    if is_form:
+        decode = form_fields_are_not_json  # read from the parsed form (fulmen.forms), never from JSON
+    elif constraints is None:
         try:
             decode = compile_json_body(ann)
         except TypeError as exc:
             raise FastAPIError(f"{where}: {exc}") from exc
     else:
         decode = _decode_then(validate)
-    if not metadata and constraints is None and is_pydantic_model(tp):
+    if not is_form and not metadata and constraints is None and is_pydantic_model(tp):
         decode = _pydantic_fast_path(tp, decode)
     return BodyField(
         name=name,
