@@ -1,4 +1,4 @@
-"""The ``fulmen`` command: ``fulmen run module:app [--host] [--port] [--workers N] [--reload] ...``."""
+"""The ``fulmen`` command: ``fulmen run module:app [--host] [--port] [--workers N] [--interface] ...``."""
 
 from __future__ import annotations
 
@@ -20,11 +20,14 @@ logger = logging.getLogger("fulmen.error")
 
 
 class AppLoadError(Exception):
-    """The ``module:attribute`` given on the command line does not name a fulmen application."""
+    """The ``module:attribute`` given on the command line does not name an application the engine serves."""
 
 
-def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
-    """Import ``module:attribute`` (attribute may be dotted); call it first when ``factory`` is set."""
+def load_app(target: str, *, factory: bool = False, app_dir: str = ".", interface: str = "auto") -> Any:
+    """Import ``module:attribute`` (attribute may be dotted); call it first when ``factory`` is set.
+
+    The object must fit ``interface`` (fulmen, asgi, wsgi, or auto-detected: ``resolve_interface``).
+    """
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
         raise AppLoadError(f"expected the app as 'module:attribute' (for example main:app), got {target!r}")
@@ -48,20 +51,32 @@ def load_app(target: str, *, factory: bool = False, app_dir: str = ".") -> Any:
         if not callable(obj):
             raise AppLoadError(f"--factory was given but {target!r} is not callable")
         obj = obj()
-    if not callable(getattr(obj, "handle", None)):
-        kind = "an ASGI/WSGI app or other object" if callable(obj) else type(obj).__name__
-        hint = " (did you mean --factory?)" if callable(obj) and not factory else ""
-        raise AppLoadError(
-            f"{target!r} is not a fulmen application: it has no .handle(request) method ({kind}){hint}. "
-            "Serving foreign ASGI/WSGI apps on the engine is not supported yet; run them under uvicorn."
-        )
+    from fulmen.engine.interface import InterfaceError, resolve_interface
+
+    try:
+        resolve_interface(obj, interface)
+    except InterfaceError as exc:
+        zero_args = callable(obj) and not factory and _takes_no_arguments(obj)
+        hint = " (did you mean --factory?)" if zero_args else ""
+        raise AppLoadError(f"{target!r}: {exc}{hint}") from None
     return obj
+
+
+def _takes_no_arguments(obj: Any) -> bool:
+    import inspect
+
+    try:
+        return not inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for ``fulmen``."""
     defaults = Config()
-    parser = argparse.ArgumentParser(prog="fulmen", description="fulmen: serve a fulmen application.")
+    parser = argparse.ArgumentParser(
+        prog="fulmen", description="fulmen: serve a fulmen, ASGI or WSGI application."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="serve an application, e.g. `fulmen run main:app`")
     run.add_argument("app", help="the application as module:attribute, e.g. main:app")
@@ -71,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reload", action="store_true", help="restart when a .py file under the cwd changes")
     run.add_argument("--factory", action="store_true", help="treat module:attribute as an app factory")
     run.add_argument("--app-dir", default=".", help="directory added to sys.path first (default: cwd)")
+    run.add_argument(
+        "--interface",
+        default=defaults.interface,
+        choices=["auto", "fulmen", "asgi", "wsgi"],
+        help="how to call the app: a fulmen app, ASGI 3, WSGI, or auto-detect (default %(default)s)",
+    )
+    run.add_argument(
+        "--threads", type=int, default=defaults.threads, help="WSGI worker threads per process (%(default)s)"
+    )
     run.add_argument(
         "--log-level",
         default=defaults.log_level,
@@ -105,6 +129,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.ws_per_message_deflate,
         help="true/false (%(default)s)",
     )
+    tls = run.add_argument_group("TLS (uvicorn's names)")
+    tls.add_argument("--ssl-keyfile", default=None, help="PEM private key file")
+    tls.add_argument("--ssl-certfile", default=None, help="PEM certificate (chain) file; turns TLS on")
+    tls.add_argument("--ssl-keyfile-password", default=None, help="password of an encrypted key file")
+    tls.add_argument("--ssl-ca-certs", default=None, help="CA certificates (PEM) for client certificates")
+    tls.add_argument(
+        "--ssl-cert-reqs",
+        default="none",
+        help="client certificates: none (0), optional (1) or required (2); default none",
+    )
+    tls.add_argument("--ssl-ciphers", default=None, help="OpenSSL cipher list (default: Python's)")
+    proxy = run.add_argument_group("proxy headers and logging")
+    proxy.add_argument(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.proxy_headers,
+        help="use X-Forwarded-For/Proto/Host and Forwarded from trusted proxies (default on)",
+    )
+    proxy.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="trusted proxies: comma list of IPs, CIDR networks or '*' "
+        "(default $FORWARDED_ALLOW_IPS or 127.0.0.1)",
+    )
+    proxy.add_argument(
+        "--access-log-format",
+        default=defaults.access_log_format,
+        choices=["text", "json"],
+        help="access log lines as text or one JSON object per line (default %(default)s)",
+    )
     return parser
 
 
@@ -130,6 +184,8 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         log_level=args.log_level,
         access_log=not args.no_access_log,
         root_path=args.root_path,
+        interface=args.interface,
+        threads=args.threads,
         backlog=args.backlog,
         max_connections=args.max_connections,
         keep_alive_timeout=args.keep_alive_timeout,
@@ -140,6 +196,15 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         ws_ping_interval=args.ws_ping_interval,
         ws_ping_timeout=args.ws_ping_timeout,
         ws_per_message_deflate=args.ws_per_message_deflate,
+        ssl_keyfile=args.ssl_keyfile,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile_password=args.ssl_keyfile_password,
+        ssl_ca_certs=args.ssl_ca_certs,
+        ssl_cert_reqs=args.ssl_cert_reqs,
+        ssl_ciphers=args.ssl_ciphers,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        access_log_format=args.access_log_format,
     )
 
 
@@ -161,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child_argv = [a for a in argv if a != "--reload"]
         return run_with_reload(child_argv, config)
     try:
-        app = load_app(args.app, factory=args.factory, app_dir=args.app_dir)
+        app = load_app(args.app, factory=args.factory, app_dir=args.app_dir, interface=config.interface)
     except AppLoadError as exc:
         print(f"fulmen: error: {exc}", file=sys.stderr)
         return 1
@@ -169,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         run(app, **{f: getattr(config, f) for f in config.__dataclass_fields__})
+    except ConfigError as exc:  # found at start-up: an ssl_* file that can't be used
+        print(f"fulmen: error: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0

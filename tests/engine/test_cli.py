@@ -53,7 +53,6 @@ def test_load_app_and_factory(app_dir: Path) -> None:
         ("cliapp", False, "module:attribute"),
         ("no_such_module_xyz:app", False, "could not import module 'no_such_module_xyz'"),
         ("cliapp:missing", False, "has no attribute 'missing'"),
-        ("cliapp:asgi_app", False, "not a fulmen application"),
         ("cliapp:create_app", False, "did you mean --factory"),
         ("cliapp:app", True, "not callable"),
     ],
@@ -61,6 +60,14 @@ def test_load_app_and_factory(app_dir: Path) -> None:
 def test_load_app_errors_are_clear(app_dir: Path, target: str, factory: bool, message: str) -> None:
     with pytest.raises(AppLoadError, match=message):
         load_app(target, factory=factory, app_dir=str(app_dir))
+
+
+def test_load_app_checks_the_interface(app_dir: Path) -> None:
+    assert load_app("cliapp:asgi_app", app_dir=str(app_dir), interface="asgi") is not None
+    with pytest.raises(AppLoadError, match="not a fulmen application"):
+        load_app("cliapp:asgi_app", app_dir=str(app_dir), interface="fulmen")
+    with pytest.raises(AppLoadError, match="async callable, not a WSGI app"):
+        load_app("cliapp:asgi_app", app_dir=str(app_dir), interface="wsgi")
 
 
 def test_parser_accepts_documented_options() -> None:
@@ -101,7 +108,7 @@ def test_config_validation_names_the_setting() -> None:
 
 def test_cli_refuses_a_non_fulmen_app(app_dir: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "fulmen", "run", "cliapp:asgi_app", "--port", "0"],
+        [sys.executable, "-m", "fulmen", "run", "cliapp:asgi_app", "--interface", "fulmen", "--port", "0"],
         cwd=app_dir,
         env={"PYTHONPATH": str(REPO / "src")},
         capture_output=True,

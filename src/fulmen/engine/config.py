@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,9 @@ _LOG_LEVELS = {
     "debug": logging.DEBUG,
     "trace": 5,
 }
+
+
+_CERT_REQS = {"none": 0, "optional": 1, "required": 2, "0": 0, "1": 1, "2": 2}
 
 
 class ConfigError(ValueError):
@@ -40,8 +44,14 @@ class Config:
     log_level: str = "info"
     #: One "fulmen.access" log line per request; when off, the hot path skips the logging call entirely.
     access_log: bool = True
+    #: Access log lines as "text" (uvicorn-like) or "json" (one object per line; see docs/engine.md, Logging).
+    access_log_format: str = "text"
     #: ASGI-style root path handed to every request (an app mounted under a proxy prefix).
     root_path: str = ""
+    #: How the engine calls the app: "fulmen", "asgi" (ASGI 3), "wsgi" (PEP 3333), or "auto" to detect it.
+    interface: str = "auto"
+    #: Worker threads per process running a WSGI app (``interface`` "wsgi"); other apps don't use it.
+    threads: int = 10
 
     # -- limits ---------------------------------------------------------------------------------------------
     #: Longest request target (URL) accepted; longer gets 414.
@@ -79,7 +89,30 @@ class Config:
     #: Negotiate permessage-deflate compression (RFC 7692) when the client offers it.
     ws_per_message_deflate: bool = True
 
+    # -- TLS (uvicorn's names; the SSLContext is built at start-up by fulmen.engine.server) ------------------
+    #: PEM private key; TLS is on when ``ssl_certfile`` is set.
+    ssl_keyfile: str | None = None
+    #: PEM certificate chain (may hold the key too).
+    ssl_certfile: str | None = None
+    #: Password of an encrypted ``ssl_keyfile``.
+    ssl_keyfile_password: str | None = None
+    #: CA certificates (PEM) that client certificates must chain to.
+    ssl_ca_certs: str | None = None
+    #: Client certificates: ``ssl.CERT_NONE`` (0), ``CERT_OPTIONAL`` (1), ``CERT_REQUIRED`` (2), or by name.
+    ssl_cert_reqs: int | str = 0
+    #: OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's); None keeps Python's secure default.
+    ssl_ciphers: str | None = None
+
+    # -- proxy headers (fulmen.engine.proxy) ---------------------------------------------------------------
+    #: Believe X-Forwarded-For/Proto/Host and Forwarded from peers in ``forwarded_allow_ips``.
+    proxy_headers: bool = True
+    #: Trusted proxies: comma list of IPs, CIDR networks or "*"; None: $FORWARDED_ALLOW_IPS, else "127.0.0.1".
+    forwarded_allow_ips: str | list[str] | None = None
+
     def __post_init__(self) -> None:
+        self._check_tls_proxy_and_log()
+        if self.interface not in ("auto", "fulmen", "asgi", "wsgi"):
+            raise ConfigError(f"interface must be auto, fulmen, asgi or wsgi, got {self.interface!r}")
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
         if not 0 <= self.port <= 65535:
@@ -93,6 +126,7 @@ class Config:
             "max_header_count",
             "max_connections",
             "max_pipelined_requests",
+            "threads",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -112,6 +146,31 @@ class Config:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
+
+    def _check_tls_proxy_and_log(self) -> None:
+        if self.access_log_format not in ("text", "json"):
+            raise ConfigError(f"access_log_format must be text or json, got {self.access_log_format!r}")
+        reqs = self.ssl_cert_reqs
+        if isinstance(reqs, str):
+            named = _CERT_REQS.get(reqs.strip().lower())
+            if named is None:
+                raise ConfigError(f"ssl_cert_reqs must be none, optional or required (0, 1, 2), got {reqs!r}")
+            self.ssl_cert_reqs = named
+        elif reqs not in (0, 1, 2):
+            raise ConfigError(f"ssl_cert_reqs must be 0 (none), 1 (optional) or 2 (required), got {reqs!r}")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ConfigError("ssl_keyfile (--ssl-keyfile) needs ssl_certfile (--ssl-certfile) too")
+        if self.forwarded_allow_ips is None:
+            self.forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+        if self.proxy_headers:
+            from fulmen.engine.proxy import TrustedProxies
+
+            TrustedProxies(self.forwarded_allow_ips)  # raises ConfigError naming a bad entry
+
+    @property
+    def is_ssl(self) -> bool:
+        """True when the server speaks TLS (``ssl_certfile`` is set)."""
+        return bool(self.ssl_certfile)
 
     @property
     def log_level_number(self) -> int:

@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import httptools
 
 from fulmen._concurrency import run_eager, start_eager
+from fulmen.datastructures import Address
+from fulmen.engine.accesslog import log_access
+from fulmen.engine.proxy import TrustedProxies, apply_forwarded
 from fulmen.engine.streaming import ClientGone, SocketBodyWriter
 from fulmen.requests import Request
 from fulmen.responses import PlainTextResponse, Response
@@ -66,13 +69,22 @@ _HOST_RE = re.compile(
 
 # Header names the engine looks at while parsing (everything else is only collected).
 _H_HOST, _H_CONTENT_LENGTH, _H_TRANSFER_ENCODING, _H_EXPECT = 1, 2, 3, 4
+# PERF: the forwarding headers (fulmen.engine.proxy) are noticed in this same lookup, not a second scan: a
+# request without them pays nothing; with them they count only from a trusted proxy (see connection_made).
+_H_FORWARDED = 5
 _SPECIAL_HEADERS = {
     b"host": _H_HOST,
     b"content-length": _H_CONTENT_LENGTH,
     b"transfer-encoding": _H_TRANSFER_ENCODING,
     b"expect": _H_EXPECT,
+    b"x-forwarded-for": _H_FORWARDED,
+    b"x-forwarded-proto": _H_FORWARDED,
+    b"x-forwarded-host": _H_FORWARDED,
+    b"forwarded": _H_FORWARDED,
 }
 
+# Reads longer than this are parsed in slices of it, so a full pipeline stops the parsing (_feed_in_slices).
+_FEED_SLICE = 4096
 # Parser phase of the request currently being received.
 _IDLE, _HEAD, _BODY = 0, 1, 2
 # What the connection's single timer is currently guarding.
@@ -108,6 +120,12 @@ class ServerState:
         self.shutting_down = False
         self.date_header = b""
         self.access_log = config.access_log and access_logger.isEnabledFor(logging.INFO)
+        #: "https" when the server speaks TLS; every request and WebSocket starts from it.
+        self.scheme = "https" if config.is_ssl else "http"
+        #: The peers whose forwarding headers count (None: proxy_headers is off).
+        self.trusted_proxies = (
+            TrustedProxies(config.forwarded_allow_ips or "") if config.proxy_headers else None
+        )
         #: Requests answered (handy for tests and metrics; one integer add per response).
         self.total_requests = 0
         self.refresh_date()
@@ -128,8 +146,12 @@ class _Slot:
         "keep_alive",
         "request",
         "response",
+        "started",
         "task",
     )
+
+    #: perf_counter() at the request's first byte; set only by timed_protocol's classes (unset otherwise).
+    started: float
 
     def __init__(self, keep_alive: bool, is_head: bool, http10: bool) -> None:
         self.keep_alive = keep_alive
@@ -157,6 +179,14 @@ def _error_response(status: int, message: str) -> Response:
     return PlainTextResponse(message, status_code=status)
 
 
+def _declared_length(response: Response) -> int | None:
+    """The content-length a streamed response declared (its body size for the access log), if any."""
+    for name, value in response.raw_headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
 def _describe(request: Request | None) -> str:
     return "-" if request is None else f"{request.method} {request.path}"
 
@@ -166,6 +196,9 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_app",
+        "_backlog",
+        "_backlog_feed",
+        "_began",
         "_body_parts",
         "_body_size",
         "_chunked",
@@ -175,6 +208,7 @@ class HttpProtocol(asyncio.Protocol):
         "_content_length",
         "_deadline",
         "_drain_waiter",
+        "_forwarded",
         "_head_bytes",
         "_header_bytes",
         "_headers",
@@ -195,6 +229,7 @@ class HttpProtocol(asyncio.Protocol):
         "_reading_paused",
         "_reject",
         "_root_path",
+        "_scheme",
         "_server",
         "_slot",
         "_state",
@@ -203,6 +238,7 @@ class HttpProtocol(asyncio.Protocol):
         "_timer_kind",
         "_timer_when",
         "_transport",
+        "_trusted_peer",
         "_url",
         "_valid_host",
         "_waiting",
@@ -223,7 +259,12 @@ class HttpProtocol(asyncio.Protocol):
         self._max_body = cfg.max_body_size
         self._max_pipelined = cfg.max_pipelined_requests
         self._root_path = cfg.root_path
+        self._scheme = state.scheme
         self._keep_alive_timeout = cfg.keep_alive_timeout
+        #: The peer is a trusted proxy (connection_made), and the request being parsed carried a forwarding
+        #: header from it (reset once fulmen.engine.proxy has run).
+        self._trusted_peer = False
+        self._forwarded = False
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client: tuple[str, int] | None = None
@@ -262,6 +303,10 @@ class HttpProtocol(asyncio.Protocol):
         #: after it, the handshake request and the bytes after it, until the connection is handed over.
         self._ws_upgrade = False
         self._ws_handoff: tuple[Request, list[bytes]] | None = None
+        #: Bytes read but not parsed yet because the pipeline was full (see _feed_in_slices), and the loop
+        #: callback scheduled to parse them once it has room again.
+        self._backlog = b""
+        self._backlog_feed: asyncio.Handle | None = None
 
     # -- connection lifecycle --------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -270,7 +315,9 @@ class HttpProtocol(asyncio.Protocol):
         state = self._state
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
-            self._client = (str(peer[0]), int(peer[1]))
+            self._client = client = Address(str(peer[0]), int(peer[1]))
+            trusted = state.trusted_proxies
+            self._trusted_peer = trusted is not None and client.host in trusted  # once per connection
         sock = transport.get_extra_info("sockname")
         if isinstance(sock, tuple) and len(sock) >= 2:
             self._server = (str(sock[0]), int(sock[1]))
@@ -349,6 +396,12 @@ class HttpProtocol(asyncio.Protocol):
             and len(self._waiting) + len(self._inflight) < self._max_pipelined
             and self._transport is not None
         ):
+            if self._backlog:
+                # What was read before the pause is parsed first, from the loop (this may run inside a
+                # parser callback); the transport resumes once it is all parsed.
+                if self._backlog_feed is None:
+                    self._backlog_feed = self._loop.call_soon(self._feed_backlog)
+                return
             self._reading_paused = False
             self._transport.resume_reading()
 
@@ -415,6 +468,9 @@ class HttpProtocol(asyncio.Protocol):
             if self._ws_handoff is not None:
                 self._ws_handoff[1].append(data)  # WebSocket frames that came before the handover
             return  # after a rejected or final request nothing is parsed again
+        if len(data) > _FEED_SLICE:  # PERF: one comparison per read; only big reads are sliced
+            self._feed_in_slices(data)
+            return
         in_head = self._phase == _HEAD
         if in_head:
             # Bound what httptools buffers for an unterminated header line.
@@ -454,6 +510,37 @@ class HttpProtocol(asyncio.Protocol):
         if self._inflight and len(self._waiting) + len(self._inflight) >= self._max_pipelined:
             self._pause_reading()
         self._after_activity()
+
+    def _feed_in_slices(self, data: bytes) -> None:
+        """Parse a large read a slice at a time, and keep the rest unparsed once the pipeline is full.
+
+        llhttp parses all it is given: one 256 KiB read of tiny pipelined requests would otherwise queue
+        thousands of them (~0.7 KiB each) before the pipeline cap pauses reading.
+        """
+        size = len(data)
+        pos = 0
+        while pos < size:
+            if self._no_more_requests:
+                transport = self._transport
+                # The rest goes where the rest of a read goes: dropped, kept for a WebSocket handover, or,
+                # when the WebSocket session has already taken the transport over, to that session.
+                target = cast(asyncio.Protocol, transport.get_protocol()) if transport is not None else self
+                (target or self).data_received(data[pos:])
+                return
+            if len(self._waiting) + len(self._inflight) >= self._max_pipelined:
+                self._backlog = data[pos:]
+                self._pause_reading()
+                return
+            self.data_received(data[pos : pos + _FEED_SLICE])
+            pos += _FEED_SLICE
+
+    def _feed_backlog(self) -> None:
+        self._backlog_feed = None
+        data, self._backlog = self._backlog, b""
+        if data and not self._closing and self._transport is not None:
+            self.data_received(data)
+            if not self._backlog:
+                self._maybe_resume_reading()
 
     def on_message_begin(self) -> None:
         self._phase = _HEAD
@@ -500,7 +587,22 @@ class HttpProtocol(asyncio.Protocol):
             elif kind == _H_CONTENT_LENGTH:
                 self._content_length = int(value)  # llhttp has validated the digits
             elif kind == _H_TRANSFER_ENCODING:
+                if self._chunked or value.lower() != b"chunked":
+                    self._check_codings()  # a second field, or a coding besides chunked
                 self._chunked = True  # llhttp accepts only "chunked" last on requests
+            elif kind == _H_FORWARDED and self._trusted_peer:
+                self._forwarded = True
+
+    def _check_codings(self) -> None:
+        """Chunked last after other codings ("gzip, chunked") is framed, but not decoded here: 501.
+
+        Without chunked last the framing is unknown: llhttp answers that with 400 (RFC 9112 6.1, 6.3).
+        """
+        codings = [
+            c.strip() for n, v in self._headers if n == b"transfer-encoding" for c in v.lower().split(b",")
+        ]
+        if codings[-1] == b"chunked" and b"chunked" not in codings[:-1]:
+            self._raise(_Reject(501, "Not Implemented: transfer coding other than chunked"))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -563,12 +665,16 @@ class HttpProtocol(asyncio.Protocol):
                 parsed = httptools.parse_url(url)
             except httptools.HttpParserInvalidURLError:
                 self._raise(_Reject(400, "Bad Request: invalid request target"))
+            if url == b"*" and self._parser.get_method() != b"OPTIONS":
+                # RFC 9112 3.2.4: the asterisk-form is only for a server-wide OPTIONS.
+                self._raise(_Reject(400, "Bad Request: asterisk-form target is only valid for OPTIONS"))
             path = parsed.path or (b"*" if url == b"*" else b"/")
             query = parsed.query or b""
         self._slot = None
         method = self._parser.get_method()
         parts = self._body_parts
         # PERF: positional arguments (order of Request.__init__): keyword passing costs about as much again.
+        # StreamingBodyProtocol.on_headers_complete (engine/streamed_body.py) builds the same: keep in step.
         slot.request = Request(
             _METHODS.get(method) or method.decode("latin-1"),
             path,
@@ -579,11 +685,13 @@ class HttpProtocol(asyncio.Protocol):
             None,  # read_body
             self._client,
             self._server,
-            "http",
+            self._scheme,
             "1.0" if slot.http10 else "1.1",
             self._root_path,
             self._app,  # type: ignore[arg-type]
         )
+        if self._forwarded:  # a trusted proxy sent forwarding headers (never set on other connections)
+            self._apply_forwarded(slot.request, False)
         slot.complete = True
         waiting = self._waiting
         if self._inflight or self._write_paused or len(waiting) != 1:
@@ -615,6 +723,13 @@ class HttpProtocol(asyncio.Protocol):
     def _raise(self, reject: _Reject) -> None:
         self._reject = reject
         raise reject
+
+    def _apply_forwarded(self, request: Request, websocket: bool) -> None:
+        """Client, scheme and Host from a trusted proxy's forwarding headers (see fulmen.engine.proxy)."""
+        self._forwarded = False
+        trusted = self._state.trusted_proxies
+        if trusted is not None:
+            apply_forwarded(request, trusted, websocket)
 
     # -- dispatch and write in order ------------------------------------------------------------------------
     def _pump(self) -> None:
@@ -755,7 +870,7 @@ class HttpProtocol(asyncio.Protocol):
         state = self._state
         state.total_requests += 1
         if state.access_log:
-            self._log_access(slot, status)
+            self._log_access(slot, status, blen)
         if response.background is not None:
             self._run_background(response.background)
         if not keep_alive:
@@ -849,7 +964,7 @@ class HttpProtocol(asyncio.Protocol):
         state = self._state
         state.total_requests += 1
         if state.access_log:
-            self._log_access(slot, response.status_code)
+            self._log_access(slot, response.status_code, None if slot.is_head else _declared_length(response))
         if response.background is not None:
             self._run_background(response.background)
         transport = self._transport
@@ -924,19 +1039,11 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._after_activity()
 
-    def _log_access(self, slot: _Slot, status: int) -> None:
+    def _log_access(self, slot: _Slot, status: int, size: int | None) -> None:
+        """One access log record (only called when the access log is on: ``ServerState.access_log``)."""
         request = slot.request
-        client = self._client
-        where = f"{client[0]}:{client[1]}" if client else "-"
-        if request is None:
-            access_logger.info('%s - "-" %d', where, status)
-            return
-        target = request.raw_path.decode("latin-1")
-        if request.query_string:
-            target += "?" + request.query_string.decode("latin-1")
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d', where, request.method, target, request.http_version, status
-        )
+        client = self._client if request is None else request.client  # the proxy's client when trusted
+        log_access(client, request, status, getattr(slot, "started", None), size)
 
     def _run_background(self, background: Callable[[], Awaitable[Any]]) -> None:
         async def run() -> None:
@@ -983,11 +1090,13 @@ class HttpProtocol(asyncio.Protocol):
             None,
             self._client,
             self._server,
-            "ws",
+            "wss" if self._scheme == "https" else "ws",
             self._parser.get_http_version(),
             self._root_path,
             self._app,  # type: ignore[arg-type]
         )
+        if self._forwarded:
+            self._apply_forwarded(request, True)
         self._ws_handoff = (request, [rest] if rest else [])
         if self._waiting or self._inflight:
             self._pause_reading()  # _pump hands over after the last earlier response
@@ -1025,6 +1134,9 @@ class HttpProtocol(asyncio.Protocol):
         """Answer a malformed or timed-out request (after anything ahead of it) and close the connection."""
         self._no_more_requests = True
         self._reject = reject
+        # Nothing is parsed after this, so no request is being received: without this, _after_activity would
+        # re-arm the headers/body timer over the linger timer, and a later 408 would follow the write_eof.
+        self._phase = _IDLE
         if reject.status == 400:
             error_logger.warning("Invalid HTTP request received: %s", reject.message)
         elif reject.status == 500:
@@ -1080,3 +1192,40 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = True
         if self._transport is not None:
             self._transport.abort()
+
+
+class _RequestTimer(HttpProtocol):
+    """Notes when each request's first byte arrived, for the access log's ``duration_ms``."""
+
+    __slots__ = ()
+
+    def on_message_begin(self) -> None:
+        self._began = time.perf_counter()
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        slot = self._slot
+        if slot is not None and not hasattr(slot, "started"):
+            slot.started = self._began
+
+    def _dispatch(self, slot: _Slot) -> None:
+        # A protocol that dispatches from on_headers_complete (streamed request bodies) gets here first.
+        if not hasattr(slot, "started"):
+            slot.started = self._began
+        super()._dispatch(slot)
+
+
+_TIMED: dict[type[HttpProtocol], type[HttpProtocol]] = {HttpProtocol: _RequestTimer}
+
+
+def timed_protocol(cls: type[HttpProtocol]) -> type[HttpProtocol]:
+    """``cls`` with each request's start time noted for the access log (``_RequestTimer`` mixed in).
+
+    The server picks it at start-up only when the access log is on, so with the log off no request reads
+    the clock (DESIGN.md §3.1).
+    """
+    timed = _TIMED.get(cls)
+    if timed is None:
+        timed = _TIMED[cls] = type(f"Timed{cls.__name__}", (_RequestTimer, cls), {"__slots__": ()})
+    return timed

@@ -14,13 +14,15 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Coroutine
 from typing import Any, cast
 
-from fulmen.engine.config import Config
-from fulmen.engine.protocol import App, HttpProtocol, ServerState
+from fulmen.engine.config import Config, ConfigError
+from fulmen.engine.interface import resolve_interface
+from fulmen.engine.protocol import App, HttpProtocol, ServerState, timed_protocol
 
 logger = logging.getLogger("fulmen.error")
 
@@ -59,7 +61,11 @@ def run_loop(main: Coroutine[Any, Any, Any]) -> Any:
 
 
 def configure_logging(config: Config) -> None:
-    """Set the "fulmen" loggers' level; add a stderr handler unless logging is already configured."""
+    """Set the "fulmen" loggers' level; add a stderr handler unless logging is already configured.
+
+    With ``access_log_format="json"`` the "fulmen.access" logger gets its own stderr handler writing one JSON
+    object per line (unless it has a handler already), even when the rest of logging is configured.
+    """
     level = config.log_level_number
     root = logging.getLogger()
     fulmen_logger = logging.getLogger("fulmen")
@@ -68,6 +74,87 @@ def configure_logging(config: Config) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
         fulmen_logger.addHandler(handler)
+    access = logging.getLogger("fulmen.access")
+    if config.access_log_format == "json" and not access.handlers:
+        from fulmen.engine.accesslog import JsonAccessFormatter
+
+        json_handler = logging.StreamHandler(sys.stderr)
+        json_handler.setFormatter(JsonAccessFormatter())
+        access.addHandler(json_handler)
+        access.propagate = False  # the line is written once, as JSON, not again by the text handler
+
+
+class _NeedsPassword(Exception):
+    pass
+
+
+def _no_password() -> str:
+    """The password callback when none was given: OpenSSL would otherwise prompt on the terminal."""
+    raise _NeedsPassword
+
+
+def _read_pem(path: str, flag: str, marker: bytes, what: str) -> None:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise ConfigError(f"{flag}: can't read {path!r}: {exc.strerror or exc}") from None
+    if marker not in data:
+        raise ConfigError(f"{flag}: {path!r} holds no PEM {what}")
+
+
+def create_ssl_context(config: Config) -> ssl.SSLContext | None:
+    """The server's TLS context from the ``ssl_*`` settings, or None without ``ssl_certfile``.
+
+    TLS 1.2 or later, ALPN "http/1.1". A file that is missing or unreadable, a wrong password or a key that
+    doesn't match the certificate raise ``ConfigError`` naming the option, before anything listens.
+    """
+    certfile = config.ssl_certfile
+    if not certfile:
+        return None
+    keyfile = config.ssl_keyfile
+    _read_pem(certfile, "--ssl-certfile", b"-----BEGIN CERTIFICATE-----", "certificate")
+    if keyfile:
+        _read_pem(keyfile, "--ssl-keyfile", b"PRIVATE KEY-----", "private key")
+    key_flag = "--ssl-keyfile" if keyfile else "--ssl-certfile"
+    password = config.ssl_keyfile_password
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile, keyfile, password if password is not None else _no_password)
+    except _NeedsPassword:
+        raise ConfigError(
+            f"{key_flag}: the private key is encrypted; give its password with --ssl-keyfile-password"
+        ) from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(
+                f"{key_flag}: the private key does not match the certificate in --ssl-certfile"
+            ) from None
+        if password is not None:
+            raise ConfigError(
+                f"--ssl-keyfile-password: can't decrypt the private key in {key_flag} (wrong password?)"
+            ) from None
+        raise ConfigError(f"{key_flag}: can't load the private key: {exc}") from None
+    cert_reqs = int(config.ssl_cert_reqs)
+    if config.ssl_ca_certs:
+        _read_pem(config.ssl_ca_certs, "--ssl-ca-certs", b"-----BEGIN CERTIFICATE-----", "certificate")
+        try:
+            context.load_verify_locations(config.ssl_ca_certs)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"--ssl-ca-certs: can't load the CA certificates: {exc}") from None
+    elif cert_reqs != ssl.CERT_NONE:
+        raise ConfigError(
+            "--ssl-cert-reqs optional/required needs --ssl-ca-certs (the CA that signs client certificates)"
+        )
+    context.verify_mode = ssl.VerifyMode(cert_reqs)
+    if config.ssl_ciphers:
+        try:
+            context.set_ciphers(config.ssl_ciphers)
+        except ssl.SSLError:
+            raise ConfigError(f"--ssl-ciphers: no cipher matches {config.ssl_ciphers!r}") from None
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def create_socket(config: Config, *, reuse_port: bool | None = None) -> socket.socket:
@@ -95,33 +182,56 @@ def create_socket(config: Config, *, reuse_port: bool | None = None) -> socket.s
     return sock
 
 
-def served_app(app: App) -> App:
-    """What the connections call, decided once at start-up: the app itself, or its ASGI adapter.
+def served_app(
+    app: Any, interface: str = "auto", *, threads: int | None = None, multiprocess: bool = False
+) -> App:
+    """What the connections call, decided once at start-up: the app itself, or an adapter around it.
 
-    A fulmen app's middleware stack is built here; if it contains an ASGI-only middleware, the engine serves
-    the app through ``ASGIAdapter`` (its ASGI stack), otherwise it calls ``app.handle`` with no translation.
+    ``interface`` as ``Config.interface`` (see ``fulmen.engine.interface``). A fulmen app's middleware stack
+    is built here; if it contains an ASGI-only middleware (or ``interface`` is "asgi"), the engine serves the
+    app through ``ASGIAdapter`` (its ASGI stack), otherwise it calls ``app.handle`` with no translation. Any
+    other ASGI 3 app goes through ``ASGIAdapter``, a WSGI app through ``WSGIAdapter`` (``threads`` workers,
+    ``Config.threads``; the adapter's default when None; ``multiprocess`` is ``wsgi.multiprocess``).
     """
+    kind = resolve_interface(app, interface)
+    if kind == "wsgi":
+        from fulmen.engine.wsgi_adapter import WSGIAdapter
+
+        if threads is None:
+            return cast(App, WSGIAdapter(app, multiprocess=multiprocess))
+        return cast(App, WSGIAdapter(app, threads=threads, multiprocess=multiprocess))
     build = getattr(app, "build_middleware_stack", None)
     if build is not None:
         build()
-    if getattr(app, "asgi_middleware_installed", False):
+    if kind == "asgi" or getattr(app, "asgi_middleware_installed", False):
         from fulmen.engine.asgi_adapter import ASGIAdapter
 
-        return ASGIAdapter(cast(Any, app))
-    return app
+        return ASGIAdapter(app)
+    return cast(App, app)
+
+
+def protocol_factory(app: App) -> type[HttpProtocol]:
+    """The connection class for the served ``app``: one that streams request bodies if its class asks.
+
+    Decided once per server, so a plain fulmen app's connections run exactly the buffered-body code.
+    """
+    if getattr(type(app), "streams_request_body", False):
+        from fulmen.engine.streamed_body import StreamingBodyProtocol
+
+        return StreamingBodyProtocol
+    return HttpProtocol
 
 
 class Server:
     """One engine instance: a listening socket and its connections on the current event loop."""
 
-    def __init__(self, app: App, config: Config | None = None, *, parent_pid: int | None = None) -> None:
-        if not callable(getattr(app, "handle", None)):
-            raise TypeError(
-                f"{app!r} is not a fulmen application: it has no .handle(request) method "
-                "(serving other ASGI/WSGI apps is not supported yet)"
-            )
+    def __init__(self, app: Any, config: Config | None = None, *, parent_pid: int | None = None) -> None:
         self.app = app
         self.config = config or Config()
+        #: "fulmen", "asgi" or "wsgi": checked here so a wrong choice fails before anything starts.
+        self.interface = resolve_interface(app, self.config.interface)
+        #: Built once per process (each worker builds its own); ConfigError here names a bad ssl_* setting.
+        self.ssl_context = create_ssl_context(self.config)
         self.state: ServerState | None = None
         self.sockets: list[socket.socket] = []
         self.started = threading.Event()
@@ -176,8 +286,11 @@ class Server:
             self._exit.set()
         config = self.config
         try:
-            state = self.state = ServerState(served_app(self.app), config, loop)
-            await self.app.startup()
+            served = served_app(
+                self.app, self.interface, threads=config.threads, multiprocess=config.workers > 1
+            )
+            state = self.state = ServerState(served, config, loop)
+            await served.startup()
         except Exception:
             logger.exception("Application startup failed")
             self.started.set()
@@ -187,13 +300,22 @@ class Server:
         if sock is None:
             sock = create_socket(config)
         self.sockets = [sock]
-        server = await loop.create_server(lambda: HttpProtocol(state), sock=sock, backlog=config.backlog)
+        protocol = protocol_factory(state.app)
+        if state.access_log:
+            protocol = timed_protocol(protocol)  # notes each request's start for the log's duration_ms
+        server = await loop.create_server(
+            lambda: protocol(state), sock=sock, backlog=config.backlog, ssl=self.ssl_context
+        )
         self._tick_handle = loop.call_later(1.0, self._tick)
         signals_installed = install_signals and self._install_signals(loop)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in str(host) else host
         logger.info(
-            "Fulmen running on http://%s:%d (press CTRL+C to quit) [pid %d]", shown, port, os.getpid()
+            "Fulmen running on %s://%s:%d (press CTRL+C to quit) [pid %d]",
+            "https" if self.ssl_context is not None else "http",
+            shown,
+            port,
+            os.getpid(),
         )
         self.started.set()
         try:
@@ -230,7 +352,7 @@ class Server:
             task.cancel()
         await asyncio.sleep(0)  # let aborted transports call connection_lost
         try:
-            await self.app.shutdown()
+            await state.app.shutdown()
         except Exception:
             logger.exception("Application shutdown failed")
         logger.info("Server stopped")
@@ -253,7 +375,7 @@ class Server:
 
 
 def serve(
-    app: App, config: Config, *, sock: socket.socket | None = None, parent_pid: int | None = None
+    app: Any, config: Config, *, sock: socket.socket | None = None, parent_pid: int | None = None
 ) -> None:
     """Serve ``app`` in this process until SIGTERM/SIGINT; exits with status 3 if startup fails."""
     server = Server(app, config, parent_pid=parent_pid)
@@ -262,7 +384,7 @@ def serve(
 
 
 def run(
-    app: App,
+    app: Any,
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
@@ -270,6 +392,8 @@ def run(
 ) -> None:
     """Serve ``app`` (blocking): one process, or a supervisor with ``workers`` processes sharing the port."""
     config = Config.from_options(host=host, port=port, workers=workers, **settings)
+    resolve_interface(app, config.interface)  # a wrong interface fails here, not in every worker
+    create_ssl_context(config)  # likewise a bad ssl_* setting (each worker then builds its own context)
     configure_logging(config)
     if config.workers > 1:
         from fulmen.engine.workers import Supervisor

@@ -28,6 +28,7 @@ import os
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
+from fulmen.engine.accesslog import log_access
 from fulmen.requests import Request
 from fulmen.websockets import WebSocket, WebSocketDisconnect
 
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from fulmen.engine.protocol import ServerState
 
 error_logger = logging.getLogger("fulmen.error")
-access_logger = logging.getLogger("fulmen.access")
 #: The sans-I/O protocol logs "connection closed" and the like at INFO for every socket; keep that quiet
 #: unless asked for (set this logger's level to DEBUG to see frames).
 _frames_logger = logging.getLogger("fulmen.websocket.frames")
@@ -185,6 +185,8 @@ class WebSocketSession(asyncio.Protocol):
         ws_request.protocol = "HTTP/" + request.http_version
         response = self._proto.accept(ws_request)
         if response.status_code != 101:
+            if self._state.access_log:
+                self._log_access(response.status_code, "invalid")
             self._handshake = _REJECTED
             self._transport.write(response.serialize())
             self._transport.close()
@@ -243,6 +245,8 @@ class WebSocketSession(asyncio.Protocol):
         if self._lost:
             return
         if self._handshake == _PENDING:
+            if self._state.access_log:
+                self._log_access(500, "failed")
             self._reject_raw(_plain_response(500, b"Internal Server Error", _500, self._state.date_header))
         elif self._handshake == _ACCEPTED and not self._close_sent:
             self._send_close(1011, "")
@@ -257,6 +261,8 @@ class WebSocketSession(asyncio.Protocol):
                 "WebSocket endpoint for %s returned without accepting or closing the connection",
                 self._request.path,
             )
+            if self._state.access_log:
+                self._log_access(500, "failed")
             self._reject_raw(_plain_response(500, b"Internal Server Error", _500, self._state.date_header))
         elif self._handshake == _ACCEPTED and not self._close_sent:
             self._send_close(1000, "")  # an endpoint that returns without closing ends normally
@@ -341,7 +347,7 @@ class WebSocketSession(asyncio.Protocol):
         self._accept_response = None
         self._flush()  # anything queued before the 101 (pongs) goes after it
         if self._state.access_log:
-            self._log_access("[accepted]")
+            self._log_access(101, "accepted")
         if self._ping_interval:
             self._ping_handle = self._loop.call_later(self._ping_interval, self._send_ping)
 
@@ -350,7 +356,7 @@ class WebSocketSession(asyncio.Protocol):
         if self._handshake == _PENDING and self._denial is None:
             # Closed before accept: the handshake is refused with 403, as uvicorn does.
             if self._state.access_log:
-                self._log_access("403")
+                self._log_access(403, "rejected")
             self._reject_raw(
                 b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n"
                 + self._state.date_header
@@ -393,7 +399,7 @@ class WebSocketSession(asyncio.Protocol):
             head.append(b"content-length: %d\r\n" % len(body))
         head += (b"connection: close\r\n", self._state.date_header, b"\r\n", body)
         if self._state.access_log:
-            self._log_access(str(status))
+            self._log_access(status, "denied")
         self._reject_raw(b"".join(head))
 
     async def _drain(self) -> None:
@@ -672,14 +678,10 @@ class WebSocketSession(asyncio.Protocol):
         if not self._lost:
             self._transport.abort()
 
-    def _log_access(self, outcome: str) -> None:
+    def _log_access(self, status: int, outcome: str) -> None:
+        """The handshake's access log record: ``status`` answered, ``outcome`` as ``log_access`` lists."""
         request = self._request
-        client = request.client
-        where = f"{client[0]}:{client[1]}" if client else "-"
-        target = request.raw_path.decode("latin-1")
-        if request.query_string:
-            target += "?" + request.query_string.decode("latin-1")
-        access_logger.info('%s - "WebSocket %s" %s', where, target, outcome)
+        log_access(request.client, request, status, None, None, outcome)
 
 
 __all__ = ["ConnectionGone", "WebSocketSession", "upgrade"]

@@ -71,9 +71,10 @@ class Supervisor:
         worker_config = self._reserve_port()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         logger.info(
-            "Supervisor [pid %d] starting %d workers on http://%s:%d",
+            "Supervisor [pid %d] starting %d workers on %s://%s:%d",
             os.getpid(),
             self.config.workers,
+            "https" if self.config.is_ssl else "http",
             worker_config.host,
             worker_config.port,
         )
