@@ -1,37 +1,60 @@
 """Serve an ASGI application on the engine: ``ASGIAdapter(app).handle(request)`` returns a ``Response``.
 
 The engine calls ``handle(request)`` on whatever it serves. For a fulmen app whose middleware stack contains
-an ASGI-only middleware, or for any other ASGI 3 application, this adapter builds the ``http`` scope from the
-``Request``, runs the app with ``receive``/``send`` and turns the sent messages into a ``Response``. The
-engine picks it once, at start-up (``engine/server.py``); a fulmen app without ASGI middleware never goes
-through it.
+an ASGI-only middleware, a fulmen app served with ``interface="asgi"``, or any other ASGI 3 application
+(FastAPI, Starlette, Django), this adapter builds the ``http`` scope from the ``Request``, runs the app with
+``receive``/``send`` and turns the sent messages into a ``Response``. The engine picks it once, at start-up
+(``engine/server.py``); a fulmen app without ASGI middleware never goes through it.
 
-A body the app sends in one message becomes a plain ``Response``; one sent in several is streamed to the
-client as it comes (``StreamingResponse``). Lifespan is not driven through ASGI yet (a fulmen app's own
-startup and shutdown run directly).
+- Request body: the class sets ``streams_request_body``, so the engine dispatches at the request head and
+  ``receive`` hands the body over in ``http.request`` chunks as it arrives (``more_body``); a buffered body
+  (a mount, the ASGI front door) comes in one message. After the body, ``receive`` waits and returns
+  ``http.disconnect`` when the client leaves or the response is complete.
+- Response: a body sent in one message becomes a plain ``Response``; one sent in several is streamed to the
+  client as it comes (``StreamingResponse``).
+- Lifespan: a fulmen app runs its own ``startup``/``shutdown``; any other app gets the ASGI ``lifespan`` scope
+  (with a ``state`` dict shallow-copied into every http and websocket scope). An app that raises before it
+  receives ``lifespan.startup`` doesn't support lifespan: logged, and serving goes on (as uvicorn's "auto").
+- WebSockets: ``websocket_asgi`` runs the app for the engine's WebSocket sessions (``engine/websocket.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fulmen.middleware import Message
-from fulmen.middleware._asgi import collect_response
-from fulmen.requests import Request
+from fulmen.middleware._asgi import collect_response, start_response_task
+from fulmen.requests import ClientDisconnect, Request
 from fulmen.responses import Response
 
+logger = logging.getLogger("fulmen.error")
+
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
+_LIFESPAN_ASGI = {"version": "3.0", "spec_version": "2.0"}
+
+
+class LifespanFailure(RuntimeError):
+    """The ASGI app reported (or raised) a failure in the lifespan's startup or shutdown."""
 
 
 class ASGIAdapter:
     """An object with the engine's ``handle(request)`` interface, running an ASGI app behind it."""
 
-    __slots__ = ("app",)
+    __slots__ = ("_lifespan", "app", "lifespan_state", "native")
+
+    #: The engine dispatches requests at their head and streams the body to ``receive`` (streamed_body.py).
+    streams_request_body = True
 
     def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
         self.app = app
+        #: A fulmen app (own startup/shutdown and lifespan state) rather than a foreign ASGI app.
+        self.native = callable(getattr(app, "handle", None)) and callable(getattr(app, "startup", None))
+        #: A foreign app's ASGI lifespan ``state`` (None before its lifespan started, and for a fulmen app).
+        self.lifespan_state: dict[str, Any] | None = None
+        self._lifespan: _Lifespan | None = None
 
     def scope(self, request: Request) -> dict[str, Any]:
         """The ASGI ``http`` scope for ``request`` (``path`` and ``raw_path`` include the root path)."""
@@ -51,6 +74,9 @@ class ASGIAdapter:
             "server": None if request.server is None else tuple(request.server),
             "extensions": {},
         }
+        state = self.lifespan_state
+        if state is not None:
+            scope["state"] = state.copy()
         if request.scope_extra:
             scope.update(request.scope_extra)
         return scope
@@ -60,28 +86,175 @@ class ASGIAdapter:
 
         The app's exceptions before its response starts propagate (the engine answers 500 and logs them).
         """
-        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        body_sent = False
+        exchange = _Exchange(request)
+        try:
+            return await collect_response(self.app, self.scope(request), exchange.receive, exchange.finished)
+        except Exception as exc:
+            if exchange.told_disconnect:
+                # The app gave up (no response, ClientDisconnect) after hearing the client left: not an error.
+                raise ClientDisconnect("the client disconnected") from exc
+            raise
 
-        async def receive() -> Message:
-            nonlocal body_sent
-            if not body_sent:
-                body_sent = True
-                return {"type": "http.request", "body": await request.body(), "more_body": False}
-            # Nothing more will arrive: the client counts as connected until the response is complete.
-            await asyncio.shield(finished)
-            return {"type": "http.disconnect"}
+    def start_request(
+        self, request: Request, deliver: Callable[[Response | BaseException], object]
+    ) -> asyncio.Task[None]:
+        """Run the app for ``request`` in one task; ``deliver`` gets its ``Response`` (or exception) at once.
 
-        return await collect_response(self.app, self.scope(request), receive, finished)
+        What ``handle`` does, without a second task around the app: the engine's streaming-body connections
+        call this and write the response from inside the app's ``send`` (as uvicorn does), one loop turn
+        sooner. An exception after the app heard ``http.disconnect`` is delivered as ``ClientDisconnect``.
+        """
+        exchange = _Exchange(request)
+
+        def outcome(result: Response | BaseException) -> None:
+            if isinstance(result, Exception) and exchange.told_disconnect:
+                result = ClientDisconnect("the client disconnected")
+            deliver(result)
+
+        return start_response_task(
+            self.app, self.scope(request), exchange.receive, outcome, exchange.finished
+        )
+
+    async def websocket_asgi(
+        self, scope: dict[str, Any], receive: Callable[[], Awaitable[Message]], send: Any
+    ) -> None:
+        """Run the app for a WebSocket scope built by the engine (a foreign app's gets the lifespan state)."""
+        state = self.lifespan_state
+        if state is not None:
+            scope["state"] = state.copy()
+        await self.app(scope, receive, send)
 
     async def startup(self) -> None:
-        """Start the app when it is a fulmen app (ASGI lifespan is not driven yet)."""
-        startup = getattr(self.app, "startup", None)
-        if startup is not None:
-            await startup()
+        """Start the app: a fulmen app's own startup, else the ASGI lifespan (LifespanFailure if it fails)."""
+        if self.native:
+            await self.app.startup()  # type: ignore[attr-defined]
+            return
+        lifespan = self._lifespan = _Lifespan(self.app)
+        await lifespan.startup()
+        self.lifespan_state = lifespan.state
 
     async def shutdown(self) -> None:
-        """Shut the app down when it is a fulmen app."""
-        shutdown = getattr(self.app, "shutdown", None)
-        if shutdown is not None:
-            await shutdown()
+        """Shut the app down: a fulmen app's own shutdown, else the ASGI lifespan's."""
+        if self.native:
+            await self.app.shutdown()  # type: ignore[attr-defined]
+            return
+        lifespan, self._lifespan = self._lifespan, None
+        if lifespan is not None:
+            await lifespan.shutdown()
+
+
+class _Exchange:
+    """One request's ``receive`` for the app: the body as it arrives, then ``http.disconnect``."""
+
+    __slots__ = ("body_done", "buffered", "finished", "reader", "told_disconnect")
+
+    def __init__(self, request: Request) -> None:
+        #: Resolved when the response is complete (``receive`` then returns ``http.disconnect``).
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The engine's streamed body (engine/streamed_body.RequestBody), a front door's reader, or None when
+        # the body is buffered (then ``request._body`` holds it).
+        self.reader: Callable[[], Awaitable[bytes]] | None = request._read_body
+        self.buffered = request._body
+        self.body_done = False
+        #: The app was told the client left (its failure to answer is then not an error).
+        self.told_disconnect = False
+
+    async def receive(self) -> Message:
+        if not self.body_done:
+            reader = self.reader
+            if self.buffered is not None or reader is None:
+                self.body_done = True
+                return {"type": "http.request", "body": self.buffered or b"", "more_body": False}
+            try:
+                chunk = await reader()
+            except ClientDisconnect:
+                self.body_done = self.told_disconnect = True
+                return {"type": "http.disconnect"}
+            # PERF: a body that arrived whole goes over in one message (no empty closing message).
+            more = bool(chunk) and not getattr(reader, "at_end", False)
+            self.body_done = not more
+            return {"type": "http.request", "body": chunk, "more_body": more}
+        # Nothing more will arrive: the client counts as connected until it leaves or the response ends.
+        finished = self.finished
+        disconnected = getattr(self.reader, "disconnected", None)
+        if disconnected is None:
+            await asyncio.shield(finished)
+        else:
+            await asyncio.wait((finished, disconnected()), return_when=asyncio.FIRST_COMPLETED)
+        self.told_disconnect = not finished.done()
+        return {"type": "http.disconnect"}
+
+
+class _Lifespan:
+    """One run of an ASGI app's ``lifespan`` scope: startup, then (later) shutdown."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {}
+        self.supported = True
+        self._received = False
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._started: asyncio.Future[str | None] = loop.create_future()
+        self._stopped: asyncio.Future[str | None] = loop.create_future()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _receive(self) -> Message:
+        self._received = True
+        return await self._inbox.get()
+
+    async def _send(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind in ("lifespan.startup.complete", "lifespan.startup.failed"):
+            target = self._started
+        elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            target = self._stopped
+        else:
+            raise RuntimeError(f"unexpected ASGI lifespan message type {kind!r}")
+        if target.done():
+            raise RuntimeError(f"ASGI app sent {kind!r} twice")
+        # None means complete; a string is the failure message.
+        target.set_result(str(message.get("message", "")) if kind.endswith(".failed") else None)
+
+    async def _run(self) -> None:
+        scope = {"type": "lifespan", "asgi": _LIFESPAN_ASGI, "state": self.state}
+        await self.app(scope, self._receive, self._send)
+
+    async def startup(self) -> None:
+        self._task = task = asyncio.get_running_loop().create_task(self._run())
+        self._inbox.put_nowait({"type": "lifespan.startup"})
+        await asyncio.wait((self._started, task), return_when=asyncio.FIRST_COMPLETED)
+        if self._started.done():
+            failure = self._started.result()
+            if failure is not None:
+                raise LifespanFailure(f"ASGI lifespan startup failed: {failure or '(no message)'}")
+            return
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None and self._received:
+            raise LifespanFailure("ASGI lifespan startup raised an exception") from exc
+        # Raised before receiving (or returned without answering): the app doesn't do lifespan.
+        self.supported = False
+        if exc is not None:
+            logger.info("ASGI 'lifespan' protocol appears unsupported (%s: %s)", type(exc).__name__, exc)
+        else:
+            logger.info("ASGI 'lifespan' protocol appears unsupported (the app returned without answering)")
+
+    async def shutdown(self) -> None:
+        task = self._task
+        if not self.supported or task is None:
+            return
+        if task.done():
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None:
+                raise LifespanFailure("ASGI lifespan ended with an exception before shutdown") from exc
+            return
+        self._inbox.put_nowait({"type": "lifespan.shutdown"})
+        await asyncio.wait((self._stopped, task), return_when=asyncio.FIRST_COMPLETED)
+        if self._stopped.done():
+            failure = self._stopped.result()
+            if failure is not None:
+                raise LifespanFailure(f"ASGI lifespan shutdown failed: {failure or '(no message)'}")
+            return
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            raise LifespanFailure("ASGI lifespan shutdown raised an exception") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlunsplit
 
@@ -115,7 +115,11 @@ def response_from_asgi(status: int, headers: list[tuple[bytes, bytes]], body: by
 
     ``transfer-encoding`` is dropped: the body is complete here and gets a content-length.
     """
-    response = Response(body, status_code=status)
+    # PERF: the headers are the app's: skip Response.__init__'s rendering and header building.
+    response = Response.__new__(Response)
+    response.status_code = status
+    response.background = None
+    response.body = body
     has_length = False
     raw: list[tuple[bytes, bytes]] = []
     for name, value in headers:
@@ -142,15 +146,50 @@ async def collect_response(
     stream with it, one raised after the response is complete is logged. An app that returns without
     starting a response is a RuntimeError. ``finished`` is resolved once the response is complete.
     """
+    # PERF: one future to wait on (no asyncio.wait); the queue exists only for a streamed body.
+    outcome: asyncio.Future[Response | BaseException] = asyncio.get_running_loop().create_future()
+
+    def deliver(result: Response | BaseException) -> None:
+        if not outcome.done():  # cancelled when the caller was
+            outcome.set_result(result)
+
+    task = start_response_task(app, scope, receive, deliver, finished)
+    try:
+        result = await outcome
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def start_response_task(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    deliver: Callable[[Response | BaseException], object],
+    finished: asyncio.Future[None] | None = None,
+) -> asyncio.Task[None]:
+    """Start ASGI ``app`` in a task; call ``deliver`` once with its ``Response`` or the exception it raised.
+
+    ``deliver`` is called from inside the app's ``send`` as soon as the response is known (the whole body, or
+    the first chunk of a streamed one), so a caller that writes it there answers without another loop turn;
+    or from the task's end, when the app failed or returned before that. See ``collect_response``.
+    """
     loop = asyncio.get_running_loop()
-    head: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, bool]] = loop.create_future()
-    chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+    chunks: asyncio.Queue[bytes | None] | None = None
     status: int | None = None
     headers: list[tuple[bytes, bytes]] = []
-    streaming = done = False
+    streaming = done = delivered = False
+
+    def respond(result: Response | BaseException) -> None:
+        nonlocal delivered
+        delivered = True
+        deliver(result)
 
     async def send(message: Message) -> None:
-        nonlocal status, headers, streaming, done
+        nonlocal status, headers, streaming, done, chunks
         kind = message["type"]
         if kind == "http.response.start":
             if status is not None:
@@ -167,8 +206,16 @@ async def collect_response(
             done = not more
             if not streaming:
                 streaming = True
-                head.set_result((status, headers, body, more))
-            elif body:
+                if more:
+                    chunks = asyncio.Queue()
+                    respond(_streamed(status, headers, body, chunks, task))
+                else:
+                    if finished is not None:
+                        _resolve(finished)
+                    _watch(task)
+                    respond(response_from_asgi(status, headers, body))
+                    return
+            elif body and chunks is not None:
                 chunks.put_nowait(body)
                 await chunks.join()  # backpressure: wait until the consumer has taken (and written) it
             if done:
@@ -178,25 +225,33 @@ async def collect_response(
     async def run() -> None:
         try:
             await app(scope, receive, send)
+        except Exception as exc:
+            if not delivered:
+                respond(exc)  # the response never started: the caller raises or answers 500
+                return
+            raise
         finally:
-            chunks.put_nowait(None)  # the end of the stream, whether the app finished or failed
+            if chunks is not None:
+                chunks.put_nowait(None)  # the end of the stream, whether the app finished or failed
             _resolve(finished)
+            if not delivered:
+                if status is None:
+                    respond(RuntimeError("No response returned."))
+                else:
+                    respond(response_from_asgi(status, headers, b""))  # started, but no body message
 
     task = loop.create_task(run())
-    try:
-        await asyncio.wait((head, task), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        raise
-    if not head.done():
-        task.result()  # raises the app's exception, if any
-        if status is None:
-            raise RuntimeError("No response returned.")
-        head.set_result((status, headers, b"", False))  # started, but no body message: an empty body
-    status, headers, first, more = head.result()
-    if not more:
-        _watch(task)
-        return response_from_asgi(status, headers, first)
+    return task
+
+
+def _streamed(
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    first: bytes,
+    queue: asyncio.Queue[bytes | None],
+    task: asyncio.Task[None],
+) -> Response:
+    """A ``StreamingResponse`` yielding the chunks an ASGI app sends (``first``, then ``queue``'s)."""
     from fulmen.responses import StreamingResponse
 
     async def body() -> AsyncIterator[bytes]:
@@ -204,11 +259,11 @@ async def collect_response(
             if first:
                 yield first
             while True:
-                chunk = await chunks.get()
+                chunk = await queue.get()
                 if chunk is None:
                     break
                 yield chunk
-                chunks.task_done()  # the previous chunk has been written: let the app send the next
+                queue.task_done()  # the previous chunk has been written: let the app send the next
             await task  # the app's exception, if it failed mid-stream
         finally:
             if not task.done():
