@@ -1,0 +1,1 @@
+"""Fuzz targets (atheris/libFuzzer); see fuzz_request.py."""
