@@ -118,7 +118,13 @@ class Server:
     name: str
     argv: Callable[[int], list[str]]
     fixed_body: bytes | None = None
+    endpoints: tuple[str, ...] | None = None  # ids of the endpoints its app has; None: all of them
 
+
+#: Endpoints the Flask app answers (E4's mounted CORS sub-app has no Flask twin), and the WSGI thread pool
+#: size of both Flask servers (fulmen's WSGIAdapter default).
+FLASK_ENDPOINTS = ("E1", "E2", "E3", "E3p")
+FLASK_THREADS = 10
 
 SERVERS: list[Server] = [
     Server("fulmen", lambda port: [sys.executable, str(APPS / "fulmen_app.py"), str(port)]),
@@ -146,7 +152,57 @@ SERVERS: list[Server] = [
             "warning",
         ],
     ),
+    # The same FastAPI app on fulmen's engine (ASGI adapter, streamed request bodies) instead of uvicorn.
+    Server(
+        "fastapi-fulmen",
+        lambda port: [
+            sys.executable,
+            "-m",
+            "fulmen",
+            "run",
+            "fastapi_app:app",
+            "--app-dir",
+            str(APPS),
+            "--interface",
+            "asgi",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+    ),
     Server("ceiling", lambda port: [sys.executable, str(APPS / "ceiling.py"), str(port)], fixed_body=E1_BODY),
+    # WSGI: the same Flask app on fulmen's engine (WSGI adapter) and on gunicorn (one gthread worker).
+    Server(
+        "flask-fulmen",
+        lambda port: [sys.executable, str(APPS / "flask_app.py"), str(port)],
+        endpoints=FLASK_ENDPOINTS,
+    ),
+    Server(
+        "flask-gunicorn",
+        lambda port: [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "flask_app:app",
+            "--bind",
+            f"{HOST}:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(FLASK_THREADS),
+            "--log-level",
+            "warning",
+        ],
+        endpoints=FLASK_ENDPOINTS,
+    ),
 ]
 
 
@@ -433,7 +489,8 @@ def machine_info(args: argparse.Namespace) -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     versions: dict[str, str] = {}
-    for dist in ("fulmen", "fastapi", "starlette", "uvicorn", "pydantic", "msgspec", "httptools", "uvloop"):
+    dists = ("fulmen", "fastapi", "starlette", "uvicorn", "pydantic", "msgspec", "httptools", "uvloop")
+    for dist in (*dists, "flask", "gunicorn"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -504,6 +561,8 @@ def measure_server(
             return
         live = []
         for endpoint in endpoints:
+            if server.endpoints is not None and endpoint.name not in server.endpoints:
+                continue  # its app doesn't have this endpoint
             cell = cells[(server.name, endpoint.name)]
             problems = check_endpoint(server, port, endpoint)
             if problems:
@@ -606,6 +665,8 @@ def build_report(
             rss = f"{state.rss_kib / 1024:.1f} MiB" if state.rss_kib else "-"
             if row is None:
                 why = "WRONG ANSWER" if cell.problems else ("skipped" if state.skipped else "not run")
+                if server.endpoints is not None and endpoint.name not in server.endpoints:
+                    why = "n/a"
                 out.append(f"| {server.name} | {why} | - | - | {rss} | - | - |")
             else:
                 vs_ceiling = fmt_ratio(row, base_ceiling)
@@ -631,6 +692,10 @@ def build_report(
                 "skipped": state.skipped,
             }
         ep_json["fulmen_vs_ceiling"] = ratio
+        flask_fulmen, flask_gunicorn = rows.get("flask-fulmen"), rows.get("flask-gunicorn")
+        if flask_fulmen and flask_gunicorn and flask_gunicorn.rps:
+            ep_json["flask_fulmen_vs_gunicorn"] = flask_fulmen.rps / flask_gunicorn.rps
+            out.append(f"\nflask-fulmen / flask-gunicorn: **{flask_fulmen.rps / flask_gunicorn.rps:.2f}**")
         ep_json["target_met"] = verdict
         results["endpoints"][endpoint.name] = ep_json
         out.append("")
