@@ -661,15 +661,7 @@ class HttpProtocol(asyncio.Protocol):
         if url[:1] == b"/" and b"#" not in url:
             path, _, query = url.partition(b"?")
         else:
-            try:
-                parsed = httptools.parse_url(url)
-            except httptools.HttpParserInvalidURLError:
-                self._raise(_Reject(400, "Bad Request: invalid request target"))
-            if url == b"*" and self._parser.get_method() != b"OPTIONS":
-                # RFC 9112 3.2.4: the asterisk-form is only for a server-wide OPTIONS.
-                self._raise(_Reject(400, "Bad Request: asterisk-form target is only valid for OPTIONS"))
-            path = parsed.path or (b"*" if url == b"*" else b"/")
-            query = parsed.query or b""
+            path, query = self._split_target(url)
         self._slot = None
         method = self._parser.get_method()
         parts = self._body_parts
@@ -719,6 +711,20 @@ class HttpProtocol(asyncio.Protocol):
             self._inflight.append(slot)
             slot.task = task
             task.add_done_callback(lambda t: self._on_task_done(slot, t))
+
+    def _split_target(self, url: bytes) -> tuple[bytes, bytes]:
+        """Path and query of a target that isn't plain origin-form (absolute-form, ``*``, a fragment).
+
+        Raises ``_Reject`` (400) for a target llhttp's URL parser refuses, or ``*`` with a method but OPTIONS.
+        """
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            self._raise(_Reject(400, "Bad Request: invalid request target"))
+        if url == b"*" and self._parser.get_method() != b"OPTIONS":
+            # RFC 9112 3.2.4: the asterisk-form is only for a server-wide OPTIONS.
+            self._raise(_Reject(400, "Bad Request: asterisk-form target is only valid for OPTIONS"))
+        return parsed.path or (b"*" if url == b"*" else b"/"), parsed.query or b""
 
     def _raise(self, reject: _Reject) -> None:
         self._reject = reject
@@ -1074,11 +1080,10 @@ class HttpProtocol(asyncio.Protocol):
             path, _, query = url.partition(b"?")
         else:
             try:
-                parsed = httptools.parse_url(url)
-            except httptools.HttpParserInvalidURLError:
-                self._fail(_Reject(400, "Bad Request: invalid request target"))
+                path, query = self._split_target(url)
+            except _Reject as reject:
+                self._fail(reject)
                 return
-            path, query = parsed.path or b"/", parsed.query or b""
         method = self._parser.get_method()
         request = Request(
             _METHODS.get(method) or method.decode("latin-1"),
