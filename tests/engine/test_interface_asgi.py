@@ -421,3 +421,28 @@ def test_only_apps_that_ask_get_the_streaming_connection_class() -> None:
     assert protocol_factory(served_app(fulmen_app())) is HttpProtocol
     assert protocol_factory(served_app(asgi_apps.raw_app)) is StreamingBodyProtocol
     assert protocol_factory(served_app(fulmen_app(), "asgi")) is StreamingBodyProtocol
+
+
+def test_eof_after_a_bodiless_request_is_http_disconnect(raw_engine: EngineThread) -> None:
+    # A request without a body has no RequestBody: the connection's watch tells the app (as uvicorn does).
+    with RawConn(raw_engine.port) as conn:
+        conn.send(b"GET /disconnect HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.1)
+        assert not any(i[:2] == ("/disconnect", "http.disconnect") for i in RECORD.items)
+        conn.sock.shutdown(socket.SHUT_WR)
+        assert RECORD.wait_for(lambda items: any(i[:2] == ("/disconnect", "http.disconnect") for i in items))
+
+
+def test_later_bodiless_request_on_a_keep_alive_connection_sees_the_disconnect(
+    raw_engine: EngineThread,
+) -> None:
+    conn = RawConn(raw_engine.port)
+    for path in (b"/a", b"/b"):
+        conn.send(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conn.read_response().body == b"GET " + path
+    conn.send(b"POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+    assert conn.read_response().body == b"POST /c"
+    conn.send(b"GET /disconnect HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.1)
+    conn.close()
+    assert RECORD.wait_for(lambda items: any(i[:2] == ("/disconnect", "http.disconnect") for i in items))

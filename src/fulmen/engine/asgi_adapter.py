@@ -23,10 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from fulmen.middleware import Message
-from fulmen.middleware._asgi import collect_response, start_response_task
+from fulmen.middleware import ASGIApp, Message, Scope
+from fulmen.middleware._asgi import ResponseCycle, _running
 from fulmen.requests import ClientDisconnect, Request
 from fulmen.responses import Response
 
@@ -34,6 +34,7 @@ logger = logging.getLogger("fulmen.error")
 
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
 _LIFESPAN_ASGI = {"version": "3.0", "spec_version": "2.0"}
+_T = TypeVar("_T")
 
 
 class LifespanFailure(RuntimeError):
@@ -86,34 +87,36 @@ class ASGIAdapter:
 
         The app's exceptions before its response starts propagate (the engine answers 500 and logs them).
         """
-        exchange = _Exchange(request)
+        outcome: asyncio.Future[Response | BaseException] = asyncio.get_running_loop().create_future()
+        task = _HttpCycle(self.app, self.scope(request), request, _settle, outcome).start()
         try:
-            return await collect_response(self.app, self.scope(request), exchange.receive, exchange.finished)
-        except Exception as exc:
-            if exchange.told_disconnect:
-                # The app gave up (no response, ClientDisconnect) after hearing the client left: not an error.
-                raise ClientDisconnect("the client disconnected") from exc
+            result = await outcome
+        except asyncio.CancelledError:
+            task.cancel()
             raise
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def start_request(
-        self, request: Request, deliver: Callable[[Response | BaseException], object]
+        self,
+        request: Request,
+        deliver: Callable[[_T, Response | BaseException], object],
+        token: _T,
     ) -> asyncio.Task[None]:
-        """Run the app for ``request`` in one task; ``deliver`` gets its ``Response`` (or exception) at once.
+        """Run the app for ``request`` in one task; ``deliver(token, outcome)`` gets its ``Response`` at once.
 
         What ``handle`` does, without a second task around the app: the engine's streaming-body connections
         call this and write the response from inside the app's ``send`` (as uvicorn does), one loop turn
-        sooner. An exception after the app heard ``http.disconnect`` is delivered as ``ClientDisconnect``.
+        sooner. ``outcome`` is the exception the app failed with before a response, or ``ClientDisconnect``
+        when that came after the app heard ``http.disconnect``.
         """
-        exchange = _Exchange(request)
-
-        def outcome(result: Response | BaseException) -> None:
-            if isinstance(result, Exception) and exchange.told_disconnect:
-                result = ClientDisconnect("the client disconnected")
-            deliver(result)
-
-        return start_response_task(
-            self.app, self.scope(request), exchange.receive, outcome, exchange.finished
-        )
+        # PERF: the caller's bound method and its token, rather than a closure per request; the task started
+        # here rather than through ResponseCycle.start (one call less).
+        cycle = _HttpCycle(self.app, self.scope(request), request, deliver, token)
+        task = cycle.task = asyncio.get_running_loop().create_task(cycle.run())
+        _running.add(task)
+        return task
 
     async def websocket_asgi(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[Message]], send: Any
@@ -143,21 +146,54 @@ class ASGIAdapter:
             await lifespan.shutdown()
 
 
-class _Exchange:
-    """One request's ``receive`` for the app: the body as it arrives, then ``http.disconnect``."""
+def _settle(future: asyncio.Future[Response | BaseException], outcome: Response | BaseException) -> None:
+    if not future.done():  # cancelled when the caller was
+        future.set_result(outcome)
 
-    __slots__ = ("body_done", "buffered", "finished", "reader", "told_disconnect")
 
-    def __init__(self, request: Request) -> None:
-        #: Resolved when the response is complete (``receive`` then returns ``http.disconnect``).
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # The engine's streamed body (engine/streamed_body.RequestBody), a front door's reader, or None when
-        # the body is buffered (then ``request._body`` holds it).
+class _HttpCycle(ResponseCycle):
+    """One request's run of the app: ``receive`` gives the body as it arrives, then ``http.disconnect``."""
+
+    __slots__ = ("body_done", "buffered", "reader", "told_disconnect")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        request: Request,
+        deliver: Callable[[Any, Response | BaseException], object],
+        token: object,
+    ) -> None:
+        # PERF: ResponseCycle.__init__'s attributes set here (no super() call per request); keep in step.
+        self.app = app
+        self.scope = scope
+        self.deliver = deliver
+        self.token = token
+        self.task: asyncio.Task[None] | None = None
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.has_length = False
+        self.chunks: asyncio.Queue[bytes | None] | None = None
+        self.done = False
+        self.delivered = False
+        self.finished = False
+        #: Made only when ``receive`` waits for the response to complete.
+        self.waiter: asyncio.Future[None] | None = None
+        # The engine's streamed body (engine/streamed_body.RequestBody), its connection watch (no body), a
+        # front door's reader, or None when the body is buffered (then ``request._body`` holds it).
         self.reader: Callable[[], Awaitable[bytes]] | None = request._read_body
         self.buffered = request._body
         self.body_done = False
         #: The app was told the client left (its failure to answer is then not an error).
         self.told_disconnect = False
+
+    def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, Exception) and self.told_disconnect:
+            # The app gave up (no response, ClientDisconnect) after hearing the client left: not an error.
+            error = ClientDisconnect("the client disconnected")
+            error.__cause__ = exc
+            exc = error
+        self.deliver(self.token, exc)
 
     async def receive(self) -> Message:
         if not self.body_done:
@@ -175,13 +211,19 @@ class _Exchange:
             self.body_done = not more
             return {"type": "http.request", "body": chunk, "more_body": more}
         # Nothing more will arrive: the client counts as connected until it leaves or the response ends.
-        finished = self.finished
+        if self.finished:
+            self.told_disconnect = False
+            return {"type": "http.disconnect"}
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
         disconnected = getattr(self.reader, "disconnected", None)
-        if disconnected is None:
-            await asyncio.shield(finished)
-        else:
-            await asyncio.wait((finished, disconnected()), return_when=asyncio.FIRST_COMPLETED)
-        self.told_disconnect = not finished.done()
+        try:
+            if disconnected is None:
+                await waiter
+            else:
+                await asyncio.wait((waiter, disconnected()), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.waiter = None
+        self.told_disconnect = not waiter.done()
         return {"type": "http.disconnect"}
 
 

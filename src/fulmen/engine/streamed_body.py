@@ -24,9 +24,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import cast
-
-import httptools
 
 from fulmen.engine.protocol import (
     _BODY,
@@ -42,7 +39,7 @@ from fulmen.engine.protocol import (
     _Slot,
     error_logger,
 )
-from fulmen.requests import ClientDisconnect, Request
+from fulmen.requests import BodyReader, ClientDisconnect, Request
 from fulmen.responses import Response
 
 #: Unread body bytes buffered per request before the connection stops reading (resumes below it).
@@ -181,26 +178,69 @@ class RequestBody:
             waiter.set_result(None)
 
 
+class ConnectionWatch:
+    """The reader of a request that has no body: b"" at once; ``disconnected()`` as ``RequestBody``'s.
+
+    One per connection, shared by its requests without a body (see ``StreamingBodyProtocol``).
+    """
+
+    __slots__ = ("_disconnected", "_lost")
+
+    #: There is nothing to read.
+    at_end = True
+    done = True
+
+    def __init__(self) -> None:
+        self._disconnected: asyncio.Future[None] | None = None
+        self._lost = False
+
+    async def __call__(self) -> bytes:
+        return b""
+
+    def connection_lost(self) -> None:
+        """The client left (or sent EOF): resolve ``disconnected()``."""
+        self._lost = True
+        future = self._disconnected
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def disconnected(self) -> asyncio.Future[None]:
+        """A future resolved when the client's connection is lost (at once if it already is)."""
+        future = self._disconnected
+        if future is None:
+            future = self._disconnected = asyncio.get_running_loop().create_future()
+            if self._lost:
+                future.set_result(None)
+        return future
+
+
 class StreamingBodyProtocol(HttpProtocol):
     """``HttpProtocol`` that dispatches each request at its head and streams its body to the app."""
 
-    __slots__ = ("_bodies", "_in_head", "_reader", "_start_request")
+    __slots__ = ("_bodies", "_in_head", "_reader", "_start_request", "_watch")
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
         #: ``ASGIAdapter.start_request``: runs the app in one task and hands the response over from its
         #: ``send`` (no task around it); None for other apps, which go through ``handle``.
-        self._start_request: Callable[..., asyncio.Task[None]] | None = getattr(
+        self._start_request: Callable[..., asyncio.Future[Response]] | None = getattr(
             state.app, "start_request", None
         )
         #: The body still arriving (the request ``_slot`` is receiving), or None.
         self._reader: RequestBody | None = None
         #: The body of every request not yet answered, by slot (disconnect notice, discard).
         self._bodies: dict[_Slot, RequestBody] = {}
+        #: The reader of requests without a body (ASGI apps only): tells them when the client leaves.
+        self._watch = ConnectionWatch()
         self._in_head = False
 
     # -- parser callbacks ------------------------------------------------------------------------------------
     def on_headers_complete(self) -> None:
+        if self._start_request is not None and self._content_length <= 0 and not self._chunked:
+            # PERF: no body (most GETs): nothing to stream; on_message_complete, which follows at once,
+            # builds the request with an empty body and starts the app (no RequestBody, no _bodies entry).
+            super().on_headers_complete()
+            return
         self._in_head = True  # the base answers 100-continue from here; the reader does it on first read
         try:
             super().on_headers_complete()
@@ -209,22 +249,23 @@ class StreamingBodyProtocol(HttpProtocol):
         slot = self._slot
         if slot is None or self._ws_upgrade:
             return
+        has_body = self._content_length > 0 or self._chunked
+        reader = RequestBody(self, not has_body, slot.expect_continue)
+        slot.expect_continue = False
+        self._new_request(slot, None, reader)  # body: streamed
+        self._bodies[slot] = reader
+        if has_body:
+            self._reader = reader
+        self._pump()  # dispatches it now if nothing is ahead
+
+    def _new_request(self, slot: _Slot, body: bytes | None, reader: BodyReader) -> None:
+        """Build ``slot``'s ``Request`` (``body`` None: ``reader`` streams it)."""
         url = self._url
         # Keep in step with HttpProtocol.on_message_complete (the Request it builds for buffered bodies).
         if url[:1] == b"/" and b"#" not in url:
             path, _, query = url.partition(b"?")
         else:
-            try:
-                parsed = httptools.parse_url(url)
-            except httptools.HttpParserInvalidURLError:
-                self._raise(_Reject(400, "Bad Request: invalid request target"))
-            if url == b"*" and self._parser.get_method() != b"OPTIONS":
-                self._raise(_Reject(400, "Bad Request: asterisk-form target is only valid for OPTIONS"))
-            path = parsed.path or (b"*" if url == b"*" else b"/")
-            query = parsed.query or b""
-        has_body = self._content_length > 0 or self._chunked
-        reader = RequestBody(self, not has_body, slot.expect_continue)
-        slot.expect_continue = False
+            path, query = self._split_target(url)
         method = self._parser.get_method()
         slot.request = Request(
             _METHODS.get(method) or method.decode("latin-1"),
@@ -232,7 +273,7 @@ class StreamingBodyProtocol(HttpProtocol):
             query,
             self._headers,
             None,
-            None,  # body: streamed
+            body,
             reader,
             self._client,
             self._server,
@@ -243,10 +284,6 @@ class StreamingBodyProtocol(HttpProtocol):
         )
         if self._forwarded:  # a trusted proxy sent forwarding headers
             self._apply_forwarded(slot.request, False)
-        self._bodies[slot] = reader
-        if has_body:
-            self._reader = reader
-        self._pump()  # dispatches it now if nothing is ahead
 
     def on_body(self, body: bytes) -> None:
         size = self._body_size + len(body)
@@ -260,10 +297,31 @@ class StreamingBodyProtocol(HttpProtocol):
                 self._pause_reading()
 
     def on_message_complete(self) -> None:
+        slot = self._slot
+        start = self._start_request
         self._phase = _IDLE
         self._completed += 1
-        slot = self._slot
         if slot is None:
+            return
+        if slot.request is None and start is not None:
+            # A request without a body (see on_headers_complete): built buffered; the connection's watch as
+            # its reader lets the app's http.disconnect still notice the client leaving.
+            self._new_request(slot, b"", self._watch)  # a bad target raises with the slot still current
+            self._slot = None
+            slot.complete = True
+            waiting = self._waiting
+            if self._inflight or self._write_paused or len(waiting) != 1:
+                self._pump()
+                return
+            # PERF: nothing else queued and the transport writable: start it here, without _pump's rounds
+            # and _dispatch (its only other work, _RequestTimer's start time, was noted at the head).
+            waiting.clear()
+            self._inflight.append(slot)
+            try:
+                slot.task = start(slot.request, self._on_outcome, slot)
+            except Exception:
+                self._dispatch_failed(slot)
+                self._pump()
             return
         self._slot = None
         reader = self._reader
@@ -299,10 +357,7 @@ class StreamingBodyProtocol(HttpProtocol):
             return
         try:
             # The app's task stands in for the handler's (abort() cancels it; _fail sees it running).
-            slot.task = cast(
-                "asyncio.Future[Response]",
-                start(slot.request, lambda outcome: self._on_outcome(slot, outcome)),
-            )
+            slot.task = start(slot.request, self._on_outcome, slot)
         except Exception:
             self._dispatch_failed(slot)
 
@@ -325,13 +380,32 @@ class StreamingBodyProtocol(HttpProtocol):
             )
             outcome = _error_response(500, "Internal Server Error")
         slot.response = outcome
+        inflight = self._inflight
         try:
-            self._pump()
+            if (
+                len(inflight) == 1
+                and inflight[0] is slot
+                and not self._waiting
+                and not self._reading_paused
+                and self._ws_handoff is None
+            ):
+                # PERF: the only request in flight and nothing queued (keep-alive without pipelining): what
+                # _pump would do, without its rounds; with no body outstanding, what our _write adds is moot.
+                inflight.popleft()
+                if self._bodies:
+                    self._write(slot)
+                else:
+                    super()._write(slot)
+            else:
+                self._pump()
         except Exception:
             error_logger.exception("Internal error while writing a response; closing the connection")
             self.abort()
             return
-        self._after_activity()
+        if self._reader is None:
+            super()._after_activity()  # PERF: our override only adds a check of the body being received
+        else:
+            self._after_activity()
 
     def _drop_connection(self) -> None:
         """The app stopped because the client left (it was told so): close quietly, no one to answer."""
@@ -435,6 +509,7 @@ class StreamingBodyProtocol(HttpProtocol):
         self._reader = None
         for reader in self._bodies.values():
             reader.connection_lost()
+        self._watch.connection_lost()
         slot = self._slot
         if slot is not None and slot.request is not None and slot not in self._waiting:
             self._slot = None  # dispatched: it stays in flight
@@ -447,4 +522,5 @@ class StreamingBodyProtocol(HttpProtocol):
         self._bodies = {}
         for reader in bodies.values():
             reader.connection_lost()
+        self._watch.connection_lost()
         super().connection_lost(exc)

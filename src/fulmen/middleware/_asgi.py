@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlunsplit
 
@@ -110,30 +110,6 @@ async def send_response(response: Response, scope: Scope, send: Any) -> None:
     await send({"type": prefix + "http.response.body", "body": body})
 
 
-def response_from_asgi(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Response:
-    """A ``Response`` from what an ASGI app sent: its headers as given, content-length added when missing.
-
-    ``transfer-encoding`` is dropped: the body is complete here and gets a content-length.
-    """
-    # PERF: the headers are the app's: skip Response.__init__'s rendering and header building.
-    response = Response.__new__(Response)
-    response.status_code = status
-    response.background = None
-    response.body = body
-    has_length = False
-    raw: list[tuple[bytes, bytes]] = []
-    for name, value in headers:
-        if name == b"transfer-encoding":
-            continue
-        if name == b"content-length":
-            has_length = True
-        raw.append((name, value))
-    if not has_length and status >= 200 and status not in _NO_BODY_STATUSES:
-        raw.append((b"content-length", str(len(body)).encode("latin-1")))
-    response.raw_headers = raw
-    return response
-
-
 async def collect_response(
     app: ASGIApp, scope: Scope, receive: Receive, finished: asyncio.Future[None] | None = None
 ) -> Response:
@@ -177,71 +153,207 @@ def start_response_task(
     the first chunk of a streamed one), so a caller that writes it there answers without another loop turn;
     or from the task's end, when the app failed or returned before that. See ``collect_response``.
     """
-    loop = asyncio.get_running_loop()
-    chunks: asyncio.Queue[bytes | None] | None = None
-    status: int | None = None
-    headers: list[tuple[bytes, bytes]] = []
-    streaming = done = delivered = False
+    return _CallbackCycle(app, scope, receive, deliver, finished).start()
 
-    def respond(result: Response | BaseException) -> None:
-        nonlocal delivered
-        delivered = True
-        deliver(result)
 
-    async def send(message: Message) -> None:
-        nonlocal status, headers, streaming, done, chunks
+class ResponseCycle:
+    """One run of an ASGI app for an http scope: its ``send`` messages become one ``Response``.
+
+    ``deliver(token, outcome)`` is called once: from inside ``send`` as soon as the response is known (the
+    whole body, or the first chunk of a streamed one), or from the task's end when the app failed (``fail``)
+    or returned before that. Subclasses give ``receive``; ``waiter``, when set, is resolved once the response
+    is complete (``finished``). See ``collect_response``.
+    PERF: one slotted object with bound methods per request, instead of closures, cells and futures.
+    """
+
+    __slots__ = (
+        "app",
+        "chunks",
+        "deliver",
+        "delivered",
+        "done",
+        "finished",
+        "has_length",
+        "headers",
+        "scope",
+        "status",
+        "task",
+        "token",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        deliver: Callable[[Any, Response | BaseException], object],
+        token: object,
+    ) -> None:
+        self.app = app
+        self.scope = scope
+        self.deliver = deliver
+        self.token = token
+        self.task: asyncio.Task[None] | None = None
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        #: The app sent a content-length header.
+        self.has_length = False
+        #: A streamed body's chunks after the first (None until the app sends one with ``more_body``).
+        self.chunks: asyncio.Queue[bytes | None] | None = None
+        #: The app sent its last body message.
+        self.done = False
+        #: ``deliver`` was called.
+        self.delivered = False
+        #: The response is complete (the app sent its last body message, or ended).
+        self.finished = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Run the app in a new task (kept referenced until it ends: it may outlive its response)."""
+        task = self.task = asyncio.get_running_loop().create_task(self.run())
+        _running.add(task)
+        return task
+
+    def receive(self) -> Awaitable[Message]:
+        """The app's ``receive``."""
+        raise NotImplementedError
+
+    def fail(self, exc: BaseException) -> None:
+        """Deliver the exception the app failed with before its response."""
+        self.deliver(self.token, exc)
+
+    def complete(self) -> None:
+        """The response is complete: resolve ``waiter``."""
+        self.finished = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def send(self, message: Message) -> None:
+        """The app's ``send``."""
         kind = message["type"]
         if kind == "http.response.start":
-            if status is not None:
+            if self.status is not None:
                 raise RuntimeError("ASGI app sent 'http.response.start' twice")
-            status = int(message["status"])
-            headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
+            self.status = int(message["status"])
+            # PERF: one pass lower-cases, drops transfer-encoding (the engine frames the body itself) and
+            # notes content-length.
+            headers = self.headers
+            for name, value in message.get("headers", ()):
+                name = bytes(name).lower()
+                if name == b"content-length":
+                    self.has_length = True
+                elif name == b"transfer-encoding":
+                    continue
+                headers.append((name, bytes(value)))
         elif kind == "http.response.body":
+            status = self.status
             if status is None:
                 raise RuntimeError("ASGI app sent 'http.response.body' before 'http.response.start'")
-            if done:
+            if self.done:
                 raise RuntimeError("ASGI app sent 'http.response.body' after the response was complete")
             body = bytes(message.get("body", b""))
             more = bool(message.get("more_body", False))
-            done = not more
-            if not streaming:
-                streaming = True
+            self.done = not more
+            chunks = self.chunks
+            if not self.delivered:
+                self.delivered = True
                 if more:
-                    chunks = asyncio.Queue()
-                    respond(_streamed(status, headers, body, chunks, task))
+                    task = self.task
+                    assert task is not None
+                    self.chunks = asyncio.Queue()
+                    self.deliver(self.token, _streamed(status, self.headers, body, self.chunks, task))
                 else:
-                    if finished is not None:
-                        _resolve(finished)
-                    _watch(task)
-                    respond(response_from_asgi(status, headers, body))
+                    # PERF: complete() and _plain_response inlined: this is every plain response's path.
+                    self.finished = True
+                    waiter = self.waiter
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
+                    response = Response.__new__(Response)  # the headers are the app's: no rendering
+                    response.status_code = status
+                    response.background = None
+                    response.body = body
+                    headers = self.headers
+                    if not self.has_length and status >= 200 and status not in _NO_BODY_STATUSES:
+                        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+                    response.raw_headers = headers
+                    self.deliver(self.token, response)
                     return
             elif body and chunks is not None:
                 chunks.put_nowait(body)
                 await chunks.join()  # backpressure: wait until the consumer has taken (and written) it
-            if done:
-                _resolve(finished)
+            if self.done:
+                self.complete()
         # Other messages (early hints, debug info, extensions we don't advertise) carry no response data.
 
-    async def run() -> None:
+    async def run(self) -> None:
+        """Run the app (the task's coroutine)."""
         try:
-            await app(scope, receive, send)
+            await self.app(self.scope, self.receive, self.send)
         except Exception as exc:
-            if not delivered:
-                respond(exc)  # the response never started: the caller raises or answers 500
+            if not self.delivered:
+                self.delivered = True
+                self.fail(exc)  # the response never started: the caller raises or answers 500
                 return
-            raise
+            if self.chunks is not None:
+                raise  # a streamed body's consumer awaits the task: the stream ends with this exception
+            # PERF: logged here rather than from a done-callback on every request's task.
+            logger.error("Exception in ASGI application after its response", exc_info=exc)
         finally:
-            if chunks is not None:
-                chunks.put_nowait(None)  # the end of the stream, whether the app finished or failed
-            _resolve(finished)
-            if not delivered:
-                if status is None:
-                    respond(RuntimeError("No response returned."))
-                else:
-                    respond(response_from_asgi(status, headers, b""))  # started, but no body message
+            task = self.task
+            if task is not None:
+                _running.discard(task)
+            if self.chunks is not None:
+                self.chunks.put_nowait(None)  # the end of the stream, whether the app finished or failed
+            if not self.finished:
+                self.complete()
+            if not self.delivered:
+                self.delivered = True
+                if self.status is None:
+                    self.fail(RuntimeError("No response returned."))
+                else:  # started, but no body message
+                    response = _plain_response(self.status, self.headers, self.has_length, b"")
+                    self.deliver(self.token, response)
 
-    task = loop.create_task(run())
-    return task
+
+class _CallbackCycle(ResponseCycle):
+    """``start_response_task``'s cycle: a given ``receive``, a ``deliver`` callback, a ``finished`` future."""
+
+    __slots__ = ("_receive",)
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        receive: Receive,
+        deliver: Callable[[Response | BaseException], object],
+        finished: asyncio.Future[None] | None,
+    ) -> None:
+        super().__init__(app, scope, _call, deliver)
+        self._receive = receive
+        self.waiter = finished
+
+    def receive(self) -> Awaitable[Message]:
+        return self._receive()
+
+
+def _call(callback: Callable[[Response | BaseException], object], outcome: Response | BaseException) -> None:
+    callback(outcome)
+
+
+def _plain_response(
+    status: int, headers: list[tuple[bytes, bytes]], has_length: bool, body: bytes
+) -> Response:
+    """A ``Response`` from an ASGI app's (already filtered) headers and whole body; content-length added."""
+    # PERF: the headers are the app's: skip Response.__init__'s rendering and header building.
+    response = Response.__new__(Response)
+    response.status_code = status
+    response.background = None
+    response.body = body
+    if not has_length and status >= 200 and status not in _NO_BODY_STATUSES:
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    response.raw_headers = headers
+    return response
 
 
 def _streamed(
@@ -270,28 +382,14 @@ def _streamed(
                 task.cancel()  # the client went away, or the body is not sent (HEAD)
 
     response = StreamingResponse(body(), status_code=status)
-    response.raw_headers = [(k, v) for k, v in headers if k != b"transfer-encoding"]
+    response.raw_headers = headers  # transfer-encoding already dropped (ResponseCycle.send)
     return response
+
+
+#: The apps' tasks still running (asyncio keeps only weak references to tasks).
+_running: set[asyncio.Task[None]] = set()
 
 
 def _resolve(future: asyncio.Future[None] | None) -> None:
     if future is not None and not future.done():
         future.set_result(None)
-
-
-_running: set[asyncio.Task[None]] = set()
-
-
-def _watch(task: asyncio.Task[None]) -> None:
-    """Keep an app task that outlives its response (background tasks) alive; log what it raises later."""
-    if task.done():
-        _report(task)
-        return
-    _running.add(task)
-    task.add_done_callback(_report)
-
-
-def _report(task: asyncio.Task[None]) -> None:
-    _running.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("Exception in ASGI application after its response", exc_info=task.exception())
