@@ -164,21 +164,7 @@ class _HttpCycle(ResponseCycle):
         deliver: Callable[[Any, Response | BaseException], object],
         token: object,
     ) -> None:
-        # PERF: ResponseCycle.__init__'s attributes set here (no super() call per request); keep in step.
-        self.app = app
-        self.scope = scope
-        self.deliver = deliver
-        self.token = token
-        self.task: asyncio.Task[None] | None = None
-        self.status: int | None = None
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.has_length = False
-        self.chunks: asyncio.Queue[bytes | None] | None = None
-        self.done = False
-        self.delivered = False
-        self.finished = False
-        #: Made only when ``receive`` waits for the response to complete.
-        self.waiter: asyncio.Future[None] | None = None
+        ResponseCycle.__init__(self, app, scope, deliver, token)
         # The engine's streamed body (engine/streamed_body.RequestBody), its connection watch (no body), a
         # front door's reader, or None when the body is buffered (then ``request._body`` holds it).
         self.reader: Callable[[], Awaitable[bytes]] | None = request._read_body

@@ -46,16 +46,40 @@ from fulmen.responses import Response
 HIGH_WATER = 64 * 1024
 
 
-class RequestBody:
+class _DisconnectNotice:
+    """What a request's reader tells the app about its connection: ``disconnected()``, a future resolved when
+    the client leaves (the ASGI adapter's ``http.disconnect``)."""
+
+    __slots__ = ("_disconnected", "_lost")
+
+    def __init__(self) -> None:
+        self._disconnected: asyncio.Future[None] | None = None
+        self._lost = False
+
+    def _notify_lost(self) -> None:
+        self._lost = True
+        future = self._disconnected
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def disconnected(self) -> asyncio.Future[None]:
+        """A future resolved when the client's connection is lost (at once if it already is)."""
+        future = self._disconnected
+        if future is None:
+            future = self._disconnected = asyncio.get_running_loop().create_future()
+            if self._lost:
+                future.set_result(None)
+        return future
+
+
+class RequestBody(_DisconnectNotice):
     """One request's body as it arrives: the connection feeds it, the app awaits ``body()`` for chunks."""
 
     __slots__ = (
         "_buffered",
         "_chunks",
-        "_disconnected",
         "_done",
         "_error",
-        "_lost",
         "_proto",
         "_waiter",
         "discard",
@@ -64,14 +88,13 @@ class RequestBody:
     )
 
     def __init__(self, proto: StreamingBodyProtocol, done: bool, expect_continue: bool) -> None:
+        super().__init__()
         self._proto: StreamingBodyProtocol | None = proto
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._done = done
         self._error: ClientDisconnect | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._disconnected: asyncio.Future[None] | None = None
-        self._lost = False
         #: ``100 Continue`` is owed to the client when the app first waits for the body.
         self.expect_continue = expect_continue
         #: The response has started: no ``100 Continue`` may be sent any more.
@@ -152,20 +175,8 @@ class RequestBody:
     def connection_lost(self) -> None:
         """The connection is gone: wake ``wait_disconnected`` and fail an unfinished body."""
         self._proto = None
-        self._lost = True
         self.fail(ClientDisconnect("the client closed the connection"))
-        future = self._disconnected
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    def disconnected(self) -> asyncio.Future[None]:
-        """A future resolved when the client's connection is lost (at once if it already is)."""
-        future = self._disconnected
-        if future is None:
-            future = self._disconnected = asyncio.get_running_loop().create_future()
-            if self._lost:
-                future.set_result(None)
-        return future
+        self._notify_lost()
 
     @property
     def at_end(self) -> bool:
@@ -178,40 +189,24 @@ class RequestBody:
             waiter.set_result(None)
 
 
-class ConnectionWatch:
+class ConnectionWatch(_DisconnectNotice):
     """The reader of a request that has no body: b"" at once; ``disconnected()`` as ``RequestBody``'s.
 
     One per connection, shared by its requests without a body (see ``StreamingBodyProtocol``).
     """
 
-    __slots__ = ("_disconnected", "_lost")
+    __slots__ = ()
 
     #: There is nothing to read.
     at_end = True
     done = True
-
-    def __init__(self) -> None:
-        self._disconnected: asyncio.Future[None] | None = None
-        self._lost = False
 
     async def __call__(self) -> bytes:
         return b""
 
     def connection_lost(self) -> None:
         """The client left (or sent EOF): resolve ``disconnected()``."""
-        self._lost = True
-        future = self._disconnected
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    def disconnected(self) -> asyncio.Future[None]:
-        """A future resolved when the client's connection is lost (at once if it already is)."""
-        future = self._disconnected
-        if future is None:
-            future = self._disconnected = asyncio.get_running_loop().create_future()
-            if self._lost:
-                future.set_result(None)
-        return future
+        self._notify_lost()
 
 
 class StreamingBodyProtocol(HttpProtocol):
