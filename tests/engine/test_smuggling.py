@@ -311,11 +311,21 @@ def test_content_length_shorter_than_the_data_leaves_the_rest_as_the_next_reques
     assert _calls(engine) == before + 1
 
 
-def test_absolute_form_target_wins_over_host(engine: EngineThread) -> None:
-    # RFC 9112 3.2.2: with an absolute-form target the Host field is ignored (not compared, not rejected).
-    r = exchange(engine.port, b"GET http://other.example/echo?q=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+@pytest.mark.parametrize(
+    ("target", "host"),
+    [
+        (b"http://other.example/echo?q=1", "other.example"),
+        (b"http://other.example:8081/echo?q=1", "other.example:8081"),
+        (b"http://[::1]:8081/echo?q=1", "[::1]:8081"),
+    ],
+)
+def test_absolute_form_target_wins_over_host(engine: EngineThread, target: bytes, host: str) -> None:
+    # RFC 9112 3.2.2: with an absolute-form target the server uses the target's authority and ignores the Host
+    # field (not compared, not rejected): the app sees the target's host as its one Host header.
+    r = exchange(engine.port, b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n")
     data = json.loads(r.body)
     assert (r.status, data["path"], data["query"]) == (200, "/echo", "q=1")
+    assert [v for k, v in data["headers"] if k == "host"] == [host]
 
 
 def test_asterisk_form_is_accepted_for_options(engine: EngineThread) -> None:

@@ -724,6 +724,17 @@ class HttpProtocol(asyncio.Protocol):
         if url == b"*" and self._parser.get_method() != b"OPTIONS":
             # RFC 9112 3.2.4: the asterisk-form is only for a server-wide OPTIONS.
             self._raise(_Reject(400, "Bad Request: asterisk-form target is only valid for OPTIONS"))
+        host = parsed.host
+        if host:
+            # RFC 9112 3.2.2: with an absolute-form target the server MUST use its authority, not the Host
+            # field: the app sees it as the Host header (request.url, url_for, TrustedHostMiddleware).
+            if b":" in host:
+                host = b"[" + host + b"]"
+            if parsed.port is not None:
+                host += b":%d" % parsed.port
+            headers = self._headers
+            self._headers = [(n, v) for n, v in headers if n != b"host"]
+            self._headers.append((b"host", host))
         return parsed.path or (b"*" if url == b"*" else b"/"), parsed.query or b""
 
     def _raise(self, reject: _Reject) -> None:
