@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fulmen.middleware import ASGIApp, Message, Scope
-from fulmen.middleware._asgi import ResponseCycle, _running
+from fulmen.middleware._asgi import ResponseCycle, _running, await_cycle, settle
 from fulmen.requests import ClientDisconnect, Request
 from fulmen.responses import Response
 
@@ -88,15 +88,7 @@ class ASGIAdapter:
         The app's exceptions before its response starts propagate (the engine answers 500 and logs them).
         """
         outcome: asyncio.Future[Response | BaseException] = asyncio.get_running_loop().create_future()
-        task = _HttpCycle(self.app, self.scope(request), request, _settle, outcome).start()
-        try:
-            result = await outcome
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        return await await_cycle(_HttpCycle(self.app, self.scope(request), request, settle, outcome), outcome)
 
     def start_request(
         self,
@@ -144,11 +136,6 @@ class ASGIAdapter:
         lifespan, self._lifespan = self._lifespan, None
         if lifespan is not None:
             await lifespan.shutdown()
-
-
-def _settle(future: asyncio.Future[Response | BaseException], outcome: Response | BaseException) -> None:
-    if not future.done():  # cancelled when the caller was
-        future.set_result(outcome)
 
 
 class _HttpCycle(ResponseCycle):

@@ -124,12 +124,21 @@ async def collect_response(
     """
     # PERF: one future to wait on (no asyncio.wait); the queue exists only for a streamed body.
     outcome: asyncio.Future[Response | BaseException] = asyncio.get_running_loop().create_future()
+    return await await_cycle(_ReceiveCycle(app, scope, receive, outcome, finished), outcome)
 
-    def deliver(result: Response | BaseException) -> None:
-        if not outcome.done():  # cancelled when the caller was
-            outcome.set_result(result)
 
-    task = start_response_task(app, scope, receive, deliver, finished)
+def settle(future: asyncio.Future[Response | BaseException], outcome: Response | BaseException) -> None:
+    """A ``ResponseCycle`` ``deliver`` that resolves the future given as its token."""
+    if not future.done():  # cancelled when the caller was
+        future.set_result(outcome)
+
+
+async def await_cycle(cycle: ResponseCycle, outcome: asyncio.Future[Response | BaseException]) -> Response:
+    """Start ``cycle`` (made with ``deliver=settle, token=outcome``) and return its ``Response``.
+
+    The app's exception before its response started is raised here; cancelling the caller cancels the app.
+    """
+    task = cycle.start()
     try:
         result = await outcome
     except asyncio.CancelledError:
@@ -140,29 +149,13 @@ async def collect_response(
     return result
 
 
-def start_response_task(
-    app: ASGIApp,
-    scope: Scope,
-    receive: Receive,
-    deliver: Callable[[Response | BaseException], object],
-    finished: asyncio.Future[None] | None = None,
-) -> asyncio.Task[None]:
-    """Start ASGI ``app`` in a task; call ``deliver`` once with its ``Response`` or the exception it raised.
-
-    ``deliver`` is called from inside the app's ``send`` as soon as the response is known (the whole body, or
-    the first chunk of a streamed one), so a caller that writes it there answers without another loop turn;
-    or from the task's end, when the app failed or returned before that. See ``collect_response``.
-    """
-    return _CallbackCycle(app, scope, receive, deliver, finished).start()
-
-
 class ResponseCycle:
     """One run of an ASGI app for an http scope: its ``send`` messages become one ``Response``.
 
     ``deliver(token, outcome)`` is called once: from inside ``send`` as soon as the response is known (the
     whole body, or the first chunk of a streamed one), or from the task's end when the app failed (``fail``)
     or returned before that. Subclasses give ``receive``; ``waiter``, when set, is resolved once the response
-    is complete (``finished``). See ``collect_response``.
+    is complete (``finished``). See ``collect_response`` and ``await_cycle``.
     PERF: one slotted object with bound methods per request, instead of closures, cells and futures.
     """
 
@@ -316,8 +309,8 @@ class ResponseCycle:
                     self.deliver(self.token, response)
 
 
-class _CallbackCycle(ResponseCycle):
-    """``start_response_task``'s cycle: a given ``receive``, a ``deliver`` callback, a ``finished`` future."""
+class _ReceiveCycle(ResponseCycle):
+    """``collect_response``'s cycle: a given ``receive``, the outcome future, a ``finished`` future."""
 
     __slots__ = ("_receive",)
 
@@ -326,19 +319,15 @@ class _CallbackCycle(ResponseCycle):
         app: ASGIApp,
         scope: Scope,
         receive: Receive,
-        deliver: Callable[[Response | BaseException], object],
+        outcome: asyncio.Future[Response | BaseException],
         finished: asyncio.Future[None] | None,
     ) -> None:
-        super().__init__(app, scope, _call, deliver)
+        super().__init__(app, scope, settle, outcome)
         self._receive = receive
         self.waiter = finished
 
     def receive(self) -> Awaitable[Message]:
         return self._receive()
-
-
-def _call(callback: Callable[[Response | BaseException], object], outcome: Response | BaseException) -> None:
-    callback(outcome)
 
 
 def _plain_response(
