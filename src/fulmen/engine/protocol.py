@@ -820,13 +820,7 @@ class HttpProtocol(asyncio.Protocol):
                 task.exception()  # retrieve it so asyncio doesn't log "never retrieved"
             return
         self._take_result(slot, task)
-        try:
-            self._pump()
-        except Exception:
-            error_logger.exception("Internal error while writing a response; closing the connection")
-            self.abort()
-            return
-        self._after_activity()
+        self._advance()
 
     def _write(self, slot: _Slot) -> None:
         transport = self._transport
@@ -941,7 +935,7 @@ class HttpProtocol(asyncio.Protocol):
                     response = _error_response(500, "Internal Server Error")
                 slot.response = response
                 self._write(slot)
-                self._continue_after_stream()
+                self._advance()
                 return
             data, chunked, keep_alive = head
             transport = self._transport
@@ -992,7 +986,7 @@ class HttpProtocol(asyncio.Protocol):
         if not keep_alive:
             self._close_after_response(transport)
             return
-        self._continue_after_stream()
+        self._advance()
 
     def _stream_head(self, slot: _Slot, response: Response) -> tuple[bytes, bool, bool] | None:
         """The head of a streamed response, whether it is chunked, and keep-alive; None if it is invalid.
@@ -1044,8 +1038,9 @@ class HttpProtocol(asyncio.Protocol):
         if self._inflight and self._inflight[0] is slot:
             self._inflight.popleft()
 
-    def _continue_after_stream(self) -> None:
-        """Write the responses that waited behind the stream and start queued requests."""
+    def _advance(self) -> None:
+        """After a response is ready (a handler's task, the end of a stream): write what waited, start queued
+        requests and re-arm the timer; an internal failure closes the connection."""
         if self._closing:
             return
         try:

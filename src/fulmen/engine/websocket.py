@@ -639,6 +639,10 @@ class WebSocketSession(asyncio.Protocol):
         self._stop_timers()
         self._state.connections.discard(self)
         self._set_disconnect(1006, "")
+        self._release_drain()
+
+    def _release_drain(self) -> None:
+        """Wake the sender waiting for the transport to drain (it drained, or the connection is gone)."""
         waiter = self._drain_waiter
         if waiter is not None:
             self._drain_waiter = None
@@ -650,11 +654,7 @@ class WebSocketSession(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._release_drain()
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
