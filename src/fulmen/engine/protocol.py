@@ -22,6 +22,7 @@ import httptools
 
 from fulmen._concurrency import run_eager, start_eager
 from fulmen.datastructures import Address
+from fulmen.engine._mypyc import mypyc_attr
 from fulmen.engine.accesslog import log_access
 from fulmen.engine.proxy import TrustedProxies, apply_forwarded
 from fulmen.engine.streaming import ClientGone, SocketBodyWriter
@@ -191,6 +192,7 @@ def _describe(request: Request | None) -> str:
     return "-" if request is None else f"{request.method} {request.path}"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HttpProtocol(asyncio.Protocol):
     """HTTP/1.1 for one connection: keep-alive, pipelining, limits, timeouts, flow control."""
 
@@ -246,6 +248,8 @@ class HttpProtocol(asyncio.Protocol):
         "_ws_handoff",
         "_ws_upgrade",
     )
+    #: Set by _RequestTimer only (the access log); declared here so the compiled class has the attribute.
+    _began: float
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
@@ -1205,6 +1209,7 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.abort()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class _RequestTimer(HttpProtocol):
     """Notes when each request's first byte arrived, for the access log's ``duration_ms``."""
 
@@ -1238,5 +1243,7 @@ def timed_protocol(cls: type[HttpProtocol]) -> type[HttpProtocol]:
     """
     timed = _TIMED.get(cls)
     if timed is None:
-        timed = _TIMED[cls] = type(f"Timed{cls.__name__}", (_RequestTimer, cls), {"__slots__": ()})
+        timed = _TIMED[cls] = type(
+            f"Timed{cls.__name__}", (_RequestTimer, cls), {"__slots__": (), "__module__": __name__}
+        )
     return timed

@@ -1,0 +1,67 @@
+"""Only for the optional compiled engine: with ``FULMEN_COMPILE=1`` a wheel build compiles
+``fulmen.engine.protocol`` with mypyc. Everything else about the package is in pyproject.toml; without the
+variable this adds nothing (the pure-Python package). See build_backend/fulmen_build.py and docs/engine.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+#: The modules compiled with mypyc (the others failed to compile or gained nothing; see docs/engine.md).
+COMPILED = ["src/fulmen/engine/protocol.py"]
+#: Where a compiled build keeps its C sources and build tree, apart from build/lib: a later pure build must
+#: never pick up a stale .so from there.
+BUILD_BASE = os.path.join("build", "fulmen-mypyc")
+#: setup.py commands that build the wheel's contents (not metadata, sdist or editable hooks).
+BUILD_COMMANDS = {"bdist_wheel", "build", "build_ext", "install"}
+
+HINT = (
+    "FULMEN_COMPILE=1 asked for the mypyc-compiled engine and it could not be built{}. "
+    "It needs a C compiler and the Python headers (Debian: apt-get install build-essential python3-dev). "
+    "Unset FULMEN_COMPILE for the pure-Python build."
+)
+
+
+class _build_ext(build_ext):
+    """build_ext that turns a compiler failure into a clear message instead of a silent pure build."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:
+            raise SystemExit(HINT.format(f" ({type(exc).__name__}: {exc})")) from exc
+
+
+def _compiled_build() -> dict[str, Any]:
+    value = os.environ.get("FULMEN_COMPILE", "").strip()
+    if value not in ("", "0", "1"):
+        raise SystemExit(f"FULMEN_COMPILE must be 1 (compile the engine with mypyc) or 0, not {value!r}")
+    if value != "1" or not BUILD_COMMANDS.intersection(sys.argv[1:]):
+        return {}
+    try:
+        from mypyc.build import mypycify
+    except ImportError as exc:
+        raise SystemExit(HINT.format(": mypyc is not installed (it comes with mypy)")) from exc
+    try:
+        # The other fulmen modules and the third-party packages are only read for their types; in an
+        # isolated build environment the optional ones (pydantic, jinja2, ...) are missing: Any is enough.
+        ext_modules = mypycify(
+            ["--ignore-missing-imports", "--follow-imports=silent", *COMPILED],
+            opt_level="3",
+            target_dir=os.path.join(BUILD_BASE, "c"),
+        )
+    except SystemExit as exc:
+        raise SystemExit(HINT.format(f": mypyc failed: {exc.code}")) from exc
+    return {
+        "ext_modules": ext_modules,
+        "cmdclass": {"build_ext": _build_ext},
+        "options": {"build": {"build_base": BUILD_BASE}},
+    }
+
+
+setup(**_compiled_build())
