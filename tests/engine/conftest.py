@@ -21,12 +21,16 @@ from typing import Any, TypeVar
 
 import pytest
 
+import fulmen
 from fulmen.engine.config import Config
 from fulmen.engine.server import Server, create_socket, run_loop
 from tests.engine.sample_app import SampleApp, make_app
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
+#: Where the ``fulmen`` under test is imported from, first on subprocesses' PYTHONPATH: the checkout's src/
+#: (an editable install), or site-packages when CI tests an installed build (the compiled engine).
+FULMEN_PATH = Path(fulmen.__file__).resolve().parents[1]
 
 
 class EngineThread:
@@ -255,7 +259,7 @@ class ServerProcess:
     ) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO / "src"), str(REPO), full_env.get("PYTHONPATH", "")]
+            [str(FULMEN_PATH), str(REPO), full_env.get("PYTHONPATH", "")]
         )
         full_env.update(env or {})
         self.proc = subprocess.Popen(

@@ -13,7 +13,7 @@ import pytest
 
 from fulmen.cli import AppLoadError, build_parser, load_app
 from fulmen.engine.config import Config, ConfigError
-from tests.engine.conftest import REPO, RawConn, ServerProcess, exchange
+from tests.engine.conftest import FULMEN_PATH, RawConn, ServerProcess, exchange
 
 APP_SOURCE = """
 from fulmen.responses import PlainTextResponse
@@ -110,7 +110,7 @@ def test_cli_refuses_a_non_fulmen_app(app_dir: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "fulmen", "run", "cliapp:asgi_app", "--interface", "fulmen", "--port", "0"],
         cwd=app_dir,
-        env={"PYTHONPATH": str(REPO / "src")},
+        env={"PYTHONPATH": str(FULMEN_PATH)},
         capture_output=True,
         timeout=20,
     )

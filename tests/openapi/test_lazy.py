@@ -14,13 +14,16 @@ from typing import Any
 
 import fastapi
 
+import fulmen
 from tests.openapi.compare import assert_same
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The fulmen under test: the checkout's src/, or site-packages when CI tests an installed (compiled) build.
+FULMEN_PATH = Path(fulmen.__file__).resolve().parents[1]
 
 
 def run(code: str) -> Any:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FULMEN_PATH), str(ROOT)])}
     out = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=60
     )

@@ -2,6 +2,6 @@
 
 from fulmen.engine.config import Config, ConfigError
 from fulmen.engine.protocol import HttpProtocol, ServerState
-from fulmen.engine.server import Server, run, serve
+from fulmen.engine.server import Server, compiled, run, serve
 
-__all__ = ["Config", "ConfigError", "HttpProtocol", "Server", "ServerState", "run", "serve"]
+__all__ = ["Config", "ConfigError", "HttpProtocol", "Server", "ServerState", "compiled", "run", "serve"]

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, cast
 
+from fulmen.engine import protocol as _protocol
 from fulmen.engine.config import Config, ConfigError
 from fulmen.engine.interface import resolve_interface
 from fulmen.engine.protocol import App, HttpProtocol, ServerState, timed_protocol
@@ -28,6 +29,18 @@ logger = logging.getLogger("fulmen.error")
 
 #: Exit code of a server whose application failed to start (the supervisor stops instead of restarting).
 STARTUP_FAILURE = 3
+
+
+def compiled() -> bool:
+    """True when ``fulmen.engine.protocol`` is the mypyc-compiled build (``FULMEN_COMPILE=1 pip install .``).
+
+    False for the pure-Python package: the default install, and every editable install (docs/engine.md).
+    """
+    return _protocol.__file__.endswith((".so", ".pyd"))
+
+
+#: Appended to the start-up line for the compiled engine; nothing for pure Python.
+_ENGINE_BUILD = " engine: compiled (mypyc)" if compiled() else ""
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -311,11 +324,12 @@ class Server:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in str(host) else host
         logger.info(
-            "Fulmen running on %s://%s:%d (press CTRL+C to quit) [pid %d]",
+            "Fulmen running on %s://%s:%d (press CTRL+C to quit) [pid %d]%s",
             "https" if self.ssl_context is not None else "http",
             shown,
             port,
             os.getpid(),
+            _ENGINE_BUILD,
         )
         self.started.set()
         try:
