@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -119,6 +121,9 @@ class Server:
     argv: Callable[[int], list[str]]
     fixed_body: bytes | None = None
     endpoints: tuple[str, ...] | None = None  # ids of the endpoints its app has; None: all of them
+    #: Called once before the first round: the directory to put first on PYTHONPATH instead of the
+    #: checkout's src/ (raises StartupError if it can't be made).
+    prepare: Callable[[], Path] | None = None
 
 
 #: Endpoints the Flask app answers (E4's mounted CORS sub-app has no Flask twin), and the WSGI thread pool
@@ -126,8 +131,68 @@ class Server:
 FLASK_ENDPOINTS = ("E1", "E2", "E3", "E3p")
 FLASK_THREADS = 10
 
+BUILD_DIR = HERE / ".build"  # git-ignored
+
+
+def _build_key() -> str:
+    """Hash of everything a compiled build is made from: the package's Python sources and the build files."""
+    digest = hashlib.sha256(sys.implementation.cache_tag.encode())
+    files = sorted((REPO / "src" / "fulmen").rglob("*.py"))
+    files += [REPO / "setup.py", REPO / "pyproject.toml", *sorted((REPO / "build_backend").glob("*.py"))]
+    for path in files:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def compiled_fulmen() -> Path:
+    """The checkout built with ``FULMEN_COMPILE=1 pip wheel`` and unpacked under benchmarks/.build/.
+
+    Rebuilt (about a minute) only when a source or build file changed; the directory holds the whole
+    ``fulmen`` package, so nothing of the checkout's src/ is mixed in.
+    """
+    key = _build_key()
+    target = BUILD_DIR / f"fulmen-compiled-{key}"
+    if not (target / "fulmen").is_dir():
+        print(f"building the compiled engine (FULMEN_COMPILE=1 pip wheel) into {target} ...", flush=True)
+        BUILD_DIR.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="fulmen-wheel-") as tmp:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp, str(REPO)],
+                env={**os.environ, "FULMEN_COMPILE": "1"},
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+                raise StartupError(f"FULMEN_COMPILE=1 pip wheel failed:\n{tail}")
+            if _build_key() != key:
+                raise StartupError("the sources changed while the compiled engine was built; run again")
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            with zipfile.ZipFile(next(Path(tmp).glob("fulmen-*.whl"))) as wheel:
+                wheel.extractall(partial)
+            partial.rename(target)
+        for old in BUILD_DIR.glob("fulmen-compiled-*"):
+            if old != target:
+                shutil.rmtree(old, ignore_errors=True)
+    check = subprocess.run(
+        [sys.executable, "-c", "import sys, fulmen.engine as e; sys.exit(0 if e.compiled() else 1)"],
+        env={**os.environ, "PYTHONPATH": str(target)},
+        cwd=str(APPS),
+    )
+    if check.returncode != 0:
+        raise StartupError(f"{target}: fulmen.engine.compiled() is not True")
+    return target
+
+
 SERVERS: list[Server] = [
     Server("fulmen", lambda port: [sys.executable, str(APPS / "fulmen_app.py"), str(port)]),
+    # The same app on the mypyc-compiled engine (FULMEN_COMPILE=1; docs/engine.md), built once per source.
+    Server(
+        "fulmen-compiled",
+        lambda port: [sys.executable, str(APPS / "fulmen_app.py"), str(port)],
+        prepare=compiled_fulmen,
+    ),
     Server(
         "fastapi",
         lambda port: [
@@ -231,15 +296,17 @@ class ServerProcess:
 
     live: list[ServerProcess] = []  # everything started and not yet reaped, for the exit path
 
-    def __init__(self, server: Server, port: int, cpu: int | None, log_path: Path) -> None:
+    def __init__(
+        self, server: Server, port: int, cpu: int | None, log_path: Path, path: Path | None = None
+    ) -> None:
         self.server = server
         self.port = port
         self.log_path = log_path
         if port_accepts(port):
             raise StartupError(f"port {port} is already in use; refusing to measure someone else's server")
         env = dict(os.environ)
-        src = REPO / "src"
-        if src.is_dir():  # a checkout's src/ wins over any installed fulmen
+        src = path or REPO / "src"
+        if src.is_dir():  # a checkout's src/ (or the server's own build) wins over any installed fulmen
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -531,6 +598,7 @@ class Cell:
 @dataclass
 class ServerState:
     skipped: str | None = None  # why the server could not be started
+    path: Path | None = None  # from Server.prepare: first on the server's PYTHONPATH
     rss_kib: int = 0  # max over rounds, measured after each round's last endpoint
 
 
@@ -547,7 +615,9 @@ def measure_server(
     port = free_port()
     print(f"  [{server.name}] starting on {HOST}:{port} ...", flush=True)
     try:
-        proc = ServerProcess(server, port, args.server_cpu, workdir / f"{server.name}-r{round_no}.log")
+        proc = ServerProcess(
+            server, port, args.server_cpu, workdir / f"{server.name}-r{round_no}.log", state.path
+        )
     except (OSError, StartupError) as exc:
         state.skipped = f"could not start: {exc}"
         print(f"  [{server.name}] SKIPPED: {state.skipped}", flush=True)
@@ -696,6 +766,10 @@ def build_report(
         if flask_fulmen and flask_gunicorn and flask_gunicorn.rps:
             ep_json["flask_fulmen_vs_gunicorn"] = flask_fulmen.rps / flask_gunicorn.rps
             out.append(f"\nflask-fulmen / flask-gunicorn: **{flask_fulmen.rps / flask_gunicorn.rps:.2f}**")
+        compiled = rows.get("fulmen-compiled")
+        if compiled and fulmen and fulmen.rps:
+            ep_json["compiled_vs_fulmen"] = compiled.rps / fulmen.rps
+            out.append(f"\nfulmen-compiled / fulmen: **{compiled.rps / fulmen.rps:.2f}**")
         ep_json["target_met"] = verdict
         results["endpoints"][endpoint.name] = ep_json
         out.append("")
@@ -790,6 +864,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info(args)
     cells = {(s.name, e.name): Cell() for s in servers for e in endpoints}
     states = {s.name: ServerState() for s in servers}
+    for server in servers:
+        if server.prepare is not None:
+            try:
+                states[server.name].path = server.prepare()
+            except (OSError, StartupError) as exc:
+                states[server.name].skipped = f"could not be prepared: {exc}"
+                print(f"  [{server.name}] SKIPPED: {states[server.name].skipped}", flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="fulmen-bench-") as tmp:
             workdir = Path(tmp)
