@@ -184,6 +184,11 @@ def encode_json(value: Any) -> bytes:
     # PERF: skip the jsonable_encoder walk when msgspec's native output is already identical.
     if _is_native(value):
         return _encode(value)
+    return encode_json_converted(value)
+
+
+def encode_json_converted(value: Any) -> bytes:
+    """``encode_json`` for a value ``_is_native`` refused: converted as FastAPI converts it first."""
     if hasattr(value, "__pydantic_serializer__") and not isinstance(value, type):
         # FastAPI: jsonable_encoder -> model_dump(mode="json") -> a walk over already JSON-compatible data
         # -> json.dumps; _is_native tells when that walk would change nothing.
