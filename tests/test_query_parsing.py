@@ -19,3 +19,18 @@ def test_query_params_views() -> None:
     assert q.getlist("a") == ["1", "2"]
     assert q["b"] == "" and q["c"] == ""
     assert q["d"] == "x y"
+
+
+def test_get_and_in_match_the_mapping_protocol() -> None:
+    """``get``/``in`` are written out (one frame, no KeyError for a miss): same answers as ``[]``."""
+    from fulmen.datastructures import Headers
+
+    q = QueryParams(b"a=1&a=2&e=")
+    assert q.get("a") == "2" and q.get("e") == ""
+    assert q.get("zz") is None and q.get("zz", "d") == "d" and q.get("a", "d") == "2"
+    assert "a" in q and "e" in q and "zz" not in q and 1 not in q
+
+    h = Headers(raw=[(b"x-token", b"t1"), (b"x-token", b"t2"), (b"empty", b"")])
+    assert h.get("X-Token") == "t1" == h["x-token"]  # the first value, any case
+    assert h.get("empty") == "" and h.get("nope") is None and h.get("nope", 0) == 0
+    assert "X-TOKEN" in h and "nope" not in h

@@ -7,8 +7,10 @@ what it reads (DESIGN.md §3.2).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, TypeVar, overload
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+_T = TypeVar("_T")
 
 
 class Address(NamedTuple):
@@ -47,6 +49,19 @@ class Headers(Mapping[str, str]):
             if k == name:
                 return v.decode("latin-1")
         raise KeyError(key)
+
+    @overload
+    def get(self, key: str) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str | _T) -> str | _T: ...
+    def get(self, key: str, default: object = None) -> object:
+        """The first value of a header, or ``default``."""
+        # PERF: one frame; Mapping.get would call __getitem__ and catch its KeyError for a missing header.
+        name = key.lower().encode("latin-1")
+        for k, v in self._raw:
+            if k == name:
+                return v.decode("latin-1")
+        return default
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -125,6 +140,18 @@ class QueryParams(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         return self._dict[key]
+
+    @overload
+    def get(self, key: str) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str | _T) -> str | _T: ...
+    def get(self, key: str, default: object = None) -> object:
+        """The last value given for ``key``, or ``default``."""
+        # PERF: a dict lookup; Mapping.get would go through __getitem__ and catch KeyError when missing.
+        return self._dict.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._dict
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._dict)
