@@ -44,11 +44,10 @@ class Headers(Mapping[str, str]):
         return self._raw
 
     def __getitem__(self, key: str) -> str:
-        name = key.lower().encode("latin-1")
-        for k, v in self._raw:
-            if k == name:
-                return v.decode("latin-1")
-        raise KeyError(key)
+        value = self.get(key)
+        if value is None:  # values are str: None only for a missing header
+            raise KeyError(key)
+        return value
 
     @overload
     def get(self, key: str) -> str | None: ...
