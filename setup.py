@@ -12,6 +12,10 @@ from typing import Any
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
+# The build backend reads FULMEN_COMPILE the same way; one reading for both (pyproject.toml backend-path).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "build_backend"))
+from fulmen_build import compile_requested
+
 #: The modules compiled with mypyc (the others failed to compile or gained nothing; see docs/engine.md).
 COMPILED = ["src/fulmen/engine/protocol.py"]
 #: Where a compiled build keeps its C sources and build tree, apart from build/lib: a later pure build must
@@ -38,10 +42,7 @@ class _build_ext(build_ext):
 
 
 def _compiled_build() -> dict[str, Any]:
-    value = os.environ.get("FULMEN_COMPILE", "").strip()
-    if value not in ("", "0", "1"):
-        raise SystemExit(f"FULMEN_COMPILE must be 1 (compile the engine with mypyc) or 0, not {value!r}")
-    if value != "1" or not BUILD_COMMANDS.intersection(sys.argv[1:]):
+    if not compile_requested() or not BUILD_COMMANDS.intersection(sys.argv[1:]):
         return {}
     try:
         from mypyc.build import mypycify

@@ -14,12 +14,10 @@ from typing import Any
 
 import fastapi
 
-import fulmen
+from tests.engine.conftest import FULMEN_PATH
 from tests.openapi.compare import assert_same
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The fulmen under test: the checkout's src/, or site-packages when CI tests an installed (compiled) build.
-FULMEN_PATH = Path(fulmen.__file__).resolve().parents[1]
 
 
 def run(code: str) -> Any:
