@@ -257,7 +257,7 @@ class StreamingBodyProtocol(HttpProtocol):
         """Build ``slot``'s ``Request`` (``body`` None: ``reader`` streams it)."""
         url = self._url
         # Keep in step with HttpProtocol.on_message_complete (the Request it builds for buffered bodies).
-        if url[:1] == b"/" and b"#" not in url:
+        if url[:1] == b"/" and url.find(b"#") < 0:  # PERF: find, not `in` (see on_message_complete)
             path, _, query = url.partition(b"?")
         else:
             path, query = self._split_target(url)

@@ -79,7 +79,7 @@ class InputStream:
                 break
             parts.append(chunk)
             have += len(chunk)
-            if b"\n" in chunk:
+            if chunk.find(b"\n") >= 0:  # PERF: find, not `in`, which first tries b"\n" as an int
                 break
         data = b"".join(parts)
         cut = data.find(b"\n") + 1 or len(data)
