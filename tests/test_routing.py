@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from fulmen import FastAPI, FastAPIError
-from fulmen.routing import RouteTable
+from fulmen.route_table import RouteTable
 
 
 def _app() -> FastAPI:

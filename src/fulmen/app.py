@@ -29,7 +29,8 @@ from fulmen.params import Depends
 from fulmen.requests import Request
 from fulmen.response_model import Default
 from fulmen.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, RouteTable, WebSocketRouteTable
+from fulmen.route_table import RouteTable
+from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
 from fulmen.websockets import WebSocket, WebSocketState
 
 logger = logging.getLogger("fulmen.error")
