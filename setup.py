@@ -1,11 +1,12 @@
 """Only for the optional compiled engine: with ``FULMEN_COMPILE=1`` a wheel build compiles
-``fulmen.engine.protocol`` with mypyc. Everything else about the package is in pyproject.toml; without the
+the modules in COMPILED with mypyc. Everything else about the package is in pyproject.toml; without the
 variable this adds nothing (the pure-Python package). See build_backend/fulmen_build.py and docs/engine.md.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -17,7 +18,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bui
 from fulmen_build import compile_requested
 
 #: The modules compiled with mypyc (the others failed to compile or gained nothing; see docs/engine.md).
-COMPILED = ["src/fulmen/engine/protocol.py"]
+COMPILED = [
+    "src/fulmen/engine/protocol.py",
+    "src/fulmen/route_table.py",
+    "src/fulmen/plan.py",
+]
 #: Where a compiled build keeps its C sources and build tree, apart from build/lib: a later pure build must
 #: never pick up a stale .so from there.
 BUILD_BASE = os.path.join("build", "fulmen-mypyc")
@@ -44,6 +49,9 @@ class _build_ext(build_ext):
 def _compiled_build() -> dict[str, Any]:
     if not compile_requested() or not BUILD_COMMANDS.intersection(sys.argv[1:]):
         return {}
+    # A clean tree every time: a module compiled by an earlier build (and since dropped from COMPILED, or
+    # grouped differently) must not ride along into this wheel.
+    shutil.rmtree(BUILD_BASE, ignore_errors=True)
     try:
         from mypyc.build import mypycify
     except ImportError as exc:

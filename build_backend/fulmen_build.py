@@ -1,9 +1,9 @@
-"""fulmen's PEP 517 build backend: setuptools, plus an opt-in mypyc build of the engine's protocol module.
+"""fulmen's PEP 517 build backend: setuptools, plus an opt-in mypyc build of the hot-path modules.
 
 ``pip install .`` and ``pip install -e .`` are plain setuptools builds of the pure-Python package.
 ``FULMEN_COMPILE=1 pip install .`` (or ``pip wheel .``) also asks for mypy (the version the test suite is
-run with) and compiles ``fulmen.engine.protocol`` with mypyc: ``setup.py`` adds the extension modules. An
-editable install with ``FULMEN_COMPILE=1`` is refused: the ``.so`` would sit next to the ``.py`` and keep
+run with) and compiles the modules listed in ``setup.py`` (COMPILED) with mypyc. An editable install with
+``FULMEN_COMPILE=1`` is refused: the ``.so`` files would sit next to the ``.py`` files and keep
 running the old code after every edit. See docs/engine.md, "Compiled engine (optional)".
 """
 
@@ -40,8 +40,8 @@ def compile_requested() -> bool:
 def _refuse_editable() -> None:
     if compile_requested():
         raise SystemExit(
-            "FULMEN_COMPILE=1 can't be used with an editable install (pip install -e): the compiled module "
-            "would shadow src/fulmen/engine/protocol.py and keep running the old code after every edit. "
+            "FULMEN_COMPILE=1 can't be used with an editable install (pip install -e): the compiled "
+            "modules would shadow their .py files in src/ and keep running the old code after every edit. "
             "Use `FULMEN_COMPILE=1 pip install .` (not editable), or drop FULMEN_COMPILE for "
             "`pip install -e .`."
         )
@@ -58,7 +58,7 @@ def get_requires_for_build_wheel(config_settings: ConfigSettings = None) -> list
 def build_wheel(
     wheel_directory: str, config_settings: ConfigSettings = None, metadata_directory: str | None = None
 ) -> str:
-    """A wheel; with ``FULMEN_COMPILE=1`` it carries the compiled protocol module (setup.py)."""
+    """A wheel; with ``FULMEN_COMPILE=1`` it carries the compiled modules (setup.py)."""
     compile_requested()  # a bad value fails before anything is built
     return _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
 

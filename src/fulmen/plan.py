@@ -936,13 +936,17 @@ def compile_plan(
     if dep.is_coroutine:
         invoke: Callable[[dict[str, Any]], Awaitable[Any]] = lambda kw: call(**kw)  # noqa: E731
     elif inline_sync:
-
-        async def invoke(kw: dict[str, Any]) -> Any:
+        # Distinct names: mypyc (the optional compiled build) can't compile one closure defined twice.
+        async def invoke_inline(kw: dict[str, Any]) -> Any:
             return call(**kw)
+
+        invoke = invoke_inline
     else:
 
-        async def invoke(kw: dict[str, Any]) -> Any:
+        async def invoke_in_threadpool(kw: dict[str, Any]) -> Any:
             return await run_in_threadpool(call, **kw)
+
+        invoke = invoke_in_threadpool
 
     streams = invoke_override is not None
     if invoke_override is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import fulmen.engine
+from fulmen import plan, route_table
 from fulmen.engine import protocol
 from fulmen.engine.config import Config
 from fulmen.engine.protocol import HttpProtocol, ServerState, timed_protocol
@@ -20,13 +21,16 @@ from fulmen.engine.streamed_body import StreamingBodyProtocol
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 EXPECT_COMPILED = os.environ.get("FULMEN_EXPECT_COMPILED") == "1"
+#: The modules setup.py's COMPILED list turns into C extensions.
+COMPILED_MODULES = (protocol, route_table, plan)
 
 
 @pytest.mark.skipif(not EXPECT_COMPILED, reason="FULMEN_EXPECT_COMPILED=1 is set only by CI's compiled job")
 def test_the_compiled_engine_is_the_one_imported() -> None:
-    path = Path(protocol.__file__)
-    assert path.name.endswith(".so"), f"{path}: FULMEN_COMPILE=1 fell back to pure Python"
-    assert SRC not in path.resolve().parents, f"{path}: the checkout, not the installed build"
+    for module in COMPILED_MODULES:
+        path = Path(module.__file__ or "")
+        assert path.name.endswith(".so"), f"{path}: FULMEN_COMPILE=1 fell back to pure Python"
+        assert SRC not in path.resolve().parents, f"{path}: the checkout, not the installed build"
     assert fulmen.engine.compiled()
 
 
@@ -36,8 +40,11 @@ def test_an_editable_checkout_runs_pure_python() -> None:
     path = Path(protocol.__file__).resolve()
     if SRC not in path.parents:
         pytest.skip(f"fulmen is imported from {path.parent}, not this checkout's src/")
-    assert path.suffix == ".py"
-    assert not list(path.parent.glob("protocol*.so")), "a stale compiled module shadows protocol.py"
+    for module in COMPILED_MODULES:
+        path = Path(module.__file__ or "").resolve()
+        assert path.suffix == ".py"
+        stale = list(path.parent.glob(f"{path.stem}.*.so"))
+        assert not stale, f"a stale compiled module shadows {path.name}: {stale}"
     assert not fulmen.engine.compiled()
 
 
