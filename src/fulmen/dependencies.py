@@ -21,6 +21,7 @@ from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationErro
 from fulmen.forms import FormSolver, compile_form_solver, has_form_fields, read_route_form
 from fulmen.plan import (
     BodyField,
+    Connection,
     Dependant,
     _is_json_content_type,
     _json_syntax_error,
@@ -74,7 +75,7 @@ class _Run:
         "tasks",
     )
 
-    def __init__(self, request: Request, inline_sync: bool) -> None:
+    def __init__(self, request: Connection, inline_sync: bool) -> None:
         self.request = request
         self.inline_sync = inline_sync
         self.cache: dict[Any, Any] = {}
@@ -85,6 +86,13 @@ class _Run:
         self.body: _Body | None = None
         overrides = getattr(request.app, "dependency_overrides", None)
         self.overrides: dict[Any, Any] | None = overrides or None
+
+    @property
+    def http_request(self) -> Request:
+        """The request where only an HTTP request can be: bodies and forms (WebSocket routes read neither)."""
+        request = self.request
+        assert isinstance(request, Request), "a WebSocket has no request body"
+        return request
 
     def response_param(self) -> Response:
         sub = self.sub_response
@@ -113,13 +121,14 @@ async def _read_body(request: Request, fields: list[BodyField], embed: bool) -> 
         field = fields[0]
         try:
             value = field.decode_json(raw) if is_json else field.validate(raw)
-        except ValidationFailure as exc:
-            return _Body(raw, _lenient_json(raw) if is_json else raw, exc)
+        except ValidationFailure as invalid:
+            return _Body(raw, _lenient_json(raw) if is_json else raw, invalid)
         return _Body(raw, raw, value)
-    except JSONDecodeFailure as exc:
-        raise _json_syntax_error(exc, raw) from None
-    except BodyParseFailure as exc:
-        raise HTTPException(400, _BODY_PARSE_ERROR) from exc
+    # One name per except clause: the compiled build (mypyc) gives a name one type per function.
+    except JSONDecodeFailure as not_json:
+        raise _json_syntax_error(not_json, raw) from None
+    except BodyParseFailure as unparseable:
+        raise HTTPException(400, _BODY_PARSE_ERROR) from unparseable
 
 
 def _solve_body(
@@ -169,15 +178,15 @@ class DependencyRunner:
         """The root's keyword arguments, or raise ``RequestValidationError`` with every error found."""
         if self.is_form:
             # Parsed once, up front (parse errors come before anything runs); each dependant reads its fields.
-            await read_route_form(run.request)
+            await read_route_form(run.http_request)
         elif self.body_fields:
-            run.body = await _read_body(run.request, self.body_fields, self.embed)
+            run.body = await _read_body(run.http_request, self.body_fields, self.embed)
         values: dict[str, Any] = {}
         errors = await self._solve(self.root, run, values)
         if errors:
             body = run.body
             if self.is_form:
-                raise RequestValidationError(errors, body=await read_route_form(run.request))
+                raise RequestValidationError(errors, body=await read_route_form(run.http_request))
             raise RequestValidationError(errors, body=body.data if body is not None else None)
         return values
 
@@ -213,11 +222,13 @@ class DependencyRunner:
         request = run.request
         _solve_request_params(dep, request, values, errors)
         if dep.body_params and self.is_form:
-            await self._form_solver(dep)(request, values, errors)
+            await self._form_solver(dep)(run.http_request, values, errors)
         elif dep.body_params:
             body = run.body
             if body is None:  # an override brought body parameters the route itself doesn't have
-                run.body = body = await _read_body(request, dep.body_params, should_embed(dep.body_params))
+                run.body = body = await _read_body(
+                    run.http_request, dep.body_params, should_embed(dep.body_params)
+                )
             _solve_body(dep.body_params, self.embed or len(dep.body_params) > 1, body, values, errors)
         if dep.request_param is not None:
             values[dep.request_param] = request

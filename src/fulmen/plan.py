@@ -50,6 +50,8 @@ from fulmen.validation import (
 from fulmen.websockets import WebSocket
 
 Endpoint = Callable[..., Any]
+#: What parameter solvers read from: a request, or a WebSocket (its handshake request's views, same names).
+Connection = Request | WebSocket
 RequestHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 _MISSING: Any = params.Undefined
@@ -688,25 +690,26 @@ async def _solve_body(
             else:
                 values[f.name] = f.default_value()
             return None
+        # One name per except clause: the compiled build (mypyc) gives a name one type per function.
         try:
             values[f.name] = f.decode_json(body) if is_json else f.validate(body)
-        except ValidationFailure as exc:
-            errors.extend(_prefixed(exc.errors, ("body",)))
+        except ValidationFailure as invalid:
+            errors.extend(_prefixed(invalid.errors, ("body",)))
             return _lenient_json(body) if is_json else body
-        except JSONDecodeFailure as exc:
-            raise _json_syntax_error(exc, body) from None
-        except BodyParseFailure as exc:
-            raise HTTPException(400, _BODY_PARSE_ERROR) from exc
+        except JSONDecodeFailure as not_json:
+            raise _json_syntax_error(not_json, body) from None
+        except BodyParseFailure as unparseable:
+            raise HTTPException(400, _BODY_PARSE_ERROR) from unparseable
         return body
     data: Any = None
     if body:
         if is_json:
             try:
                 data = loads_json(body)
-            except JSONDecodeFailure as exc:
-                raise _json_syntax_error(exc, body) from None
-            except BodyParseFailure as exc:
-                raise HTTPException(400, _BODY_PARSE_ERROR) from exc
+            except JSONDecodeFailure as not_json:
+                raise _json_syntax_error(not_json, body) from None
+            except BodyParseFailure as unparseable:
+                raise HTTPException(400, _BODY_PARSE_ERROR) from unparseable
         else:
             data = body
     solve_embedded(fields, data, values, errors)
@@ -732,7 +735,7 @@ def solve_embedded(
 
 
 def _solve_request_params(
-    dep: Dependant, request: Request, values: dict[str, Any], errors: list[dict[str, Any]]
+    dep: Dependant, request: Connection, values: dict[str, Any], errors: list[dict[str, Any]]
 ) -> None:
     if dep.path_params:
         _solve_params(dep.path_params, request.path_params.get, None, values, errors)

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 import msgspec
 
+from fulmen._mypyc import mypyc_attr
 from fulmen.datastructures import URL, Address, FormData, Headers, QueryParams, State
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ def parse_cookie_header(value: str) -> dict[str, str]:
     return cookies
 
 
+# Python subclasses (FastAPI's custom request classes) keep working on the compiled build (docs/engine.md).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Request:
     """An HTTP request: method, URL, headers, cookies, client, body and per-request state."""
 
@@ -193,21 +196,10 @@ class Request:
         return URL(str(self.base_url).rstrip("/") + path)
 
     # -- body ------------------------------------------------------------------------------------------------
-    async def stream(self) -> AsyncIterator[bytes]:
+    def stream(self) -> AsyncIterator[bytes]:
         """Yield the body in chunks as they arrive (the whole body at once when it is already buffered)."""
-        if self._body is not None:
-            if self._body:
-                yield self._body
-            return
-        reader = self._read_body
-        if reader is None:
-            return
-        self._read_body = None
-        while True:
-            chunk = await reader()
-            if not chunk:
-                break
-            yield chunk
+        # An iterator class, not an async generator: mypyc (the optional compiled build) can't compile those.
+        return _BodyChunks(self)
 
     async def body(self) -> bytes:
         """The whole request body as bytes (read once, then cached)."""
@@ -271,6 +263,42 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
+
+
+class _BodyChunks:
+    """``Request.stream()``: the buffered body as one chunk, or the reader's chunks until it returns b""."""
+
+    def __init__(self, request: Request) -> None:
+        self._request: Request | None = request  # None once the first chunk was asked for
+        self._reader: BodyReader | None = None
+
+    def __aiter__(self) -> _BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        request = self._request
+        if request is not None:
+            # The first step, as an async generator would take it: on the first __anext__, not on stream().
+            self._request = None
+            if request._body is not None:
+                if request._body:
+                    return request._body
+                raise StopAsyncIteration
+            self._reader = request._read_body
+            request._read_body = None  # the body can be streamed once
+        reader = self._reader
+        if reader is None:
+            raise StopAsyncIteration
+        chunk = await reader()
+        if not chunk:
+            self._reader = None
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        """Stop early, as ``aclose()`` on an async generator does; later ``__anext__`` calls end at once."""
+        self._request = None
+        self._reader = None
 
 
 class _Unset:

@@ -70,6 +70,10 @@ Validator = Callable[[Any], Any]
 ErrorDict = dict[str, Any]
 
 
+#: Constraints' fields by name (not ``__slots__``, which a compiled class doesn't keep as an attribute).
+_LIMIT_NAMES = ("ge", "gt", "le", "lt", "max_length", "min_length", "multiple_of", "pattern")
+
+
 class Constraints:
     """Numeric, length and pattern limits attached to an annotation (``Annotated``, ``Query(gt=...)``)."""
 
@@ -98,19 +102,19 @@ class Constraints:
 
     def is_empty(self) -> bool:
         """True when no limit is set."""
-        return all(getattr(self, name) is None for name in self.__slots__)
+        return all(getattr(self, name) is None for name in _LIMIT_NAMES)
 
     def merged(self, other: Constraints | None) -> Constraints:
         """A copy with ``other``'s set limits taking precedence."""
         out = Constraints()
-        for name in self.__slots__:
+        for name in _LIMIT_NAMES:
             mine = getattr(self, name)
             theirs = getattr(other, name) if other is not None else None
             setattr(out, name, theirs if theirs is not None else mine)
         return out
 
     def __repr__(self) -> str:
-        parts = [f"{n}={getattr(self, n)!r}" for n in self.__slots__ if getattr(self, n) is not None]
+        parts = [f"{n}={getattr(self, n)!r}" for n in _LIMIT_NAMES if getattr(self, n) is not None]
         return f"Constraints({', '.join(parts)})"
 
 
@@ -1533,10 +1537,11 @@ def loads_json(body: bytes) -> Any:
         pass
     try:
         return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise JSONDecodeFailure(exc.pos, exc.msg) from None
-    except Exception as exc:
-        raise BodyParseFailure(str(exc)) from exc
+    # One name per except clause: the compiled build (mypyc) gives a name one type per function.
+    except json.JSONDecodeError as not_json:
+        raise JSONDecodeFailure(not_json.pos, not_json.msg) from None
+    except Exception as unparseable:
+        raise BodyParseFailure(str(unparseable)) from unparseable
 
 
 def compile_json_body(tp: Any) -> Callable[[bytes], Any]:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import httptools
 
 from fulmen._concurrency import run_eager, start_eager
+from fulmen._mypyc import mypyc_attr
 from fulmen.datastructures import Address
-from fulmen.engine._mypyc import mypyc_attr
 from fulmen.engine.accesslog import log_access
 from fulmen.engine.proxy import TrustedProxies, apply_forwarded
 from fulmen.engine.streaming import ClientGone, SocketBodyWriter

@@ -1,4 +1,4 @@
-"""``mypyc_attr`` for the engine classes the optional compiled build turns native (docs/engine.md).
+"""``mypyc_attr`` for the classes the optional compiled build turns native (docs/engine.md).
 
 The type checker and mypyc see ``mypy_extensions.mypyc_attr``; at run time it is a local no-op, so the pure
 Python package never imports ``mypy_extensions`` (not a dependency) and the compiled module never calls it
