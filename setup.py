@@ -22,6 +22,9 @@ COMPILED = [
     "src/fulmen/engine/protocol.py",
     "src/fulmen/route_table.py",
     "src/fulmen/plan.py",
+    "src/fulmen/requests.py",
+    "src/fulmen/dependencies.py",
+    "src/fulmen/validation.py",
 ]
 #: Where a compiled build keeps its C sources and build tree, apart from build/lib: a later pure build must
 #: never pick up a stale .so from there.
