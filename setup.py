@@ -17,15 +17,10 @@ from setuptools.command.build_ext import build_ext
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "build_backend"))
 from fulmen_build import compile_requested
 
-#: The modules compiled with mypyc (the others failed to compile or gained nothing; see docs/engine.md).
-COMPILED = [
-    "src/fulmen/engine/protocol.py",
-    "src/fulmen/route_table.py",
-    "src/fulmen/plan.py",
-    "src/fulmen/requests.py",
-    "src/fulmen/dependencies.py",
-    "src/fulmen/validation.py",
-]
+#: The modules compiled with mypyc. route_table, plan, requests, dependencies and validation compile too and
+#: cut CPU instructions further, but made no endpoint faster over sockets and E4 slower (more machine code,
+#: more instruction-cache misses): docs/engine.md, "Compiled engine (optional)".
+COMPILED = ["src/fulmen/engine/protocol.py"]
 #: Where a compiled build keeps its C sources and build tree, apart from build/lib: a later pure build must
 #: never pick up a stale .so from there.
 BUILD_BASE = os.path.join("build", "fulmen-mypyc")

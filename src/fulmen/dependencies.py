@@ -124,7 +124,7 @@ async def _read_body(request: Request, fields: list[BodyField], embed: bool) -> 
         except ValidationFailure as invalid:
             return _Body(raw, _lenient_json(raw) if is_json else raw, invalid)
         return _Body(raw, raw, value)
-    # One name per except clause: the compiled build (mypyc) gives a name one type per function.
+    # One name per except clause: mypyc types a name once per function (docs/engine.md, What to compile).
     except JSONDecodeFailure as not_json:
         raise _json_syntax_error(not_json, raw) from None
     except BodyParseFailure as unparseable:

@@ -690,7 +690,7 @@ async def _solve_body(
             else:
                 values[f.name] = f.default_value()
             return None
-        # One name per except clause: the compiled build (mypyc) gives a name one type per function.
+        # One name per except clause: mypyc types a name once per function (docs/engine.md, What to compile).
         try:
             values[f.name] = f.decode_json(body) if is_json else f.validate(body)
         except ValidationFailure as invalid:
@@ -939,7 +939,7 @@ def compile_plan(
     if dep.is_coroutine:
         invoke: Callable[[dict[str, Any]], Awaitable[Any]] = lambda kw: call(**kw)  # noqa: E731
     elif inline_sync:
-        # Distinct names: mypyc (the optional compiled build) can't compile one closure defined twice.
+        # Distinct names: mypyc can't compile one closure defined twice (docs/engine.md, What to compile).
         async def invoke_inline(kw: dict[str, Any]) -> Any:
             return call(**kw)
 

@@ -44,7 +44,7 @@ def parse_cookie_header(value: str) -> dict[str, str]:
     return cookies
 
 
-# Python subclasses (FastAPI's custom request classes) keep working on the compiled build (docs/engine.md).
+# Python subclasses (custom request classes) must keep working if this module is compiled with mypyc.
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Request:
     """An HTTP request: method, URL, headers, cookies, client, body and per-request state."""
@@ -198,7 +198,7 @@ class Request:
     # -- body ------------------------------------------------------------------------------------------------
     def stream(self) -> AsyncIterator[bytes]:
         """Yield the body in chunks as they arrive (the whole body at once when it is already buffered)."""
-        # An iterator class, not an async generator: mypyc (the optional compiled build) can't compile those.
+        # An iterator class: mypyc can't compile async generators (docs/engine.md, What to compile).
         return _BodyChunks(self)
 
     async def body(self) -> bytes:

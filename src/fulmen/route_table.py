@@ -5,8 +5,9 @@ keeps that rule while staying fast: for every static path it precomputes, once, 
 method (an earlier ``/users/{id}`` still beats a later ``/users/me``), and a dynamic path walks a tree of path
 segments whose cost grows with the path's length, not with the number of routes.
 
-Apart from fulmen.routing (the user-facing APIRoute, APIRouter and Mount) because it runs on every request
-and holds only internal classes: the optional compiled build (docs/engine.md) compiles this module with mypyc.
+Apart from fulmen.routing (the user-facing APIRoute, APIRouter and Mount, which users subclass and extend):
+this module runs on every request and holds only internal classes, so it can be compiled with mypyc
+(docs/engine.md, "What to compile").
 """
 
 from __future__ import annotations

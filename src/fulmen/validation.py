@@ -1537,7 +1537,7 @@ def loads_json(body: bytes) -> Any:
         pass
     try:
         return json.loads(body)
-    # One name per except clause: the compiled build (mypyc) gives a name one type per function.
+    # One name per except clause: mypyc types a name once per function (docs/engine.md, What to compile).
     except json.JSONDecodeError as not_json:
         raise JSONDecodeFailure(not_json.pos, not_json.msg) from None
     except Exception as unparseable:
