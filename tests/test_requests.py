@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from fulmen import FastAPI, Request
-from fulmen.requests import ClientDisconnect
+from fulmen.requests import BodyReader, ClientDisconnect
 
 
-def _reader(chunks: list[bytes], calls: list[int]) -> Callable[[], asyncio.Future[bytes]]:
+def _reader(chunks: list[bytes], calls: list[int]) -> BodyReader:
     """A body reader handing out ``chunks`` then b"", counting its calls."""
     pending = list(chunks)
 
@@ -20,7 +20,7 @@ def _reader(chunks: list[bytes], calls: list[int]) -> Callable[[], asyncio.Futur
         calls.append(1)
         return pending.pop(0) if pending else b""
 
-    return read  # type: ignore[return-value]
+    return read
 
 
 async def _collect(stream: AsyncIterator[bytes]) -> list[bytes]:
