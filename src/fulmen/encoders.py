@@ -1,9 +1,10 @@
 """JSON encoding with FastAPI's rules, at msgspec's speed.
 
-``jsonable_encoder`` converts a value the way FastAPI does. ``encode_json`` is what responses use: a cheap
-type scan decides whether msgspec's native encoding already equals FastAPI's output (the common case:
-dicts, lists, str, int, finite floats, naive datetimes, UUIDs, Enums); only values that would differ go
-through ``jsonable_encoder`` first, so the output is the same as FastAPI's either way.
+``jsonable_encoder`` converts a value the way FastAPI does. Responses encode a handler's return value with a
+cheap type scan first (``_is_native``): when msgspec's native encoding already equals FastAPI's output (the
+common case: dicts, lists, str, int, finite floats, naive datetimes, UUIDs, Enums) it is encoded directly;
+only values that would differ go through ``encode_json_converted`` (``jsonable_encoder`` first), so the output
+is the same as FastAPI's either way.
 """
 
 from __future__ import annotations
@@ -179,16 +180,9 @@ def _dumps(value: Any) -> bytes:
     )
 
 
-def encode_json(value: Any) -> bytes:
-    """Encode a handler's return value to JSON bytes exactly as FastAPI would render it."""
-    # PERF: skip the jsonable_encoder walk when msgspec's native output is already identical.
-    if _is_native(value):
-        return _encode(value)
-    return encode_json_converted(value)
-
-
 def encode_json_converted(value: Any) -> bytes:
-    """``encode_json`` for a value ``_is_native`` refused: converted as FastAPI converts it first."""
+    """A handler's return value that ``_is_native`` refused, as JSON bytes: converted as FastAPI converts it
+    first. (The native case, ``_encode(value)``, is inlined in the route serializer: fulmen.plan.)"""
     if hasattr(value, "__pydantic_serializer__") and not isinstance(value, type):
         # FastAPI: jsonable_encoder -> model_dump(mode="json") -> a walk over already JSON-compatible data
         # -> json.dumps; _is_native tells when that walk would change nothing.

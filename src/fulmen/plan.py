@@ -870,7 +870,7 @@ def _make_serializer(
         def to_json(result: Any) -> Response:
             if isinstance(result, Response):
                 return result
-            # PERF: encode_json inline: native values skip one frame per request.
+            # PERF: the native case inline (no encoder frame per request); see fulmen.encoders.
             return json_response(
                 _encode(result) if _is_native(result) else encode_json_converted(result), default_status
             )
