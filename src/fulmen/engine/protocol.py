@@ -942,7 +942,9 @@ class HttpProtocol(asyncio.Protocol):
                     response = _error_response(500, "Internal Server Error")
                 slot.response = response
                 self._write(slot)
-                self._advance()
+                # From a loop callback, not this task: the next queued request's handler starts eagerly,
+                # and an eager task can't start inside another task.
+                self._loop.call_soon(self._advance)
                 return
             data, chunked, keep_alive = head
             transport = self._transport
@@ -993,7 +995,7 @@ class HttpProtocol(asyncio.Protocol):
         if not keep_alive:
             self._close_after_response(transport)
             return
-        self._advance()
+        self._loop.call_soon(self._advance)  # from a loop callback, not this task (see above)
 
     def _stream_head(self, slot: _Slot, response: Response) -> tuple[bytes, bool, bool] | None:
         """The head of a streamed response, whether it is chunked, and keep-alive; None if it is invalid.
