@@ -1,4 +1,4 @@
-"""Benchmark driver: fulmen vs FastAPI (uvicorn) vs a raw uvloop+httptools ceiling, as ratios.
+"""Benchmark driver: fulmen vs FastAPI, the fastest peers and a raw uvloop+httptools ceiling, as ratios.
 
 Each server runs alone, pinned to one CPU, with ``wrk`` pinned to another. Every server's answer
 to every endpoint is checked with a real HTTP request before anything is measured, so a fast wrong
@@ -124,12 +124,45 @@ class Server:
     #: Called once before the first round: the directory to put first on PYTHONPATH instead of the
     #: checkout's src/ (raises StartupError if it can't be made).
     prepare: Callable[[], Path] | None = None
+    #: Another framework on its own server doing the endpoint's whole work (for "fulmen / fastest peer").
+    peer: bool = False
 
 
 #: Endpoints the Flask app answers (E4's mounted CORS sub-app has no Flask twin), and the WSGI thread pool
 #: size of both Flask servers (fulmen's WSGIAdapter default).
 FLASK_ENDPOINTS = ("E1", "E2", "E3", "E3p")
 FLASK_THREADS = 10
+#: BlackSheep has no request-scoped dependency with clean-up after the response, so its app has no E4.
+BLACKSHEEP_ENDPOINTS = ("E1", "E2", "E3", "E3p")
+
+
+def granian(interface: str, target: str) -> Callable[[int], list[str]]:
+    """argv for one granian worker (one Rust runtime thread, uvloop, no access log) serving ``target``."""
+    return lambda port: [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        interface,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--runtime-threads",
+        "1",
+        "--loop",
+        "uvloop",
+        "--no-ws",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--working-dir",
+        str(APPS),
+        target,
+    ]
+
 
 BUILD_DIR = HERE / ".build"  # git-ignored
 
@@ -216,7 +249,15 @@ SERVERS: list[Server] = [
             "--log-level",
             "warning",
         ],
+        peer=True,
     ),
+    # The same FastAPI app on granian, the Rust server: what a FastAPI user gets from the other fast server.
+    Server("fastapi-granian", granian("asgi", "fastapi_app:app"), peer=True),
+    # The fastest peers we found on PyPI (benchmarks/requirements-peers.txt), each on granian.
+    Server("litestar", granian("asgi", "litestar_app:app"), peer=True),
+    Server("blacksheep", granian("asgi", "blacksheep_app:app"), endpoints=BLACKSHEEP_ENDPOINTS, peer=True),
+    # The ceiling's fixed response from an RSGI handler on granian: the most any Python app gets there.
+    Server("granian-floor", granian("rsgi", "granian_floor:app"), fixed_body=E1_BODY),
     # The same FastAPI app on fulmen's engine (ASGI adapter, streamed request bodies) instead of uvicorn.
     Server(
         "fastapi-fulmen",
@@ -267,6 +308,7 @@ SERVERS: list[Server] = [
             "warning",
         ],
         endpoints=FLASK_ENDPOINTS,
+        peer=True,
     ),
 ]
 
@@ -557,7 +599,7 @@ def machine_info(args: argparse.Namespace) -> dict[str, Any]:
                 break
     versions: dict[str, str] = {}
     dists = ("fulmen", "fastapi", "starlette", "uvicorn", "pydantic", "msgspec", "httptools", "uvloop")
-    for dist in (*dists, "flask", "gunicorn"):
+    for dist in (*dists, "flask", "gunicorn", "granian", "litestar", "blacksheep"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -762,6 +804,12 @@ def build_report(
                 "skipped": state.skipped,
             }
         ep_json["fulmen_vs_ceiling"] = ratio
+        peers = [(r.rps, s.name) for s in servers if s.peer and (r := rows[s.name]) is not None]
+        if fulmen and peers:
+            best_rps, best_name = max(peers)
+            ep_json["fastest_peer"] = best_name
+            ep_json["fulmen_vs_fastest_peer"] = fulmen.rps / best_rps
+            out.append(f"\nfulmen / fastest peer ({best_name}): **{fulmen.rps / best_rps:.2f}**")
         flask_fulmen, flask_gunicorn = rows.get("flask-fulmen"), rows.get("flask-gunicorn")
         if flask_fulmen and flask_gunicorn and flask_gunicorn.rps:
             ep_json["flask_fulmen_vs_gunicorn"] = flask_fulmen.rps / flask_gunicorn.rps
