@@ -10,6 +10,7 @@ No ``from __future__ import annotations``: both frameworks must resolve the hand
 """
 
 import asyncio
+import contextvars
 from typing import Annotated, Any, Optional
 
 import pydantic
@@ -30,12 +31,18 @@ class Boom(Exception):
     """Raised by a handler; a yield dependency turns it into a 418."""
 
 
+#: Set by a dependency and a handler, read by what runs after the response (its exit code, background tasks,
+#: a streamed body): under FastAPI all of that runs in the request's context and sees the values.
+REQUEST_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_VAR", default="unset")
+
+
 def build_dependencies(fw: Any) -> Any:
     Depends, Security, HTTPException = fw.Depends, fw.Security, fw.HTTPException
     Header, Cookie, Body = fw.Header, fw.Cookie, fw.Body
     Request, Response, BackgroundTasks = fw.Request, fw.Response, fw.BackgroundTasks
     from_security = __import__(f"{fw.__name__}.security", fromlist=["SecurityScopes"])
     SecurityScopes = from_security.SecurityScopes
+    StreamingResponse = __import__(f"{fw.__name__}.responses", fromlist=["x"]).StreamingResponse
 
     log: list[str] = []
     calls: dict[str, int] = {}
@@ -293,6 +300,34 @@ def build_dependencies(fw: Any) -> Any:
     ) -> Any:
         return {"a": a, "b": b, "c": c}
 
+    # -- contextvars: the request's context reaches yield exits, background tasks and streamed bodies ----------
+    async def context_dep() -> Any:
+        log.append(f"dep sees {REQUEST_VAR.get()}")
+        REQUEST_VAR.set("from-dep")
+        yield "d"
+        log.append(f"dep exit sees {REQUEST_VAR.get()}")
+
+    async def context_task(where: str) -> None:
+        log.append(f"{where} task sees {REQUEST_VAR.get()}")
+
+    @app.get("/context/")
+    async def read_context(d: Annotated[str, Depends(context_dep)], tasks: BackgroundTasks) -> Any:
+        seen = REQUEST_VAR.get()
+        REQUEST_VAR.set("from-handler")
+        tasks.add_task(context_task, "background")
+        return {"handler sees": seen}
+
+    @app.get("/context-stream/")
+    async def stream_context(d: Annotated[str, Depends(context_dep)]) -> Any:
+        REQUEST_VAR.set("from-handler")
+
+        async def body() -> Any:
+            yield f"stream sees {REQUEST_VAR.get()}"
+
+        after = BackgroundTasks()
+        after.add_task(context_task, "after-stream")
+        return StreamingResponse(body(), background=after)
+
     # -- overrides -------------------------------------------------------------------------------------------
     async def real_settings() -> Any:
         return {"env": "prod"}
@@ -398,6 +433,12 @@ CASES_DEPENDENCIES: list[Case] = [
     ("side-effects-log", "GET", "/log", {}),
     ("scoped", "GET", "/scoped/?user=bob", {}),
     ("scoped-log", "GET", "/log", {}),
+    ("contextvars", "GET", "/context/", {}),
+    ("contextvars-log", "GET", "/log", {}),
+    ("contextvars-again", "GET", "/context/", {}),
+    ("contextvars-again-log", "GET", "/log", {}),
+    ("contextvars-stream", "GET", "/context-stream/", {}),
+    ("contextvars-stream-log", "GET", "/log", {}),
     ("settings-real", "GET", "/settings/", {}),
     ("override-on", "GET", "/override/1", {}),
     ("settings-overridden", "GET", "/settings/?env=dev", {}),

@@ -8,11 +8,14 @@ dropped task still reports what asyncio reports (an exception nobody retrieved, 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 from collections.abc import Callable
 from typing import Any
 
-from fulmen._concurrency import run_eager, start_eager
+from fulmen._concurrency import create_task_in, run_eager, start_eager, task_context
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
 
 
 def _in_callback(fn: Callable[[asyncio.AbstractEventLoop], Any]) -> tuple[Any, list[dict[str, Any]]]:
@@ -38,7 +41,7 @@ def test_a_coroutine_that_returns_at_once_is_finished_inline() -> None:
         return "done"
 
     def go(loop: asyncio.AbstractEventLoop) -> Any:
-        finished, value = run_eager(handler(), loop)
+        finished, value, _ = run_eager(handler(), loop)
         return finished, value, seen[0] is not None
 
     (finished, value, had_task), reports = _in_callback(go)
@@ -54,7 +57,7 @@ def test_a_coroutine_that_suspends_becomes_a_running_task() -> None:
     results: list[Any] = []
 
     def go(loop: asyncio.AbstractEventLoop) -> Any:
-        finished, task = run_eager(handler(), loop)
+        finished, task, _ = run_eager(handler(), loop)
         assert not finished and not task.done()
         task.add_done_callback(lambda t: results.append(t.result()))
         return task
@@ -69,7 +72,7 @@ def test_an_exception_comes_back_in_a_done_task() -> None:
         raise LookupError("boom")
 
     def go(loop: asyncio.AbstractEventLoop) -> Any:
-        finished, task = run_eager(handler(), loop)
+        finished, task, _ = run_eager(handler(), loop)
         assert not finished and task.done()
         return type(task.exception()).__name__
 
@@ -102,3 +105,36 @@ def test_a_task_destroyed_while_pending_is_reported() -> None:
 
     _, reports = _in_callback(go)
     assert [r["message"] for r in reports] == ["Task was destroyed but it is pending!"]
+
+
+def test_work_after_the_response_runs_in_the_handlers_context() -> None:
+    """run_eager hands back the handler's context; start_eager and create_task_in run later work in it."""
+    seen: list[str] = []
+
+    async def handler() -> str:
+        VAR.set("from-handler")
+        return "ok"
+
+    async def after(where: str) -> None:
+        seen.append(f"{where}: {VAR.get()}")
+        VAR.set(f"set by {where}")
+
+    async def suspending_handler() -> None:
+        VAR.set("from-suspended")
+        await asyncio.sleep(0)
+
+    def go(loop: asyncio.AbstractEventLoop) -> Any:
+        finished, value, context = run_eager(handler(), loop)
+        assert (finished, value) == (True, "ok")
+        assert VAR.get() == "unset"  # the caller's context is untouched
+        assert start_eager(after("eager"), loop, context).done()
+        scheduled = create_task_in(loop, after("scheduled"), context)
+        task = start_eager(suspending_handler(), loop)
+        return context, scheduled, task
+
+    (context, scheduled, task), reports = _in_callback(go)
+    assert scheduled.done() and reports == []
+    assert seen == ["eager: from-handler", "scheduled: set by eager"]
+    assert context[VAR] == "set by scheduled"
+    suspended_context = task_context(task)
+    assert suspended_context is not None and suspended_context[VAR] == "from-suspended"

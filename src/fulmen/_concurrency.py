@@ -19,21 +19,34 @@ T = TypeVar("T")
 
 if sys.version_info >= (3, 12):
 
-    def start_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> asyncio.Future[T]:
-        """Start ``coro`` now, in its own context; the returned task is already done if it never suspended.
+    def start_eager(
+        coro: Coroutine[Any, Any, T],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Future[T]:
+        """Start ``coro`` now, in ``context`` (default: a copy of the current one); the returned task is
+        already done if it never suspended.
 
         Must be called from a loop callback (not from inside another running task).
         """
         # PERF: eager_start runs the first step inline and skips scheduling when the coroutine completes.
-        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg,unused-ignore]
 
-    def run_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> tuple[bool, Any]:
-        """Start ``coro`` now: ``(True, result)`` if it finished without suspending and without raising,
-        else ``(False, task)`` (a pending task, or a done one holding the exception)."""
+    def run_eager(
+        coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop
+    ) -> tuple[bool, Any, contextvars.Context]:
+        """Start ``coro`` now in a copy of the current context: ``(True, result, context)`` if it finished
+        without suspending and without raising, else ``(False, task, context)`` (a pending task, or a done one
+        holding the exception). The context is the request's, for what runs after the response."""
         task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
         if task.done() and not task.cancelled() and task.exception() is None:
-            return True, task.result()
-        return False, task
+            return True, task.result(), task.get_context()
+        return False, task, task.get_context()
+
+    def task_context(task: asyncio.Future[Any]) -> contextvars.Context | None:
+        """The context a task created by ``start_eager`` runs in."""
+        get = getattr(task, "get_context", None)
+        return get() if get is not None else None
 
 else:  # pragma: no cover - exercised on 3.10/3.11 only
     # Private asyncio names, read through vars() so type checkers on any version agree.
@@ -47,7 +60,12 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
     class _EagerTask(_PyTask):  # type: ignore[misc]
         """A pure-Python Task whose first step is run by the caller instead of being scheduled."""
 
-        def __init__(self, coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop) -> None:
+        def __init__(
+            self,
+            coro: Coroutine[Any, Any, Any],
+            loop: asyncio.AbstractEventLoop,
+            context: contextvars.Context | None = None,
+        ) -> None:
             # PERF: only the attributes a Task needs; _PyFuture's class attributes supply the rest.
             self._loop = loop
             self._callbacks: list[Any] = []
@@ -56,7 +74,7 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
             self._must_cancel = False
             self._fut_waiter = None
             self._coro = coro
-            self._context = contextvars.copy_context()
+            self._context = contextvars.copy_context() if context is None else context
 
         def __del__(self) -> None:
             # PERF: the finished, retrieved task (every request that didn't raise) returns in one frame;
@@ -102,21 +120,48 @@ else:  # pragma: no cover - exercised on 3.10/3.11 only
             loop.call_soon(task._Task__step, bad_yield, context=task._context)
         return False
 
-    def start_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> asyncio.Future[T]:
-        """Start ``coro`` now, in its own context; the returned task is already done if it never suspended.
+    def start_eager(
+        coro: Coroutine[Any, Any, T],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Future[T]:
+        """Start ``coro`` now, in ``context`` (default: a copy of the current one); the returned task is
+        already done if it never suspended.
 
         Must be called from a loop callback (not from inside another running task).
         """
-        task = _EagerTask(coro, loop)
+        task = _EagerTask(coro, loop, context)
         task._context.run(_first_step, task, coro, loop)
         result: asyncio.Future[T] = task
         return result
 
-    def run_eager(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> tuple[bool, Any]:
-        """Start ``coro`` now: ``(True, result)`` if it finished without suspending and without raising,
-        else ``(False, task)`` (a pending task, or a done one holding the exception)."""
+    def run_eager(
+        coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop
+    ) -> tuple[bool, Any, contextvars.Context]:
+        """Start ``coro`` now in a copy of the current context: ``(True, result, context)`` if it finished
+        without suspending and without raising, else ``(False, task, context)`` (a pending task, or a done one
+        holding the exception). The context is the request's, for what runs after the response."""
         task = _EagerTask(coro, loop)
+        context = task._context
         # PERF: the outcome comes straight from the first step; no Future.done()/result() calls.
-        if task._context.run(_first_step, task, coro, loop):
-            return True, task._result
-        return False, task
+        if context.run(_first_step, task, coro, loop):
+            return True, task._result, context
+        return False, task, context
+
+    def task_context(task: asyncio.Future[Any]) -> contextvars.Context | None:
+        """The context a task created by ``start_eager`` runs in."""
+        context: contextvars.Context | None = getattr(task, "_context", None)
+        return context
+
+
+def create_task_in(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context | None
+) -> asyncio.Task[T]:
+    """A scheduled task running in ``context`` (a request's: its contextvars carry over, as in Starlette)."""
+    if context is None:
+        return loop.create_task(coro)
+    if sys.version_info >= (3, 11):
+        return loop.create_task(coro, context=context)
+    # 3.10 has no context argument: the task copies the context current at creation.
+    task: asyncio.Task[T] = context.run(loop.create_task, coro)
+    return task

@@ -9,6 +9,7 @@ their responses leave in request order. Limits, timeouts and request-smuggling c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import time
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httptools
 
-from fulmen._concurrency import run_eager, start_eager
+from fulmen._concurrency import create_task_in, run_eager, start_eager, task_context
 from fulmen._mypyc import mypyc_attr
 from fulmen.datastructures import Address
 from fulmen.engine.accesslog import log_access
@@ -141,6 +142,7 @@ class _Slot:
 
     __slots__ = (
         "complete",
+        "context",
         "expect_continue",
         "http10",
         "is_head",
@@ -163,6 +165,9 @@ class _Slot:
         self.request: Request | None = None
         self.response: Response | None = None
         self.task: asyncio.Future[Response] | None = None
+        #: The context the handler ran in: background work and a streamed body run in it too, as they run
+        #: inside the request's task under Starlette (contextvars set by the handler stay visible).
+        self.context: contextvars.Context | None = None
 
 
 def _is_websocket_upgrade(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -698,7 +703,7 @@ class HttpProtocol(asyncio.Protocol):
         # handler never suspended, write the response right here, inside this data_received call.
         waiting.clear()
         try:
-            finished, outcome = run_eager(self._app.handle(slot.request), self._loop)
+            finished, outcome, slot.context = run_eager(self._app.handle(slot.request), self._loop)
         except Exception:
             self._inflight.append(slot)
             self._dispatch_failed(slot)
@@ -791,6 +796,7 @@ class HttpProtocol(asyncio.Protocol):
         except Exception:
             self._dispatch_failed(slot)
             return
+        slot.context = task_context(task)
         if task.done():
             self._take_result(slot, task)
         else:
@@ -890,7 +896,7 @@ class HttpProtocol(asyncio.Protocol):
         if state.access_log:
             self._log_access(slot, status, blen)
         if response.background is not None:
-            self._run_background(response.background)
+            self._run_background(response.background, slot.context)
         if not keep_alive:
             self._close_after_response(transport)
 
@@ -924,7 +930,7 @@ class HttpProtocol(asyncio.Protocol):
         # and on_message_complete's fast path sees a busy pipeline, until the stream has ended.
         slot.response = None
         self._inflight.appendleft(slot)
-        self._stream_task = self._loop.create_task(self._run_stream(slot, response))
+        self._stream_task = create_task_in(self._loop, self._run_stream(slot, response), slot.context)
 
     async def _run_stream(self, slot: _Slot, response: Response) -> None:
         request = slot.request
@@ -962,7 +968,7 @@ class HttpProtocol(asyncio.Protocol):
             # iterator; the background task still runs, as under Starlette.
             self._end_stream(slot)
             if response.background is not None:
-                self._run_background(response.background)
+                self._run_background(response.background, slot.context)
             transport = self._transport
             if transport is not None:
                 self._closing = True
@@ -986,7 +992,7 @@ class HttpProtocol(asyncio.Protocol):
         if state.access_log:
             self._log_access(slot, response.status_code, None if slot.is_head else _declared_length(response))
         if response.background is not None:
-            self._run_background(response.background)
+            self._run_background(response.background, slot.context)
         transport = self._transport
         if transport is None:
             return
@@ -1072,7 +1078,11 @@ class HttpProtocol(asyncio.Protocol):
         client = self._client if request is None else request.client  # the proxy's client when trusted
         log_access(client, request, status, getattr(slot, "started", None), size)
 
-    def _run_background(self, background: Callable[[], Awaitable[Any]]) -> None:
+    def _run_background(
+        self, background: Callable[[], Awaitable[Any]], context: contextvars.Context | None
+    ) -> None:
+        """Run background work (tasks, ``yield`` dependencies' exits) in the request's context."""
+
         async def run() -> None:
             try:
                 await background()
@@ -1083,11 +1093,11 @@ class HttpProtocol(asyncio.Protocol):
         if asyncio.current_task(loop) is None:
             # PERF: background work that never suspends (a yield dependency's exit code, a quick task) runs
             # to the end right here, after the response was written; only work that waits becomes a Task.
-            task: asyncio.Future[None] = start_eager(run(), loop)
+            task: asyncio.Future[None] = start_eager(run(), loop, context)
             if task.done():
                 return
         else:
-            task = loop.create_task(run())  # written from inside a task (a streamed response)
+            task = create_task_in(loop, run(), context)  # written from inside a task (a streamed response)
         tasks = self._state.background_tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
