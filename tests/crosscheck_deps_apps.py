@@ -300,7 +300,7 @@ def build_dependencies(fw: Any) -> Any:
     ) -> Any:
         return {"a": a, "b": b, "c": c}
 
-    # -- contextvars: the request's context reaches yield exits, background tasks and streamed bodies ----------
+    # -- contextvars: the request's context reaches yield exits, background tasks and streamed bodies ---
     async def context_dep() -> Any:
         log.append(f"dep sees {REQUEST_VAR.get()}")
         REQUEST_VAR.set("from-dep")

@@ -121,6 +121,39 @@ def test_exception_after_yield_is_logged_and_response_kept(
         assert client.get("/").status_code == 200
 
 
+def test_async_dependency_that_yields_twice_is_an_error_after_the_response(
+    serve: Callable[..., httpx.Client], front_door: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second ``yield`` is a bug in the dependency: reported after the response (AsyncExitStack's
+    "generator didn't stop" in FastAPI), never run past, and the response already sent stands."""
+    resumed = threading.Event()
+    after_second: list[str] = []
+
+    async def twice() -> Any:
+        yield "v"
+        resumed.set()
+        yield "again"
+        after_second.append("ran")  # never reached
+
+    app = FastAPI()
+
+    @app.get("/")
+    async def handler(v: Annotated[str, Depends(twice)]) -> Any:
+        return {"v": v}
+
+    with caplog.at_level(logging.ERROR):
+        client = serve(app)
+        r = client.get("/", headers={"connection": "close"})
+        assert (r.status_code, r.json()) == (200, {"v": "v"})
+        assert resumed.wait(5)
+        assert client.get("/").status_code == 200  # the worker lives on
+        deadline = time.monotonic() + 5
+        while front_door == "engine" and "yielded more than once" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.01)
+    assert after_second == []
+
+
 def test_route_without_dependencies_keeps_the_flat_handler() -> None:
     """Cost stays in the routes that use dependencies (DESIGN.md §3.2)."""
     app = FastAPI()

@@ -335,6 +335,13 @@ async def _unwind(exits: list[tuple[Any, bool | None]], exc: BaseException | Non
             continue
         try:
             if is_async:
+                if exc is None:
+                    # PERF: the common case (nothing to throw in) inline, without _end_async's coroutine.
+                    try:
+                        await gen.__anext__()
+                    except StopAsyncIteration:
+                        continue
+                    raise RuntimeError("a dependency's generator yielded more than once")
                 suppressed = await _end_async(gen, exc)
             elif inline_sync:
                 suppressed = _end_sync(gen, exc)
@@ -347,14 +354,11 @@ async def _unwind(exits: list[tuple[Any, bool | None]], exc: BaseException | Non
     return exc
 
 
-async def _end_async(gen: Any, exc: BaseException | None) -> bool:
-    """Resume an async generator after its ``yield`` (``exc`` thrown in); True if it swallowed ``exc``."""
-    if exc is None:
-        try:
-            await gen.__anext__()
-        except StopAsyncIteration:
-            return False
-        raise RuntimeError("a dependency's generator yielded more than once")
+async def _end_async(gen: Any, exc: BaseException) -> bool:
+    """Throw ``exc`` into an async generator at its ``yield``; True if it swallowed ``exc``.
+
+    (Without an exception, ``_unwind`` resumes the generator itself.)
+    """
     try:
         await gen.athrow(exc)
     except StopAsyncIteration as stop:
