@@ -70,14 +70,15 @@ Validator = Callable[[Any], Any]
 ErrorDict = dict[str, Any]
 
 
-#: Constraints' fields by name (not ``__slots__``, which a compiled class doesn't keep as an attribute).
+#: Constraints' fields by name: its ``__slots__``, kept as a module name too because a class compiled with
+#: mypyc doesn't keep ``__slots__`` as an attribute.
 _LIMIT_NAMES = ("ge", "gt", "le", "lt", "max_length", "min_length", "multiple_of", "pattern")
 
 
 class Constraints:
     """Numeric, length and pattern limits attached to an annotation (``Annotated``, ``Query(gt=...)``)."""
 
-    __slots__ = ("ge", "gt", "le", "lt", "max_length", "min_length", "multiple_of", "pattern")
+    __slots__ = _LIMIT_NAMES
 
     def __init__(
         self,
