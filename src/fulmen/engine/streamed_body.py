@@ -409,6 +409,7 @@ class StreamingBodyProtocol(HttpProtocol):
         self._waiting.clear()
         self._inflight.clear()
         if self._transport is not None:
+            self._flush_out()
             self._transport.close()
 
     def _write(self, slot: _Slot) -> None:
@@ -463,6 +464,7 @@ class StreamingBodyProtocol(HttpProtocol):
     def _send_continue(self) -> None:
         transport = self._transport
         if transport is not None and not self._closing:
+            self._flush_out()
             transport.write(_CONTINUE)
 
     # -- errors and the end of the connection ----------------------------------------------------------------
@@ -489,6 +491,7 @@ class StreamingBodyProtocol(HttpProtocol):
             self._pump()
         elif transport is not None:
             # Its response is being streamed or already sent: it can't be replaced; close the connection.
+            self._flush_out()
             self._closing = True
             transport.close()
 
