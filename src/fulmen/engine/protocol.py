@@ -2,8 +2,9 @@
 
 One ``HttpProtocol`` per connection. Requests are parsed as bytes arrive; each complete request becomes a
 ``Request`` and is driven with ``start_eager`` so a handler that never suspends is answered inside the same
-``data_received`` call, with one ``transport.write``. Pipelined requests run concurrently (up to a cap) but
-their responses leave in request order. Limits, timeouts and request-smuggling checks live here too.
+``data_received`` call. Responses answered in one turn of the loop leave at its end, one ``transport.write``
+per connection (``_write``). Pipelined requests run concurrently (up to a cap) but their responses leave in
+request order. Limits, timeouts and request-smuggling checks live here too.
 """
 
 from __future__ import annotations
@@ -922,7 +923,7 @@ class HttpProtocol(asyncio.Protocol):
         if keep_alive:
             # PERF: the response leaves at the end of this loop iteration, with every other response answered
             # in it, as one write per connection: uvloop 0.23 writes each transport.write at once, a syscall
-            # and a wake-up of the client per response (docs/engine.md, "Writes").
+            # and a wake-up of the client per response (docs/engine.md, Protocol behaviour, "Writes").
             out = self._out
             if not out:
                 pending = state.pending_writes
