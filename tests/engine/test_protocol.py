@@ -297,6 +297,56 @@ def test_background_work_runs_after_its_response_is_handed_to_the_transport() ->
         engine.stop()
 
 
+class _FailingTransport(_RecordingTransport):
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        raise RuntimeError("a write that fails inside the engine")
+
+
+def test_a_failing_write_closes_its_connection_and_holds_back_no_other(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = make_app()
+    events: list[Any] = []
+
+    @app.route("/note")
+    async def note(request: Request) -> Response:
+        async def after() -> None:
+            events.append("background")
+
+        response = PlainTextResponse("noted")
+        response.background = after  # type: ignore[assignment]
+        return response
+
+    engine = EngineThread(app)
+    assert engine.loop is not None
+    try:
+        with RawConn(engine.port) as bad, RawConn(engine.port) as good:
+            assert bad.request("GET", "/fast").body == b"fast"
+            assert good.request("GET", "/fast").body == b"fast"
+            client = bad.sock.getsockname()
+
+            def break_bad() -> None:
+                state = engine.server.state
+                assert state is not None
+                (proto,) = [p for p in state.connections if cast(Any, p)._client == client]
+                cast(Any, proto)._transport = _FailingTransport(cast(Any, proto)._transport, events)
+
+            engine.call(break_bad)
+            for _ in range(3):  # both answered in one turn of the loop, in either order
+                engine.loop.call_soon_threadsafe(time.sleep, 0.1)
+                bad.send(b"GET /note HTTP/1.1\r\nHost: a\r\n\r\n")
+                good.send(b"GET /fast?tag=good HTTP/1.1\r\nHost: a\r\n\r\n")
+                assert good.read_response().body == b"fast good"
+                if bad.is_closed():
+                    break
+            else:
+                raise AssertionError("the connection whose write failed stays open")
+            assert engine.call(lambda: list(events)) == ["background"]  # its background still ran
+        assert "Internal error while writing responses" in caplog.text
+    finally:
+        engine.stop()
+
+
 def test_a_large_response_is_not_held_back_for_the_end_of_the_iteration() -> None:
     # Past 64 KiB the held responses go to the transport at once, so its flow control (pause_writing) sees
     # them: test_abuse's pipelined flood checks the effect; this checks the write happens inside the call.

@@ -143,7 +143,12 @@ class ServerState:
         pending = self.pending_writes
         self.pending_writes = []
         for protocol in pending:
-            protocol._flush_out()
+            try:
+                protocol._flush_out()
+            except Exception:
+                # One connection's failure must not hold back the others' responses in this list.
+                error_logger.exception("Internal error while writing responses; closing the connection")
+                protocol.abort()
 
     def refresh_date(self) -> None:
         """Recompute the cached ``date`` header line (the server calls this once a second)."""
@@ -954,13 +959,15 @@ class HttpProtocol(asyncio.Protocol):
             self._out = []
             self._out_size = 0
             transport = self._transport
-            if transport is not None:
-                transport.write(b"".join(out))  # PERF: join of one part returns it, no copy
-            after = self._out_after
-            if after:
-                self._out_after = []
-                for background, context in after:
-                    self._run_background(background, context)
+            try:
+                if transport is not None:
+                    transport.write(b"".join(out))  # PERF: join of one part returns it, no copy
+            finally:
+                after = self._out_after  # runs even if the write failed: it holds yield-dependency exits
+                if after:
+                    self._out_after = []
+                    for background, context in after:
+                        self._run_background(background, context)
 
     def _close_after_response(self, transport: asyncio.Transport) -> None:
         """The response just written was the connection's last: drop what is queued and close."""
