@@ -253,6 +253,22 @@ def _record_writes(engine: EngineThread, conn: RawConn, events: list[Any]) -> No
     engine.call(wrap)
 
 
+def _app_with_note(events: list[Any]) -> Any:
+    """The sample app plus ``/note``, whose background work notes "background" in ``events``."""
+    app = make_app()
+
+    @app.route("/note")
+    async def note(request: Request) -> Response:
+        async def after() -> None:
+            events.append("background")  # never suspends: runs as soon as the engine lets it
+
+        response = PlainTextResponse("noted")
+        response.background = after  # type: ignore[assignment]
+        return response
+
+    return app
+
+
 def test_responses_answered_in_one_loop_iteration_leave_in_one_write() -> None:
     # Five pipelined requests in one read, all answered at once: one write (one syscall, one wake-up of the
     # client) for the five responses, in order, not five (uvloop 0.23 writes each transport.write at once).
@@ -271,18 +287,8 @@ def test_responses_answered_in_one_loop_iteration_leave_in_one_write() -> None:
 
 
 def test_background_work_runs_after_its_response_is_handed_to_the_transport() -> None:
-    app = make_app()
     events: list[Any] = []
-
-    @app.route("/note")
-    async def note(request: Request) -> Response:
-        async def after() -> None:
-            events.append("background")  # never suspends: runs as soon as the engine lets it
-
-        response = PlainTextResponse("noted")
-        response.background = after  # type: ignore[assignment]
-        return response
-
+    app = _app_with_note(events)
     engine = EngineThread(app)
     try:
         with RawConn(engine.port) as conn:
@@ -298,6 +304,8 @@ def test_background_work_runs_after_its_response_is_handed_to_the_transport() ->
 
 
 class _FailingTransport(_RecordingTransport):
+    """A transport whose every write raises, as a bug in the engine or the loop would."""
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         raise RuntimeError("a write that fails inside the engine")
 
@@ -305,18 +313,8 @@ class _FailingTransport(_RecordingTransport):
 def test_a_failing_write_closes_its_connection_and_holds_back_no_other(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = make_app()
     events: list[Any] = []
-
-    @app.route("/note")
-    async def note(request: Request) -> Response:
-        async def after() -> None:
-            events.append("background")
-
-        response = PlainTextResponse("noted")
-        response.background = after  # type: ignore[assignment]
-        return response
-
+    app = _app_with_note(events)
     engine = EngineThread(app)
     assert engine.loop is not None
     try:
