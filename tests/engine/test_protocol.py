@@ -286,6 +286,25 @@ def test_responses_answered_in_one_loop_iteration_leave_in_one_write() -> None:
         engine.stop()
 
 
+def test_the_last_response_leaves_with_those_held_before_it_in_one_write() -> None:
+    engine = EngineThread(make_app())
+    try:
+        with RawConn(engine.port) as conn:
+            events: list[Any] = []
+            _record_writes(engine, conn, events)
+            conn.send(
+                b"GET /fast?tag=1 HTTP/1.1\r\nHost: a\r\n\r\nGET /fast?tag=2 HTTP/1.1\r\nHost: a\r\n\r\n"
+                b"GET /fast?tag=3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            )
+            assert [conn.read_response().body for _ in range(3)] == [b"fast 1", b"fast 2", b"fast 3"]
+            assert conn.read_until_close() == b""
+            writes = engine.call(lambda: list(events))
+        assert len(writes) == 1, writes
+        assert writes[0].count(b"HTTP/1.1 200 OK\r\n") == 3 and writes[0].count(b"connection: close") == 1
+    finally:
+        engine.stop()
+
+
 def test_background_work_runs_after_its_response_is_handed_to_the_transport() -> None:
     events: list[Any] = []
     app = _app_with_note(events)

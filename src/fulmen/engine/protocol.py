@@ -925,28 +925,25 @@ class HttpProtocol(asyncio.Protocol):
         state.total_requests += 1
         if state.access_log:
             self._log_access(slot, status, blen)
+        # PERF: the response leaves at the end of this loop iteration, with every other response answered in
+        # it, as one write per connection: uvloop 0.23 writes each transport.write at once, a syscall and a
+        # wake-up of the client per response (docs/engine.md, Protocol behaviour, "Writes").
+        out = self._out
+        if not out and keep_alive:
+            pending = state.pending_writes
+            if not pending:
+                self._loop.call_soon(state.flush_writes)
+            pending.append(self)
+        out.append(data)
+        if response.background is not None:
+            self._out_after.append((response.background, slot.context))  # after the response is out
         if keep_alive:
-            # PERF: the response leaves at the end of this loop iteration, with every other response answered
-            # in it, as one write per connection: uvloop 0.23 writes each transport.write at once, a syscall
-            # and a wake-up of the client per response (docs/engine.md, Protocol behaviour, "Writes").
-            out = self._out
-            if not out:
-                pending = state.pending_writes
-                if not pending:
-                    self._loop.call_soon(state.flush_writes)
-                pending.append(self)
-            out.append(data)
-            if response.background is not None:
-                self._out_after.append((response.background, slot.context))  # after the response is out
             size = self._out_size + len(data)
             self._out_size = size
             if size > _OUT_DEFER_LIMIT:
                 self._flush_out()  # in the transport, the bytes count for its flow control (pause_writing)
             return
-        self._flush_out()
-        transport.write(data)
-        if response.background is not None:
-            self._run_background(response.background, slot.context)
+        self._flush_out()  # the connection's last response: with any held before it, in one write
         self._close_after_response(transport)
 
     def _flush_out(self) -> None:
