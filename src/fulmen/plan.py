@@ -34,6 +34,7 @@ from fulmen.forms import (
     has_form_fields,
     is_upload_annotation,
 )
+from fulmen.param_models import ParamModel, is_missing, missing_model, param_model_of
 from fulmen.requests import Request
 from fulmen.responses import JSONResponse, Response
 from fulmen.validation import (
@@ -107,6 +108,8 @@ class ParamField(_Field):
     source: str
     marker: params.Param
     is_list: bool
+    #: A query/header/cookie parameter model (``Annotated[Filters, Query()]``): how it is read, else None.
+    model: ParamModel | None = None
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -281,6 +284,12 @@ def _is_scalar(tp: Any) -> bool:
     if issubclass(tp, (dict, list, set, frozenset, tuple, msgspec.Struct)):
         return False
     return not (dataclasses.is_dataclass(tp) or hasattr(tp, "model_fields") or hasattr(tp, "__total__"))
+
+
+def _has_scalar_items(tp: Any) -> bool:
+    """True for a sequence annotation whose items are scalars (``list[int]``), what one key repeated can fill."""
+    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    return all(_is_scalar(a) for a in get_args(tp) if a is not Ellipsis)
 
 
 def _validator(tp: Any, constraints: Constraints | None, where: str) -> Callable[[Any], Any]:
@@ -508,9 +517,17 @@ def _param_field(
     is_list = _is_sequence(tp)
     if is_list and source in ("path", "cookie"):
         raise FastAPIError(f"{where}: a list can't come from a {source} parameter")
-    if not is_list and not _is_scalar(tp):
+    model: ParamModel | None = None
+    found = param_model_of(tp) if source != "path" and not is_list else None
+    if found is not None:
+        try:
+            model = ParamModel(*found, source, getattr(marker, "convert_underscores", True))
+        except Exception as exc:  # a model whose fields can't be inspected
+            raise FastAPIError(f"{where}: {exc}") from exc
+    elif not (_has_scalar_items(tp) if is_list else _is_scalar(tp)):
         raise FastAPIError(
-            f"{where}: {source} parameters must be scalar types or lists of them, got {tp!r}; "
+            f"{where}: {source} parameters must be scalar types, lists of them or a parameter model (a "
+            f"Pydantic model, msgspec Struct, dataclass or TypedDict, or one of them | None), got {tp!r}; "
             "use Body() for structured data"
         )
     ann = _annotated(tp, metadata)
@@ -525,6 +542,7 @@ def _param_field(
         source=source,
         marker=marker,
         is_list=is_list,
+        model=model,
     )
 
 
@@ -641,8 +659,12 @@ def _solve_params(
     getlist: Callable[[str], list[Any]] | None,
     values: dict[str, Any],
     errors: list[dict[str, Any]],
+    received: Any = None,
 ) -> None:
     for f in fields:
+        if f.model is not None:
+            _solve_model(f, f.model, received, values, errors)
+            continue
         if f.is_list and getlist is not None:
             raw: Any = getlist(f.alias)
             if not raw:
@@ -659,6 +681,22 @@ def _solve_params(
             values[f.name] = f.validate(raw)
         except ValidationFailure as exc:
             errors.extend(_prefixed(exc.errors, (f.source, f.alias)))
+
+
+def _solve_model(
+    f: ParamField, model: ParamModel, received: Any, values: dict[str, Any], errors: list[dict[str, Any]]
+) -> None:
+    raw = model.extract(received)
+    if is_missing(raw):
+        if f.required:
+            errors.append(missing_model(model))
+        else:
+            values[f.name] = f.default_value()
+        return
+    try:
+        values[f.name] = f.validate(raw)
+    except ValidationFailure as exc:
+        errors.extend(model.relocate(exc.errors))
 
 
 def _is_json_content_type(request: Request) -> bool:
@@ -741,12 +779,13 @@ def _solve_request_params(
         _solve_params(dep.path_params, request.path_params.get, None, values, errors)
     if dep.query_params:
         q = request.query_params
-        _solve_params(dep.query_params, q.get, q.getlist, values, errors)
+        _solve_params(dep.query_params, q.get, q.getlist, values, errors, q)
     if dep.header_params:
         h = request.headers
-        _solve_params(dep.header_params, h.get, h.getlist, values, errors)
+        _solve_params(dep.header_params, h.get, h.getlist, values, errors, h)
     if dep.cookie_params:
-        _solve_params(dep.cookie_params, request.cookies.get, None, values, errors)
+        c = request.cookies
+        _solve_params(dep.cookie_params, c.get, None, values, errors, c)
 
 
 def solve_without_body(dep: Dependant, request: Request, values: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from fulmen import params
 from fulmen.openapi._document import shape_document
 from fulmen.openapi._fields import SchemaField
 from fulmen.openapi.constants import METHODS_WITH_BODY, REF_PREFIX
+from fulmen.param_models import ParamModel
 from fulmen.plan import BodyField, Dependant, ParamField
 from fulmen.response_model import is_body_allowed_for_status_code
 from fulmen.responses import JSONResponse, Response
@@ -99,6 +100,8 @@ class _Param:
     source: str  # path | query | header | cookie
     marker: params.Param
     include_in_schema: bool
+    #: A field of a ``Model | None`` parameter model with a default: never required (FastAPI's rule).
+    in_optional_model: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -168,6 +171,33 @@ def _param_field(dep: Dependant, f: ParamField) -> _Param:
         alias=alias,
     )
     return _Param(field, f.source, marker, getattr(marker, "include_in_schema", True))
+
+
+def _model_params(f: ParamField, model: ParamModel) -> list[_Param]:
+    """A parameter model's fields, each described as a parameter of its own (FastAPI flattens the model)."""
+    from fulmen.param_models import schema_infos
+
+    marker = f.marker
+    include = getattr(marker, "include_in_schema", True)
+    # ``Model | None`` with a default: none of its fields is required.
+    optional = model.optional and not f.required
+    out = []
+    for info in schema_infos(model):
+        kwargs = dict(info.field_kwargs)
+        if isinstance(marker, params.Header):
+            # The name the client sends, worked out once by the model's analysis (AliasChoices stay literal).
+            kwargs["convert_underscores"] = info.request_name != info.alias
+        field_marker = type(marker)(**kwargs)  # the field's own title, description, examples ...
+        field = SchemaField(
+            name=info.name,
+            annotation=info.annotation,
+            marker=field_marker,
+            default=info.default,
+            default_factory=info.default_factory,
+            alias=info.alias,
+        )
+        out.append(_Param(field, f.source, field_marker, include, optional))
+    return out
 
 
 def _body_member(dep: Dependant, f: BodyField) -> SchemaField:
@@ -332,7 +362,11 @@ def _route_data(route: Any) -> _RouteData:
             ("header", dep.header_params),
             ("cookie", dep.cookie_params),
         ):
-            groups[group].extend(_param_field(dep, f) for f in fields)
+            for f in fields:
+                if f.model is not None:
+                    groups[group].extend(_model_params(f, f.model))
+                else:
+                    groups[group].append(_param_field(dep, f))
         if not is_root and _is_security_scheme(dep.call):
             security.append((dep, scopes))
     members = [_body_member(dep, b) for dep, b in bodies]
@@ -538,7 +572,7 @@ def _parameters(data: _RouteData, ctx: _Context) -> list[dict[str, Any]]:
             parameter: dict[str, Any] = {
                 "name": name,
                 "in": group,
-                "required": field.required,
+                "required": field.required and not p.in_optional_model,
                 "schema": ctx.schema(field, alias),
             }
             if marker.description:
