@@ -147,7 +147,8 @@ def _solve_body(
         else:
             values[f.name] = outcome
         return
-    solve_embedded(fields, body.data, values, errors)
+    data = body.data
+    solve_embedded(fields, data, values, errors, bool(body.raw) and not isinstance(data, bytes))
 
 
 def should_embed(fields: list[BodyField]) -> bool:

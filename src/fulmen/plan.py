@@ -38,6 +38,7 @@ from fulmen.param_models import ParamModel, is_missing, missing_model, param_mod
 from fulmen.requests import Request
 from fulmen.responses import JSONResponse, Response
 from fulmen.validation import (
+    _PYDANTIC_ONLY_SETTINGS,
     BodyParseFailure,
     Constraints,
     JSONDecodeFailure,
@@ -91,6 +92,8 @@ class _Field:
     default_factory: Callable[[], Any] | None
     #: No default and no default factory; derived once here so requests only read a flag.
     required: bool = dataclasses.field(init=False)
+    #: ``validation_alias=AliasChoices("a", "b")``: the other names, tried in order when ``alias`` is missing.
+    alt_aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.required = self.default is _MISSING and self.default_factory is None
@@ -232,6 +235,16 @@ def _annotated(tp: Any, metadata: list[Any]) -> Any:
     return Annotated[args]
 
 
+def _with_marker(ann: Any, metadata: list[Any], marker: Any) -> Any:
+    """``ann`` with a marker given as the default (``Query(strict=True)``) attached when it asks for a setting
+    only pydantic implements (``strict``, ``allow_inf_nan``, ``max_digits``, ``decimal_places``)."""
+    if any(m is marker for m in metadata):
+        return ann
+    if all(getattr(marker, name, None) is None for name in _PYDANTIC_ONLY_SETTINGS):
+        return ann
+    return _annotated(ann, [marker])
+
+
 def _unwrap_annotated(ann: Any) -> tuple[Any, list[Any]]:
     if get_origin(ann) is Annotated:
         args = get_args(ann)
@@ -287,7 +300,7 @@ def _is_scalar(tp: Any) -> bool:
 
 
 def _has_scalar_items(tp: Any) -> bool:
-    """True for a sequence annotation whose items are scalars (``list[int]``), what one key repeated can fill."""
+    """True for a sequence annotation of scalars (``list[int]``): what a repeated key can fill."""
     tp = _strip_optional(_unwrap_annotated(tp)[0])
     return all(_is_scalar(a) for a in get_args(tp) if a is not Ellipsis)
 
@@ -506,15 +519,37 @@ def _uses_scopes(dep: Dependant) -> bool:
     return any(_uses_scopes(sub) for sub in dep.dependencies)
 
 
+def _is_json_marker(item: Any) -> bool:
+    return type(item).__name__ == "Json" and (type(item).__module__ or "").startswith("pydantic")
+
+
+def _validation_aliases(marker: Any) -> tuple[str, ...]:
+    """The names a marker's ``validation_alias`` reads from (a name, or ``AliasChoices`` of names), or ()."""
+    va = getattr(marker, "validation_alias", None)
+    if isinstance(va, str):
+        return (va,) if va else ()
+    choices = getattr(va, "choices", None)
+    if type(va).__name__ == "AliasChoices" and choices and all(isinstance(c, str) for c in choices):
+        return tuple(choices)
+    return ()
+
+
 def _param_field(
     name: str, tp: Any, metadata: list[Any], marker: params.Param, default: Any, source: str, where: str
 ) -> ParamField:
     alias = marker.alias or name
     if source == "header" and marker.alias is None and getattr(marker, "convert_underscores", True):
         alias = name.replace("_", "-")
+    # FastAPI reads a parameter under its validation alias when one is declared, literally (no conversion).
+    aliases = _validation_aliases(marker) if source != "path" else ()
+    if aliases:
+        alias = aliases[0]
     if source == "header":
         alias = alias.lower()
-    is_list = _is_sequence(tp)
+        aliases = tuple(a.lower() for a in aliases)
+    # pydantic's ``Json[list[int]]`` is one value holding JSON text, not a repeated key.
+    is_json = any(_is_json_marker(m) for m in metadata)
+    is_list = _is_sequence(tp) and not is_json
     if is_list and source in ("path", "cookie"):
         raise FastAPIError(f"{where}: a list can't come from a {source} parameter")
     model: ParamModel | None = None
@@ -524,13 +559,13 @@ def _param_field(
             model = ParamModel(*found, source, getattr(marker, "convert_underscores", True))
         except Exception as exc:  # a model whose fields can't be inspected
             raise FastAPIError(f"{where}: {exc}") from exc
-    elif not (_has_scalar_items(tp) if is_list else _is_scalar(tp)):
+    elif not (is_json or (_has_scalar_items(tp) if is_list else _is_scalar(tp))):
         raise FastAPIError(
             f"{where}: {source} parameters must be scalar types, lists of them or a parameter model (a "
             f"Pydantic model, msgspec Struct, dataclass or TypedDict, or one of them | None), got {tp!r}; "
             "use Body() for structured data"
         )
-    ann = _annotated(tp, metadata)
+    ann = _with_marker(_annotated(tp, metadata), metadata, marker)
     validate = _validator(ann, constraints_from_metadata([marker]), where)
     return ParamField(
         name=name,
@@ -543,6 +578,7 @@ def _param_field(
         marker=marker,
         is_list=is_list,
         model=model,
+        alt_aliases=aliases[1:],
     )
 
 
@@ -552,7 +588,7 @@ def _body_field(
     is_form = isinstance(marker, params.Form)
     if is_form:
         ensure_multipart_installed(where)  # needs python-multipart, like FastAPI (at registration)
-    ann = _annotated(tp, metadata)
+    ann = _with_marker(_annotated(tp, metadata), metadata, marker)
     constraints = constraints_from_metadata([marker])
     validate = _validator(ann, constraints, where)
     decode: Callable[[bytes], Any]
@@ -565,11 +601,13 @@ def _body_field(
             raise FastAPIError(f"{where}: {exc}") from exc
     else:
         decode = _decode_then(validate)
-    if not is_form and not metadata and constraints is None and is_pydantic_model(tp):
+    if not is_form and not metadata and constraints is None and is_pydantic_model(tp) and not _is_strict(tp):
         decode = _pydantic_fast_path(tp, decode)
+    aliases = _validation_aliases(marker)
     return BodyField(
         name=name,
-        alias=marker.alias or name,
+        alias=aliases[0] if aliases else marker.alias or name,
+        alt_aliases=aliases[1:],
         annotation=tp,
         validate=validate,
         default=default,
@@ -577,6 +615,25 @@ def _body_field(
         marker=marker,
         decode_json=decode,
     )
+
+
+def _is_strict(model: Any) -> bool:
+    """True when strict validation appears anywhere in the model's schema (config, field, nested model).
+
+    pydantic's strict mode accepts more from JSON than from Python objects (a string for a datetime, a UUID,
+    a Decimal, an array for a tuple); FastAPI validates the parsed Python data, so such models skip the JSON
+    fast path.
+    """
+    stack: list[Any] = [model.__pydantic_core_schema__]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("strict") is True:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
 
 
 def _pydantic_fast_path(model: Any, exact: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
@@ -665,12 +722,15 @@ def _solve_params(
         if f.model is not None:
             _solve_model(f, f.model, received, values, errors)
             continue
+        alias = f.alias
         if f.is_list and getlist is not None:
-            raw: Any = getlist(f.alias)
+            raw: Any = getlist(alias)
             if not raw:
                 raw = None
         else:
-            raw = lookup(f.alias)
+            raw = lookup(alias)
+        if raw is None and f.alt_aliases:
+            raw, alias = _lookup_alternatives(f, lookup, getlist)
         if raw is None:
             if f.required:
                 errors.append(_missing((f.source, f.alias)))
@@ -680,7 +740,18 @@ def _solve_params(
         try:
             values[f.name] = f.validate(raw)
         except ValidationFailure as exc:
-            errors.extend(_prefixed(exc.errors, (f.source, f.alias)))
+            errors.extend(_prefixed(exc.errors, (f.source, alias)))
+
+
+def _lookup_alternatives(
+    f: ParamField, lookup: Callable[[str], Any], getlist: Callable[[str], list[Any]] | None
+) -> tuple[Any, str]:
+    """The value under the first of ``validation_alias``'s other choices that was sent, and that name."""
+    for alias in f.alt_aliases:
+        raw = (getlist(alias) or None) if f.is_list and getlist is not None else lookup(alias)
+        if raw is not None:
+            return raw, alias
+    return None, f.alias
 
 
 def _solve_model(
@@ -750,16 +821,29 @@ async def _solve_body(
                 raise HTTPException(400, _BODY_PARSE_ERROR) from unparseable
         else:
             data = body
-    solve_embedded(fields, data, values, errors)
+    solve_embedded(fields, data, values, errors, is_json)
     return data
 
 
 def solve_embedded(
-    fields: list[BodyField], data: Any, values: dict[str, Any], errors: list[dict[str, Any]]
+    fields: list[BodyField], data: Any, values: dict[str, Any], errors: list[dict[str, Any]], parsed: bool
 ) -> None:
-    """Validate body fields embedded by name in the parsed JSON ``data`` (``loc: ["body", alias]``)."""
+    """Validate body fields embedded by name in the parsed JSON ``data`` (``loc: ["body", alias]``).
+
+    ``parsed``: the body was JSON. Then anything but an object (null, a list, a number) misses every field,
+    optional ones too, as in FastAPI; an empty or non-JSON body leaves optional fields at their default.
+    """
+    if parsed and type(data) is not dict:
+        errors.extend(_missing(("body", f.alias)) for f in fields)
+        return
     for f in fields:
-        raw = data.get(f.alias, _MISSING) if isinstance(data, dict) else _MISSING
+        alias = f.alias
+        raw = data.get(alias, _MISSING) if isinstance(data, dict) else _MISSING
+        if raw is _MISSING and f.alt_aliases and isinstance(data, dict):
+            for alt in f.alt_aliases:
+                if alt in data:
+                    raw, alias = data[alt], alt
+                    break
         if raw is _MISSING:
             if f.required:
                 errors.append(_missing(("body", f.alias)))
@@ -769,7 +853,7 @@ def solve_embedded(
         try:
             values[f.name] = f.validate(raw)
         except ValidationFailure as exc:
-            errors.extend(_prefixed(exc.errors, ("body", f.alias)))
+            errors.extend(_prefixed(exc.errors, ("body", alias)))
 
 
 def _solve_request_params(

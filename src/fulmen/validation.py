@@ -400,12 +400,39 @@ def _validate_bytes(value: Any) -> bytes:
     _fail("bytes_type", "Input should be a valid bytes", value)
 
 
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled to match as pydantic-core's regex engine does.
+
+    In Python ``$`` also matches before a final newline; in pydantic-core (Rust's regex) only at the very end,
+    so ``"abc\\n"`` fails ``^[a-z]+$`` there. An anchor ``$`` outside a character class becomes ``\\Z``,
+    unless the pattern turns multi-line mode on, where both engines match at every line end.
+    """
+    if "$" not in pattern or re.search(r"\(\?[a-zA-Z]*m", pattern):
+        return re.compile(pattern)
+    out: list[str] = []
+    escaped = in_class = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]" or (out[-1] == "[" or out[-2:] == ["[", "^"])
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            out.append("\\Z")
+            continue
+        out.append(ch)
+    return re.compile("".join(out))
+
+
 def _length_checks(base: Validator, c: Constraints, kind: str) -> Validator:
     """string/bytes length and pattern checks (min, max, pattern: first failure only)."""
     noun = "characters" if kind == "string" else "bytes"
     subject = "String" if kind == "string" else "Data"
     lo, hi = c.min_length, c.max_length
-    regex = re.compile(c.pattern) if c.pattern is not None and kind == "string" else None
+    regex = compile_pattern(c.pattern) if c.pattern is not None and kind == "string" else None
     pattern = c.pattern
 
     def unit(n: int) -> str:
@@ -1248,6 +1275,70 @@ def _compile_pydantic(tp: Any) -> Validator:
     return validate
 
 
+#: Settings of ``Field()``, ``Query()`` ... only pydantic implements: declaring one hands validation to it.
+_PYDANTIC_ONLY_SETTINGS = ("strict", "allow_inf_nan", "max_digits", "decimal_places")
+#: annotated_types constraints fulmen's own validators don't apply (pydantic does).
+_UNAPPLIED_ANNOTATED_TYPES = frozenset({"Predicate", "Timezone", "Not", "Unit"})
+
+
+def _needs_pydantic(item: Any) -> bool:
+    """True for ``Annotated`` metadata only pydantic implements: its validators (``AfterValidator`` ...),
+    ``StringConstraints``, ``Strict``, UUID versions, ``Predicate``, or a marker asking for ``strict`` etc."""
+    module = type(item).__module__ or ""
+    if module.startswith("pydantic"):
+        if type(item).__name__ == "FieldInfo":
+            return any(_needs_pydantic(m) for m in item.metadata)
+        return True
+    if module.startswith("annotated_types"):
+        return type(item).__name__ in _UNAPPLIED_ANNOTATED_TYPES
+    return any(getattr(item, name, None) is not None for name in _PYDANTIC_ONLY_SETTINGS)
+
+
+def _compile_delegated(base: Any, metadata: Iterable[Any], c: Constraints | None) -> Validator:
+    """Validate ``Annotated[base, *metadata]`` (plus the constraints ``c``) with a pydantic TypeAdapter.
+
+    For what fulmen's validators don't implement: pydantic's own metadata is kept as is; fulmen markers,
+    ``msgspec.Meta`` and the outer constraints become one ``pydantic.Field()``. Errors keep pydantic's words.
+    """
+    import pydantic  # lazy: only these annotations need it
+
+    kept: list[Any] = []  # pydantic's and annotated_types' own metadata, which pydantic reads as is
+    others: list[Any] = []
+    for item in metadata:
+        own = (type(item).__module__ or "").startswith(("pydantic", "annotated_types"))
+        (kept if own else others).append(item)
+    settings: dict[str, Any] = {}
+    for item in others:
+        for name in _PYDANTIC_ONLY_SETTINGS:
+            value = getattr(item, name, None)
+            if value is not None:
+                settings[name] = value
+    found = constraints_from_metadata(others)
+    merged = found.merged(c) if found is not None else c
+    if merged is not None:
+        for name in _LIMIT_NAMES:
+            value = getattr(merged, name)
+            if value is not None:
+                settings[name] = value
+    if settings:
+        kept.append(pydantic.Field(**settings))
+    parts = (base, *kept)
+    return _compile_pydantic(typing.Annotated[parts] if kept else base)
+
+
+def _pydantic_fallback(tp: Any, c: Constraints | None) -> Validator | None:
+    """A pydantic validator for a type fulmen's own validators don't know (``HttpUrl``, ``IPv4Address``,
+    ``SecretStr``, ``pathlib.Path`` ...), when pydantic is installed and supports it; else None."""
+    try:
+        import pydantic  # noqa: F401
+    except ImportError:
+        return None
+    try:
+        return _compile_delegated(tp, (), c)
+    except Exception:  # pydantic can't build a schema for it either: the caller reports the annotation
+        return None
+
+
 def _validate_upload(value: Any) -> UploadFile:
     if isinstance(value, UploadFile):
         return value
@@ -1398,6 +1489,8 @@ def _compile(tp: Any, c: Constraints | None) -> tuple[Validator, str, type | Non
     args = typing.get_args(tp)
 
     if origin is typing.Annotated:
+        if any(_needs_pydantic(m) for m in tp.__metadata__):
+            return _compile_delegated(args[0], tp.__metadata__, c), _type_label(args[0]), None
         extra = constraints_from_metadata(tp.__metadata__)
         merged = extra.merged(c) if extra is not None else c
         return _compile(args[0], merged)
@@ -1470,6 +1563,9 @@ def _compile(tp: Any, c: Constraints | None) -> tuple[Validator, str, type | Non
             return _compile_typeddict(tp), tp.__name__, None
     if origin is not None and is_pydantic_model(origin):
         return _compile_pydantic(tp), _type_label(tp), None
+    delegated = _pydantic_fallback(tp, c)
+    if delegated is not None:
+        return delegated, _type_label(tp), None
     raise TypeError(f"fulmen cannot validate values of type {tp!r}: the annotation is not supported")
 
 
@@ -1502,6 +1598,8 @@ def _msgspec_decodes_alike(tp: Any, seen: set[int] | None = None) -> bool:
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
         for meta in tp.__metadata__:
+            if _needs_pydantic(meta):
+                return False
             if not isinstance(meta, msgspec.Meta) and constraints_from_metadata([meta]) is not None:
                 return False
         return _msgspec_decodes_alike(typing.get_args(tp)[0], seen)
