@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import msgspec
 
 from fulmen._mypyc import mypyc_attr
-from fulmen.datastructures import URL, Address, FormData, Headers, QueryParams, State
+from fulmen.datastructures import URL, Address, FormData, Headers, QueryParams, State, request_url
 
 if TYPE_CHECKING:
     from fulmen.app import Fulmen
@@ -159,32 +159,30 @@ class Request:
             s = self._state = State(initial)
         return s
 
+    def _host_header(self) -> str | None:
+        for k, v in self.raw_headers:
+            if k == b"host":
+                return v.decode("latin-1")
+        return None
+
     @property
     def base_url(self) -> URL:
         """Scheme, host and root path, with a trailing slash."""
-        url = self.url
-        return URL(f"{url.scheme}://{url.netloc}{self.root_path}/")
+        root = self.root_path
+        url, _ = request_url(
+            self.scheme, self._host_header(), self.server, root if root.endswith("/") else root + "/", b""
+        )
+        return URL(url)
 
     @property
     def url(self) -> URL:
-        """The full request URL, rebuilt from scheme, Host header, root path, path and query."""
+        """The URL the request was made to, as Starlette builds it: scheme, host (the Host header when valid,
+        else the server address), root path, the *decoded* path and the query string."""
         u = self._url
         if u is None:
-            host = None
-            for k, v in self.raw_headers:
-                if k == b"host":
-                    host = v.decode("latin-1")
-                    break
-            if host is None:
-                if self.server is not None:
-                    h, p = self.server
-                    default = 443 if self.scheme in ("https", "wss") else 80
-                    host = h if p == default else f"{h}:{p}"
-                else:
-                    host = "localhost"
-            url = f"{self.scheme}://{host}{self.root_path}{self.raw_path.decode('latin-1')}"
-            if self.query_string:
-                url += "?" + self.query_string.decode("latin-1")
+            url, _ = request_url(
+                self.scheme, self._host_header(), self.server, self.root_path + self.path, self.query_string
+            )
             u = self._url = URL(url)
         return u
 
