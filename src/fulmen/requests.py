@@ -6,6 +6,7 @@ access only (DESIGN.md §3.2), so a route that reads nothing pays nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -206,9 +207,15 @@ class Request:
         return self._body
 
     async def json(self) -> Any:
-        """The body decoded as JSON."""
+        """The body decoded as JSON (``json.JSONDecodeError`` when it isn't JSON, as in Starlette)."""
         if self._json is _UNSET:
-            self._json = msgspec.json.decode(await self.body())
+            body = await self.body()
+            try:
+                self._json = msgspec.json.decode(body)
+            except msgspec.DecodeError:
+                # What msgspec refuses, json.loads decides, as in Starlette: a BOM or UTF-16/32 body, NaN and
+                # Infinity parse; malformed JSON raises json.JSONDecodeError, bad UTF-8 UnicodeDecodeError.
+                self._json = json.loads(body)
         return self._json
 
     #: The parsed form, once ``form()`` has read it (unset until then).
