@@ -49,3 +49,100 @@ def test_request_json_behaves_as_starlette(serve: Callable[..., httpx.Client], b
     got = serve(_json_app(fulmen)).post("/json", content=body)
     assert got.status_code == expected.status_code == 200
     assert got.json() == expected.json()
+
+
+def _session_app(fw: Any) -> Any:
+    from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from starlette.middleware.sessions import SessionMiddleware
+
+    class HeaderAuth(AuthenticationBackend):
+        async def authenticate(self, conn: Any) -> Any:
+            name = conn.headers.get("x-user")
+            return None if name is None else (AuthCredentials(["authenticated"]), SimpleUser(name))
+
+    app = fw.FastAPI()
+
+    # Added first: innermost, inside the session and authentication middleware.
+    @app.middleware("http")
+    async def count_visits(request: Any, call_next: Any) -> Any:
+        request.session["visits"] = request.session.get("visits", 0) + 1
+        return await call_next(request)
+
+    app.add_middleware(AuthenticationMiddleware, backend=HeaderAuth())
+    app.add_middleware(SessionMiddleware, secret_key="s3cret")
+
+    @app.get("/login/{name}")
+    def login(name: str, request: fw.Request) -> Any:
+        request.session["user"] = name
+        return {"ok": True}
+
+    @app.get("/me")
+    def me(request: fw.Request) -> Any:
+        return {
+            "session": dict(request.session),
+            "in_scope": request.scope["session"] is request.session,
+            "user": request.user.display_name if request.user.is_authenticated else None,
+            "scopes": request.auth.scopes,
+        }
+
+    @app.get("/logout")
+    def logout(request: fw.Request) -> Any:
+        request.session.clear()
+        return {"ok": True}
+
+    return app
+
+
+def _session_story(client: httpx.Client) -> list[Any]:
+    story: list[Any] = []
+    for path, headers in [
+        ("/me", {}),
+        ("/login/bob", {}),
+        ("/me", {"x-user": "ann"}),
+        ("/logout", {}),
+        ("/me", {}),
+    ]:
+        r = client.get(path, headers=headers)
+        cookie = r.headers.get("set-cookie", "")
+        story.append(
+            [r.status_code, r.json(), r.headers.get("vary"), cookie.split(";", 1)[-1], "session=" in cookie]
+        )
+    return story
+
+
+def test_session_and_authentication_middleware(serve: Callable[..., httpx.Client]) -> None:
+    with TestClient(_session_app(fastapi)) as client:
+        expected = _session_story(client)
+    got = _session_story(serve(_session_app(fulmen)))
+    assert got == expected
+    assert got[2][1] == {
+        "session": {"visits": 3, "user": "bob"},
+        "in_scope": True,
+        "user": "ann",
+        "scopes": ["authenticated"],
+    }
+    assert got[4][1]["session"] == {"visits": 1}  # cleared by /logout, then counted again
+
+
+def _bare_app(fw: Any) -> Any:
+    app = fw.FastAPI()
+
+    @app.get("/attrs")
+    def attrs(request: fw.Request) -> Any:
+        out = {}
+        for name in ("session", "auth", "user"):
+            try:
+                getattr(request, name)
+            except AssertionError as exc:
+                out[name] = str(exc)
+        return out
+
+    return app
+
+
+def test_session_auth_user_without_their_middleware(serve: Callable[..., httpx.Client]) -> None:
+    with TestClient(_bare_app(fastapi)) as client:
+        expected = client.get("/attrs").json()
+    assert serve(_bare_app(fulmen)).get("/attrs").json() == expected
+    assert expected["session"] == "SessionMiddleware must be installed to access request.session"

@@ -77,6 +77,7 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
         app=app,
         state=dict(state) if state else None,
     )
+    request._asgi_scope = scope  # what ASGI middleware put in it (request.session, .user, .auth, .scope)
     if scope.get("fulmen.raise_server_exceptions"):
         request.scope_extra = {"fulmen.raise_server_exceptions": True}
     response = await (app.handle if handle is None else handle)(request)
@@ -335,6 +336,7 @@ def websocket_request(scope: dict[str, Any], app: Fulmen | None = None) -> Reque
         app=app if app is not None else scope.get("app"),
         state=dict(state) if state else None,
     )
+    request._asgi_scope = scope
     if scope.get("path_params"):
         request.path_params = dict(scope["path_params"])
     if scope.get("fulmen.raise_server_exceptions"):

@@ -51,6 +51,7 @@ class Request:
     """An HTTP request: method, URL, headers, cookies, client, body and per-request state."""
 
     __slots__ = (
+        "_asgi_scope",
         "_body",
         "_cookies",
         "_form",
@@ -239,6 +240,39 @@ class Request:
         return AwaitableForm(self, max_files, max_fields, max_part_size)
 
     # -- compatibility ---------------------------------------------------------------------------------------
+    #: The ASGI scope the request was built from (ASGI front door and ASGI middleware stacks only).
+    # PERF: not set in __init__ (the engine's requests never have one); read with getattr.
+    _asgi_scope: dict[str, Any]
+
+    def _from_middleware(self, key: str, middleware: str) -> Any:
+        """``scope[key]`` as an ASGI middleware set it (``SessionMiddleware``...); else AssertionError."""
+        extra = self.scope_extra
+        if extra is not None and key in extra:
+            return extra[key]
+        scope: dict[str, Any] | None = getattr(self, "_asgi_scope", None)
+        if scope is not None and key in scope:
+            return scope[key]
+        raise AssertionError(f"{middleware} must be installed to access request.{key}")
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session dict of Starlette's ``SessionMiddleware`` (changes are saved in its cookie)."""
+        session: dict[str, Any] = self._from_middleware("session", "SessionMiddleware")
+        mark_accessed = getattr(session, "mark_accessed", None)
+        if mark_accessed is not None:
+            mark_accessed()  # Starlette's session then adds ``Vary: Cookie`` to the response
+        return session
+
+    @property
+    def auth(self) -> Any:
+        """The credentials set by Starlette's ``AuthenticationMiddleware``."""
+        return self._from_middleware("auth", "AuthenticationMiddleware")
+
+    @property
+    def user(self) -> Any:
+        """The user set by Starlette's ``AuthenticationMiddleware``."""
+        return self._from_middleware("user", "AuthenticationMiddleware")
+
     @property
     def scope(self) -> dict[str, Any]:
         """An ASGI-style scope dict describing this request, for code written against Starlette's Request."""
@@ -259,6 +293,11 @@ class Request:
             "app": self.app,
             "state": self.state._state,
         }
+        asgi_scope: dict[str, Any] | None = getattr(self, "_asgi_scope", None)
+        if asgi_scope is not None:
+            # What ASGI middleware added to the server's scope (``session``, ``user``, ``auth``...).
+            for key, value in asgi_scope.items():
+                scope.setdefault(key, value)
         if self.scope_extra:
             scope.update(self.scope_extra)
         return scope
