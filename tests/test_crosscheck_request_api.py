@@ -2,7 +2,11 @@
 ``json()`` errors, ``session``/``auth``/``user`` from ASGI middleware, ``is_disconnected()``.
 """
 
+import asyncio
 import json
+import socket
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -146,3 +150,121 @@ def test_session_auth_user_without_their_middleware(serve: Callable[..., httpx.C
         expected = client.get("/attrs").json()
     assert serve(_bare_app(fulmen)).get("/attrs").json() == expected
     assert expected["session"] == "SessionMiddleware must be installed to access request.session"
+
+
+def _disconnect_app(seen: dict[str, Any], done: threading.Event, with_middleware: bool) -> fulmen.FastAPI:
+    app = fulmen.FastAPI()
+    if with_middleware:  # an ASGI-only middleware: the stack runs in ASGI form on every front door
+        from starlette.middleware.sessions import SessionMiddleware
+
+        app.add_middleware(SessionMiddleware, secret_key="s3cret")
+
+    @app.post("/wait")
+    async def wait(request: fulmen.Request) -> dict[str, Any]:
+        seen["before"] = await request.is_disconnected()
+        seen["body"] = (await request.body()).decode()  # read after the check: nothing was lost
+        seen["after_body"] = await request.is_disconnected()
+        seen["started"] = True
+        for _ in range(1000):  # the SSE loop: until the client leaves (10 s at most)
+            if await request.is_disconnected():
+                seen["left"] = True
+                break
+            await asyncio.sleep(0.01)
+        done.set()
+        return {}
+
+    return app
+
+
+async def _asgi_disconnect(app: Any, body: list[bytes]) -> None:
+    """Run ``app`` for one POST over ASGI: body chunks, then ``http.disconnect`` once the handler started."""
+    leave = asyncio.Event()
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(body) - 1}
+        for i, chunk in enumerate(body)
+    ]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/wait",
+        "headers": [(b"host", b"t")],
+        "query_string": b"",
+    }
+    task = asyncio.ensure_future(app(scope, receive, send))
+    await asyncio.sleep(0.2)
+    leave.set()
+    await asyncio.wait_for(task, 10)
+
+
+@pytest.mark.parametrize("with_middleware", [False, True], ids=["plain", "asgi-middleware"])
+def test_is_disconnected_sees_the_client_leave(
+    front_door: str, serve: Callable[..., httpx.Client], with_middleware: bool
+) -> None:
+    seen: dict[str, Any] = {}
+    done = threading.Event()
+    app = _disconnect_app(seen, done, with_middleware)
+    if front_door == "asgi":
+        asyncio.run(_asgi_disconnect(app, [b"he", b"llo"]))
+    else:
+        url = serve(app).base_url
+        with socket.create_connection((url.host, url.port)) as sock:
+            sock.sendall(b"POST /wait HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+            deadline = time.monotonic() + 10
+            while not seen.get("started") and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.1)
+    assert done.wait(10)
+    assert seen == {"before": False, "body": "hello", "after_body": False, "started": True, "left": True}
+
+
+def test_is_disconnected_in_a_streamed_response(front_door: str, serve: Callable[..., httpx.Client]) -> None:
+    """An event stream polling ``is_disconnected()`` while the front door watches the connection too."""
+    seen: list[bool] = []
+    done = threading.Event()
+    app = fulmen.FastAPI()
+
+    @app.post("/wait")
+    async def events(request: fulmen.Request) -> fulmen.responses.StreamingResponse:
+        async def stream() -> Any:
+            try:
+                for i in range(1000):
+                    gone = await request.is_disconnected()
+                    seen.append(gone)
+                    if gone:
+                        break
+                    yield f"data: {i}\n\n"
+                    await asyncio.sleep(0.01)
+            finally:
+                done.set()  # ended by the check above, or cancelled by the front door
+
+        return fulmen.responses.StreamingResponse(stream(), media_type="text/event-stream")
+
+    if front_door == "asgi":
+        asyncio.run(_asgi_disconnect(app, [b""]))
+    else:
+        url = serve(app).base_url
+        with socket.create_connection((url.host, url.port)) as sock:
+            sock.sendall(b"POST /wait HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+            received = b""
+            while b"data: 0" not in received:
+                chunk = sock.recv(4096)
+                assert chunk
+                received += chunk
+            time.sleep(0.1)
+    assert done.wait(10)
+    assert len(seen) > 3
+    assert not any(seen[:-1])
+
+
+def test_a_request_made_by_hand_is_never_disconnected() -> None:
+    assert asyncio.run(fulmen.Request("GET", b"/", b"", []).is_disconnected()) is False

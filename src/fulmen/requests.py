@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 import msgspec
@@ -27,6 +27,14 @@ BodyReader = Callable[[], Awaitable[bytes]]
 
 class ClientDisconnect(Exception):
     """The client went away before the request body was complete."""
+
+
+class DisconnectProbe(Protocol):
+    """What a front door gives a request to answer ``is_disconnected()``: a check that never waits."""
+
+    def client_disconnected(self) -> bool:
+        """True once the client has closed the connection."""
+        ...
 
 
 def parse_cookie_header(value: str) -> dict[str, str]:
@@ -54,6 +62,7 @@ class Request:
         "_asgi_scope",
         "_body",
         "_cookies",
+        "_disconnect_probe",
         "_form",
         "_headers",
         "_json",
@@ -218,6 +227,16 @@ class Request:
                 # Infinity parse; malformed JSON raises json.JSONDecodeError, bad UTF-8 UnicodeDecodeError.
                 self._json = json.loads(body)
         return self._json
+
+    #: The front door's connection check (unset for a request made by hand: never disconnected).
+    # PERF: not set in __init__; each front door stores it after building the request (one store).
+    _disconnect_probe: DisconnectProbe
+
+    async def is_disconnected(self) -> bool:
+        """True once the client has gone away; never waits (for loops such as
+        ``while not await request.is_disconnected(): ...``)."""
+        probe: DisconnectProbe | None = getattr(self, "_disconnect_probe", None)
+        return probe is not None and probe.client_disconnected()
 
     #: The parsed form, once ``form()`` has read it (unset until then).
     _form: FormData
