@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from fulmen.datastructures import Address
@@ -33,20 +33,7 @@ async def asgi_entry(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any
 
 async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, handle: Any = None) -> None:
     """Serve one http scope: ``app.handle`` answers it, or ``handle`` when given (middleware bridges)."""
-    more = True
-
-    async def read_body() -> bytes:
-        nonlocal more
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
-            more = message.get("more_body", False)
-            chunk: bytes = message.get("body", b"")
-            if chunk:
-                return chunk
-        return b""
-
+    reader = _ASGIBody(receive)
     client = scope.get("client")
     server = scope.get("server")
     raw_path = scope.get("raw_path")
@@ -68,7 +55,7 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
         headers,
         path=path,
         body=None,
-        read_body=read_body,
+        read_body=reader,
         client=Address(*client) if client else None,
         server=Address(*server) if server and server[1] is not None else None,
         scheme=scope.get("scheme", "http"),
@@ -77,11 +64,13 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
         app=app,
         state=dict(state) if state else None,
     )
+    request._asgi_scope = scope  # what ASGI middleware put in it (request.session, .user, .auth, .scope)
+    request._disconnect_probe = reader
     if scope.get("fulmen.raise_server_exceptions"):
         request.scope_extra = {"fulmen.raise_server_exceptions": True}
     response = await (app.handle if handle is None else handle)(request)
     if response.streaming:  # PERF: a class attribute; plain responses keep the two-message path below
-        await _send_streamed(response, request, receive, send, lambda: not more)
+        await _send_streamed(response, request, receive, send, reader.received)
         return
     body = response.body
     if scope["method"] == "HEAD":
@@ -92,6 +81,79 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     await send({"type": "http.response.body", "body": body})
     if response.background is not None:
         await response.background()
+
+
+class _ASGIBody:
+    """The request body read from ``receive`` (``request.stream()``), and ``request.is_disconnected()``."""
+
+    __slots__ = ("gone", "more", "pending", "receive", "watched")
+
+    def __init__(self, receive: Any) -> None:
+        self.receive = receive
+        #: More ``http.request`` messages are to come.
+        self.more = True
+        #: ``http.disconnect`` was received.
+        self.gone = False
+        #: Body chunks that ``client_disconnected`` received before the app read them.
+        self.pending: list[bytes] = []
+        #: A disconnect watcher (``_disconnect_watcher``) is the one calling ``receive`` now.
+        self.watched = False
+
+    def received(self) -> bool:
+        """The whole body has been received (``receive`` may be called by a disconnect watcher)."""
+        return not self.more
+
+    async def __call__(self) -> bytes:
+        if self.pending:
+            return self.pending.pop(0)
+        while self.more:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                raise ClientDisconnect()
+            self.more = message.get("more_body", False)
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                return chunk
+        return b""
+
+    def client_disconnected(self) -> bool:
+        """Whether ``receive`` has ``http.disconnect`` ready, without waiting (as Starlette checks)."""
+        if self.gone or self.watched:
+            return self.gone
+        message = poll_receive(self.receive)
+        if message is not None:
+            kind = message["type"]
+            if kind == "http.disconnect":
+                self.gone = True
+            elif kind == "http.request" and self.more:
+                # A body chunk the app hasn't read yet: kept for request.stream() (Starlette would drop it).
+                self.more = message.get("more_body", False)
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    self.pending.append(chunk)
+        return self.gone
+
+
+def poll_receive(receive: Callable[[], Awaitable[Any]]) -> Any:
+    """The message ``receive()`` returns without waiting, or None when it would wait.
+
+    Its awaitable is stepped once by hand; if it suspends, ``CancelledError`` is thrown in at that point (as a
+    cancelled scope does in Starlette's ``is_disconnected``), so it cleans up and receives nothing.
+    """
+    step = receive().__await__()
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return done.value
+    try:
+        step.throw(asyncio.CancelledError())
+    except StopIteration as done:  # it took the cancellation as "return now"
+        return done.value
+    except asyncio.CancelledError:
+        return None
+    step.close()  # it suspended again: give up on it
+    return None
 
 
 # -- sending responses ---------------------------------------------------------------------------------------
@@ -219,16 +281,30 @@ def _disconnect_watcher(
     When the app has not read the request body yet, the watcher becomes the only caller of ``receive`` and
     hands body chunks to ``request.stream()`` (the request's reader is swapped for one fed by the watcher).
     """
+    # While the watcher calls ``receive``, request.is_disconnected() reads its finding instead of polling.
+    probe = getattr(request, "_disconnect_probe", None)
+    asgi_body = probe if isinstance(probe, _ASGIBody) else None
     if body_done():
 
         async def until_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            if asgi_body is not None:
+                asgi_body.watched = True
+            try:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                if asgi_body is not None:
+                    asgi_body.gone = True
+            finally:
+                if asgi_body is not None:
+                    asgi_body.watched = False
 
         return until_disconnect()
     if request._read_body is None:
         return None  # being read now (request.stream() holds the reader)
     chunks: deque[bytes] = deque()
+    if asgi_body is not None and request._read_body is asgi_body:
+        chunks.extend(asgi_body.pending)  # received by is_disconnected() before the app read them
+        asgi_body.pending.clear()
     arrived = asyncio.Event()
     more = True
     gone = False
@@ -246,11 +322,15 @@ def _disconnect_watcher(
 
     async def watch() -> None:
         nonlocal more, gone
+        if asgi_body is not None:
+            asgi_body.watched = True
         try:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     gone = True
+                    if asgi_body is not None:
+                        asgi_body.gone = True
                     return
                 if more:
                     more = message.get("more_body", False)
@@ -261,6 +341,8 @@ def _disconnect_watcher(
         finally:
             gone = gone or more
             arrived.set()
+            if asgi_body is not None:
+                asgi_body.watched = False
 
     request._read_body = read_body
     return watch()
@@ -335,6 +417,7 @@ def websocket_request(scope: dict[str, Any], app: Fulmen | None = None) -> Reque
         app=app if app is not None else scope.get("app"),
         state=dict(state) if state else None,
     )
+    request._asgi_scope = scope
     if scope.get("path_params"):
         request.path_params = dict(scope["path_params"])
     if scope.get("fulmen.raise_server_exceptions"):

@@ -6,9 +6,10 @@ what it reads (DESIGN.md §3.2).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple, TypeVar, overload
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 _T = TypeVar("_T")
 
@@ -170,21 +171,140 @@ class QueryParams(Mapping[str, str]):
         return f"QueryParams({str(self)!r})"
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+# RFC 3986 host [":" port]: a reg-name / IPv4 address, or an IP literal in brackets (IPv6 or IPvFuture).
+_REG_NAME = r"[A-Za-z0-9._~%!$&'()*+,;=-]+"
+_IP_LITERAL = r"\[(?:(?P<ipv6>[0-9A-Fa-f]*:[0-9A-Fa-f.:]+)|v[0-9A-Fa-f]+\.[A-Za-z0-9._~!$&'()*+,;=:-]+)\]"
+_HOST_PORT = re.compile(rf"(?P<host>{_REG_NAME}|{_IP_LITERAL})(?::(?P<port>[0-9]+))?")
+
+
+def parse_host(value: str | None) -> tuple[str, str | None] | None:
+    """Split a Host header into (host, port or None); None when it isn't a valid ``host[:port]``."""
+    if value is None:
+        return None
+    match = _HOST_PORT.fullmatch(value)
+    if match is None:
+        return None
+    ipv6 = match["ipv6"]
+    if ipv6 is not None:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return None
+    return match["host"], match["port"]
+
+
+def _valid_port(port: str | None) -> bool:
+    if port is None:
+        return True
+    digits = port.lstrip("0")
+    return len(digits) <= 5 and int(digits or "0") <= 65535
+
+
+def request_url(
+    scheme: str, host: str | None, server: Sequence[Any] | None, path: str, query: bytes
+) -> tuple[str, bool]:
+    """The URL a request was made to, as Starlette's ``URL(scope=...)`` builds it, and whether it has a host.
+
+    The Host header wins when valid; else the server address; else the URL is only the path and query.
+    ``path`` is the full path (with the root path).
+    """
+    path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    parsed = parse_host(host)
+    netloc: str | None = None
+    if parsed is not None and _valid_port(parsed[1]):
+        netloc = parsed[0] if parsed[1] is None else f"{parsed[0]}:{parsed[1]}"
+    elif server is not None:
+        name, port = str(server[0]), server[1]
+        if ":" in name and not name.startswith("["):
+            name = f"[{name}]"
+        netloc = name if port == _DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
+    text = query.decode("utf-8", "replace")
+    if netloc is not None:
+        return urlunsplit((scheme, netloc, path, text, "")), True
+    if path.startswith("//"):
+        path = "/%2F" + path[2:]  # without a host, "//x" would read as an authority
+    return (f"{path}?{text}" if text else path), False
+
+
 class URL:
-    """An absolute URL with the parts FastAPI users read (``scheme``, ``netloc``, ``path``, ``query`` ...)."""
+    """A URL and its parts, as Starlette's ``URL``: ``scheme``, ``netloc``, ``path``, ``query``, ``port`` ...
 
-    __slots__ = ("_url", "fragment", "hostname", "netloc", "path", "port", "query", "scheme")
+    ``URL(url)``, ``URL(scope=scope)`` (the URL an ASGI ``http``/``websocket`` scope was made to) or
+    ``URL(scheme=..., netloc=..., path=...)``. The string is split on first access to a part.
+    """
 
-    def __init__(self, url: str = "") -> None:
-        parts = urlsplit(url)
+    __slots__ = ("_components", "_url")
+
+    def __init__(self, url: str = "", scope: Mapping[str, Any] | None = None, **components: Any) -> None:
+        if scope is not None:
+            if url or components:
+                raise ValueError("URL() takes a url, a scope or components, not several")
+            host = None
+            for key, value in scope["headers"]:
+                if key == b"host":
+                    host = value.decode("latin-1")
+                    break
+            url, _ = request_url(
+                scope.get("scheme", "http"),
+                host,
+                scope.get("server"),
+                scope["path"],
+                scope.get("query_string", b""),
+            )
+        elif components:
+            if url:
+                raise ValueError("URL() takes a url or components, not both")
+            url = URL().replace(**components).components.geturl()
         self._url = url
-        self.scheme = parts.scheme
-        self.netloc = parts.netloc
-        self.path = parts.path
-        self.query = parts.query
-        self.fragment = parts.fragment
-        self.hostname = parts.hostname
-        self.port = parts.port
+        self._components: SplitResult | None = None
+
+    @property
+    def components(self) -> SplitResult:
+        """The URL split into ``(scheme, netloc, path, query, fragment)``."""
+        parts = self._components
+        if parts is None:
+            parts = self._components = urlsplit(self._url)
+        return parts
+
+    @property
+    def scheme(self) -> str:
+        return self.components.scheme
+
+    @property
+    def netloc(self) -> str:
+        return self.components.netloc
+
+    @property
+    def path(self) -> str:
+        return self.components.path
+
+    @property
+    def query(self) -> str:
+        return self.components.query
+
+    @property
+    def fragment(self) -> str:
+        return self.components.fragment
+
+    @property
+    def username(self) -> str | None:
+        return self.components.username
+
+    @property
+    def password(self) -> str | None:
+        return self.components.password
+
+    @property
+    def hostname(self) -> str | None:
+        return self.components.hostname
+
+    @property
+    def port(self) -> int | None:
+        return self.components.port
 
     @property
     def is_secure(self) -> bool:
@@ -192,36 +312,68 @@ class URL:
         return self.scheme in ("https", "wss")
 
     def replace(self, **kwargs: Any) -> URL:
-        """A copy with some components replaced (``path=``, ``query=``, ``scheme=``, ``netloc=``)."""
-        scheme = kwargs.get("scheme", self.scheme)
-        netloc = kwargs.get("netloc", self.netloc)
-        path = kwargs.get("path", self.path)
-        query = kwargs.get("query", self.query)
-        fragment = kwargs.get("fragment", self.fragment)
-        url = f"{scheme}://{netloc}{path}"
-        if query:
-            url += "?" + query
-        if fragment:
-            url += "#" + fragment
-        return URL(url)
+        """A copy with some parts replaced: ``scheme``, ``netloc``, ``path``, ``query``, ``fragment``, or the
+        netloc's ``hostname``, ``port``, ``username``, ``password`` (``port=None`` drops the port)."""
+        if "hostname" in kwargs or "port" in kwargs or "username" in kwargs or "password" in kwargs:
+            hostname: str | None = kwargs.pop("hostname", None)
+            port = kwargs.pop("port", self.port)
+            username = kwargs.pop("username", self.username)
+            password = kwargs.pop("password", self.password)
+            if hostname is None:
+                # The current host as written (brackets kept), without the userinfo and the port.
+                hostname = self.netloc.rpartition("@")[2]
+                if hostname and not hostname.endswith("]"):
+                    hostname = hostname.rsplit(":", 1)[0]
+            elif ":" in hostname and not hostname.startswith("[") and _is_ipv6(hostname):
+                hostname = f"[{hostname}]"
+            netloc = hostname if port is None else f"{hostname}:{port}"
+            if username is not None:
+                userinfo = username if password is None else f"{username}:{password}"
+                netloc = f"{userinfo}@{netloc}"
+            kwargs["netloc"] = netloc
+        return type(self)(self.components._replace(**kwargs).geturl())
 
     def include_query_params(self, **kwargs: Any) -> URL:
-        """A copy with these query parameters set."""
-        params = dict(parse_qsl(self.query, keep_blank_values=True))
-        params.update({k: str(v) for k, v in kwargs.items()})
-        return self.replace(query=urlencode(params))
+        """A copy with these query parameters set: other parameters keep their place, these go last."""
+        given = [(str(k), str(v)) for k, v in kwargs.items()]
+        names = {k for k, _ in given}
+        kept = [(k, v) for k, v in parse_qsl(self.query, keep_blank_values=True) if k not in names]
+        return self.replace(query=urlencode(kept + given))
+
+    def replace_query_params(self, **kwargs: Any) -> URL:
+        """A copy whose query is exactly these parameters."""
+        return self.replace(query=urlencode([(str(k), str(v)) for k, v in kwargs.items()]))
+
+    def remove_query_params(self, keys: str | Sequence[str]) -> URL:
+        """A copy without the query parameters named ``keys`` (every value of each)."""
+        names = {keys} if isinstance(keys, str) else set(keys)
+        pairs = [(k, v) for k, v in parse_qsl(self.query, keep_blank_values=True) if k not in names]
+        return self.replace(query=urlencode(pairs))
 
     def __str__(self) -> str:
         return self._url
 
     def __repr__(self) -> str:
-        return f"URL({self._url!r})"
+        url = self._url
+        if self.password:
+            url = str(self.replace(password="********"))
+        return f"{type(self).__name__}({url!r})"
 
     def __eq__(self, other: object) -> bool:
         return str(self) == str(other)
 
     def __hash__(self) -> int:
         return hash(self._url)
+
+
+def _is_ipv6(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class State:

@@ -6,15 +6,16 @@ access only (DESIGN.md §3.2), so a route that reads nothing pays nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 import msgspec
 
 from fulmen._mypyc import mypyc_attr
-from fulmen.datastructures import URL, Address, FormData, Headers, QueryParams, State
+from fulmen.datastructures import URL, Address, FormData, Headers, QueryParams, State, request_url
 
 if TYPE_CHECKING:
     from fulmen.app import Fulmen
@@ -26,6 +27,14 @@ BodyReader = Callable[[], Awaitable[bytes]]
 
 class ClientDisconnect(Exception):
     """The client went away before the request body was complete."""
+
+
+class DisconnectProbe(Protocol):
+    """What a front door gives a request to answer ``is_disconnected()``: a check that never waits."""
+
+    def client_disconnected(self) -> bool:
+        """True once the client has closed the connection."""
+        ...
 
 
 def parse_cookie_header(value: str) -> dict[str, str]:
@@ -50,8 +59,10 @@ class Request:
     """An HTTP request: method, URL, headers, cookies, client, body and per-request state."""
 
     __slots__ = (
+        "_asgi_scope",
         "_body",
         "_cookies",
+        "_disconnect_probe",
         "_form",
         "_headers",
         "_json",
@@ -159,32 +170,30 @@ class Request:
             s = self._state = State(initial)
         return s
 
+    def _host_header(self) -> str | None:
+        for k, v in self.raw_headers:
+            if k == b"host":
+                return v.decode("latin-1")
+        return None
+
     @property
     def base_url(self) -> URL:
         """Scheme, host and root path, with a trailing slash."""
-        url = self.url
-        return URL(f"{url.scheme}://{url.netloc}{self.root_path}/")
+        root = self.root_path
+        url, _ = request_url(
+            self.scheme, self._host_header(), self.server, root if root.endswith("/") else root + "/", b""
+        )
+        return URL(url)
 
     @property
     def url(self) -> URL:
-        """The full request URL, rebuilt from scheme, Host header, root path, path and query."""
+        """The URL the request was made to, as Starlette builds it: scheme, host (the Host header when valid,
+        else the server address), root path, the *decoded* path and the query string."""
         u = self._url
         if u is None:
-            host = None
-            for k, v in self.raw_headers:
-                if k == b"host":
-                    host = v.decode("latin-1")
-                    break
-            if host is None:
-                if self.server is not None:
-                    h, p = self.server
-                    default = 443 if self.scheme in ("https", "wss") else 80
-                    host = h if p == default else f"{h}:{p}"
-                else:
-                    host = "localhost"
-            url = f"{self.scheme}://{host}{self.root_path}{self.raw_path.decode('latin-1')}"
-            if self.query_string:
-                url += "?" + self.query_string.decode("latin-1")
+            url, _ = request_url(
+                self.scheme, self._host_header(), self.server, self.root_path + self.path, self.query_string
+            )
             u = self._url = URL(url)
         return u
 
@@ -208,10 +217,26 @@ class Request:
         return self._body
 
     async def json(self) -> Any:
-        """The body decoded as JSON."""
+        """The body decoded as JSON (``json.JSONDecodeError`` when it isn't JSON, as in Starlette)."""
         if self._json is _UNSET:
-            self._json = msgspec.json.decode(await self.body())
+            body = await self.body()
+            try:
+                self._json = msgspec.json.decode(body)
+            except msgspec.DecodeError:
+                # What msgspec refuses, json.loads decides, as in Starlette: a BOM or UTF-16/32 body, NaN and
+                # Infinity parse; malformed JSON raises json.JSONDecodeError, bad UTF-8 UnicodeDecodeError.
+                self._json = json.loads(body)
         return self._json
+
+    #: The front door's connection check (unset for a request made by hand: never disconnected).
+    # PERF: not set in __init__; each front door stores it after building the request (one store).
+    _disconnect_probe: DisconnectProbe
+
+    async def is_disconnected(self) -> bool:
+        """True once the client has gone away; never waits (for loops such as
+        ``while not await request.is_disconnected(): ...``)."""
+        probe: DisconnectProbe | None = getattr(self, "_disconnect_probe", None)
+        return probe is not None and probe.client_disconnected()
 
     #: The parsed form, once ``form()`` has read it (unset until then).
     _form: FormData
@@ -234,6 +259,39 @@ class Request:
         return AwaitableForm(self, max_files, max_fields, max_part_size)
 
     # -- compatibility ---------------------------------------------------------------------------------------
+    #: The ASGI scope the request was built from (ASGI front door and ASGI middleware stacks only).
+    # PERF: not set in __init__ (the engine's requests never have one); read with getattr.
+    _asgi_scope: dict[str, Any]
+
+    def _from_middleware(self, key: str, middleware: str) -> Any:
+        """``scope[key]`` as an ASGI middleware set it (``SessionMiddleware``...); else AssertionError."""
+        extra = self.scope_extra
+        if extra is not None and key in extra:
+            return extra[key]
+        scope: dict[str, Any] | None = getattr(self, "_asgi_scope", None)
+        if scope is not None and key in scope:
+            return scope[key]
+        raise AssertionError(f"{middleware} must be installed to access request.{key}")
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session dict of Starlette's ``SessionMiddleware`` (changes are saved in its cookie)."""
+        session: dict[str, Any] = self._from_middleware("session", "SessionMiddleware")
+        mark_accessed = getattr(session, "mark_accessed", None)
+        if mark_accessed is not None:
+            mark_accessed()  # Starlette's session then adds ``Vary: Cookie`` to the response
+        return session
+
+    @property
+    def auth(self) -> Any:
+        """The credentials set by Starlette's ``AuthenticationMiddleware``."""
+        return self._from_middleware("auth", "AuthenticationMiddleware")
+
+    @property
+    def user(self) -> Any:
+        """The user set by Starlette's ``AuthenticationMiddleware``."""
+        return self._from_middleware("user", "AuthenticationMiddleware")
+
     @property
     def scope(self) -> dict[str, Any]:
         """An ASGI-style scope dict describing this request, for code written against Starlette's Request."""
@@ -254,6 +312,11 @@ class Request:
             "app": self.app,
             "state": self.state._state,
         }
+        asgi_scope: dict[str, Any] | None = getattr(self, "_asgi_scope", None)
+        if asgi_scope is not None:
+            # What ASGI middleware added to the server's scope (``session``, ``user``, ``auth``...).
+            for key, value in asgi_scope.items():
+                scope.setdefault(key, value)
         if self.scope_extra:
             scope.update(self.scope_extra)
         return scope

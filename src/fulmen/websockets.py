@@ -143,6 +143,21 @@ class WebSocket:
         return self.request.path
 
     @property
+    def session(self) -> dict[str, Any]:
+        """The session of Starlette's ``SessionMiddleware`` (AssertionError when it isn't installed)."""
+        return self.request.session
+
+    @property
+    def auth(self) -> Any:
+        """The credentials set by Starlette's ``AuthenticationMiddleware``."""
+        return self.request.auth
+
+    @property
+    def user(self) -> Any:
+        """The user set by Starlette's ``AuthenticationMiddleware``."""
+        return self.request.user
+
+    @property
     def scope_extra(self) -> dict[str, Any] | None:
         """Front-door flags (the TestClient's ``raise_server_exceptions``)."""
         return self.request.scope_extra

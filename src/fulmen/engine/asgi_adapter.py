@@ -187,8 +187,12 @@ class _HttpCycle(ResponseCycle):
         if self.finished:
             self.told_disconnect = False
             return {"type": "http.disconnect"}
-        waiter = self.waiter = asyncio.get_running_loop().create_future()
         disconnected = getattr(self.reader, "disconnected", None)
+        if disconnected is not None and disconnected().done():
+            # Already gone: say so without waiting (request.is_disconnected() polls receive this way).
+            self.told_disconnect = True
+            return {"type": "http.disconnect"}
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
         try:
             if disconnected is None:
                 await waiter

@@ -390,6 +390,11 @@ class HttpProtocol(asyncio.Protocol):
         if self._stream_task is not None:
             self._stream_task.cancel()  # the client is gone: stop producing the streamed body
 
+    def client_disconnected(self) -> bool:
+        """``request.is_disconnected()`` for this connection's requests: closed, or EOF from the client (which
+        ends a streamed response too, as under uvicorn)."""
+        return self._transport is None or self._peer_eof
+
     def eof_received(self) -> bool:
         self._flush_out()  # returning False closes the transport: what was answered must be in it
         self._peer_eof = True
@@ -722,6 +727,7 @@ class HttpProtocol(asyncio.Protocol):
             self._root_path,
             self._app,  # type: ignore[arg-type]
         )
+        slot.request._disconnect_probe = self  # request.is_disconnected(): client_disconnected() below
         if self._forwarded:  # a trusted proxy sent forwarding headers (never set on other connections)
             self._apply_forwarded(slot.request, False)
         slot.complete = True

@@ -277,6 +277,7 @@ class StreamingBodyProtocol(HttpProtocol):
             self._root_path,
             self._app,  # type: ignore[arg-type]
         )
+        slot.request._disconnect_probe = self
         if self._forwarded:  # a trusted proxy sent forwarding headers
             self._apply_forwarded(slot.request, False)
 

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
-from urllib.parse import urlunsplit
 
+from fulmen.datastructures import request_url
 from fulmen.middleware import ASGIApp, Message, Receive, Scope
 from fulmen.responses import Response
 
 logger = logging.getLogger("fulmen.error")
 _NO_BODY_STATUSES = frozenset({204, 304})
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-# RFC 3986 host [":" port]: a reg-name / IPv4 address, or an IP literal in brackets (IPv6 or IPvFuture).
-_REG_NAME = r"[A-Za-z0-9._~%!$&'()*+,;=-]+"
-_IP_LITERAL = r"\[(?:(?P<ipv6>[0-9A-Fa-f]*:[0-9A-Fa-f.:]+)|v[0-9A-Fa-f]+\.[A-Za-z0-9._~!$&'()*+,;=:-]+)\]"
-_HOST_PORT = re.compile(rf"(?P<host>{_REG_NAME}|{_IP_LITERAL})(?::(?P<port>[0-9]+))?")
 
 
 def first_header(raw: Iterable[Sequence[bytes]], name: bytes) -> bytes | None:
@@ -28,57 +21,6 @@ def first_header(raw: Iterable[Sequence[bytes]], name: bytes) -> bytes | None:
         if k == name:
             return v
     return None
-
-
-def parse_host(value: str | None) -> tuple[str, str | None] | None:
-    """Split a Host header into (host, port or None); None when it isn't a valid ``host[:port]``."""
-    if value is None:
-        return None
-    match = _HOST_PORT.fullmatch(value)
-    if match is None:
-        return None
-    ipv6 = match["ipv6"]
-    if ipv6 is not None:
-        import ipaddress
-
-        try:
-            ipaddress.IPv6Address(ipv6)
-        except ValueError:
-            return None
-    return match["host"], match["port"]
-
-
-def _valid_port(port: str | None) -> bool:
-    if port is None:
-        return True
-    digits = port.lstrip("0")
-    return len(digits) <= 5 and int(digits or "0") <= 65535
-
-
-def request_url(
-    scheme: str, host: str | None, server: Sequence[Any] | None, path: str, query: bytes
-) -> tuple[str, bool]:
-    """The URL a request was made to, as Starlette's ``URL(scope=...)`` builds it, and whether it has a host.
-
-    The Host header wins when valid; else the server address; else the URL is only the path and query.
-    ``path`` is the full path (with the root path).
-    """
-    path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
-    parsed = parse_host(host)
-    netloc: str | None = None
-    if parsed is not None and _valid_port(parsed[1]):
-        netloc = parsed[0] if parsed[1] is None else f"{parsed[0]}:{parsed[1]}"
-    elif server is not None:
-        name, port = str(server[0]), server[1]
-        if ":" in name and not name.startswith("["):
-            name = f"[{name}]"
-        netloc = name if port == _DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
-    text = query.decode("utf-8", "replace")
-    if netloc is not None:
-        return urlunsplit((scheme, netloc, path, text, "")), True
-    if path.startswith("//"):
-        path = "/%2F" + path[2:]  # without a host, "//x" would read as an authority
-    return (f"{path}?{text}" if text else path), False
 
 
 def scope_url(scope: Scope) -> tuple[str, bool]:
