@@ -924,6 +924,7 @@ class Fulmen(APIRouter):
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
         """Run the lifespan's start (or the startup handlers)."""
+        self.lifespan_state = None
         for func in self.on_startup_handlers:
             result = func()
             if isinstance(result, Awaitable):
@@ -937,7 +938,8 @@ class Fulmen(APIRouter):
 
     async def shutdown(self) -> None:
         """Run the lifespan's end (or the shutdown handlers)."""
-        cm, self._lifespan_cm = self._lifespan_cm, None
+        # The lifespan's state ends with it: requests served later (a new TestClient) start without it.
+        cm, self._lifespan_cm, self.lifespan_state = self._lifespan_cm, None, None
         if cm is not None:
             await cm.__aexit__(None, None, None)
         for func in self.on_shutdown_handlers:
