@@ -26,7 +26,7 @@ from fulmen.exceptions import (
     is_http_exception,
     starlette_equivalents,
 )
-from fulmen.middleware import Middleware
+from fulmen.middleware import Handle, Middleware
 from fulmen.params import Depends
 from fulmen.requests import Request
 from fulmen.response_model import Default
@@ -368,6 +368,37 @@ class APIRouter:
             )
 
 
+def apply_root_path(request: Request, root_path: str) -> None:
+    """Re-root ``request`` under an app's ``root_path``, as FastAPI's ``root_path`` does.
+
+    The request's root path becomes ``root_path`` (``request.scope["root_path"]``, ``base_url``, ``url_for``);
+    a path that carries the prefix is routed without it, any other path as it is, its URL left as sent. A
+    request already under ``root_path`` (the server's root path is the same) is left alone.
+    """
+    if request.root_path == root_path:
+        return
+    path = request.path
+    size = len(root_path)
+    if path.startswith(root_path) and (len(path) == size or path[size] == "/"):
+        request.path = path[size:]
+        encoded = root_path.encode("utf-8")
+        if request.raw_path.startswith(encoded):
+            request.raw_path = request.raw_path[len(encoded) :]
+    else:
+        request.url  # noqa: B018 - computed (and kept) before the root path changes: the URL as it was sent
+    request.root_path = root_path
+
+
+def with_root_path(root_path: str, handle: Handle) -> Handle:
+    """``handle`` with ``apply_root_path`` in front (installed only for an app whose ``root_path`` is set)."""
+
+    def rooted(request: Request) -> Coroutine[Any, Any, Response]:
+        apply_root_path(request, root_path)
+        return handle(request)
+
+    return rooted
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Default exception handlers (importable from fulmen.exception_handlers)
 # ------------------------------------------------------------------------------------------------------------
@@ -531,6 +562,7 @@ class Fulmen(APIRouter):
             include_in_schema=include_in_schema,
             docs_assets=docs_assets,
         )
+        #: FastAPI's ``root_path`` (see ``apply_root_path``), read at construction; costs nothing when empty.
         self.root_path = root_path
         self.extra = extra
         self.state = State()
@@ -550,6 +582,8 @@ class Fulmen(APIRouter):
         for key, handler in (exception_handlers or {}).items():
             self.add_exception_handler(key, handler)
         self._init_middleware(middleware)
+        if root_path and not self.user_middleware:
+            self._install_handle(None)
 
     # -- openapi ---------------------------------------------------------------------------------------------
     # The document is generated on the first ``openapi()`` call (the first GET of ``openapi_url``) and cached;
@@ -905,16 +939,28 @@ class Fulmen(APIRouter):
             # serving without its middleware.
             handle, asgi_stack = _stack.build(self, self.user_middleware)
             state["handle_exception"] = functools.partial(_stack.handle_exception_in_stack, self)
-            state["handle"] = handle
             self._asgi_stack = asgi_stack
-            if asgi_stack is None:
+            if asgi_stack is not None:
+                state["handle"] = handle  # the root path step is inside the ASGI stack, at its core
+            else:
+                self._install_handle(handle)
                 # Native layers wrap HTTP only: WebSocket connections go through the same layers in ASGI
                 # form, so e.g. TrustedHostMiddleware checks them too (as Starlette's does).
                 self.websocket_asgi = _stack.build_asgi(self, [tuple(m) for m in self.user_middleware])
         else:
-            state.pop("handle", None)
+            self._install_handle(None)
             self._asgi_stack = None
         self._middleware_built = True
+
+    def _install_handle(self, handle: Handle | None) -> None:
+        """Make ``handle`` (None: the class's, no middleware) the app's pipeline, after the root path step."""
+        state = vars(self)
+        if self.root_path:
+            state["handle"] = with_root_path(self.root_path, handle or type(self).handle.__get__(self))
+        elif handle is None:
+            state.pop("handle", None)
+        else:
+            state["handle"] = handle
 
     @property
     def asgi_middleware_installed(self) -> bool:
@@ -964,6 +1010,8 @@ class Fulmen(APIRouter):
         propagates to the front door, which answers the handshake with 500 or closes the socket with 1011.
         """
         websocket.app = self
+        if self.root_path:
+            apply_root_path(websocket.request, self.root_path)
         path = websocket.path
         table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
         found = table.match(path) if table is not None else None

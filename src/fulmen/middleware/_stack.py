@@ -127,6 +127,10 @@ def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
         for cls, args, kwargs in reversed(specs):
             handle = cls(UNBOUND_APP, *args, **kwargs).wrap_handle(handle)
         return native_errors(app, handle), None
+    if app.root_path:
+        from fulmen.app import with_root_path
+
+        core = with_root_path(app.root_path, core)
     asgi = build_asgi(app, specs, core)
     # The adapter lives beside the engine's protocol (it is also how the engine serves other ASGI apps).
     from fulmen.engine.asgi_adapter import ASGIAdapter
