@@ -141,3 +141,126 @@ def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[
     """Every error case answers as FastAPI does, on every front door."""
     client = serve(build_errors(fulmen))
     assert_same_as_fastapi(client, CASES_ERRORS, fastapi_answers)
+
+
+# -- Starlette's HTTPException: the base class of HTTPException, raised by the router -----------------------
+# FastAPI's tutorial "Override the HTTPException error handler" registers its handler for
+# ``starlette.exceptions.HTTPException``: it answers the router's 404/405 and every ``HTTPException`` (a
+# subclass). A handler for ``HTTPException`` itself doesn't see the router's errors. The apps below are the
+# FastAPI code with only ``fastapi`` swapped for ``fulmen``; Starlette's class is used as is.
+
+
+def build_starlette_handler(fw: Any) -> Any:
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    PlainTextResponse = fw.responses.PlainTextResponse
+    app = fw.FastAPI()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_exception_handler(request: Any, exc: Any) -> Any:
+        kind = "HTTPException" if isinstance(exc, fw.HTTPException) else "base class"
+        return PlainTextResponse(
+            f"{kind} {exc.status_code}: {exc.detail}",
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.get("/items/{item_id}")
+    async def read_item(item_id: int) -> Any:
+        if item_id == 3:
+            raise fw.HTTPException(status_code=418, detail="Nope! I don't like 3.")
+        return {"item_id": item_id}
+
+    @app.get("/starlette")
+    async def raise_starlette() -> Any:
+        raise StarletteHTTPException(403, "forbidden here", headers={"x-why": "policy"})
+
+    @app.post("/form")
+    async def form(name: str = fw.Form()) -> Any:
+        return name
+
+    return app
+
+
+def build_fastapi_handler(fw: Any) -> Any:
+    """A handler for ``HTTPException`` only: the router's 404/405 keep the default answer."""
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    JSONResponse = fw.responses.JSONResponse
+    app = fw.FastAPI()
+
+    @app.exception_handler(fw.HTTPException)
+    async def only_http_exception(request: Any, exc: Any) -> Any:
+        return JSONResponse({"custom": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(403)
+    async def forbidden(request: Any, exc: Any) -> Any:
+        return JSONResponse({"forbidden": exc.detail}, status_code=403)
+
+    @app.get("/raise/{code}")
+    async def raise_code(code: int) -> Any:
+        raise fw.HTTPException(code, detail=f"raised {code}")
+
+    @app.get("/starlette/{code}")
+    async def raise_starlette(code: int) -> Any:
+        raise StarletteHTTPException(code, detail=f"starlette {code}")
+
+    return app
+
+
+CASES_STARLETTE_HANDLER: list[Case] = [
+    ("route-http-exception", "GET", "/items/3", {}),
+    ("route-ok", "GET", "/items/1", {}),
+    ("route-validation-untouched", "GET", "/items/x", {}),
+    ("router-404", "GET", "/nowhere", {}),
+    ("router-405", "POST", "/items/3", {}),
+    ("starlette-raised", "GET", "/starlette", {}),
+    (
+        "body-parse-400",
+        "POST",
+        "/form",
+        {"content": b"x", "headers": {"content-type": "multipart/form-data"}},
+    ),
+]
+CASES_FASTAPI_HANDLER: list[Case] = [
+    ("raised-caught", "GET", "/raise/409", {}),
+    ("raised-status-handler", "GET", "/raise/403", {}),
+    ("starlette-raised-default", "GET", "/starlette/409", {}),
+    ("starlette-raised-status-handler", "GET", "/starlette/403", {}),
+    ("router-404-default", "GET", "/nowhere", {}),
+    ("router-405-default", "DELETE", "/raise/1", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "cases"),
+    [(build_starlette_handler, CASES_STARLETTE_HANDLER), (build_fastapi_handler, CASES_FASTAPI_HANDLER)],
+    ids=["starlette-handler", "fastapi-handler"],
+)
+def test_starlette_http_exception_as_in_fastapi(
+    serve: Callable[..., httpx.Client], build: Callable[[Any], Any], cases: list[Case]
+) -> None:
+    """Handlers for Starlette's HTTPException and for HTTPException see what they see in FastAPI."""
+    expected = fastapi_answers_for(build, cases)
+    assert_same_as_fastapi(serve(build(fulmen)), cases, expected)
+
+
+def test_base_http_exception_without_starlette() -> None:
+    """``fulmen.exceptions.BaseHTTPException`` is Starlette's class for code that doesn't import Starlette."""
+    from fulmen.exceptions import BaseHTTPException
+    from fulmen.testclient import TestClient
+
+    assert issubclass(fulmen.HTTPException, BaseHTTPException)
+    app = fulmen.FastAPI()
+
+    @app.exception_handler(BaseHTTPException)
+    async def any_http_error(request: Any, exc: BaseHTTPException) -> Any:
+        return fulmen.responses.PlainTextResponse(f"{type(exc).__name__}", status_code=exc.status_code)
+
+    @app.get("/raise")
+    async def raise_() -> Any:
+        raise fulmen.HTTPException(400)
+
+    client = TestClient(app)
+    assert (client.get("/raise").status_code, client.get("/raise").text) == (400, "HTTPException")
+    assert (client.get("/none").status_code, client.get("/none").text) == (404, "BaseHTTPException")

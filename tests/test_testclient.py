@@ -253,6 +253,98 @@ def test_lifespan_runs_in_the_with_block() -> None:
     assert events == ["startup", "shutdown"]
 
 
+class ConfigError(Exception):
+    pass
+
+
+def _lifespan_app(fw: Any, fail: str) -> Any:
+    """An app whose lifespan (or startup handler) raises ConfigError: at startup, shutdown or on_event."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        if fail == "startup":
+            raise ConfigError("missing DB_URL")
+        yield
+        if fail == "shutdown":
+            raise ConfigError("pool did not close")
+
+    app = fw.FastAPI(lifespan=None if fail == "on_event" else lifespan)
+    if fail == "on_event":
+
+        @app.on_event("startup")
+        def check_config() -> None:
+            raise ConfigError("on_event")
+
+    return app
+
+
+@pytest.mark.parametrize("fail", ["startup", "shutdown", "on_event"])
+def test_lifespan_errors_are_raised_as_they_are(fail: str) -> None:
+    """The test sees the lifespan's own exception (type, message), as with FastAPI's TestClient."""
+    seen = []
+    for fw, client_class in ((fastapi, _starlette_test_client()), (fulmen, TestClient)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # on_event is deprecated in FastAPI
+            app = _lifespan_app(fw, fail)
+        with pytest.raises(ConfigError) as info, client_class(app):
+            pass
+        seen.append(str(info.value))
+    assert seen[0] == seen[1]
+
+
+def test_client_works_after_the_with_block() -> None:
+    """Leaving ``with`` ends the lifespan, not the client (Starlette's TestClient keeps working too)."""
+    for fw, client_class in ((fastapi, _starlette_test_client()), (fulmen, TestClient)):
+        with client_class(build(fw)) as client:
+            assert client.get("/teapot").status_code == 418
+        assert client.get("/teapot").status_code == 418
+        with client:  # and a second block runs the lifespan again
+            assert client.get("/teapot").status_code == 418
+        client.close()
+
+
+def test_lifespan_state_ends_with_the_lifespan() -> None:
+    """A later TestClient without ``with`` sees no state from an earlier client's lifespan."""
+    answers = []
+    for fw, client_class in ((fastapi, _starlette_test_client()), (fulmen, TestClient)):
+
+        @asynccontextmanager
+        async def lifespan(app: Any):
+            yield {"pool": "P"}
+
+        app = fw.FastAPI(lifespan=lifespan)
+
+        @app.get("/pool")
+        def pool(request: fw.Request) -> Any:
+            return getattr(request.state, "pool", None)
+
+        with client_class(app) as client:
+            during = client.get("/pool").json()
+        answers.append((during, client_class(app).get("/pool").json()))
+    assert answers[1] == answers[0] == ("P", None)
+
+
+def test_exception_in_an_exception_handler_is_raised_in_the_test() -> None:
+    """With raise_server_exceptions, a handler that fails shows the test its error; else a 500."""
+    for fw, client_class in ((fastapi, _starlette_test_client()), (fulmen, TestClient)):
+        app = build(fw)
+
+        async def broken_handler(request: Any, exc: Exception) -> Any:
+            raise RuntimeError("handler failed")
+
+        async def not_found(request: Any, exc: Exception, fw: Any = fw) -> Any:
+            return fw.responses.JSONResponse({"raw": b"bytes are not JSON"}, status_code=404)
+
+        app.add_exception_handler(ValueError, broken_handler)
+        app.add_exception_handler(404, not_found)
+        with pytest.raises(RuntimeError, match="handler failed"):
+            client_class(app).get("/boom")
+        with pytest.raises(TypeError):
+            client_class(app).get("/nowhere")
+        r = client_class(app, raise_server_exceptions=False).get("/boom")
+        assert (r.status_code, r.text) == (500, "Internal Server Error")
+
+
 def test_async_client_with_asgi_transport() -> None:
     app = build(fulmen)
 

@@ -622,6 +622,47 @@ def test_crosscheck_messages_with_fastapi() -> None:
     assert results[0] == results[1]
 
 
+def build_starlette_exception_app(fw: Any, with_handler: bool) -> Any:
+    """Starlette's ``WebSocketException`` raised and used as a handler key, as FastAPI code may do."""
+    from starlette.exceptions import WebSocketException as StarletteWebSocketException
+
+    WS = fw.WebSocket
+    app = fw.FastAPI()
+    if with_handler:
+
+        @app.exception_handler(StarletteWebSocketException)
+        async def handled(websocket: Any, exc: Any) -> None:
+            await websocket.close(code=4999, reason=f"handled {exc.code}")
+
+    @app.websocket("/starlette-exc")
+    async def starlette_exc(websocket: WS) -> None:
+        await websocket.accept()
+        raise StarletteWebSocketException(4003, "starlette reason")
+
+    @app.websocket("/own-exc")
+    async def own_exc(websocket: WS) -> None:
+        await websocket.accept()
+        raise fw.WebSocketException(4005, "own reason")
+
+    return app
+
+
+@pytest.mark.parametrize("with_handler", [False, True], ids=["default", "starlette-handler"])
+@pytest.mark.parametrize("path", ["/starlette-exc", "/own-exc"])
+def test_starlette_websocket_exception_as_in_fastapi(
+    ws: Callable[[Any], Door], path: str, with_handler: bool
+) -> None:
+    """Starlette's WebSocketException closes the socket, and its handler catches fulmen's, as in FastAPI."""
+    with TestClient(build_starlette_exception_app(fastapi, with_handler)) as reference:
+        expected = _outcome(reference, path, [])
+    door = ws(build_starlette_exception_app(fulmen, with_handler))
+    with door.connect(path) as session, pytest.raises(WebSocketDisconnect) as closed:
+        session.receive_text()
+    assert expected[1] == ("open",)
+    assert expected[0][-1]["type"] == "websocket.close"
+    assert (closed.value.code, closed.value.reason) == (expected[0][-1]["code"], expected[0][-1]["reason"])
+
+
 def test_testclient_reraises_endpoint_errors() -> None:
     app = fulmen.FastAPI()
 

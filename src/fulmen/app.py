@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from types import CoroutineType
@@ -18,22 +17,23 @@ from typing import Any, Literal, TypeVar
 from fulmen.datastructures import State
 from fulmen.encoders import jsonable_encoder
 from fulmen.exceptions import (
+    BaseHTTPException,
     FastAPIError,
-    HTTPException,
     RequestValidationError,
     WebSocketException,
     WebSocketRequestValidationError,
+    handler_key,
+    is_http_exception,
+    starlette_equivalents,
 )
-from fulmen.middleware import Middleware
+from fulmen.middleware import Handle, Middleware
 from fulmen.params import Depends
 from fulmen.requests import Request
 from fulmen.response_model import Default
-from fulmen.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fulmen.responses import JSONResponse, RedirectResponse, Response
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
 from fulmen.websockets import WebSocket, WebSocketState
-
-logger = logging.getLogger("fulmen.error")
 
 F = TypeVar("F", bound=Callable[..., Any])
 ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
@@ -368,10 +368,41 @@ class APIRouter:
             )
 
 
+def apply_root_path(request: Request, root_path: str) -> None:
+    """Re-root ``request`` under an app's ``root_path``, as FastAPI's ``root_path`` does.
+
+    The request's root path becomes ``root_path`` (``request.scope["root_path"]``, ``base_url``, ``url_for``);
+    a path that carries the prefix is routed without it, any other path as it is, its URL left as sent. A
+    request already under ``root_path`` (the server's root path is the same) is left alone.
+    """
+    if request.root_path == root_path:
+        return
+    path = request.path
+    size = len(root_path)
+    if path.startswith(root_path) and (len(path) == size or path[size] == "/"):
+        request.path = path[size:]
+        encoded = root_path.encode("utf-8")
+        if request.raw_path.startswith(encoded):
+            request.raw_path = request.raw_path[len(encoded) :]
+    else:
+        request.url  # noqa: B018 - computed (and kept) before the root path changes: the URL as it was sent
+    request.root_path = root_path
+
+
+def with_root_path(root_path: str, handle: Handle) -> Handle:
+    """``handle`` with ``apply_root_path`` in front (installed only for an app whose ``root_path`` is set)."""
+
+    def rooted(request: Request) -> Coroutine[Any, Any, Response]:
+        apply_root_path(request, root_path)
+        return handle(request)
+
+    return rooted
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Default exception handlers (importable from fulmen.exception_handlers)
 # ------------------------------------------------------------------------------------------------------------
-async def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+async def http_exception_handler(request: Request, exc: BaseHTTPException) -> Response:
     """FastAPI's default: ``{"detail": ...}`` with the exception's status and headers."""
     headers = getattr(exc, "headers", None)
     if exc.status_code in (204, 304) or exc.status_code < 200:
@@ -405,8 +436,26 @@ _WEBSOCKET_DEFAULT_HANDLERS: dict[type[Exception], Callable[[WebSocket, Any], Aw
 }
 
 
-def _server_error(request: Request, exc: BaseException) -> Response:
-    return PlainTextResponse("Internal Server Error", status_code=500)
+def lookup_exception_handler(handlers: dict[Any, Any], exc: Exception, *, catch_all: bool = True) -> Any:
+    """The handler for ``exc``: by status code for an HTTP exception (never ``500``), else by nearest class.
+
+    ``catch_all=False`` skips an ``Exception`` handler (Starlette gives it to ServerErrorMiddleware alone).
+    Starlette's exception classes find the handlers of fulmen's equivalents.
+    """
+    if is_http_exception(exc):
+        code = exc.status_code  # type: ignore[attr-defined]
+        if code != 500 and code in handlers:
+            return handlers[code]
+    equivalents = starlette_equivalents()
+    for cls in type(exc).__mro__:
+        if cls is Exception and not catch_all:
+            return None
+        if cls in handlers:
+            return handlers[cls]
+        equivalent = equivalents.get(cls)
+        if equivalent is not None and equivalent in handlers:
+            return handlers[equivalent]
+    return None
 
 
 # -- openapi ------------------------------------------------------------------------------------------------
@@ -513,6 +562,7 @@ class Fulmen(APIRouter):
             include_in_schema=include_in_schema,
             docs_assets=docs_assets,
         )
+        #: FastAPI's ``root_path`` (see ``apply_root_path``), read at construction; costs nothing when empty.
         self.root_path = root_path
         self.extra = extra
         self.state = State()
@@ -526,12 +576,14 @@ class Fulmen(APIRouter):
         #: State yielded by the lifespan as a dict; copied into every request's state.
         self.lifespan_state: dict[str, Any] | None = None
         self.exception_handlers: dict[Any, ExceptionHandler] = {
-            HTTPException: http_exception_handler,
+            BaseHTTPException: http_exception_handler,
             RequestValidationError: request_validation_exception_handler,
         }
-        if exception_handlers:
-            self.exception_handlers.update(exception_handlers)
+        for key, handler in (exception_handlers or {}).items():
+            self.add_exception_handler(key, handler)
         self._init_middleware(middleware)
+        if root_path and not self.user_middleware:
+            self._install_handle(None)
 
     # -- openapi ---------------------------------------------------------------------------------------------
     # The document is generated on the first ``openapi()`` call (the first GET of ``openapi_url``) and cached;
@@ -763,9 +815,10 @@ class Fulmen(APIRouter):
             return await self.handle_exception(request, exc)
 
     def _no_route(self, request: Request, allow: str | None) -> Response:
-        # Raised, not returned, so custom handlers for HTTPException / 404 / 405 apply as in FastAPI.
+        # Raised, not returned, so custom handlers for 404 / 405 / BaseHTTPException (Starlette's
+        # HTTPException) apply as in FastAPI; not HTTPException, whose handler doesn't see these there either.
         if allow is not None:
-            raise HTTPException(405, headers={"Allow": allow})
+            raise BaseHTTPException(405, headers={"Allow": allow})
         path = request.path
         if self.redirect_slashes and path != "/":
             alt = path[:-1] if path.endswith("/") else path + "/"
@@ -773,44 +826,26 @@ class Fulmen(APIRouter):
                 url = request.url
                 new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
                 return RedirectResponse(str(url.replace(path=new_path)))
-        raise HTTPException(404)
+        raise BaseHTTPException(404)
 
     async def handle_exception(self, request: Request, exc: Exception) -> Response:
-        """Turn an exception raised while answering ``request`` into a response (handlers, then 500)."""
-        handlers = self.exception_handlers
-        handler = self._lookup_handler(exc)
-        if handler is None and not isinstance(exc, HTTPException):
-            handler = handlers.get(500)  # Starlette's ServerErrorMiddleware takes a 500 handler too
-        server_error = handler is None or handler is handlers.get(Exception) or handler is handlers.get(500)
-        if server_error:
-            extra = request.scope_extra
-            if extra is not None and extra.get("fulmen.raise_server_exceptions"):
-                # TestClient(raise_server_exceptions=True) shows the test the real error; as Starlette's, also
-                # when a catch-all ``Exception`` handler would answer it.
-                raise exc
-        if server_error:
-            # Logged even when a 500/Exception handler answers, as the server logs what Starlette re-raises.
-            logger.error("Exception in ASGI application", exc_info=exc)
-        if handler is None:
-            return _server_error(request, exc)
-        try:
-            result = handler(request, exc)
-            if isinstance(result, Awaitable):
-                result = await result
-            return result
-        except Exception as inner:
-            logger.error("Exception in exception handler", exc_info=inner)
-            return _server_error(request, inner)
+        """Turn an exception raised while answering ``request`` into a response (handlers, then 500).
 
-    def _lookup_handler(self, exc: Exception) -> ExceptionHandler | None:
-        handlers = self.exception_handlers
-        # A 500 handler is only for unhandled errors (Starlette gives it to ServerErrorMiddleware alone).
-        if isinstance(exc, HTTPException) and exc.status_code != 500 and exc.status_code in handlers:
-            return handlers[exc.status_code]
-        for cls in type(exc).__mro__:
-            if cls in handlers:
-                return handlers[cls]
-        return None
+        As Starlette's two layers: the handler for the exception's class or status code answers it; what has
+        none, or what that handler raises, goes to the ``500``/``Exception`` handler or becomes a plain 500.
+        """
+        handler = lookup_exception_handler(self.exception_handlers, exc, catch_all=False)
+        if handler is not None:
+            try:
+                result = handler(request, exc)
+                if isinstance(result, Awaitable):
+                    result = await result
+                return result  # type: ignore[no-any-return]
+            except Exception as inner:
+                exc = inner
+        from fulmen.middleware._stack import server_error_response
+
+        return await server_error_response(self, request, exc)
 
     # -- configuration ---------------------------------------------------------------------------------------
     def exception_handler(self, exc_class_or_status_code: int | type[Exception]) -> Callable[[F], F]:
@@ -823,8 +858,12 @@ class Fulmen(APIRouter):
         return decorator
 
     def add_exception_handler(self, key: int | type[Exception], handler: ExceptionHandler) -> None:
-        """Register a handler for an exception class or an HTTP status code."""
-        self.exception_handlers[key] = handler
+        """Register a handler for an exception class or an HTTP status code.
+
+        Starlette's ``HTTPException``/``WebSocketException`` register for fulmen's ``BaseHTTPException``/
+        ``WebSocketException``, so FastAPI code that imports them from ``starlette.exceptions`` works as is.
+        """
+        self.exception_handlers[handler_key(key)] = handler
 
     def on_event(self, event_type: str) -> Callable[[F], F]:
         """Decorator: run a function at ``"startup"`` or ``"shutdown"``."""
@@ -900,16 +939,28 @@ class Fulmen(APIRouter):
             # serving without its middleware.
             handle, asgi_stack = _stack.build(self, self.user_middleware)
             state["handle_exception"] = functools.partial(_stack.handle_exception_in_stack, self)
-            state["handle"] = handle
             self._asgi_stack = asgi_stack
-            if asgi_stack is None:
+            if asgi_stack is not None:
+                state["handle"] = handle  # the root path step is inside the ASGI stack, at its core
+            else:
+                self._install_handle(handle)
                 # Native layers wrap HTTP only: WebSocket connections go through the same layers in ASGI
                 # form, so e.g. TrustedHostMiddleware checks them too (as Starlette's does).
                 self.websocket_asgi = _stack.build_asgi(self, [tuple(m) for m in self.user_middleware])
         else:
-            state.pop("handle", None)
+            self._install_handle(None)
             self._asgi_stack = None
         self._middleware_built = True
+
+    def _install_handle(self, handle: Handle | None) -> None:
+        """Make ``handle`` (None: the class's, no middleware) the app's pipeline, after the root path step."""
+        state = vars(self)
+        if self.root_path:
+            state["handle"] = with_root_path(self.root_path, handle or type(self).handle.__get__(self))
+        elif handle is None:
+            state.pop("handle", None)
+        else:
+            state["handle"] = handle
 
     @property
     def asgi_middleware_installed(self) -> bool:
@@ -919,6 +970,7 @@ class Fulmen(APIRouter):
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
         """Run the lifespan's start (or the startup handlers)."""
+        self.lifespan_state = None
         for func in self.on_startup_handlers:
             result = func()
             if isinstance(result, Awaitable):
@@ -932,7 +984,8 @@ class Fulmen(APIRouter):
 
     async def shutdown(self) -> None:
         """Run the lifespan's end (or the shutdown handlers)."""
-        cm, self._lifespan_cm = self._lifespan_cm, None
+        # The lifespan's state ends with it: requests served later (a new TestClient) start without it.
+        cm, self._lifespan_cm, self.lifespan_state = self._lifespan_cm, None, None
         if cm is not None:
             await cm.__aexit__(None, None, None)
         for func in self.on_shutdown_handlers:
@@ -957,6 +1010,8 @@ class Fulmen(APIRouter):
         propagates to the front door, which answers the handshake with 500 or closes the socket with 1011.
         """
         websocket.app = self
+        if self.root_path:
+            apply_root_path(websocket.request, self.root_path)
         path = websocket.path
         table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
         found = table.match(path) if table is not None else None
@@ -1011,11 +1066,14 @@ class Fulmen(APIRouter):
 
     def _lookup_websocket_handler(self, exc: Exception) -> Any:
         handlers = self.exception_handlers
-        if isinstance(exc, HTTPException) and exc.status_code != 500 and exc.status_code in handlers:
-            return handlers[exc.status_code]
+        code = getattr(exc, "status_code", None) if is_http_exception(exc) else None
+        if code is not None and code != 500 and code in handlers:
+            return handlers[code]
+        equivalents = starlette_equivalents()
         for cls in type(exc).__mro__:
             if cls is Exception:
                 break
+            cls = equivalents.get(cls, cls)
             handler = handlers.get(cls) or _WEBSOCKET_DEFAULT_HANDLERS.get(cls)
             if handler is not None:
                 return handler

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fulmen.background import BackgroundTasks
-from fulmen.exceptions import FastAPIError, HTTPException, RequestValidationError
+from fulmen.exceptions import BaseHTTPException, FastAPIError, RequestValidationError
 from fulmen.forms import FormSolver, compile_form_solver, has_form_fields, read_route_form
 from fulmen.plan import (
     BodyField,
@@ -128,7 +128,7 @@ async def _read_body(request: Request, fields: list[BodyField], embed: bool) -> 
     except JSONDecodeFailure as not_json:
         raise _json_syntax_error(not_json, raw) from None
     except BodyParseFailure as unparseable:
-        raise HTTPException(400, _BODY_PARSE_ERROR) from unparseable
+        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unparseable
 
 
 def _solve_body(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 
-class HTTPException(Exception):
-    """Raise to answer with ``status_code`` and ``{"detail": detail}`` (plus optional headers)."""
+class BaseHTTPException(Exception):
+    """An HTTP error answered with ``status_code`` and ``{"detail": detail}``: Starlette's ``HTTPException``.
+
+    fulmen raises it itself (router 404/405, an unparseable body's 400, ``StaticFiles``), as Starlette and
+    FastAPI raise Starlette's class there; a handler registered for it also answers every ``HTTPException``.
+    """
 
     def __init__(
         self, status_code: int, detail: Any = None, headers: Mapping[str, str] | None = None
@@ -28,6 +33,14 @@ class HTTPException(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+class HTTPException(BaseHTTPException):
+    """Raise to answer with ``status_code`` and ``{"detail": detail}`` (plus optional headers).
+
+    FastAPI's ``HTTPException``: a handler registered for it answers what routes raise, not the router's own
+    404/405 (register ``BaseHTTPException``, or Starlette's ``HTTPException``, for those too).
+    """
 
 
 class FastAPIError(RuntimeError):
@@ -52,6 +65,11 @@ class ValidationException(Exception):
         """The error dicts (``type``, ``loc``, ``msg``, ``input``, ``ctx``)."""
         return self._errors
 
+    def __str__(self) -> str:
+        lines = [f"{len(self._errors)} validation error{'s' if len(self._errors) != 1 else ''}:"]
+        lines.extend(f"  {e}" for e in self._errors)
+        return "\n".join(lines)
+
 
 class RequestValidationError(ValidationException):
     """The request did not match the declared parameters; answered with 422 by default."""
@@ -59,11 +77,6 @@ class RequestValidationError(ValidationException):
     def __init__(self, errors: Sequence[Any], *, body: Any = None) -> None:
         super().__init__(errors)
         self.body = body
-
-    def __str__(self) -> str:
-        lines = [f"{len(self._errors)} validation error{'s' if len(self._errors) != 1 else ''}:"]
-        lines.extend(f"  {e}" for e in self._errors)
-        return "\n".join(lines)
 
 
 class ResponseValidationError(ValidationException):
@@ -73,9 +86,6 @@ class ResponseValidationError(ValidationException):
         super().__init__(errors)
         self.body = body
 
-    def __str__(self) -> str:
-        return f"{len(self._errors)} validation errors:\n" + "\n".join(f"  {e}" for e in self._errors)
-
 
 class WebSocketException(Exception):
     """Raise inside a WebSocket endpoint to close it with ``code`` and ``reason``."""
@@ -84,6 +94,9 @@ class WebSocketException(Exception):
         self.code = code
         self.reason = reason or ""
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.reason}"
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
 
@@ -91,5 +104,37 @@ class WebSocketException(Exception):
 class WebSocketRequestValidationError(ValidationException):
     """A WebSocket route's parameters did not validate; by default the socket closes with code 1008."""
 
-    def __str__(self) -> str:
-        return f"{len(self._errors)} validation errors:\n" + "\n".join(f"  {e}" for e in self._errors)
+
+# -- Starlette's classes -------------------------------------------------------------------------------------
+# FastAPI code registers handlers for ``starlette.exceptions.HTTPException`` and may raise it (or Starlette's
+# ``WebSocketException``). fulmen doesn't depend on Starlette: once a program has imported that module, its
+# two classes stand for fulmen's equivalents, as handler keys and when raised.
+_starlette_equivalents: dict[type, type[Exception]] = {}
+_http_exception_types: tuple[type, ...] = (BaseHTTPException,)
+
+
+def starlette_equivalents() -> dict[type, type[Exception]]:
+    """``{Starlette's exception class: fulmen's}``, empty until ``starlette.exceptions`` is imported."""
+    global _http_exception_types
+    if not _starlette_equivalents:
+        module = sys.modules.get("starlette.exceptions")
+        if module is not None:
+            _starlette_equivalents[module.HTTPException] = BaseHTTPException
+            _starlette_equivalents[module.WebSocketException] = WebSocketException
+            _http_exception_types = (BaseHTTPException, module.HTTPException)
+    return _starlette_equivalents
+
+
+def is_http_exception(exc: BaseException) -> bool:
+    """True for fulmen's ``BaseHTTPException`` (``HTTPException`` included) and Starlette's."""
+    if isinstance(exc, BaseHTTPException):
+        return True
+    starlette_equivalents()
+    return isinstance(exc, _http_exception_types)
+
+
+def handler_key(key: Any) -> Any:
+    """The key an exception handler is stored under: Starlette's classes become fulmen's."""
+    if isinstance(key, type):
+        return starlette_equivalents().get(key, key)
+    return key

@@ -24,7 +24,12 @@ import msgspec
 from fulmen import params
 from fulmen.background import BackgroundTasks
 from fulmen.encoders import _encode, _is_native, encode_json_converted, jsonable_encoder
-from fulmen.exceptions import DependencyScopeError, FastAPIError, HTTPException, RequestValidationError
+from fulmen.exceptions import (
+    BaseHTTPException,
+    DependencyScopeError,
+    FastAPIError,
+    RequestValidationError,
+)
 from fulmen.forms import (
     FormSolver,
     close_files_after,
@@ -808,7 +813,7 @@ async def _solve_body(
         except JSONDecodeFailure as not_json:
             raise _json_syntax_error(not_json, body) from None
         except BodyParseFailure as unparseable:
-            raise HTTPException(400, _BODY_PARSE_ERROR) from unparseable
+            raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unparseable
         return body
     data: Any = None
     if body:
@@ -818,7 +823,7 @@ async def _solve_body(
             except JSONDecodeFailure as not_json:
                 raise _json_syntax_error(not_json, body) from None
             except BodyParseFailure as unparseable:
-                raise HTTPException(400, _BODY_PARSE_ERROR) from unparseable
+                raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unparseable
         else:
             data = body
     solve_embedded(fields, data, values, errors, is_json)

@@ -16,7 +16,7 @@ from email.utils import parsedate
 from typing import Any, Union
 
 from fulmen.datastructures import Address, Headers
-from fulmen.exceptions import HTTPException
+from fulmen.exceptions import BaseHTTPException
 from fulmen.requests import Request
 from fulmen.responses import FileResponse, RedirectResponse, Response
 
@@ -105,7 +105,7 @@ class StaticFiles:
                 self.check_config()
                 self.config_checked = True
             return await self.get_response(self.get_path(request), request)
-        except HTTPException as exc:
+        except BaseHTTPException as exc:
             handle_exception = getattr(request.app, "handle_exception", None)
             if handle_exception is not None:
                 response: Response = await handle_exception(request, exc)
@@ -120,20 +120,20 @@ class StaticFiles:
         return os.path.normpath(os.path.join(*request.path.split("/")))
 
     async def get_response(self, path: str, request: Request) -> Response:
-        """The response for ``path``; raises ``HTTPException`` (404, 405, 401) otherwise."""
+        """The response for ``path``; raises ``BaseHTTPException`` (404, 405, 401) otherwise."""
         if request.method not in ("GET", "HEAD"):
-            raise HTTPException(status_code=405, headers={"Allow": "GET, HEAD"})
+            raise BaseHTTPException(status_code=405, headers={"Allow": "GET, HEAD"})
         # The lookups run on the loop: stat/realpath are metadata calls, cheaper than a thread hop locally.
         try:
             full_path, stat_result = self.lookup_path(path)
         except PermissionError:
-            raise HTTPException(status_code=401) from None
+            raise BaseHTTPException(status_code=401) from None
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:  # too long to be a file of ours
-                raise HTTPException(status_code=404) from None
+                raise BaseHTTPException(status_code=404) from None
             raise
         except ValueError:  # NUL bytes and other characters no path can hold
-            raise HTTPException(status_code=404) from None
+            raise BaseHTTPException(status_code=404) from None
         if stat_result is not None and stat.S_ISREG(stat_result.st_mode):
             return self.file_response(full_path, stat_result, request)
         if stat_result is not None and stat.S_ISDIR(stat_result.st_mode) and self.html:
@@ -148,7 +148,7 @@ class StaticFiles:
             full_path, stat_result = self.lookup_path("404.html")
             if stat_result is not None and stat.S_ISREG(stat_result.st_mode):
                 return FileResponse(full_path, stat_result=stat_result, status_code=404)
-        raise HTTPException(status_code=404)
+        raise BaseHTTPException(status_code=404)
 
     def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
         """``(full path, stat)`` of ``path`` in the first directory that has it, never outside them."""

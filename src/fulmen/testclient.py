@@ -148,7 +148,7 @@ class TestClient(httpx.Client):
         self._in_context = False
         self._lifespan_task: asyncio.Task[None] | None = None
         self._lifespan_send: asyncio.Queue[dict[str, Any]] | None = None
-        self._lifespan_receive: asyncio.Queue[dict[str, Any]] | None = None
+        self._lifespan_receive: asyncio.Queue[dict[str, Any] | None] | None = None
         default_headers = {"user-agent": "testclient"}
         default_headers.update(headers or {})
         super().__init__(
@@ -165,47 +165,52 @@ class TestClient(httpx.Client):
         return self._loop_thread
 
     # -- lifespan --------------------------------------------------------------------------------------------
+    # As Starlette's TestClient: the app's lifespan runs as a task for the whole ``with`` block; when it
+    # fails, the exception the app raised (a ``ConfigError`` in the lifespan, say) is raised in the test.
     async def _start_lifespan(self) -> None:
         to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        from_app: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._lifespan_send, self._lifespan_receive = to_app, from_app
         scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.app_state}
 
         async def run() -> None:
             try:
                 await self.app(scope, to_app.get, from_app.put)
-            except BaseException as exc:  # surfaced to the test through the startup message
-                await from_app.put({"type": "lifespan.error", "exc": exc})
+            finally:
+                from_app.put_nowait(None)  # the app is done: whoever waits for a message looks at the task
 
         self._lifespan_task = asyncio.get_running_loop().create_task(run())
         await to_app.put({"type": "lifespan.startup"})
-        message = await from_app.get()
-        if message["type"] == "lifespan.error":
-            raise message["exc"]
+        message = await self._lifespan_message("startup")
         if message["type"] == "lifespan.startup.failed":
-            await self._drain_lifespan_error()
-            raise RuntimeError(message.get("message", "lifespan startup failed"))
+            await self._lifespan_message("startup")  # raises what the app raised, if it raised
+            raise RuntimeError(message.get("message") or "lifespan startup failed")
 
-    async def _drain_lifespan_error(self) -> None:
-        if self._lifespan_task is not None:
-            try:
-                await self._lifespan_task
-            except BaseException:
-                pass
+    async def _lifespan_message(self, phase: str) -> dict[str, Any]:
+        """The app's next lifespan message; when the app has ended instead, what it raised."""
+        assert self._lifespan_receive is not None and self._lifespan_task is not None
+        message = await self._lifespan_receive.get()
+        if message is None:
+            await self._lifespan_task
+            raise RuntimeError(f"The app's lifespan returned without completing {phase}")
+        return message
 
     async def _stop_lifespan(self) -> None:
-        assert self._lifespan_send is not None and self._lifespan_receive is not None
+        assert self._lifespan_send is not None
         await self._lifespan_send.put({"type": "lifespan.shutdown"})
-        message = await self._lifespan_receive.get()
-        if message["type"] == "lifespan.error":
-            raise message["exc"]
+        message = await self._lifespan_message("shutdown")
+        if message["type"] == "lifespan.shutdown.failed":
+            await self._lifespan_message("shutdown")
+            raise RuntimeError(message.get("message") or "lifespan shutdown failed")
         if self._lifespan_task is not None:
             await self._lifespan_task
-        if message["type"] == "lifespan.shutdown.failed":
-            raise RuntimeError(message.get("message", "lifespan shutdown failed"))
 
     def __enter__(self) -> TestClient:
-        self._portal().run(self._start_lifespan())
+        try:
+            self._portal().run(self._start_lifespan())
+        except BaseException:
+            self._stop_loop()
+            raise
         self._in_context = True
         return self
 
@@ -215,16 +220,21 @@ class TestClient(httpx.Client):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
+        # As Starlette's: leaving the block ends the lifespan, not the client; later requests still work
+        # (on a fresh event loop thread, stopped by ``close()``).
         try:
             if self._in_context:
                 self._in_context = False
                 self._portal().run(self._stop_lifespan())
         finally:
-            self.close()
+            self._stop_loop()
 
     def close(self) -> None:
         """Close the client and stop its event loop thread."""
         super().close()
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
         if self._loop_thread is not None:
             self._loop_thread.close()
             self._loop_thread = None

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from fulmen.exceptions import HTTPException
 from fulmen.middleware import UNBOUND_APP, ASGIApp, Handle, Message, Receive, Scope, Send, is_native
 from fulmen.responses import PlainTextResponse, Response
 
@@ -29,15 +28,10 @@ _RAISE_KEY = "fulmen.raise_server_exceptions"
 
 def _inner_handler(app: Fulmen, exc: Exception) -> ExceptionHandler | None:
     """The handler Starlette's ExceptionMiddleware would pick: any key except ``500`` and ``Exception``."""
-    handlers = app.exception_handlers
-    if isinstance(exc, HTTPException):
-        code = exc.status_code
-        if code != 500 and code in handlers:
-            return handlers[code]
-    for cls in type(exc).__mro__:
-        if cls is not Exception and cls in handlers:
-            return handlers[cls]
-    return None
+    from fulmen.app import lookup_exception_handler
+
+    handler: ExceptionHandler | None = lookup_exception_handler(app.exception_handlers, exc, catch_all=False)
+    return handler
 
 
 async def handle_exception_in_stack(app: Fulmen, request: Request, exc: Exception) -> Response:
@@ -133,6 +127,10 @@ def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
         for cls, args, kwargs in reversed(specs):
             handle = cls(UNBOUND_APP, *args, **kwargs).wrap_handle(handle)
         return native_errors(app, handle), None
+    if app.root_path:
+        from fulmen.app import with_root_path
+
+        core = with_root_path(app.root_path, core)
     asgi = build_asgi(app, specs, core)
     # The adapter lives beside the engine's protocol (it is also how the engine serves other ASGI apps).
     from fulmen.engine.asgi_adapter import ASGIAdapter

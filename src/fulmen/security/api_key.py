@@ -1,6 +1,6 @@
 """API key schemes: a key read from a query parameter, a header or a cookie."""
 
-from fulmen.exceptions import HTTPException
+from fulmen.exceptions import BaseHTTPException
 from fulmen.requests import Request
 from fulmen.security.base import SecurityBase
 from fulmen.security.models import APIKeyIn, APIKeyModel
@@ -23,13 +23,13 @@ class APIKeyBase(SecurityBase):
         self.model = APIKeyModel(in_=location, name=name, description=description)
         self.scheme_name = scheme_name or type(self).__name__
 
-    def make_not_authenticated_error(self) -> HTTPException:
+    def make_not_authenticated_error(self) -> BaseHTTPException:
         """The 401 raised when the key is missing.
 
         API keys have no standard ``WWW-Authenticate`` challenge, but a 401 must carry one (RFC 9110), so
         the challenge is ``APIKey`` (as in FastAPI).
         """
-        return HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "APIKey"})
+        return BaseHTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "APIKey"})
 
     def check_api_key(self, api_key: str | None) -> str | None:
         """Return the key, or raise 401 (``None`` with ``auto_error=False``) when it is missing or empty."""

@@ -1,6 +1,6 @@
 """OpenID Connect: the scheme only documents the discovery URL; the value is the raw ``Authorization``."""
 
-from fulmen.exceptions import HTTPException
+from fulmen.exceptions import BaseHTTPException
 from fulmen.requests import Request
 from fulmen.security.base import SecurityBase
 from fulmen.security.models import OpenIdConnectModel
@@ -23,9 +23,9 @@ class OpenIdConnect(SecurityBase):
         self.scheme_name = scheme_name or type(self).__name__
         self.auto_error = auto_error
 
-    def make_not_authenticated_error(self) -> HTTPException:
+    def make_not_authenticated_error(self) -> BaseHTTPException:
         """The 401 raised when the ``Authorization`` header is missing."""
-        return HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+        return BaseHTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
 
     async def __call__(self, request: Request) -> str | None:
         authorization = request.headers.get("Authorization")
