@@ -23,6 +23,7 @@ from fulmen.plan import (
     BodyField,
     Connection,
     Dependant,
+    EndpointContext,
     _is_json_content_type,
     _json_syntax_error,
     _lenient_json,
@@ -427,6 +428,7 @@ def compile_with_dependencies(
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter)."""
     runner = DependencyRunner(dep, inline_sync)
+    where = EndpointContext(dep.call, dep.path)
 
     async def run_with_dependencies(request: Request) -> Response:
         run = _Run(request, inline_sync)
@@ -466,6 +468,7 @@ def compile_with_dependencies(
                 )
             return response
         except Exception as exc:
+            where.attach(exc, request.method, request.root_path)
             return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
     return run_with_dependencies

@@ -56,34 +56,74 @@ class DependencyScopeError(FastAPIError):
 
 
 class ValidationException(Exception):
-    """Base of the validation errors; carries the list of error dicts."""
+    """Base of the validation errors; carries the list of error dicts and, once raised by a route, where the
+    route's endpoint is (FastAPI 0.165's ``endpoint_ctx``: ``file``, ``line``, ``function``, ``path``)."""
 
-    def __init__(self, errors: Sequence[Any]) -> None:
+    def __init__(self, errors: Sequence[Any], *, endpoint_ctx: dict[str, Any] | None = None) -> None:
         self._errors = errors
+        self.endpoint_ctx = endpoint_ctx
 
     def errors(self) -> Sequence[Any]:
         """The error dicts (``type``, ``loc``, ``msg``, ``input``, ``ctx``)."""
         return self._errors
 
+    @property
+    def endpoint_function(self) -> str | None:
+        """The endpoint's function name, when a route raised this."""
+        return (self.endpoint_ctx or {}).get("function")
+
+    @property
+    def endpoint_path(self) -> str | None:
+        """Method and path of the route (``"GET /items/{item_id}"``), when a route raised this."""
+        return (self.endpoint_ctx or {}).get("path")
+
+    @property
+    def endpoint_file(self) -> str | None:
+        """The source file of the endpoint, when known."""
+        return (self.endpoint_ctx or {}).get("file")
+
+    @property
+    def endpoint_line(self) -> int | None:
+        """The line the endpoint's definition starts on (its first decorator), when known."""
+        return (self.endpoint_ctx or {}).get("line")
+
     def __str__(self) -> str:
         lines = [f"{len(self._errors)} validation error{'s' if len(self._errors) != 1 else ''}:"]
         lines.extend(f"  {e}" for e in self._errors)
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        # Where the endpoint is, as FastAPI 0.165 words it (custom handlers often answer with str(exc)).
+        file, line, function, path = (
+            self.endpoint_file,
+            self.endpoint_line,
+            self.endpoint_function,
+            self.endpoint_path,
+        )
+        if file and line and function:
+            text += f'\n\n  File "{file}", line {line}, in {function}'
+            if path:
+                text += f"\n    {path}"
+        elif path:
+            text += f"\n\n  Endpoint: {path}"
+        return text
 
 
 class RequestValidationError(ValidationException):
     """The request did not match the declared parameters; answered with 422 by default."""
 
-    def __init__(self, errors: Sequence[Any], *, body: Any = None) -> None:
-        super().__init__(errors)
+    def __init__(
+        self, errors: Sequence[Any], *, body: Any = None, endpoint_ctx: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(errors, endpoint_ctx=endpoint_ctx)
         self.body = body
 
 
 class ResponseValidationError(ValidationException):
     """The handler returned data that does not match its ``response_model``; answered with 500."""
 
-    def __init__(self, errors: Sequence[Any], *, body: Any = None) -> None:
-        super().__init__(errors)
+    def __init__(
+        self, errors: Sequence[Any], *, body: Any = None, endpoint_ctx: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(errors, endpoint_ctx=endpoint_ctx)
         self.body = body
 
 

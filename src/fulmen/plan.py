@@ -29,6 +29,7 @@ from fulmen.exceptions import (
     DependencyScopeError,
     FastAPIError,
     RequestValidationError,
+    ValidationException,
 )
 from fulmen.forms import (
     FormSolver,
@@ -1033,6 +1034,43 @@ def _merge_sub_response(response: Response, sub: Response) -> Response:
     return response
 
 
+class EndpointContext:
+    """Where an endpoint is, for the validation errors raised while answering it: FastAPI 0.165 prints it in
+    ``str(exc)``, which custom handlers often answer with. Looked up on the first error, not per request."""
+
+    __slots__ = ("_source", "call", "path")
+
+    def __init__(self, call: Any, path: str) -> None:
+        self.call = call
+        self.path = path
+        self._source: dict[str, Any] | None = None
+
+    def _where(self) -> dict[str, Any]:
+        found = self._source
+        if found is None:
+            found = {}
+            try:  # the same lookups as FastAPI, so the file and line are the ones it prints
+                file = inspect.getsourcefile(self.call)
+                if file is not None:
+                    found["file"] = file
+                found["line"] = inspect.getsourcelines(self.call)[1]
+                name = getattr(self.call, "__name__", None)
+                if name is not None:
+                    found["function"] = name
+            except Exception:  # no source (a builtin, a REPL, a C extension): the path alone is shown
+                found = {}
+            self._source = found
+        return found
+
+    def attach(self, exc: BaseException, method: str, root_path: str) -> None:
+        """Record the endpoint on a validation error that has no endpoint yet; other exceptions pass."""
+        if isinstance(exc, ValidationException) and exc.endpoint_ctx is None:
+            ctx = dict(self._where())
+            if self.path:
+                ctx["path"] = f"{method} {root_path.rstrip('/')}{self.path}"
+            exc.endpoint_ctx = ctx
+
+
 def compile_plan(
     dep: Dependant,
     *,
@@ -1094,6 +1132,7 @@ def compile_plan(
             return close_files_after(handler)
         return handler
 
+    where = EndpointContext(call, dep.path)
     if not needs_solving and not extras:
         if dep.is_coroutine and invoke_override is None:
 
@@ -1102,6 +1141,7 @@ def compile_plan(
                 try:
                     return serialize(await call())
                 except Exception as exc:
+                    where.attach(exc, request.method, request.root_path)
                     return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
             return run_bare
@@ -1110,6 +1150,7 @@ def compile_plan(
             try:
                 return serialize(await invoke({}))
             except Exception as exc:
+                where.attach(exc, request.method, request.root_path)
                 return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
         return run_bare_sync
@@ -1147,6 +1188,7 @@ def compile_plan(
                 response.background = tasks
             return response
         except Exception as exc:
+            where.attach(exc, request.method, request.root_path)
             return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
     return run if form is None else close_files_after(run)

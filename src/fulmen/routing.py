@@ -400,9 +400,11 @@ def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
     """
     from fulmen.dependencies import DependencyRunner, _Run, _unwind
     from fulmen.exceptions import RequestValidationError, WebSocketRequestValidationError
+    from fulmen.plan import EndpointContext
 
     runner = DependencyRunner(dep, inline_sync=False)
     call = dep.call
+    where = EndpointContext(call, dep.path)
 
     async def run_websocket(websocket: Any) -> None:
         run = _Run(websocket, False)
@@ -410,7 +412,9 @@ def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
             try:
                 values = await runner.solve(run)
             except RequestValidationError as exc:
-                raise WebSocketRequestValidationError(exc.errors()) from None
+                invalid = WebSocketRequestValidationError(exc.errors())
+                where.attach(invalid, "WS", websocket.scope.get("root_path", ""))
+                raise invalid from None
             await call(**values)
         except BaseException as exc:
             if not (run.function_exits or run.request_exits):
