@@ -17,7 +17,8 @@ def _apps() -> FastAPI:
 
     @sub.get("/items/{item_id}", name="sub_item")
     async def sub_item(item_id: int, request: Request) -> Any:
-        return {"item_id": item_id, "self": str(request.url_for("sub_item", item_id=item_id))}
+        # As in Starlette, names resolve from the outermost app: inside a named mount, "mount:route".
+        return {"item_id": item_id, "self": str(request.url_for("subapp:sub_item", item_id=item_id))}
 
     @sub.get("/teapot")
     async def teapot() -> Any:
@@ -155,3 +156,60 @@ def test_url_path_for_finds_websocket_routes() -> None:
 
     with pytest.raises(Exception, match="No route exists"):
         app.url_path_for("nothing")
+
+
+def _url_apps(fw: Any) -> Any:
+    """url_for, base_url and the scope inside mounted apps, written once for FastAPI and for fulmen."""
+    app = fw.FastAPI()
+
+    @app.get("/main/{x}", name="main_route")
+    def main_route(x: str) -> Any:
+        return x
+
+    def lookups(request: Any, names: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "base": str(request.base_url),
+            "url": str(request.url),
+            "root_path": request.scope["root_path"],
+            "path": request.scope["path"],
+        }
+        for name, params in names:
+            try:
+                out[name] = str(request.url_for(name, **params))
+            except Exception:  # Starlette's NoMatchFound, fulmen's FastAPIError: both "no such route"
+                out[name] = "no match"
+        return out
+
+    named = fw.FastAPI()
+
+    @named.get("/sub/{n}", name="sub_route")
+    def sub_route(n: int, request: fw.Request) -> Any:
+        names = [("main_route", {"x": "a"}), ("subapi:sub_route", {"n": 2}), ("sub_route", {"n": 3})]
+        return lookups(request, names)
+
+    anonymous = fw.FastAPI()
+
+    @anonymous.get("/t", name="t_route")
+    def t_route(request: fw.Request) -> Any:
+        return lookups(request, [("main_route", {"x": "a"}), ("t_route", {}), ("subapi:sub_route", {"n": 2})])
+
+    app.mount("/subapi", named, name="subapi")
+    app.mount("/anon", anonymous)
+    return app
+
+
+def test_urls_inside_mounts_as_fastapi(serve: Callable[..., httpx.Client]) -> None:
+    """Names resolve from the outermost app, base_url has no mount prefix, scope["path"] is the whole path."""
+    import fastapi
+
+    import fulmen
+    from fulmen.testclient import TestClient
+
+    paths = ["/subapi/sub/5", "/anon/t"]
+    with TestClient(_url_apps(fastapi)) as reference:
+        expected = [reference.get(p).text.replace("http://testserver", "BASE") for p in paths]
+    client = serve(_url_apps(fulmen))
+    base = str(client.base_url).rstrip("/")
+    got = [client.get(p).text.replace(base, "BASE") for p in paths]
+    assert got == expected
+    assert '"sub_route":"no match"' in expected[0] and '"main_route":"BASE/main/a"' in expected[0]

@@ -66,6 +66,7 @@ class Request:
         "_form",
         "_headers",
         "_json",
+        "_mounted_from",
         "_query_params",
         "_read_body",
         "_state",
@@ -176,10 +177,16 @@ class Request:
                 return v.decode("latin-1")
         return None
 
+    #: Inside a mounted app: (the outermost app, its root path, the full path), set by ``Fulmen._call_mount``.
+    # PERF: not set in __init__; only requests that enter a mount have it (read with getattr).
+    _mounted_from: tuple[Any, str, str]
+
     @property
     def base_url(self) -> URL:
-        """Scheme, host and root path, with a trailing slash."""
-        root = self.root_path
+        """Scheme, host and the application's root path, with a trailing slash (a mount's prefix is not part of
+        it, as in Starlette)."""
+        outer = getattr(self, "_mounted_from", None)
+        root = self.root_path if outer is None else outer[1]
         url, _ = request_url(
             self.scheme, self._host_header(), self.server, root if root.endswith("/") else root + "/", b""
         )
@@ -199,9 +206,12 @@ class Request:
 
     def url_for(self, name: str, /, **path_params: Any) -> URL:
         """The absolute URL of the route called ``name`` with these path parameters."""
-        if self.app is None:
+        outer = getattr(self, "_mounted_from", None)
+        app = self.app if outer is None else outer[0]
+        if app is None:
             raise RuntimeError("request.url_for needs the request to be bound to an application")
-        path = self.app.url_path_for(name, **path_params)
+        # As in Starlette: names resolve from the outermost application ("mount:route" inside a named mount).
+        path = app.url_path_for(name, **path_params)
         return URL(str(self.base_url).rstrip("/") + path)
 
     # -- body ------------------------------------------------------------------------------------------------
@@ -301,7 +311,8 @@ class Request:
             "http_version": self.http_version,
             "method": self.method,
             "scheme": self.scheme,
-            "path": self.path,
+            # Inside a mount, Starlette's scope keeps the whole path (root_path holds the mount's prefix).
+            "path": self.path if getattr(self, "_mounted_from", None) is None else self._mounted_from[2],
             "raw_path": self.raw_path,
             "query_string": self.query_string,
             "root_path": self.root_path,
