@@ -183,6 +183,24 @@ class Response:
         return f"<{type(self).__name__} {self.status_code}>"
 
 
+class InjectedResponse(Response):
+    """The ``response: Response`` a path operation or dependency declares (FastAPI's "sub-response").
+
+    Headers, cookies, ``status_code`` and ``background`` set on it go onto the response sent; ``status_code``
+    reads ``None`` until set, as in FastAPI. Unlike the response classes, whose ``__slots__`` keep creating a
+    response cheap, it takes any attribute as Starlette's responses do: ``media_type``, ``charset`` or one of
+    your own are accepted and, as in FastAPI, change nothing in what is sent.
+    """
+
+    # No __slots__ here: instances get a __dict__. Only routes that declare the parameter create one.
+
+    def __init__(self) -> None:
+        self.status_code = None  # type: ignore[assignment]  # FastAPI's "not set"
+        self.background = None
+        self.body = b""
+        self.raw_headers = []
+
+
 class JSONResponse(Response):
     """A JSON response; ``content`` must already be JSON-compatible data (as in Starlette)."""
 
