@@ -180,6 +180,53 @@ async def send_response(
         await response.background()
 
 
+async def send_to_scope(response: Response, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``await response(scope, receive, send)``: send a streamed response to an ASGI http scope.
+
+    For ASGI middleware that answers by itself (as with Starlette's responses); a file answers ``Range`` from
+    the scope's headers, the body goes in ``more_body`` chunks, the background task runs after.
+    """
+    if scope["type"] != "http":
+        raise RuntimeError(
+            f"{type(response).__name__} can only be sent to an http scope, not {scope['type']!r}"
+        )
+    request = request_from_scope(scope)
+    if scope.get("fulmen.raise_server_exceptions"):  # TestClient: a failing prepare() raises, as in Starlette
+        request.scope_extra = {"fulmen.raise_server_exceptions": True}
+    await send_response(response, request, receive, send)
+
+
+def request_from_scope(scope: dict[str, Any]) -> Request:
+    """A fulmen ``Request`` for an ASGI http scope, its path relative to ``root_path`` (as mounts give it)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    raw_path: bytes = scope.get("raw_path") or path.encode("utf-8")
+    if (
+        root_path
+        and path.startswith(root_path)
+        and (len(path) == len(root_path) or path[len(root_path)] == "/")
+    ):
+        path = path[len(root_path) :]
+        encoded = root_path.encode("utf-8")
+        if raw_path.startswith(encoded):
+            raw_path = raw_path[len(encoded) :]
+    client = scope.get("client")
+    server = scope.get("server")
+    return Request(
+        scope["method"],
+        raw_path,
+        scope.get("query_string", b""),
+        [(k.lower(), v) for k, v in scope.get("headers", ())],
+        path=path,
+        body=b"",
+        client=Address(*client) if client else None,
+        server=Address(*server) if server and server[1] is not None else None,
+        scheme=scope.get("scheme", "http"),
+        http_version=scope.get("http_version", "1.1"),
+        root_path=root_path,
+    )
+
+
 class _ASGIBodyWriter:
     """``BodyWriter`` over ASGI ``send``: one ``http.response.body`` message (``more_body``) per chunk."""
 

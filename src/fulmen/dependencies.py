@@ -36,7 +36,7 @@ from fulmen.plan import (
     solve_embedded,
 )
 from fulmen.requests import Request
-from fulmen.responses import Response
+from fulmen.responses import InjectedResponse, Response
 from fulmen.validation import BodyParseFailure, JSONDecodeFailure, ValidationFailure, loads_json
 
 _MISSING: Any = object()
@@ -98,11 +98,7 @@ class _Run:
     def response_param(self) -> Response:
         sub = self.sub_response
         if sub is None:
-            sub = self.sub_response = Response.__new__(Response)
-            sub.status_code = 0
-            sub.background = None
-            sub.body = b""
-            sub.raw_headers = []
+            sub = self.sub_response = InjectedResponse()
         return sub
 
 

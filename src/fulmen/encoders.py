@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import ipaddress
 import json
+import re
+import sys
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
@@ -26,8 +29,49 @@ import msgspec
 _encoder = msgspec.json.Encoder()
 _encode = _encoder.encode
 
-# Types msgspec writes exactly as FastAPI's jsonable_encoder + json.dumps would.
-_SAME_SCALARS: frozenset[type] = frozenset({str, int, bool, type(None), datetime.date, datetime.time, UUID})
+# Types msgspec writes exactly as FastAPI's jsonable_encoder + json.dumps would (``time`` only without tzinfo:
+# its own branch in _is_native).
+_SAME_SCALARS: frozenset[type] = frozenset({str, int, bool, type(None), datetime.date, UUID})
+
+_IP_TYPES = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+)
+
+
+def _undefined(value: Any) -> None:
+    return None
+
+
+#: Pydantic types FastAPI's jsonable_encoder converts (module, class names, conversion); subclasses included.
+#: Looked up in ``sys.modules`` only: a value of one of these types means its module is already imported, so
+#: Pydantic is never imported here (it stays optional).
+_PYDANTIC_ENCODERS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
+    ("pydantic.types", ("SecretStr", "SecretBytes"), str),  # "**********", "b'**********'"
+    ("pydantic.networks", ("AnyUrl", "NameEmail"), str),  # HttpUrl, AnyHttpUrl ... subclass AnyUrl
+    ("pydantic_core", ("Url",), str),
+    ("pydantic_core", ("PydanticUndefinedType",), _undefined),
+    ("pydantic.color", ("Color",), str),
+    ("pydantic_extra_types.color", ("Color",), str),
+)
+
+
+def _pydantic_encoder(obj: Any) -> Callable[[Any], Any] | None:
+    """The conversion FastAPI applies to ``obj`` when it is one of Pydantic's special types, else None."""
+    modules = sys.modules
+    for module_name, names, encode in _PYDANTIC_ENCODERS:
+        module = modules.get(module_name)
+        if module is None:
+            continue
+        for name in names:
+            cls = getattr(module, name, None)
+            if isinstance(cls, type) and isinstance(obj, cls):
+                return encode
+    return None
 
 
 def _decimal_encoder(value: Decimal) -> int | float:
@@ -61,9 +105,13 @@ def _is_native(value: Any) -> bool:
         # Python's repr (used by json.dumps) switches to exponents outside [1e-4, 1e16) and writes
         # "1e+20"; msgspec writes "1e20". Only the range where both agree is native; NaN/inf fail here too.
         return bool(value == 0.0 or 1e-4 <= abs(value) < 1e16)
-    if t is datetime.datetime:
-        tz = value.tzinfo
-        return tz is None or value.utcoffset() != datetime.timedelta(0)
+    if t is datetime.datetime or t is datetime.time:
+        if value.tzinfo is None:
+            return True
+        offset = value.utcoffset()
+        # msgspec writes a zero offset as "Z" and rounds offsets to whole minutes; isoformat (FastAPI) writes
+        # "+00:00" and keeps seconds (an LMT zone such as Amsterdam's +00:19:32 before 1937) and microseconds.
+        return offset is None or (bool(offset) and not offset.microseconds and not offset.seconds % 60)
     if isinstance(value, Enum):
         return _is_native(value.value)
     if isinstance(value, msgspec.Struct):
@@ -146,20 +194,13 @@ def jsonable_encoder(
         return obj.total_seconds()
     if isinstance(obj, Decimal):
         return _decimal_encoder(obj)
-    if isinstance(obj, (UUID,)):
+    if isinstance(obj, (UUID, _IP_TYPES)):
         return str(obj)
-    for name in (
-        "IPv4Address",
-        "IPv6Address",
-        "IPv4Network",
-        "IPv6Network",
-        "IPv4Interface",
-        "IPv6Interface",
-    ):
-        if type(obj).__name__ == name:
-            return str(obj)
-    if type(obj).__name__ in ("Pattern",):
+    if isinstance(obj, re.Pattern):
         return obj.pattern
+    encode = _pydantic_encoder(obj)
+    if encode is not None:
+        return encode(obj)
     try:
         data = dict(obj)
     except Exception as e:
@@ -183,7 +224,11 @@ def _dumps(value: Any) -> bytes:
 def encode_json_converted(value: Any) -> bytes:
     """A handler's return value that ``_is_native`` refused, as JSON bytes: converted as FastAPI converts it
     first. (The native case, ``_encode(value)``, is inlined in the route serializer: fulmen.plan.)"""
-    if hasattr(value, "__pydantic_serializer__") and not isinstance(value, type):
+    if (
+        hasattr(value, "__pydantic_serializer__")
+        and hasattr(value, "model_dump")  # a model, not SecretStr, Url ... (they have a serializer too)
+        and not isinstance(value, type)
+    ):
         # FastAPI: jsonable_encoder -> model_dump(mode="json") -> a walk over already JSON-compatible data
         # -> json.dumps; _is_native tells when that walk would change nothing.
         data = value.model_dump(mode="json", by_alias=True)

@@ -42,7 +42,7 @@ from fulmen.forms import (
 )
 from fulmen.param_models import ParamModel, is_missing, missing_model, param_model_of
 from fulmen.requests import Request
-from fulmen.responses import JSONResponse, Response
+from fulmen.responses import InjectedResponse, JSONResponse, Response
 from fulmen.validation import (
     _PYDANTIC_ONLY_SETTINGS,
     BodyParseFailure,
@@ -956,6 +956,10 @@ def _make_serializer(
     result_is_json: bool = False,
 ) -> Callable[[Any], Response]:
     default_status = status_code if status_code is not None else 200
+    # A chosen response class gets the content positionally, as FastAPI passes it (RedirectResponse's first
+    # argument is ``url``, FileResponse's ``path``), and the route's status only when the route sets one: a
+    # RedirectResponse keeps its own 307 otherwise.
+    class_status: dict[str, Any] = {} if status_code is None else {"status_code": status_code}
     if serialize_result is not None:
         # A response model (fulmen.response_model): it validates the result and returns JSON-ready data, or
         # with ``result_is_json`` (no response class chosen anywhere) the body bytes, as FastAPI writes them.
@@ -982,7 +986,7 @@ def _make_serializer(
         def model_class(result: Any) -> Response:
             if isinstance(result, Response):
                 return result
-            return response_class(content=serialize_result(result), status_code=default_status)
+            return response_class(serialize_result(result), **class_status)
 
         return model_class
 
@@ -1012,7 +1016,7 @@ def _make_serializer(
         if isinstance(result, Response):
             return result
         content = jsonable_encoder(result) if is_json_class else result
-        return response_class(content=content, status_code=default_status)
+        return response_class(content, **class_status)
 
     return to_class
 
@@ -1023,7 +1027,7 @@ def _merge_sub_response(response: Response, sub: Response) -> Response:
         if name == b"content-length":
             continue
         response.raw_headers.append((name, value))
-    if sub.status_code != 0:
+    if sub.status_code is not None:
         response.status_code = sub.status_code
         if not response.streaming and (sub.status_code < 200 or sub.status_code in (204, 205, 304)):
             # A status that carries no body: FastAPI sends none and no content-length.
@@ -1170,12 +1174,7 @@ def compile_plan(
             tasks: BackgroundTasks | None = None
             if extras:
                 if dep.response_param is not None:
-                    sub = Response.__new__(Response)
-                    sub.status_code = 0
-                    sub.background = None
-                    sub.body = b""
-                    sub.raw_headers = []
-                    values[dep.response_param] = sub
+                    sub = values[dep.response_param] = InjectedResponse()
                 if dep.background_param is not None:
                     tasks = values[dep.background_param] = BackgroundTasks()
             result = await invoke(values)

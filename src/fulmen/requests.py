@@ -183,8 +183,8 @@ class Request:
 
     @property
     def base_url(self) -> URL:
-        """Scheme, host and the application's root path, with a trailing slash (a mount's prefix is not part of
-        it, as in Starlette)."""
+        """Scheme, host and the application's root path with a trailing slash; a mount's prefix is not part
+        of it, as in Starlette."""
         outer = getattr(self, "_mounted_from", None)
         root = self.root_path if outer is None else outer[1]
         url, _ = request_url(

@@ -19,7 +19,7 @@ import http.cookies
 import os
 import stat
 import threading
-from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import datetime
 from email.utils import format_datetime, formatdate
 from mimetypes import guess_type
@@ -179,8 +179,48 @@ class Response:
     async def discard_body(self) -> None:
         """Release what producing the body would hold, when it is not sent (HEAD, 204, 304)."""
 
+    # -- as an ASGI app ------------------------------------------------------------------------------------
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """Send this response over ASGI, as Starlette's responses can be sent: ``await response(scope, ...)``.
+
+        For pure ASGI middleware that answers a request itself. A plain response is two messages
+        (``http.response.start`` with ``raw_headers``, then the body; none for HEAD); a streamed one goes in
+        ``more_body`` chunks (a file answers ``Range``). The background task runs after the body.
+        """
+        if self.streaming:
+            from fulmen.asgi import send_to_scope
+
+            await send_to_scope(self, dict(scope), receive, send)
+            return
+        prefix = "websocket." if scope["type"] == "websocket" else ""  # a websocket denial response
+        await send(
+            {"type": prefix + "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        body = b"" if scope.get("method") == "HEAD" else self.body
+        await send({"type": prefix + "http.response.body", "body": body})
+        if self.background is not None:
+            await self.background()
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status_code}>"
+
+
+class InjectedResponse(Response):
+    """The ``response: Response`` a path operation or dependency declares (FastAPI's "sub-response").
+
+    Headers, cookies, ``status_code`` and ``background`` set on it go onto the response sent; ``status_code``
+    reads ``None`` until set, as in FastAPI. Unlike the response classes, whose ``__slots__`` keep creating a
+    response cheap, it takes any attribute as Starlette's responses do: ``media_type``, ``charset`` or one of
+    your own are accepted and, as in FastAPI, change nothing in what is sent.
+    """
+
+    # No __slots__ here: instances get a __dict__. Only routes that declare the parameter create one.
+
+    def __init__(self) -> None:
+        self.status_code = None  # type: ignore[assignment]  # FastAPI's "not set"
+        self.background = None
+        self.body = b""
+        self.raw_headers = []
 
 
 class JSONResponse(Response):

@@ -15,7 +15,7 @@ import stat
 from email.utils import parsedate
 from typing import Any, Union
 
-from fulmen.datastructures import Address, Headers
+from fulmen.datastructures import Headers
 from fulmen.exceptions import BaseHTTPException
 from fulmen.requests import Request
 from fulmen.responses import FileResponse, RedirectResponse, Response
@@ -88,9 +88,9 @@ class StaticFiles:
                     return
         if kind != "http":
             raise RuntimeError(f"StaticFiles does not handle ASGI scope type {kind!r}")
-        from fulmen.asgi import send_response
+        from fulmen.asgi import request_from_scope, send_response
 
-        request = _request_from_scope(scope)
+        request = request_from_scope(scope)
         response = await self.handle(request)
         await send_response(response, request, receive, send)
 
@@ -202,34 +202,3 @@ class StaticFiles:
             return False
         since_time, modified_time = parsedate(since), parsedate(modified)
         return since_time is not None and modified_time is not None and since_time >= modified_time
-
-
-def _request_from_scope(scope: dict[str, Any]) -> Request:
-    """A fulmen ``Request`` for an ASGI http scope, its path relative to ``root_path`` (as mounts give it)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    raw_path: bytes = scope.get("raw_path") or path.encode("utf-8")
-    if (
-        root_path
-        and path.startswith(root_path)
-        and (len(path) == len(root_path) or path[len(root_path)] == "/")
-    ):
-        path = path[len(root_path) :]
-        encoded = root_path.encode("utf-8")
-        if raw_path.startswith(encoded):
-            raw_path = raw_path[len(encoded) :]
-    client = scope.get("client")
-    server = scope.get("server")
-    return Request(
-        scope["method"],
-        raw_path,
-        scope.get("query_string", b""),
-        [(k.lower(), v) for k, v in scope.get("headers", ())],
-        path=path,
-        body=b"",
-        client=Address(*client) if client else None,
-        server=Address(*server) if server and server[1] is not None else None,
-        scheme=scope.get("scheme", "http"),
-        http_version=scope.get("http_version", "1.1"),
-        root_path=root_path,
-    )

@@ -887,7 +887,8 @@ class HttpProtocol(asyncio.Protocol):
         status = response.status_code
         line = STATUS_LINES.get(status)
         if line is None:
-            if not 100 <= status <= 999:
+            # Not an int: a handler that returned its injected ``response`` parameter without a status (None).
+            if not isinstance(status, int) or not 100 <= status <= 999:
                 error_logger.error("Invalid status code %r from the application", status)
                 slot.response = response = _error_response(500, "Internal Server Error")
                 status = 500
@@ -1084,7 +1085,8 @@ class HttpProtocol(asyncio.Protocol):
         status = response.status_code
         line = STATUS_LINES.get(status)
         if line is None:
-            if not 100 <= status <= 999:
+            # Not an int: a handler that returned its injected ``response`` parameter without a status (None).
+            if not isinstance(status, int) or not 100 <= status <= 999:
                 error_logger.error("Invalid status code %r from the application", status)
                 return None
             line = b"HTTP/1.1 %d \r\n" % status
