@@ -174,7 +174,8 @@ def build(fw: Any) -> Any:
 
     @app.get("/json-response/time-utc")
     def json_response_time() -> Any:
-        # Starlette's JSONResponse json.dumps its content: a time is not JSON data, a 500 (fulmen wrote "Z").
+        # Starlette's JSONResponse json.dumps its content: a time is not JSON data, a 500. fulmen writes it as
+        # jsonable_encoder does (a documented difference, test_json_response_writes_what_json_dumps_cannot).
         return fw.responses.JSONResponse({"t": datetime.time(1, 2, tzinfo=UTC)})
 
     @app.get("/json-response/lmt")
@@ -223,7 +224,27 @@ def test_same_answers_as_fastapi(
     client = serve(build(fulmen))
     failures = []
     for url in _urls():
+        if url in _LENIENT:
+            continue
         got = _answer(client, url)
         if got != fastapi_answers[url]:
             failures.append(f"  {url}\n    fastapi: {fastapi_answers[url]}\n    fulmen:  {got}")
     assert not failures, f"{len(failures)} answers differ from FastAPI:\n" + "\n".join(failures)
+
+
+#: JSONResponse content json.dumps can't write: FastAPI answers 500; fulmen writes jsonable_encoder's text.
+_LENIENT = {
+    "/json-response/time-utc": b'{"t":"01:02:00+00:00"}',
+    "/json-response/lmt": b'["1800-01-01T00:00:00+00:19:32"]',
+}
+
+
+def test_json_response_writes_what_json_dumps_cannot(
+    serve: Callable[..., httpx.Client], fastapi_answers: dict[str, tuple[int, str | None, bytes]]
+) -> None:
+    """Aware datetimes and times in JSONResponse content come out as jsonable_encoder writes them (no 500),
+    like the naive datetimes, dates and UUIDs fulmen's JSONResponse already accepted."""
+    client = serve(build(fulmen))
+    for url, body in _LENIENT.items():
+        assert fastapi_answers[url][0] == 500
+        assert _answer(client, url) == (200, "application/json", body)

@@ -238,8 +238,24 @@ def encode_json_converted(value: Any) -> bytes:
     return _dumps(jsonable_encoder(value))
 
 
+def _convert_leftover(value: Any) -> Any:
+    # json.dumps' default hook: called only for what it can't write itself (a UTC datetime, a Decimal ...).
+    return jsonable_encoder(value)
+
+
 def encode_json_plain(value: Any) -> bytes:
-    """Encode ready JSON-compatible data (``JSONResponse(content=...)``) as Starlette's JSONResponse does."""
+    """Encode ready JSON-compatible data (``JSONResponse(content=...)``) as Starlette's JSONResponse does.
+
+    What Starlette's ``json.dumps`` can't write (datetimes, UUIDs, Decimals, Enums ...) is written as
+    ``jsonable_encoder`` writes it instead of failing, the same for every such value (docs/response_model.md).
+    """
     if _is_native(value):
         return _encode(value)
-    return _dumps(value)
+    return json.dumps(
+        value,
+        ensure_ascii=False,
+        allow_nan=False,
+        indent=None,
+        separators=(",", ":"),
+        default=_convert_leftover,
+    ).encode("utf-8")
