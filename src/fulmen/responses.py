@@ -19,7 +19,7 @@ import http.cookies
 import os
 import stat
 import threading
-from collections.abc import AsyncIterable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, MutableMapping
 from datetime import datetime
 from email.utils import format_datetime, formatdate
 from mimetypes import guess_type
@@ -62,6 +62,12 @@ class Response:
         self.body = self.render(content)
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.init_headers(headers, media_type if media_type is not None else self.media_type)
+
+    @property
+    def body_iterator(self) -> AsyncIterable[Any]:
+        """The body as an async iterator of bytes, for middleware written against the response Starlette's
+        ``call_next`` returns (it has only ``body_iterator``): here the body in one chunk."""
+        return _one_chunk(self.body)
 
     def render(self, content: Any) -> bytes:
         """Turn ``content`` into body bytes (overridden by JSON and other subclasses)."""
@@ -619,6 +625,11 @@ class FileResponse(Response):
                 merged.append((start, end))
         return merged
 
+    @property
+    def body_iterator(self) -> AsyncIterable[Any]:
+        """The whole file in ``chunk_size`` pieces (for middleware that reads ``call_next``'s response)."""
+        return _file_chunks(self.path, self.chunk_size)
+
     async def send_body(self, writer: BodyWriter) -> None:
         stat_result = self.stat_result
         assert stat_result is not None, "prepare() runs before send_body()"
@@ -636,6 +647,17 @@ class FileResponse(Response):
                     await writer.write_file(file, start, end - start)
                     await writer.write(b"\r\n")
                 await writer.write(f"--{self._boundary}--".encode("latin-1"))
+
+
+async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body
+
+
+async def _file_chunks(path: str | os.PathLike[str], size: int) -> AsyncIterator[bytes]:
+    with open(path, "rb") as file:  # read on the loop, as send_body's files are opened (local disk)
+        while chunk := file.read(size):
+            yield chunk
 
 
 # -- alternative JSON encoders -------------------------------------------------------------------------------
