@@ -793,7 +793,9 @@ class Fulmen(APIRouter):
 
     async def _call_mount(self, mount: Mount, request: Request) -> Response:
         # Re-root the request as Starlette's Mount does: the sub-app sees its own paths, URLs stay whole.
-        if getattr(request, "_mounted_from", None) is None:  # the outermost app: url_for and base_url use it
+        # The outermost app records itself, its root path and the whole path: url_for, base_url and
+        # scope["path"] inside the mount use them, as in Starlette.
+        if request._mounted_from is None:
             request._mounted_from = (self, request.root_path, request.root_path + request.path)
         prefix = mount.path
         request.root_path += prefix
