@@ -793,10 +793,10 @@ class Fulmen(APIRouter):
 
     async def _call_mount(self, mount: Mount, request: Request) -> Response:
         # Re-root the request as Starlette's Mount does: the sub-app sees its own paths, URLs stay whole.
-        # The outermost app records itself, its root path and the whole path: url_for, base_url and
-        # scope["path"] inside the mount use them, as in Starlette.
+        # The outermost app records itself, its root path and the path under it: url_for, base_url and
+        # scope["path"] (root path + path) inside the mount use them, as in Starlette.
         if request._mounted_from is None:
-            request._mounted_from = (self, request.root_path, request.root_path + request.path)
+            request._mounted_from = (self, request.root_path, request.path)
         prefix = mount.path
         request.root_path += prefix
         request.path = request.path[len(prefix) :]

@@ -311,7 +311,9 @@ class Request:
             "method": self.method,
             "scheme": self.scheme,
             # Inside a mount, Starlette's scope keeps the whole path (root_path holds the mount's prefix).
-            "path": self.path if self._mounted_from is None else self._mounted_from[2],
+            "path": self.path
+            if self._mounted_from is None
+            else self._mounted_from[1] + self._mounted_from[2],
             "raw_path": self.raw_path,
             "query_string": self.query_string,
             "root_path": self.root_path,
