@@ -20,8 +20,7 @@ import pytest
 import fulmen
 import fulmen.exceptions
 import fulmen.responses
-from tests.test_crosscheck_fastapi import Answer, ask
-from tests.test_crosscheck_fastapi import _mismatch as mismatch
+from tests.test_crosscheck_fastapi import Answer, ask, assert_same_answers
 
 Case = tuple[str, str, str, dict[str, Any]]
 
@@ -97,12 +96,7 @@ def fastapi_answers() -> dict[str, Answer]:
 
 def test_same_text(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
     client = serve(build(fulmen))
-    failures = []
-    for case in CASES:
-        got = ask(client, case)
-        if got != fastapi_answers[case[0]]:
-            failures.append(mismatch(case, fastapi_answers[case[0]], got))
-    assert not failures, "\n".join(failures)
+    assert_same_answers(client, CASES, fastapi_answers)
 
 
 def test_the_text_names_the_endpoint(fastapi_answers: dict[str, Answer]) -> None:

@@ -20,8 +20,7 @@ import pydantic
 import pytest
 
 import fulmen
-from tests.test_crosscheck_fastapi import Answer, ask
-from tests.test_crosscheck_fastapi import _mismatch as mismatch
+from tests.test_crosscheck_fastapi import Answer, ask, assert_same_answers
 from tests.test_crosscheck_fastapi import _reraise_only_unanswered as reraise_only_unanswered
 
 Case = tuple[str, str, str, dict[str, Any]]
@@ -514,13 +513,7 @@ def test_same_answers(
 ) -> None:
     """Every submission is answered exactly as FastAPI answers it (status, body, headers)."""
     client = serve(build_forms(fulmen, variant))
-    failures = []
-    for case in CASES:
-        got = ask(client, case)
-        expected = fastapi_answers[case[0]]
-        if got != expected:
-            failures.append(mismatch(case, expected, got))
-    assert not failures, f"{len(failures)} of {len(CASES)} cases differ from FastAPI:\n" + "\n".join(failures)
+    assert_same_answers(client, CASES, fastapi_answers)
 
 
 def test_fastapi_answers_are_not_trivial(fastapi_answers: dict[str, Answer]) -> None:

@@ -32,8 +32,7 @@ from pydantic import (
 )
 
 import fulmen
-from tests.test_crosscheck_fastapi import Answer, ask
-from tests.test_crosscheck_fastapi import _mismatch as mismatch
+from tests.test_crosscheck_fastapi import Answer, ask, assert_same_answers
 
 Case = tuple[str, str, str, dict[str, Any]]
 
@@ -261,13 +260,7 @@ def test_case_ids_are_unique() -> None:
 def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
     """Every request is answered exactly as FastAPI answers it (status, body, headers)."""
     client = serve(build_types(fulmen))
-    failures = []
-    for case in CASES:
-        got = ask(client, case)
-        expected = fastapi_answers[case[0]]
-        if got != expected:
-            failures.append(mismatch(case, expected, got))
-    assert not failures, f"{len(failures)} of {len(CASES)} cases differ from FastAPI:\n" + "\n".join(failures)
+    assert_same_answers(client, CASES, fastapi_answers)
 
 
 def test_fastapi_answers_are_not_trivial(fastapi_answers: dict[str, Answer]) -> None:
