@@ -239,15 +239,20 @@ def encode_json_converted(value: Any) -> bytes:
 
 
 def _convert_leftover(value: Any) -> Any:
-    # json.dumps' default hook: called only for what it can't write itself (a UTC datetime, a Decimal ...).
-    return jsonable_encoder(value)
+    # json.dumps' default hook, called only for what it can't write itself: the date/time values msgspec
+    # writes on the native path (naive datetimes, dates) are written whatever their offset; the rest fails
+    # as in Starlette.
+    if isinstance(value, (datetime.date, datetime.time)):
+        return jsonable_encoder(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def encode_json_plain(value: Any) -> bytes:
     """Encode ready JSON-compatible data (``JSONResponse(content=...)``) as Starlette's JSONResponse does.
 
-    What Starlette's ``json.dumps`` can't write (datetimes, UUIDs, Decimals, Enums ...) is written as
-    ``jsonable_encoder`` writes it instead of failing, the same for every such value (docs/response_model.md).
+    Dates, datetimes and times (which Starlette's ``json.dumps`` can't write) are written as
+    ``jsonable_encoder`` writes them, whatever their UTC offset; other non-JSON values fail as in Starlette
+    (docs/response_model.md).
     """
     if _is_native(value):
         return _encode(value)
