@@ -562,6 +562,18 @@ class Fulmen(APIRouter):
             include_in_schema=include_in_schema,
             docs_assets=docs_assets,
         )
+        if root_path:
+            import warnings
+
+            from fulmen.exceptions import FastAPIDeprecationWarning
+
+            # FastAPI 0.165's deprecation, same category; the advice names fulmen's own command.
+            warnings.warn(
+                "The `root_path` parameter is deprecated. Configure the server's root path instead, for "
+                "example with `fulmen run --root-path /api/v1`.",
+                FastAPIDeprecationWarning,
+                stacklevel=2,
+            )
         #: FastAPI's ``root_path`` (see ``apply_root_path``), read at construction; costs nothing when empty.
         self.root_path = root_path
         self.extra = extra

@@ -43,6 +43,11 @@ class HTTPException(BaseHTTPException):
     """
 
 
+class FastAPIDeprecationWarning(UserWarning):
+    """A FastAPI feature that still works but is deprecated (``example=``, ``regex=``); FastAPI's category,
+    a UserWarning so it is shown by default."""
+
+
 class FastAPIError(RuntimeError):
     """A problem in how the application is declared (raised at start-up, not per request)."""
 

@@ -38,6 +38,21 @@ class _UndefinedType:
 Undefined: Any = _UndefinedType()
 
 
+def _deprecated(message: str) -> None:
+    import sys
+    import warnings
+
+    from fulmen.exceptions import FastAPIDeprecationWarning
+
+    # Point at the user's Query(...)/Header(...) call, past however many marker __init__s it went through.
+    level = 2
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, FastAPIDeprecationWarning, stacklevel=level)
+
+
 class ParamTypes(Enum):
     """Where a parameter comes from."""
 
@@ -91,6 +106,11 @@ class Param:
     ) -> None:
         if default is not Undefined and default_factory is not None:
             raise TypeError("cannot specify both default and default_factory")
+        # FastAPI's deprecations, same words and category, so code moving over sees the same warnings.
+        if example is not Undefined:
+            _deprecated("`example` has been deprecated, please use `examples` instead")
+        if regex is not None:
+            _deprecated("`regex` has been deprecated, please use `pattern` instead")
         self.default = default
         self.default_factory = default_factory
         self.annotation = annotation

@@ -363,8 +363,8 @@ def get_dependant(
                 )
             marker = default
             default = _MISSING
-        elif default is inspect.Parameter.empty:
-            default = _MISSING
+        elif default is inspect.Parameter.empty or default is Ellipsis:
+            default = _MISSING  # ``q: str = ...`` is FastAPI's old spelling of "required"
         if isinstance(marker, params.Depends):
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue

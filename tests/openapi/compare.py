@@ -12,6 +12,7 @@ import fastapi.security
 import fastapi.sse
 
 import fulmen
+import fulmen.exceptions
 import fulmen.openapi.models
 import fulmen.openapi.utils
 import fulmen.responses
@@ -38,9 +39,13 @@ def fastapi_document(build: Callable[..., Any], *args: Any) -> dict[str, Any]:
 def fulmen_document(build: Callable[..., Any], *args: Any, plain: bool = False) -> dict[str, Any]:
     """fulmen's document; ``plain`` generates it with the pydantic-free schema backend.
 
-    Warnings stay errors, except the duplicate operation id warnings FastAPI gives for the same app.
+    Warnings stay errors, except the duplicate operation id warnings FastAPI gives for the same app and
+    the deprecation warnings FastAPI gives when such an app is built (``example=``; checked to be FastAPI's
+    by test_documents.test_deprecated_arguments_warn_as_in_fastapi).
     """
-    app = build(fulmen, *args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fulmen.exceptions.FastAPIDeprecationWarning)
+        app = build(fulmen, *args)
     before = fulmen.openapi.utils._FORCE_PLAIN
     fulmen.openapi.utils._FORCE_PLAIN = plain
     try:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import fulmen
+import fulmen.exceptions
 from fulmen.openapi import docs
 
 ASSETS = {
@@ -105,7 +106,11 @@ def test_cdn_setting_gives_fastapis_pages(serve: Callable[..., Any]) -> None:
 
 
 def test_assets_follow_docs_url_and_root_path(serve: Callable[..., Any]) -> None:
-    client = serve(items_app(docs_url="/api/docs", redoc_url="/api/redoc", root_path="/v1"))
+    with pytest.warns(
+        fulmen.exceptions.FastAPIDeprecationWarning, match="`root_path` parameter is deprecated"
+    ):
+        app = items_app(docs_url="/api/docs", redoc_url="/api/redoc", root_path="/v1")
+    client = serve(app)
     assert asset_urls(client.get("/api/docs").text) == [
         "/v1/api/docs/static/swagger-ui.css",
         "/v1/api/docs/static/favicon-32x32.png",

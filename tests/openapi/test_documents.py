@@ -11,9 +11,11 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import fastapi
 import pytest
 
 import fulmen
+import fulmen.exceptions
 from tests import crosscheck_apps, crosscheck_deps_apps
 from tests.openapi import apps
 from tests.openapi.compare import assert_same, fastapi_document, fulmen_document
@@ -148,8 +150,6 @@ def test_duplicate_operation_ids_warn_as_fastapi() -> None:
 
         return app
 
-    import fastapi
-
     with pytest.warns(UserWarning) as expected:
         build(fastapi).openapi()
     with pytest.warns(UserWarning) as actual:
@@ -165,6 +165,28 @@ def test_webhooks_and_callbacks_are_not_routed() -> None:
     with TestClient(app) as client:
         assert client.post("/new-subscription", json={}).status_code == 404
         assert client.post("/callbacks/invoices/1", json={}).status_code == 404
+
+
+def test_deprecated_arguments_warn_as_in_fastapi() -> None:
+    """``example=`` and ``regex=`` warn with FastAPI's category and words, pointing at the user's call."""
+    import fastapi.exceptions
+
+    def caught(fw: Any) -> list[tuple[str, str, str]]:
+        with warnings.catch_warnings(record=True) as found:
+            warnings.simplefilter("always")
+            apps.build_param_examples(fw)
+            fw.Query(regex="^a")
+        return [(type(w.message).__name__, str(w.message), w.filename) for w in found]
+
+    expected = caught(fastapi)
+    got = caught(fulmen)
+    assert [(kind, message) for kind, message, _ in got] == [(kind, message) for kind, message, _ in expected]
+    assert [m for _, m, _ in got].count("`example` has been deprecated, please use `examples` instead") == 2
+    assert {kind for kind, _, _ in got} == {"FastAPIDeprecationWarning"}
+    assert issubclass(fulmen.exceptions.FastAPIDeprecationWarning, UserWarning)
+    assert issubclass(fastapi.exceptions.FastAPIDeprecationWarning, UserWarning)
+    # Each points at the marker call in the app's own code (FastAPI's Body() warning points one frame off).
+    assert [file.rsplit("/", 1)[-1] for _, _, file in got] == ["apps.py", "apps.py", "test_documents.py"]
 
 
 def test_example_parameter_is_documented() -> None:

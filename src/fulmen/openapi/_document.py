@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -649,6 +650,10 @@ _PLAIN = (str, int, float, bool)
 
 
 def _jsonable(value: Any) -> Any:
+    if type(value) is float and not math.isfinite(value):
+        # pydantic's JSON mode writes inf and nan as null: a default of float("inf") leaves the document (its
+        # key dropped as None), which stays valid JSON for /openapi.json, as FastAPI's does.
+        return None
     if type(value) in _PLAIN or value is None:
         return value
     if isinstance(value, dict):
@@ -669,7 +674,7 @@ def _jsonable(value: Any) -> Any:
         return _jsonable(value.value)
     for base in (bool, str, int, float):
         if isinstance(value, base):
-            return base(value)
+            return _jsonable(base(value))
     return _jsonable(_to_json_data(value))
 
 
