@@ -302,6 +302,32 @@ def build_param_examples(fw: Any) -> Any:
     return app
 
 
+class Limits(pydantic.BaseModel):
+    ceiling: float = float("inf")
+    floor: float = float("-inf")
+    unknown: float = float("nan")
+    steps: list[float] = [1.0, float("inf")]
+
+
+def build_non_finite_defaults(fw: Any) -> Any:
+    """Infinity and NaN as defaults: JSON can't hold them, so they leave the document (FastAPI drops them)."""
+    app = fw.FastAPI()
+
+    @app.get("/items/")
+    async def items(max_price: float = float("inf"), min_price: float = float("-inf"), ratio: float = 0.5):
+        return {}
+
+    @app.post("/limits/")
+    async def limits(body: Limits):
+        return {}
+
+    @app.get("/required-old-style/")
+    async def required(q: str = ...):  # type: ignore[assignment]
+        return {}
+
+    return app
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Request bodies
 # ------------------------------------------------------------------------------------------------------------

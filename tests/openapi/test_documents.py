@@ -44,6 +44,7 @@ CORPUS: dict[str, Callable[..., Any]] = {
     "app-settings": apps.build_app_settings,
     "streams": apps.build_streams,
     "custom-oauth2": apps.build_custom_oauth2,
+    "non-finite-defaults": apps.build_non_finite_defaults,
     # The other cross-check suites' apps: every request feature they test shows in the document too.
     "crosscheck-params": crosscheck_apps.build_params,
     "crosscheck-routing": crosscheck_apps.build_routing,
@@ -198,3 +199,15 @@ def test_example_parameter_is_documented() -> None:
     assert doc["paths"]["/ex-body/"]["post"]["requestBody"]["content"]["application/json"]["example"] == {
         "a": 1
     }
+
+
+def test_non_finite_defaults_are_served(serve: Callable[..., Any]) -> None:
+    """/openapi.json answers (a 500 before: JSON has no Infinity); the old '= ...' is required at run time."""
+    client = serve(apps.build_non_finite_defaults(fulmen))
+    r = client.get("/openapi.json")
+    assert r.status_code == 200
+    params = r.json()["paths"]["/items/"]["get"]["parameters"]
+    assert [p["schema"].get("default") for p in params] == [None, None, 0.5]
+    assert r.json()["components"]["schemas"]["Limits"]["properties"]["steps"]["default"] == [1.0, None]
+    missing = client.get("/required-old-style/")
+    assert missing.status_code == 422 and missing.json()["detail"][0]["type"] == "missing"
