@@ -20,7 +20,7 @@ import pytest
 import fulmen
 import fulmen.exceptions
 import fulmen.responses
-from tests.test_crosscheck_fastapi import Answer, ask, assert_same_answers
+from tests.test_crosscheck_fastapi import Answer, ask, assert_same_as_fastapi
 
 Case = tuple[str, str, str, dict[str, Any]]
 
@@ -96,7 +96,7 @@ def fastapi_answers() -> dict[str, Answer]:
 
 def test_same_text(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
     client = serve(build(fulmen))
-    assert_same_answers(client, CASES, fastapi_answers)
+    assert_same_as_fastapi(client, CASES, fastapi_answers)
 
 
 def test_the_text_names_the_endpoint(fastapi_answers: dict[str, Answer]) -> None:

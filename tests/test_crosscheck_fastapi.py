@@ -122,16 +122,6 @@ def _mismatch(case: Case, expected: Answer, got: Answer) -> str:
     return f"  [{cid}] {method} {url} {kwargs!r}\n    fastapi: {expected.show()}\n    fulmen:  {got.show()}"
 
 
-def assert_same_answers(client: httpx.Client, cases: list[Case], expected: dict[str, Answer]) -> None:
-    """Send every case to ``client``; fail listing each answer that differs from FastAPI's (``expected``)."""
-    failures = []
-    for case in cases:
-        got = ask(client, case)
-        if got != expected[case[0]]:
-            failures.append(_mismatch(case, expected[case[0]], got))
-    assert not failures, f"{len(failures)} of {len(cases)} cases differ from FastAPI:\n" + "\n".join(failures)
-
-
 def _reraise_only_unanswered(app: Any) -> Any:
     """Wrap an ASGI app: an exception raised after the response was sent is dropped, as a server would log it.
 

@@ -20,7 +20,7 @@ import pydantic
 import pytest
 
 import fulmen
-from tests.test_crosscheck_fastapi import Answer, ask, assert_same_answers
+from tests.test_crosscheck_fastapi import Answer, ask, assert_same_as_fastapi
 from tests.test_crosscheck_fastapi import _reraise_only_unanswered as reraise_only_unanswered
 
 Case = tuple[str, str, str, dict[str, Any]]
@@ -513,7 +513,7 @@ def test_same_answers(
 ) -> None:
     """Every submission is answered exactly as FastAPI answers it (status, body, headers)."""
     client = serve(build_forms(fulmen, variant))
-    assert_same_answers(client, CASES, fastapi_answers)
+    assert_same_as_fastapi(client, CASES, fastapi_answers)
 
 
 def test_fastapi_answers_are_not_trivial(fastapi_answers: dict[str, Answer]) -> None:

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 import fulmen
-from tests.test_crosscheck_fastapi import Answer, ask, assert_same_answers
+from tests.test_crosscheck_fastapi import Answer, ask, assert_same_as_fastapi
 
 Case = tuple[str, str, str, dict[str, Any]]
 
@@ -260,7 +260,7 @@ def test_case_ids_are_unique() -> None:
 def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
     """Every request is answered exactly as FastAPI answers it (status, body, headers)."""
     client = serve(build_types(fulmen))
-    assert_same_answers(client, CASES, fastapi_answers)
+    assert_same_as_fastapi(client, CASES, fastapi_answers)
 
 
 def test_fastapi_answers_are_not_trivial(fastapi_answers: dict[str, Answer]) -> None:

@@ -95,3 +95,69 @@ def fastapi_answers() -> dict[str, Answer]:
 def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]) -> None:
     client = serve(build_streams(fulmen))
     assert_same_as_fastapi(client, CASES, fastapi_answers)
+
+
+def build_background(fw: Any, log: list[str]) -> Any:
+    """Generator endpoints that add background tasks while they stream (before and after their first item)."""
+    app = fw.FastAPI()
+
+    @app.get("/jsonl-tasks")
+    async def jsonl_tasks(tasks: fw.BackgroundTasks) -> Any:
+        tasks.add_task(log.append, "jsonl-before")
+        yield 1
+        tasks.add_task(log.append, "jsonl-after")
+        yield 2
+
+    @app.get("/sse-tasks", response_class=fw.sse.EventSourceResponse)
+    def sse_tasks(tasks: fw.BackgroundTasks) -> Iterator[dict[str, int]]:
+        yield {"a": 1}
+        tasks.add_task(log.append, "sse-after")
+
+    def from_dependency(tasks: fw.BackgroundTasks) -> Any:
+        return tasks
+
+    @app.get("/dep-tasks")
+    async def dep_tasks(tasks: Any = fw.Depends(from_dependency)) -> Any:
+        yield "x"
+        tasks.add_task(log.append, "dependency-after")
+
+    return app
+
+
+def test_background_tasks_added_while_streaming_run(serve: Callable[..., httpx.Client]) -> None:
+    """Tasks a generator endpoint adds after it started streaming run once the stream is sent, as in FastAPI
+    (they were dropped when none had been added before the first item)."""
+    from fulmen.testclient import TestClient
+
+    paths = ["/jsonl-tasks", "/sse-tasks", "/dep-tasks"]
+    fastapi_log: list[str] = []
+    with TestClient(build_background(fastapi_module(), fastapi_log)) as reference:
+        expected = [(reference.get(p).text, list(fastapi_log), fastapi_log.clear())[:2] for p in paths]
+    log: list[str] = []
+    client = serve(build_background(fulmen, log))
+    got = []
+    for path in paths:
+        text = client.get(path).text
+        assert wait_until(lambda: len(log) >= len(expected[len(got)][1]))
+        got.append((text, list(log)))
+        log.clear()
+    assert got == expected
+    assert expected[0][1] == ["jsonl-before", "jsonl-after"] and expected[1][1] == ["sse-after"]
+
+
+def fastapi_module() -> Any:
+    import fastapi
+    import fastapi.sse
+
+    return fastapi
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

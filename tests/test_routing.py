@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fulmen import FastAPI, FastAPIError
+from fulmen import APIRouter, FastAPI, FastAPIError, WebSocket
 from fulmen.route_table import RouteTable
 
 
@@ -206,3 +206,35 @@ def test_unknown_convertor_and_bad_path() -> None:
         app.add_api_route("/x/{a:nope}", lambda a: a)
     with pytest.raises(FastAPIError, match="must start with '/'"):
         app.add_api_route("x", lambda: 1)
+
+
+def test_url_for_a_path_parameter_called_name() -> None:
+    """``name`` is positional-only all the way down, so a route's ``{name}`` can be filled in (it raised)."""
+    app = FastAPI()
+
+    @app.get("/users/{name}")
+    def user(name: str) -> str:
+        return name
+
+    @app.websocket("/rooms/{name}")
+    async def room(websocket: WebSocket, name: str) -> None:
+        await websocket.close()
+
+    sub = FastAPI()
+
+    @sub.get("/teams/{name}", name="team")
+    def team(name: str) -> str:
+        return name
+
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/tags/{name}")
+    def tag(name: str) -> str:
+        return name
+
+    app.include_router(router)
+    app.mount("/sub", sub, name="sub")
+    assert app.url_path_for("user", name="bob") == "/users/bob"
+    assert app.url_path_for("room", name="lobby") == "/rooms/lobby"
+    assert app.url_path_for("tag", name="x") == "/v1/tags/x"
+    assert app.url_path_for("sub:team", name="red") == "/sub/teams/red"

@@ -41,12 +41,21 @@ from tests.engine.conftest import EngineThread
 class Rejected(Exception):
     """The handshake was refused: ``status`` as a real server answers it; ``code`` the TestClient's close."""
 
-    def __init__(self, status: int, code: int | None = None, reason: Any = None, body: bytes = b"") -> None:
+    def __init__(
+        self,
+        status: int,
+        code: int | None = None,
+        reason: Any = None,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(status, code)
         self.status = status
         self.code = code
         self.reason = reason
         self.body = body
+        #: The refusal's HTTP headers (real servers only), names lower-cased.
+        self.headers = headers or {}
 
 
 class Session:
@@ -155,7 +164,9 @@ class Door:
                 **options,
             )
         except InvalidStatus as exc:
-            raise Rejected(exc.response.status_code, body=bytes(exc.response.body or b"")) from None
+            response = exc.response
+            headers = {k.lower(): v for k, v in response.headers.raw_items()}
+            raise Rejected(response.status_code, body=bytes(response.body or b""), headers=headers) from None
         with conn:
             assert conn.response is not None
             response_headers = {k.lower(): v for k, v in conn.response.headers.raw_items()}
@@ -390,6 +401,9 @@ def test_unknown_path_is_refused_with_403(ws: Callable[[Any], Door]) -> None:
     with pytest.raises(Rejected) as info, door.connect("/nowhere"):
         pass
     assert info.value.status == 403
+    if door.real:  # the refusal as uvicorn writes it: an empty text/plain body
+        assert info.value.headers["content-type"] == "text/plain; charset=utf-8"
+        assert info.value.headers["content-length"] == "0"
     if not door.real:
         assert info.value.code == 1000
 

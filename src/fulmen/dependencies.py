@@ -455,7 +455,9 @@ def compile_with_dependencies(
                     response, sub
                 )  # as plan.compile_plan: not into a returned Response
             tasks = run.tasks
-            if tasks is not None and tasks.tasks and response.background is None:
+            # A generator endpoint adds its tasks while the response streams: attach them even when none
+            # was added yet (an empty BackgroundTasks runs nothing).
+            if tasks is not None and (tasks.tasks or streams) and response.background is None:
                 response.background = tasks
             if run.request_exits:
                 # The response's background slot takes any awaitable callable; both front doors await it.

@@ -1183,7 +1183,9 @@ def compile_plan(
                 # FastAPI applies the injected response to data it serialises (and to generator streams), not
                 # to a Response the handler returns itself.
                 response = _merge_sub_response(response, sub)
-            if tasks is not None and tasks.tasks and response.background is None:
+            # A generator endpoint adds its tasks while the response streams: attach them even when none
+            # was added yet (an empty BackgroundTasks runs nothing).
+            if tasks is not None and (tasks.tasks or streams) and response.background is None:
                 response.background = tasks
             return response
         except Exception as exc:

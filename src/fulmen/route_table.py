@@ -276,7 +276,7 @@ class RouteTable:
             allow.extend(m for m in route.method_list if m not in allow)
         return ", ".join(allow) or None
 
-    def url_path_for(self, name: str, **path_params: Any) -> str:
+    def url_path_for(self, name: str, /, **path_params: Any) -> str:
         """The path of the route called ``name`` with these parameters (raises if none fits)."""
         for route in self._routes:
             if route.name == name:

@@ -246,7 +246,7 @@ class Mount:
             self._handle = handle
         return handle
 
-    def url_path_for(self, name: str, **path_params: Any) -> str | None:
+    def url_path_for(self, name: str, /, **path_params: Any) -> str | None:
         """``name`` is this mount's name (with a ``path`` parameter) or ``"mount:route"`` inside a sub-app."""
         if self.name is not None and name == self.name and set(path_params) <= {"path"}:
             rest = str(path_params.get("path", ""))
@@ -384,7 +384,7 @@ class WebSocketRouteTable:
                 return route, params
         return None
 
-    def url_path_for(self, name: str, **path_params: Any) -> str | None:
+    def url_path_for(self, name: str, /, **path_params: Any) -> str | None:
         """The path of the WebSocket route called ``name``, or None."""
         for route in self.routes:
             if route.name == name:

@@ -358,7 +358,8 @@ class WebSocketSession(asyncio.Protocol):
             if self._state.access_log:
                 self._log_access(403, "rejected")
             self._reject_raw(
-                b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n"
+                b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 0\r\n"
+                b"connection: close\r\n"
                 + self._state.date_header
                 + b"\r\n"
             )
