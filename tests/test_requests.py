@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -41,7 +42,8 @@ def test_a_streamed_body_is_read_lazily_and_once() -> None:
     assert calls == []  # nothing is read before the first chunk is asked for
     assert asyncio.run(_collect(stream)) == [b"ab", b"cd"]
     assert len(calls) == 3  # two chunks and the closing b""
-    assert asyncio.run(_collect(request.stream())) == []  # the reader is gone: a body streams once
+    with pytest.raises(RuntimeError, match="Stream consumed"):  # the reader is gone: a body streams once
+        asyncio.run(_collect(request.stream()))
     assert asyncio.run(_collect(stream)) == []  # an exhausted iterator stays exhausted
     assert len(calls) == 3
 
@@ -96,3 +98,30 @@ def test_handlers_read_the_body_with_stream(serve: Callable[..., httpx.Client]) 
     body = b"0123456789" * 10_000
     assert client.post("/upload", content=body).json() == {"total": len(body), "empty_chunks": 0}
     assert client.post("/upload", content=b"").json() == {"total": 0, "empty_chunks": 0}
+
+
+def test_body_after_the_stream_was_consumed(serve: Callable[..., httpx.Client], front_door: str) -> None:
+    """``body()`` after ``form()`` (or ``stream()``) read a streamed body raises Starlette's "Stream consumed"
+    instead of answering b""; on fulmen's engine the body is buffered, so it is still there."""
+    app = FastAPI()
+
+    @app.post("/after-form")
+    async def after_form(request: Request) -> Any:
+        await request.form()
+        try:
+            return {"body": (await request.body()).decode()}
+        except RuntimeError as exc:
+            return {"error": str(exc)}
+
+    @app.post("/after-stream")
+    async def after_stream(request: Request) -> Any:
+        [chunk async for chunk in request.stream()]
+        try:
+            return {"body": (await request.body()).decode()}
+        except RuntimeError as exc:
+            return {"error": str(exc)}
+
+    client = serve(app)
+    expected = {"body": "k=v"} if front_door == "engine" else {"error": "Stream consumed"}
+    assert client.post("/after-form", data={"k": "v"}).json() == expected
+    assert client.post("/after-stream", data={"k": "v"}).json() == expected

@@ -359,7 +359,11 @@ class _BodyChunks:
                 if request._body:
                     return request._body
                 raise StopAsyncIteration
-            self._reader = request._read_body
+            reader = request._read_body
+            if reader is None:
+                # Already streamed (by stream() or form()) and not kept: Starlette's error, not a silent b"".
+                raise RuntimeError("Stream consumed")
+            self._reader = reader
             request._read_body = None  # the body can be streamed once
         reader = self._reader
         if reader is None:

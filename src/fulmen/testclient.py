@@ -80,7 +80,9 @@ class _ASGITransport(httpx.BaseTransport):
         status, out_headers, content = client._portal().run(
             _call_asgi(client.app, scope, body, client.raise_server_exceptions)
         )
-        return httpx.Response(status, headers=out_headers, content=content, request=request)
+        # A stream, not content=: httpx would add a content-length the app never sent (streamed responses have
+        # none, as under Starlette's TestClient).
+        return httpx.Response(status, headers=out_headers, stream=httpx.ByteStream(content), request=request)
 
 
 async def _call_asgi(
