@@ -359,9 +359,7 @@ class WebSocketSession(asyncio.Protocol):
                 self._log_access(403, "rejected")
             self._reject_raw(
                 b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 0\r\n"
-                b"connection: close\r\n"
-                + self._state.date_header
-                + b"\r\n"
+                b"connection: close\r\n" + self._state.date_header + b"\r\n"
             )
             return
         if self._handshake != _ACCEPTED:
