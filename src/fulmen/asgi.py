@@ -36,16 +36,7 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     reader = _ASGIBody(receive)
     client = scope.get("client")
     server = scope.get("server")
-    raw_path = scope.get("raw_path")
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        # ASGI servers give the full path; routes are declared without the root path.
-        path = path[len(root_path) :] or "/"
-        if raw_path is not None and raw_path.startswith(root_path.encode()):
-            raw_path = raw_path[len(root_path) :] or b"/"
-    if raw_path is None:
-        raw_path = path.encode("utf-8")
+    path, raw_path, root_path = _under_root_path(scope)
     headers = [(k.lower(), v) for k, v in scope.get("headers", ())]
     state = scope.get("state")
     request = Request(
@@ -81,6 +72,21 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     await send({"type": "http.response.body", "body": body})
     if response.background is not None:
         await response.background()
+
+
+def _under_root_path(scope: dict[str, Any]) -> tuple[str, bytes, str]:
+    """``(path, raw_path, root_path)`` of an http or websocket scope, the paths without the root path: ASGI
+    servers give the full path, routes are declared without it."""
+    path: str = scope["path"]
+    raw_path: bytes | None = scope.get("raw_path")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
+        if raw_path is not None and raw_path.startswith(root_path.encode()):
+            raw_path = raw_path[len(root_path) :] or b"/"
+    if raw_path is None:
+        raw_path = path.encode("utf-8")
+    return path, raw_path, root_path
 
 
 class _ASGIBody:
@@ -437,15 +443,7 @@ async def _websocket(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any
 
 def websocket_request(scope: dict[str, Any], app: Fulmen | None = None) -> Request:
     """The handshake ``Request`` of an ASGI ``websocket`` scope (paths relative to its root path)."""
-    path: str = scope["path"]
-    raw_path = scope.get("raw_path")
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :] or "/"
-        if raw_path is not None and raw_path.startswith(root_path.encode()):
-            raw_path = raw_path[len(root_path) :] or b"/"
-    if raw_path is None:
-        raw_path = path.encode("utf-8")
+    path, raw_path, root_path = _under_root_path(scope)
     client = scope.get("client")
     server = scope.get("server")
     state = scope.get("state")

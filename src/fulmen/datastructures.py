@@ -187,13 +187,8 @@ def parse_host(value: str | None) -> tuple[str, str | None] | None:
     if match is None:
         return None
     ipv6 = match["ipv6"]
-    if ipv6 is not None:
-        import ipaddress
-
-        try:
-            ipaddress.IPv6Address(ipv6)
-        except ValueError:
-            return None
+    if ipv6 is not None and not _is_ipv6(ipv6):
+        return None
     return match["host"], match["port"]
 
 
@@ -230,6 +225,26 @@ def request_url(
     return (f"{path}?{text}" if text else path), False
 
 
+def first_header(raw: Iterable[Sequence[bytes]], name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower-case bytes) in a raw header list, or None."""
+    for k, v in raw:
+        if k == name:
+            return v
+    return None
+
+
+def scope_url(scope: Mapping[str, Any]) -> tuple[str, bool]:
+    """``request_url`` for an ASGI scope (its Host header, server, full path and query string)."""
+    host = first_header(scope["headers"], b"host")
+    return request_url(
+        scope.get("scheme", "http"),
+        None if host is None else host.decode("latin-1"),
+        scope.get("server"),
+        scope["path"],
+        scope.get("query_string", b""),
+    )
+
+
 class URL:
     """A URL and its parts, as Starlette's ``URL``: ``scheme``, ``netloc``, ``path``, ``query``, ``port`` ...
 
@@ -243,18 +258,7 @@ class URL:
         if scope is not None:
             if url or components:
                 raise ValueError("URL() takes a url, a scope or components, not several")
-            host = None
-            for key, value in scope["headers"]:
-                if key == b"host":
-                    host = value.decode("latin-1")
-                    break
-            url, _ = request_url(
-                scope.get("scheme", "http"),
-                host,
-                scope.get("server"),
-                scope["path"],
-                scope.get("query_string", b""),
-            )
+            url, _ = scope_url(scope)
         elif components:
             if url:
                 raise ValueError("URL() takes a url or components, not both")

@@ -213,12 +213,12 @@ def jsonable_encoder(
     return jsonable_encoder(data, include=include, exclude=exclude, **kwargs)
 
 
-def _dumps(value: Any) -> bytes:
+def _dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     # Exactly Starlette's JSONResponse.render, so the rare values that leave the fast path (exponent floats,
-    # NaN -> ValueError, ...) come out byte-for-byte as FastAPI writes them.
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode(
-        "utf-8"
-    )
+    # NaN -> ValueError, ...) come out byte-for-byte as FastAPI writes them. ``default`` as json.dumps'.
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"), default=default
+    ).encode("utf-8")
 
 
 def encode_json_converted(value: Any) -> bytes:
@@ -256,11 +256,4 @@ def encode_json_plain(value: Any) -> bytes:
     """
     if _is_native(value):
         return _encode(value)
-    return json.dumps(
-        value,
-        ensure_ascii=False,
-        allow_nan=False,
-        indent=None,
-        separators=(",", ":"),
-        default=_convert_leftover,
-    ).encode("utf-8")
+    return _dumps(value, _convert_leftover)

@@ -15,7 +15,16 @@ from urllib.parse import unquote
 import msgspec
 
 from fulmen._mypyc import mypyc_attr
-from fulmen.datastructures import URL, Address, FormData, Headers, QueryParams, State, request_url
+from fulmen.datastructures import (
+    URL,
+    Address,
+    FormData,
+    Headers,
+    QueryParams,
+    State,
+    first_header,
+    request_url,
+)
 
 if TYPE_CHECKING:
     from fulmen.app import Fulmen
@@ -175,10 +184,8 @@ class Request:
         return s
 
     def _host_header(self) -> str | None:
-        for k, v in self.raw_headers:
-            if k == b"host":
-                return v.decode("latin-1")
-        return None
+        host = first_header(self.raw_headers, b"host")
+        return None if host is None else host.decode("latin-1")
 
     @property
     def base_url(self) -> URL:

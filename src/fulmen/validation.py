@@ -1330,12 +1330,8 @@ def _pydantic_fallback(tp: Any, c: Constraints | None) -> Validator | None:
     """A pydantic validator for a type fulmen's own validators don't know (``HttpUrl``, ``IPv4Address``,
     ``SecretStr``, ``pathlib.Path`` ...), when pydantic is installed and supports it; else None."""
     try:
-        import pydantic  # noqa: F401
-    except ImportError:
-        return None
-    try:
         return _compile_delegated(tp, (), c)
-    except Exception:  # pydantic can't build a schema for it either: the caller reports the annotation
+    except Exception:  # no pydantic (ImportError), or it can't build a schema either: the caller reports it
         return None
 
 

@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from fulmen.datastructures import request_url
 from fulmen.middleware import ASGIApp, Message, Receive, Scope
 from fulmen.responses import Response
 
 logger = logging.getLogger("fulmen.error")
 _NO_BODY_STATUSES = frozenset({204, 304})
-
-
-def first_header(raw: Iterable[Sequence[bytes]], name: bytes) -> bytes | None:
-    """The first value of header ``name`` (lower-case bytes) in a raw header list, or None."""
-    for k, v in raw:
-        if k == name:
-            return v
-    return None
-
-
-def scope_url(scope: Scope) -> tuple[str, bool]:
-    """``request_url`` for an ASGI scope."""
-    host = first_header(scope["headers"], b"host")
-    return request_url(
-        scope.get("scheme", "http"),
-        None if host is None else host.decode("latin-1"),
-        scope.get("server"),
-        scope["path"],
-        scope.get("query_string", b""),
-    )
 
 
 async def send_response(response: Response, scope: Scope, send: Any) -> None:

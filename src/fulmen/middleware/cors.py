@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from fulmen.datastructures import MutableHeaders
+from fulmen.datastructures import MutableHeaders, first_header
 from fulmen.middleware import ASGIApp, Handle, Message, Receive, Scope, Send
-from fulmen.middleware._asgi import first_header, send_response
+from fulmen.middleware._asgi import send_response
 from fulmen.requests import Request
 from fulmen.responses import PlainTextResponse, Response
 

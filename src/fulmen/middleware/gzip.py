@@ -14,9 +14,8 @@ import zlib
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from fulmen.datastructures import MutableHeaders
+from fulmen.datastructures import MutableHeaders, first_header
 from fulmen.middleware import ASGIApp, Handle, Message, Receive, Scope, Send
-from fulmen.middleware._asgi import first_header
 from fulmen.requests import Request
 from fulmen.responses import BodyWriter, Response
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from fulmen.datastructures import request_url
+from fulmen.datastructures import first_header, request_url, scope_url
 from fulmen.middleware import ASGIApp, Handle, Receive, Scope, Send
-from fulmen.middleware._asgi import first_header, scope_url, send_response
+from fulmen.middleware._asgi import send_response
 from fulmen.requests import Request
 from fulmen.responses import PlainTextResponse, RedirectResponse, Response
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fulmen.datastructures import parse_host, request_url
+from fulmen.datastructures import first_header, parse_host, request_url, scope_url
 from fulmen.middleware import ASGIApp, Handle, Receive, Scope, Send
-from fulmen.middleware._asgi import first_header, scope_url, send_response
+from fulmen.middleware._asgi import send_response
 from fulmen.requests import Request
 from fulmen.responses import PlainTextResponse, RedirectResponse, Response
 
