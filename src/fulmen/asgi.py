@@ -80,10 +80,14 @@ def _under_root_path(scope: dict[str, Any]) -> tuple[str, bytes, str]:
     path: str = scope["path"]
     raw_path: bytes | None = scope.get("raw_path")
     root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :] or "/"
-        if raw_path is not None and raw_path.startswith(root_path.encode()):
-            raw_path = raw_path[len(root_path) :] or b"/"
+    size = len(root_path)
+    # Only whole segments: "/apiary" is not under the root path "/api" (Starlette's rule too).
+    if root_path and path.startswith(root_path) and (len(path) == size or path[size] == "/"):
+        path = path[size:]
+        if raw_path is not None:
+            encoded = root_path.encode("utf-8")
+            if raw_path.startswith(encoded):
+                raw_path = raw_path[len(encoded) :]
     if raw_path is None:
         raw_path = path.encode("utf-8")
     return path, raw_path, root_path
@@ -204,18 +208,7 @@ async def send_to_scope(response: Response, scope: dict[str, Any], receive: Any,
 
 def request_from_scope(scope: dict[str, Any]) -> Request:
     """A fulmen ``Request`` for an ASGI http scope, its path relative to ``root_path`` (as mounts give it)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    raw_path: bytes = scope.get("raw_path") or path.encode("utf-8")
-    if (
-        root_path
-        and path.startswith(root_path)
-        and (len(path) == len(root_path) or path[len(root_path)] == "/")
-    ):
-        path = path[len(root_path) :]
-        encoded = root_path.encode("utf-8")
-        if raw_path.startswith(encoded):
-            raw_path = raw_path[len(encoded) :]
+    path, raw_path, root_path = _under_root_path(scope)
     client = scope.get("client")
     server = scope.get("server")
     return Request(
