@@ -83,6 +83,9 @@ def build_frontend(fw: Any, root: Path) -> Any:
     return app
 
 
+_LATER = "Fri, 01 Jan 2100 00:00:00 GMT"
+
+
 def _etag(path: Path) -> str:
     # What FileResponse sends for a file (Starlette's formula): the test asks with it to get a 304.
     st = os.stat(path)
@@ -100,6 +103,8 @@ def cases(root: Path) -> list[Case]:
             "/assets/app.js",
             {"headers": {"if-none-match": _etag(root / "site/assets/app.js")}},
         ),
+        ("asset-range", "GET", "/assets/app.js", {"headers": {"range": "bytes=0-6"}}),
+        ("asset-modified-since", "GET", "/assets/app.js", {"headers": {"if-modified-since": _LATER}}),
         ("root", "GET", "/", {}),
         ("navigation", "GET", "/dashboard/settings", {"headers": HTML}),
         ("navigation-xhtml", "GET", "/v/1.2.3", {"headers": {"accept": "application/xhtml+xml"}}),

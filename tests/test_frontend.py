@@ -157,6 +157,7 @@ def test_not_in_openapi_and_url_path_for_unchanged(dist: Path) -> None:
     assert set(app.openapi()["paths"]) == {"/api"}
     assert app.url_path_for("read_api") == "/api"
     assert all(not isinstance(r, fulmen.frontend.Frontend) for r in app.routes)
+    assert [f.path_format for f in app.frontends] == ["/{path}", "/app/{path}"]
 
 
 def test_websocket_route_and_mount_win(dist: Path) -> None:
@@ -212,6 +213,8 @@ def test_frontend_in_a_mounted_app(dist: Path, serve: Callable[..., httpx.Client
     app.mount("/shop", sub)
     client = serve(app)
     assert client.get("/shop/app.js").text == "js"
+    head = client.head("/shop/app.js")
+    assert (head.status_code, head.headers["content-length"], head.content) == (200, "2", b"")
     assert client.get("/shop/cart", headers={"accept": "text/html"}).text == "shell"
     redirect = client.get("/shop", follow_redirects=False)
     assert redirect.status_code == 307

@@ -172,12 +172,14 @@ class FrontendFiles(StaticFiles):
 class Frontend:
     """One ``frontend()`` declaration at its full path, with the dependencies that guard it."""
 
-    __slots__ = ("dependencies", "files", "handler", "inline_sync", "path")
+    __slots__ = ("dependencies", "files", "handler", "inline_sync", "path", "path_format")
 
     def __init__(
         self, path: str, files: FrontendFiles, dependencies: Sequence[Depends], *, inline_sync: bool
     ) -> None:
         self.path = path
+        #: The route template FastAPI reports for a frontend (``/ui/{path}``), e.g. as telemetry's http.route.
+        self.path_format = path.rstrip("/") + "/{path}"
         self.files = files
         self.dependencies = list(dependencies)
         self.inline_sync = inline_sync
