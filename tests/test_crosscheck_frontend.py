@@ -77,6 +77,9 @@ def build_frontend(fw: Any, root: Path) -> Any:
     docs.frontend("/", directory=root / "docs")
     app.include_router(docs)
 
+    app.frontend("/plain", directory=root / "admin", fallback=None)
+    app.frontend("/pages", directory=root / "docs", fallback="404.html")
+
     tokened = fw.APIRouter()
     tokened.frontend("/ui", directory=root / "admin")
     app.include_router(tokened, prefix="/tokened", dependencies=[fw.Depends(require_token)])
@@ -138,6 +141,9 @@ def cases(root: Path) -> list[Case]:
         ("docs-file", "GET", "/docs-site/guide.html", {}),
         ("docs-404-page", "GET", "/docs-site/nothing", {"headers": HTML}),
         ("docs-404-asset", "GET", "/docs-site/x.js", {}),
+        ("no-fallback", "GET", "/plain/users", {"headers": HTML}),
+        ("no-fallback-file", "GET", "/plain/admin.css", {}),
+        ("explicit-404-page", "GET", "/pages/x.js", {"headers": HTML}),
         ("tokened-422", "GET", "/tokened/ui/", {}),
         ("tokened-ok", "GET", "/tokened/ui/?token=t", {}),
     ]

@@ -127,18 +127,20 @@ class FrontendFiles(StaticFiles):
                 return full_path, stat_result, True
         return None
 
-    def _has_file(self, name: str) -> bool:
-        _, stat_result = self.lookup_path(name)
-        return stat_result is not None and stat.S_ISREG(stat_result.st_mode)
-
-    def _fallback_file(self, name: str) -> tuple[str, os.stat_result]:
+    def _file(self, name: str) -> tuple[str, os.stat_result] | None:
         full_path, stat_result = self.lookup_path(name)
         if stat_result is None or not stat.S_ISREG(stat_result.st_mode):
+            return None
+        return full_path, stat_result
+
+    def _fallback_file(self, name: str) -> tuple[str, os.stat_result]:
+        found = self._file(name)
+        if found is None:
             raise RuntimeError(
                 f"Frontend fallback file '{name}' does not exist in directory '{self.directory}'. "
                 f"Resolved absolute directory: '{os.path.realpath(os.fspath(self.directory or '.'))}'"
             )
-        return full_path, stat_result
+        return found
 
     def frontend_response(self, relative: str, request: Request) -> Response:
         """The answer for ``relative`` (the path below the frontend's prefix); HTTPException for 404/405."""
@@ -158,14 +160,16 @@ class FrontendFiles(StaticFiles):
                 return RedirectResponse(url=str(url.replace(path=url.path + "/")))
             return self.file_response(full_path, stat_result, request)
         fallback = self.fallback
-        if fallback == "404.html" or (fallback == "auto" and self._has_file("404.html")):
-            full_path, stat_result = self._fallback_file("404.html")
-            return self.file_response(full_path, stat_result, request, status_code=404)
-        if (
-            fallback == "index.html" or (fallback == "auto" and self._has_file("index.html"))
-        ) and is_navigation_request(request.headers.get("accept", "")):
-            full_path, stat_result = self._fallback_file("index.html")
-            return self.file_response(full_path, stat_result, request)
+        # "auto" uses whichever page the build has, 404.html first; an explicit choice must exist.
+        page = self._fallback_file("404.html") if fallback == "404.html" else None
+        if page is None and fallback == "auto":
+            page = self._file("404.html")
+        if page is not None:
+            return self.file_response(page[0], page[1], request, status_code=404)
+        if fallback in ("auto", "index.html") and is_navigation_request(request.headers.get("accept", "")):
+            page = self._fallback_file("index.html") if fallback == "index.html" else self._file("index.html")
+            if page is not None:
+                return self.file_response(page[0], page[1], request)
         raise HTTPException(status_code=404)
 
 
