@@ -12,7 +12,7 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from types import CoroutineType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fulmen.datastructures import State
 from fulmen.encoders import jsonable_encoder
@@ -34,6 +34,11 @@ from fulmen.responses import JSONResponse, RedirectResponse, Response
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
 from fulmen.websockets import WebSocket, WebSocketState
+
+if TYPE_CHECKING:
+    import os
+
+    from fulmen.frontend import Fallback, Frontend
 
 F = TypeVar("F", bound=Callable[..., Any])
 ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
@@ -127,6 +132,9 @@ class APIRouter:
         #: Dependencies run for every route of this router, before the route's own.
         self.dependencies: list[Depends] = list(dependencies or [])
         self.table = RouteTable()
+        #: ``frontend()`` declarations: this router's own first, then included routers' (FastAPI's order).
+        self.frontends: list[Frontend] = []
+        self._own_frontends = 0
 
     @property
     def routes(self) -> list[Any]:
@@ -136,6 +144,37 @@ class APIRouter:
     def mount(self, path: str, app: Any, name: str | None = None) -> None:
         """Serve ``app`` (a fulmen app, ``StaticFiles`` or any ASGI app) under ``path``."""
         self.table.mounts.append(Mount(self.prefix + path, app, name=name))
+
+    def frontend(
+        self,
+        path: str,
+        *,
+        directory: str | os.PathLike[str],
+        fallback: Fallback = "auto",
+        check_dir: bool | Literal["auto"] = "auto",
+    ) -> None:
+        """Serve a built frontend (``dist``) under ``path``, answered only when no route matches.
+
+        Files for GET/HEAD, ``index.html`` for navigations, ``404.html`` for missing pages (docs/frontend.md).
+        """
+        from fulmen.frontend import (
+            join_frontend_paths,
+            make_frontend,
+            normalize_frontend_path,
+            resolve_check_dir,
+        )
+
+        checked = resolve_check_dir(directory, check_dir)
+        frontend = make_frontend(
+            join_frontend_paths(self.prefix, normalize_frontend_path(path)),
+            directory=directory,
+            fallback=fallback,
+            check_dir=checked,
+            dependencies=self.dependencies,
+            inline_sync=bool(self.inline_sync),
+        )
+        self.frontends.insert(self._own_frontends, frontend)
+        self._own_frontends += 1
 
     def add_api_route(
         self,
@@ -242,6 +281,10 @@ class APIRouter:
         for mount in router.table.mounts:
             self.table.mounts.append(Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name))
         self._include_websocket_routes(router, prefix, dependencies)
+        for frontend in router.frontends:
+            self.frontends.append(
+                frontend.included(self.prefix + prefix, [*self.dependencies, *(dependencies or [])])
+            )
         # As FastAPI: the included router's start-up work runs inside the including one's lifespan, in order.
         self.lifespan_context = _merge_lifespans(self.lifespan_context, _router_lifespan(router))
         for route in router.table.routes:
@@ -826,11 +869,21 @@ class Fulmen(APIRouter):
 
     async def _answer_no_route(self, request: Request, allow: str | None) -> Response:
         try:
-            return self._no_route(request, allow)
+            response = self._no_route(request, allow)
+            if response is not None:
+                return response
+            if self.frontends:
+                # FastAPI's low-priority routes: tried after routes, mounts and the trailing-slash redirect.
+                from fulmen.frontend import match_frontend
+
+                frontend = match_frontend(self.frontends, request.path)
+                if frontend is not None:
+                    return await frontend.answer(request)
+            raise BaseHTTPException(404)
         except Exception as exc:
             return await self.handle_exception(request, exc)
 
-    def _no_route(self, request: Request, allow: str | None) -> Response:
+    def _no_route(self, request: Request, allow: str | None) -> Response | None:
         # Raised, not returned, so custom handlers for 404 / 405 / BaseHTTPException (Starlette's
         # HTTPException) apply as in FastAPI; not HTTPException, whose handler doesn't see these there either.
         if allow is not None:
@@ -842,7 +895,7 @@ class Fulmen(APIRouter):
                 url = request.url
                 new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
                 return RedirectResponse(str(url.replace(path=new_path)))
-        raise BaseHTTPException(404)
+        return None
 
     async def handle_exception(self, request: Request, exc: Exception) -> Response:
         """Turn an exception raised while answering ``request`` into a response (handlers, then 500).
