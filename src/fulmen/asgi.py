@@ -77,7 +77,7 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
 def _under_root_path(scope: dict[str, Any]) -> tuple[str, bytes, str]:
     """``(path, raw_path, root_path)`` of an http or websocket scope, the paths without the root path: ASGI
     servers give the full path, routes are declared without it."""
-    path: str = scope["path"]
+    path: str = scope.get("path") or "/"  # hand-made scopes (a response called directly) may have none
     raw_path: bytes | None = scope.get("raw_path")
     root_path: str = scope.get("root_path", "")
     size = len(root_path)
@@ -212,7 +212,7 @@ def request_from_scope(scope: dict[str, Any]) -> Request:
     client = scope.get("client")
     server = scope.get("server")
     return Request(
-        scope["method"],
+        scope.get("method", "GET"),
         raw_path,
         scope.get("query_string", b""),
         [(k.lower(), v) for k, v in scope.get("headers", ())],

@@ -369,6 +369,11 @@ def get_dependant(
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue
         if marker is None and isinstance(base, type):
+            role = _starlette_role(base)
+            if role is not None:
+                # FastAPI code may annotate with Starlette's classes; fulmen's objects fill the same role.
+                setattr(dep, role, pname)
+                continue
             if issubclass(base, (Request, WebSocket)):
                 # A WebSocket route passes its WebSocket where an HTTP route passes its Request.
                 dep.request_param = pname
@@ -502,6 +507,26 @@ def _generator_kind(call: Any) -> tuple[bool, bool]:
     if not (inspect.isroutine(call) or inspect.isclass(call)):
         target = getattr(call, "__call__", call)  # noqa: B004
     return inspect.isgeneratorfunction(target), inspect.isasyncgenfunction(target)
+
+
+#: Starlette's classes that FastAPI code annotates parameters with, and the ``Dependant`` slot fulmen fills
+#: for each (fulmen's Request, WebSocket, Response and BackgroundTasks have the same API). Matched by name,
+#: so Starlette is never imported.
+_STARLETTE_ROLES = {
+    ("starlette.requests", "Request"): "request_param",
+    ("starlette.requests", "HTTPConnection"): "request_param",
+    ("starlette.websockets", "WebSocket"): "request_param",
+    ("starlette.responses", "Response"): "response_param",
+    ("starlette.background", "BackgroundTasks"): "background_param",
+}
+
+
+def _starlette_role(cls: type) -> str | None:
+    """The ``Dependant`` slot for a parameter annotated with one of Starlette's classes, else None."""
+    module = getattr(cls, "__module__", "")
+    if not isinstance(module, str) or not module.startswith("starlette."):
+        return None
+    return _STARLETTE_ROLES.get((module, cls.__qualname__))
 
 
 def _is_security_scopes(tp: type) -> bool:

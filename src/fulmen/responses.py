@@ -156,8 +156,9 @@ class Response:
         secure: bool = False,
         httponly: bool = False,
         samesite: Literal["lax", "strict", "none"] | None = "lax",
+        partitioned: bool = False,
     ) -> None:
-        """Expire a cookie in the client."""
+        """Expire a cookie in the client (a partitioned cookie is only removed by a partitioned deletion)."""
         self.set_cookie(
             key,
             max_age=0,
@@ -167,6 +168,7 @@ class Response:
             secure=secure,
             httponly=httponly,
             samesite=samesite,
+            partitioned=partitioned,
         )
 
     # -- the sending protocol (used by the front doors for ``streaming`` responses) -------------------------
