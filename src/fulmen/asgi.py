@@ -66,6 +66,9 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     body = response.body
     if scope["method"] == "HEAD":
         body = b""
+    if response.has_debug_info and "http.response.debug" in scope.get("extensions", ()):
+        info = {"template": getattr(response, "template", None), "context": getattr(response, "context", {})}
+        await send({"type": "http.response.debug", "info": info})
     await send(
         {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
     )

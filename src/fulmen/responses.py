@@ -46,6 +46,9 @@ class Response:
     #: True when the body is produced while sending (streams, files): the front doors then call ``prepare``
     #: and ``send_body`` instead of writing ``body``. PERF: a class attribute, read once per response.
     streaming: ClassVar[bool] = False
+    #: True for template responses: under a client that asks for ASGI's ``http.response.debug`` extension
+    #: (the TestClient), the template and its context are sent ahead of the response for the test to read.
+    has_debug_info: ClassVar[bool] = False
 
     __slots__ = ("background", "body", "raw_headers", "status_code")
 
