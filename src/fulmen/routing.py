@@ -214,9 +214,10 @@ class Mount:
     """
 
     def __init__(self, path: str, app: Any, name: str | None = None) -> None:
-        if path and (not path.startswith("/") or path.endswith("/")):
-            raise FastAPIError(f"A mount path must start with '/' and must not end with '/', got {path!r}")
-        self.path = path
+        if path and not path.startswith("/"):
+            raise FastAPIError(f"A mount path must start with '/', got {path!r}")
+        # As Starlette: a trailing slash is dropped, so "/" mounts the app under every path.
+        self.path = path.rstrip("/")
         self.app = app
         self.name = name
         self._handle: Callable[[Any], Any] | None = None
