@@ -123,9 +123,14 @@ def _template_app(fw: Any, templates: Any) -> Any:
 def test_testclient_exposes_template_and_context(template_dir: Path) -> None:
     """As under FastAPI's (Starlette's) TestClient: ``response.template`` and ``response.context``, whichever
     client drives the app; a plain response has neither."""
+    import warnings
+
     import fastapi
     import fastapi.templating
-    from fastapi.testclient import TestClient as StarletteClient
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette 1.10's TestClient asks for httpx2 when it runs on httpx
+        from fastapi.testclient import TestClient as StarletteClient
 
     import fulmen
     import fulmen.templating

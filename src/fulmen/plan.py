@@ -31,6 +31,7 @@ from fulmen.exceptions import (
     RequestValidationError,
     ValidationException,
 )
+from fulmen.foreign import foreign_response, is_starlette_json_class, is_starlette_response
 from fulmen.forms import (
     FormSolver,
     close_files_after,
@@ -974,6 +975,16 @@ def json_response(body: bytes, status_code: int) -> Response:
     return r
 
 
+def as_response(response: Any) -> Response:
+    """``response`` as fulmen's ``Response``: a ``response_class`` may be Starlette's (FastAPI code)."""
+    if isinstance(response, Response):
+        return response
+    foreign = foreign_response(response)
+    if foreign is None:
+        raise TypeError(f"response_class made {type(response).__name__}, which is not a Response")
+    return foreign
+
+
 def _make_serializer(
     response_class: type[Response],
     status_code: int | None,
@@ -995,6 +1006,9 @@ def _make_serializer(
             def model_bytes(result: Any) -> Response:
                 if isinstance(result, Response):
                     return result
+                foreign = foreign_response(result)
+                if foreign is not None:
+                    return foreign
                 return json_response(serialize_result(result), default_status)
 
             return model_bytes
@@ -1004,6 +1018,9 @@ def _make_serializer(
             def model_json(result: Any) -> Response:
                 if isinstance(result, Response):
                     return result
+                foreign = foreign_response(result)
+                if foreign is not None:
+                    return foreign
                 return json_response(encode_json_plain(serialize_result(result)), default_status)
 
             return model_json
@@ -1011,7 +1028,10 @@ def _make_serializer(
         def model_class(result: Any) -> Response:
             if isinstance(result, Response):
                 return result
-            return response_class(serialize_result(result), **class_status)
+            foreign = foreign_response(result)
+            if foreign is not None:
+                return foreign
+            return as_response(response_class(serialize_result(result), **class_status))
 
         return model_class
 
@@ -1021,6 +1041,9 @@ def _make_serializer(
             def no_body(result: Any) -> Response:
                 if isinstance(result, Response):
                     return result
+                foreign = foreign_response(result)
+                if foreign is not None:
+                    return foreign
                 return Response(status_code=default_status, media_type=response_class.media_type)
 
             return no_body
@@ -1029,19 +1052,25 @@ def _make_serializer(
             if isinstance(result, Response):
                 return result
             # PERF: the native case inline (no encoder frame per request); see fulmen.encoders.
-            return json_response(
-                _encode(result) if _is_native(result) else encode_json_converted(result), default_status
-            )
+            if _is_native(result):
+                return json_response(_encode(result), default_status)
+            foreign = foreign_response(result)  # a Starlette response (not on the native path above)
+            if foreign is not None:
+                return foreign
+            return json_response(encode_json_converted(result), default_status)
 
         return to_json
 
-    is_json_class = issubclass(response_class, JSONResponse)
+    is_json_class = issubclass(response_class, JSONResponse) or is_starlette_json_class(response_class)
 
     def to_class(result: Any) -> Response:
         if isinstance(result, Response):
             return result
+        foreign = foreign_response(result)
+        if foreign is not None:
+            return foreign
         content = jsonable_encoder(result) if is_json_class else result
-        return response_class(content, **class_status)
+        return as_response(response_class(content, **class_status))
 
     return to_class
 
@@ -1204,9 +1233,11 @@ def compile_plan(
                     tasks = values[dep.background_param] = BackgroundTasks()
             result = await invoke(values)
             response = serialize(result)
-            if sub is not None and (response is not result or streams):
+            if sub is not None and (
+                (response is not result and not is_starlette_response(result)) or streams
+            ):
                 # FastAPI applies the injected response to data it serialises (and to generator streams), not
-                # to a Response the handler returns itself.
+                # to a Response the handler returns itself (fulmen's, or Starlette's converted).
                 response = _merge_sub_response(response, sub)
             # A generator endpoint adds its tasks while the response streams: attach them even when none
             # was added yet (an empty BackgroundTasks runs nothing).

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from fulmen.websockets import WebSocketDisconnect
+from fulmen.websockets import WebSocketDisconnect, disconnect_error
 
 try:
     import httpx
@@ -470,7 +470,7 @@ class WebSocketTestSession:
     def _raise_on_close(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "websocket.close":
-            raise WebSocketDisconnect(code=message.get("code", 1000), reason=message.get("reason", ""))
+            raise disconnect_error(message.get("code", 1000), message.get("reason", ""))
         if kind == "websocket.http.response.start":
             body: list[bytes] = []
             while True:
