@@ -88,6 +88,21 @@ def build_app(fw: Any) -> Any:
         data.tags.append("handler")
         return data.model_dump()
 
+    choices = pydantic.AliasChoices
+
+    @app.post("/alias-choices")
+    def alias_choices(
+        value: Annotated[int, Form(validation_alias=choices("primary", "secondary"))] = 10,
+        tags: Annotated[list[str], Form(validation_alias=choices("tag", "label"))] = [],  # noqa: B006
+        checked: Annotated[bool, Form(validation_alias=choices("on", "checked"))] = False,
+        doc: Annotated[Optional[bytes], fw.File(validation_alias=choices("doc", "attachment"))] = None,
+    ):
+        return {"value": value, "tags": tags, "checked": checked, "doc": doc and doc.decode()}
+
+    @app.post("/alias-required")
+    def alias_required(count: Annotated[int, Form(validation_alias=choices("count", "n"))]):
+        return {"count": count}
+
     return app
 
 
@@ -112,6 +127,20 @@ CASES: list[Case] = [
     ("smart-default-member", "POST", "/smart", {"data": {"email": "a@b.c"}}),
     ("forbid-second-alias", "POST", "/forbid", {"data": {"kind": "strict", "full_name": "Ann"}}),
     ("forbid-both-aliases", "POST", "/forbid", {"data": {"kind": "strict", "name": "A", "full_name": "B"}}),
+    ("choices-first", "POST", "/alias-choices", {"data": {"primary": "1", "tag": ["a", ""], "on": "on"}}),
+    (
+        "choices-second",
+        "POST",
+        "/alias-choices",
+        {"data": {"secondary": "2", "label": "b", "checked": "yes"}},
+    ),
+    ("choices-empty-first", "POST", "/alias-choices", {"data": {"primary": "", "secondary": "5"}}),
+    ("choices-invalid-second", "POST", "/alias-choices", {"data": {"secondary": "x", "checked": "maybe"}}),
+    ("choices-file-second", "POST", "/alias-choices", {"files": {"attachment": ("a.txt", b"content")}}),
+    ("choices-none", "POST", "/alias-choices", {}),
+    ("required-second", "POST", "/alias-required", {"data": {"n": "3"}}),
+    ("required-second-invalid", "POST", "/alias-required", {"data": {"n": "three"}}),
+    ("required-missing", "POST", "/alias-required", {}),
     ("shared-default-1", "POST", "/shared-default", {}),
     ("shared-default-2", "POST", "/shared-default", {}),
 ]

@@ -801,8 +801,16 @@ def compile_form_solver(fields: list[BodyField], where: str) -> FormSolver:
                 raw = _model_input(plan, form)
                 loc = ("body",)
             else:
-                raw = _lookup(form, f.alias, plan.is_list)
-                loc = ("body", f.alias)
+                # The first of the field's names (AliasChoices) that was sent; errors name that one.
+                alias = f.alias
+                raw = _lookup(form, alias, plan.is_list)
+                if raw is _MISSING:
+                    for other in f.alt_aliases:
+                        raw = _lookup(form, other, plan.is_list)
+                        if raw is not _MISSING:
+                            alias = other
+                            break
+                loc = ("body", alias)
                 if plan.read_bytes and raw is not _MISSING:
                     if plan.is_list:
                         raw = [await _file_bytes(v) if isinstance(v, UploadFile) else v for v in raw]
