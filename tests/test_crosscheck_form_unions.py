@@ -15,6 +15,7 @@ import pydantic
 import pytest
 
 import fulmen
+from tests.openapi.compare import assert_same, fastapi_document, fulmen_document
 from tests.test_crosscheck_fastapi import Answer, ask, assert_same_as_fastapi
 from tests.test_crosscheck_fastapi import _reraise_only_unanswered as reraise_only_unanswered
 
@@ -52,6 +53,18 @@ class Strict(pydantic.BaseModel):
 class Settings(pydantic.BaseModel):
     kind: Literal["settings"] = "settings"
     tags: list[str] = []
+
+
+class Person(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(populate_by_name=True)
+
+    name: str = pydantic.Field(alias="display_name")
+    department: str
+
+
+class Account(pydantic.BaseModel):
+    login: str = pydantic.Field(validation_alias=pydantic.AliasChoices("login", "user"))
+    plan: str = "free"
 
 
 def build_app(fw: Any) -> Any:
@@ -103,6 +116,16 @@ def build_app(fw: Any) -> Any:
     def alias_required(count: Annotated[int, Form(validation_alias=choices("count", "n"))]):
         return {"count": count}
 
+    @app.post("/aliased-models")
+    def aliased_models(
+        person: Annotated[Person, Form()], account: Annotated[Optional[Account], Form()] = None
+    ):
+        return {"person": person.model_dump(), "account": account and account.model_dump()}
+
+    @app.post("/aliased-optional")
+    def aliased_optional(account: Annotated[Optional[Account], Form()] = None):
+        return account and account.model_dump()
+
     return app
 
 
@@ -141,6 +164,10 @@ CASES: list[Case] = [
     ("required-second", "POST", "/alias-required", {"data": {"n": "3"}}),
     ("required-second-invalid", "POST", "/alias-required", {"data": {"n": "three"}}),
     ("required-missing", "POST", "/alias-required", {}),
+    ("aliased-by-name", "POST", "/aliased-models", {"data": {"name": "Ann", "department": "R", "user": "a"}}),
+    ("aliased-by-alias", "POST", "/aliased-models", {"data": {"display_name": "Ann", "department": "R"}}),
+    ("aliased-optional-second", "POST", "/aliased-optional", {"data": {"user": "u"}}),
+    ("aliased-optional-absent", "POST", "/aliased-optional", {}),
     ("shared-default-1", "POST", "/shared-default", {}),
     ("shared-default-2", "POST", "/shared-default", {}),
 ]
@@ -163,6 +190,11 @@ def test_same_answers(serve: Callable[..., httpx.Client], fastapi_answers: dict[
     """Every submission is answered exactly as FastAPI answers it (status, body, headers)."""
     client = serve(build_app(fulmen))
     assert_same_as_fastapi(client, CASES, fastapi_answers)
+
+
+def test_openapi_document_equals_fastapi() -> None:
+    """The form bodies document each model under the names the form reads (alias choices, by name)."""
+    assert_same(fastapi_document(build_app), fulmen_document(build_app))
 
 
 def test_fastapi_answers_are_not_trivial(fastapi_answers: dict[str, Answer]) -> None:

@@ -335,6 +335,7 @@ def _body_field(members: list[SchemaField], unique_id: str) -> tuple[SchemaField
         # A nullable form model: FastAPI keeps the parameter's field but types it with the model.
         body.name = members[0].name
         body.alias = members[0].alias
+        body.default = members[0].default
     return body, None
 
 
