@@ -116,6 +116,14 @@ def build_app(fw: Any) -> Any:
     def alias_required(count: Annotated[int, Form(validation_alias=choices("count", "n"))]):
         return {"count": count}
 
+    @app.post("/factory-default")
+    def factory_default(data: Annotated[Optional[Union[Settings, TextForm]], Form(default_factory=Settings)]):
+        return data and data.model_dump()
+
+    @app.post("/validated-default")
+    def validated_default(count: Annotated[int, Form(validate_default=True)] = "x"):  # type: ignore[assignment]
+        return {"count": count}
+
     @app.post("/aliased-models")
     def aliased_models(
         person: Annotated[Person, Form()], account: Annotated[Optional[Account], Form()] = None
@@ -168,6 +176,9 @@ CASES: list[Case] = [
     ("aliased-by-alias", "POST", "/aliased-models", {"data": {"display_name": "Ann", "department": "R"}}),
     ("aliased-optional-second", "POST", "/aliased-optional", {"data": {"user": "u"}}),
     ("aliased-optional-absent", "POST", "/aliased-optional", {}),
+    ("factory-default", "POST", "/factory-default", {}),
+    ("validated-default-invalid", "POST", "/validated-default", {}),
+    ("validated-default-given", "POST", "/validated-default", {"data": {"count": "4"}}),
     ("shared-default-1", "POST", "/shared-default", {}),
     ("shared-default-2", "POST", "/shared-default", {}),
 ]

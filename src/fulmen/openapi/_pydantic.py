@@ -175,8 +175,10 @@ def _field_info(field: SchemaField, translator: _Translator) -> FieldInfo:
     """The FieldInfo FastAPI's ``analyze_param`` (or ``create_model_field``) ends up with for ``field``."""
     if field.members is not None:
         # A lone nullable form model keeps its parameter's default (FastAPI copies the parameter's field).
-        default = ... if field.required else pydantic_default(field.default)
-        return MarkerFieldInfo(annotation=_body_model(field, translator), default=default)
+        body = MarkerFieldInfo(annotation=_body_model(field, translator))
+        body.default = ... if field.required else pydantic_default(field.default)
+        body.default_factory = field.default_factory
+        return body
     if field.marker is None:
         return FieldInfo(annotation=translator.annotation(field.annotation))
     base, metadata = _split_annotated(field.annotation)

@@ -336,6 +336,7 @@ def _body_field(members: list[SchemaField], unique_id: str) -> tuple[SchemaField
         body.name = members[0].name
         body.alias = members[0].alias
         body.default = members[0].default
+        body.default_factory = members[0].default_factory
     return body, None
 
 
