@@ -102,13 +102,20 @@ class _Field:
     #: ``validation_alias=AliasChoices("a", "b")``: the other names, tried in order when ``alias`` is missing.
     alt_aliases: tuple[str, ...] = ()
 
+    #: The default can change in place (a list, a model instance): each request gets a deep copy of it.
+    copy_default: bool = dataclasses.field(init=False)
+
     def __post_init__(self) -> None:
         self.required = self.default is _MISSING and self.default_factory is None
+        self.copy_default = _needs_copy(self.default)
 
     def default_value(self) -> Any:
-        """The declared default (a fresh one from ``default_factory`` when given)."""
+        """The declared default: a fresh one from ``default_factory``, a deep copy when it is mutable."""
         factory = self.default_factory
-        return factory() if factory is not None else _copy_default(self.default)
+        if factory is not None:
+            return factory()
+        # PERF: decided once; immutable defaults (numbers, strings, enums ...) are handed out as they are.
+        return copy.deepcopy(self.default) if self.copy_default else self.default
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -181,17 +188,16 @@ class Dependant:
         return out
 
 
-#: Default values that can't be changed in place: handed out as they are.
-_IMMUTABLE_DEFAULTS = frozenset({type(None), bool, int, float, str, bytes, complex, type(...)})
+def _needs_copy(value: Any) -> bool:
+    """Whether a default must be deep-copied for each request so one request can't leak into the next.
 
-
-def _copy_default(value: Any) -> Any:
-    # Defaults are deep-copied per request so one request can't leak into the next (FastAPI deep-copies
-    # every default: a model instance as much as a list).
-    # PERF: one set lookup for the common immutable defaults instead of a deepcopy call.
-    if type(value) in _IMMUTABLE_DEFAULTS:
-        return value
-    return copy.deepcopy(value)
+    FastAPI deep-copies every default (a model instance as much as a list); deepcopy gives back the value
+    itself for immutable ones, which are then handed out as they are.
+    """
+    try:
+        return copy.deepcopy(value) is not value
+    except Exception:  # can't be copied: copy per request anyway, failing there as FastAPI does
+        return True
 
 
 def _is_coroutine_callable(call: Any) -> bool:
