@@ -1,4 +1,4 @@
-"""Cross-check unions of form models, alias choices of form fields and form defaults against FastAPI.
+"""Cross-check unions of form models, alias choices of form fields, ``Json`` form fields and form defaults.
 
 The app is written once against a framework module (``build_app(fw)``); FastAPI's answers are collected once
 in-process, fulmen's come through every front door (``serve``) and must match in status, headers and body.
@@ -124,6 +124,10 @@ def build_app(fw: Any) -> Any:
     def validated_default(count: Annotated[int, Form(validate_default=True)] = "x"):  # type: ignore[assignment]
         return {"count": count}
 
+    @app.post("/json-field")
+    def json_field(items: Annotated[pydantic.Json[list[str]], Form()]):
+        return items
+
     @app.post("/aliased-models")
     def aliased_models(
         person: Annotated[Person, Form()], account: Annotated[Optional[Account], Form()] = None
@@ -179,6 +183,9 @@ CASES: list[Case] = [
     ("factory-default", "POST", "/factory-default", {}),
     ("validated-default-invalid", "POST", "/validated-default", {}),
     ("validated-default-given", "POST", "/validated-default", {"data": {"count": "4"}}),
+    ("json-field", "POST", "/json-field", {"data": {"items": '["a", "b"]'}}),
+    ("json-field-invalid", "POST", "/json-field", {"data": {"items": "[1,"}}),
+    ("json-field-repeated", "POST", "/json-field", {"data": {"items": ['["a"]', '["b"]']}}),
     ("shared-default-1", "POST", "/shared-default", {}),
     ("shared-default-2", "POST", "/shared-default", {}),
 ]

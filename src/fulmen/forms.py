@@ -720,7 +720,7 @@ def _plan_field(field: BodyField) -> _FieldPlan:
             model_union=_pydantic_union_members(tp) is not None,
         )
     is_file = isinstance(marker, params.File)
-    is_list = _is_sequence(tp)
+    is_list = _is_sequence(tp) and not field.is_json  # Json[list[...]] is one field holding JSON text
     read_bytes = is_file and (_is_sequence_of(tp, bytes) if is_list else _is_or_has(tp, bytes))
     return _FieldPlan(field, is_list=is_list, read_bytes=read_bytes)
 

@@ -135,6 +135,8 @@ class BodyField(_Field):
 
     marker: params.Body
     decode_json: Callable[[bytes], Any]
+    #: ``Json[...]`` (pydantic): one value holding JSON text, even when it decodes to a list.
+    is_json: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -634,6 +636,7 @@ def _body_field(
         default_factory=marker.default_factory,
         marker=marker,
         decode_json=decode,
+        is_json=any(_is_json_marker(m) for m in metadata),
     )
 
 
