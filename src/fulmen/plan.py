@@ -38,6 +38,7 @@ from fulmen.forms import (
     compile_form_solver,
     ensure_multipart_installed,
     form_fields_are_not_json,
+    form_union_validator,
     has_form_fields,
     is_upload_annotation,
 )
@@ -102,13 +103,20 @@ class _Field:
     #: ``validation_alias=AliasChoices("a", "b")``: the other names, tried in order when ``alias`` is missing.
     alt_aliases: tuple[str, ...] = ()
 
+    #: The default can change in place (a list, a model instance): each request gets a deep copy of it.
+    copy_default: bool = dataclasses.field(init=False)
+
     def __post_init__(self) -> None:
         self.required = self.default is _MISSING and self.default_factory is None
+        self.copy_default = _needs_copy(self.default)
 
     def default_value(self) -> Any:
-        """The declared default (a fresh one from ``default_factory`` when given)."""
+        """The declared default: a fresh one from ``default_factory``, a deep copy when it is mutable."""
         factory = self.default_factory
-        return factory() if factory is not None else _copy_default(self.default)
+        if factory is not None:
+            return factory()
+        # PERF: decided once; immutable defaults (numbers, strings, enums ...) are handed out as they are.
+        return copy.deepcopy(self.default) if self.copy_default else self.default
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -128,6 +136,8 @@ class BodyField(_Field):
 
     marker: params.Body
     decode_json: Callable[[bytes], Any]
+    #: ``Json[...]`` (pydantic): one value holding JSON text, even when it decodes to a list.
+    is_json: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -181,11 +191,16 @@ class Dependant:
         return out
 
 
-def _copy_default(value: Any) -> Any:
-    # Mutable defaults are copied per request so one request can't leak into the next (FastAPI deep-copies).
-    if isinstance(value, (list, dict, set)):
-        return copy.deepcopy(value)
-    return value
+def _needs_copy(value: Any) -> bool:
+    """Whether a default must be deep-copied for each request so one request can't leak into the next.
+
+    FastAPI deep-copies every default (a model instance as much as a list); deepcopy gives back the value
+    itself for immutable ones, which are then handed out as they are.
+    """
+    try:
+        return copy.deepcopy(value) is not value
+    except Exception:  # can't be copied: copy per request anyway, failing there as FastAPI does
+        return True
 
 
 def _is_coroutine_callable(call: Any) -> bool:
@@ -622,7 +637,8 @@ def _body_field(
         ensure_multipart_installed(where)  # needs python-multipart, like FastAPI (at registration)
     ann = _with_marker(_annotated(tp, metadata), metadata, marker)
     constraints = constraints_from_metadata([marker])
-    validate = _validator(ann, constraints, where)
+    union_validate = form_union_validator(tp, metadata, marker) if is_form else None
+    validate = union_validate or _validator(ann, constraints, where)
     decode: Callable[[bytes], Any]
     if is_form:
         decode = form_fields_are_not_json  # read from the parsed form (fulmen.forms), never from JSON
@@ -646,6 +662,7 @@ def _body_field(
         default_factory=marker.default_factory,
         marker=marker,
         decode_json=decode,
+        is_json=any(_is_json_marker(m) for m in metadata),
     )
 
 

@@ -335,6 +335,8 @@ def _body_field(members: list[SchemaField], unique_id: str) -> tuple[SchemaField
         # A nullable form model: FastAPI keeps the parameter's field but types it with the model.
         body.name = members[0].name
         body.alias = members[0].alias
+        body.default = members[0].default
+        body.default_factory = members[0].default_factory
     return body, None
 
 
