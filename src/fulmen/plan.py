@@ -161,6 +161,8 @@ class Dependant:
     limiter: ConcurrencyLimit | None = None
     path: str = ""
     where: str = ""
+    #: ``strict_content_type=False``: a body sent without a Content-Type header is read as JSON (root only).
+    json_without_content_type: bool = False
 
     @property
     def scopes(self) -> list[str]:
@@ -776,7 +778,8 @@ def _solve_model(
         errors.extend(model.relocate(exc.errors))
 
 
-def _is_json_content_type(request: Request) -> bool:
+def _is_json_content_type(request: Request, lax: bool = False) -> bool:
+    """Whether the body is JSON by its Content-Type (``lax``, from ``strict_content_type=False``: or none)."""
     for k, v in request.raw_headers:
         if k == b"content-type":
             # PERF: the overwhelmingly common value is checked without parsing.
@@ -787,7 +790,7 @@ def _is_json_content_type(request: Request) -> bool:
                 return False
             sub = media[12:]
             return sub == b"json" or sub.endswith(b"+json")
-    return False
+    return lax
 
 
 async def _solve_body(
@@ -795,7 +798,7 @@ async def _solve_body(
 ) -> Any:
     fields = dep.body_params
     body = await request.body()
-    is_json = bool(body) and _is_json_content_type(request)
+    is_json = bool(body) and _is_json_content_type(request, dep.json_without_content_type)
     embed = len(fields) > 1 or bool(fields[0].marker.embed)
     if not embed:
         f = fields[0]
