@@ -8,6 +8,7 @@ route then rejects them only when it reads them, as FastAPI does.
 No ``from __future__ import annotations`` here: both frameworks must resolve the handlers' annotations.
 """
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -236,18 +237,34 @@ def test_settings_are_copied() -> None:
         assert client.post("/", data={"text": "ok"}).json() == "ok"
 
 
-def test_engine_limit_is_checked_before_the_app() -> None:
-    """The engine's server-wide ``max_body_size`` answers the same 413 before any route (docs/engine.md)."""
+def test_engine_limit_is_checked_before_the_app(caplog: pytest.LogCaptureFixture) -> None:
+    """The engine's server-wide ``max_body_size`` answers the same 413 before any route (docs/engine.md);
+    a route allowing more is named in a warning at start-up."""
     from tests.engine.conftest import start_engine_in_thread
 
     app = fulmen.FastAPI(max_body_size=1000)
+    child = fulmen.FastAPI()
 
     @app.post("/raw")
     async def raw(request: fulmen.Request) -> Any:
         return {"size": len(await request.body())}
 
-    port, stop = start_engine_in_thread(app, max_body_size=10)
+    @app.post("/small", max_body_size=10)
+    async def small() -> Any:
+        return {}
+
+    @child.put("/big", max_body_size=20)
+    async def big() -> Any:
+        return {}
+
+    app.mount("/child", child)
+    with caplog.at_level(logging.WARNING, logger="fulmen.error"):
+        port, stop = start_engine_in_thread(app, max_body_size=10)
     try:
+        warnings = [r.getMessage() for r in caplog.records if "max_body_size" in r.getMessage()]
+        assert len(warnings) == 1
+        expected = "POST /raw, PUT /child/big: max_body_size is larger than the server's (10 bytes)"
+        assert warnings[0].startswith(expected)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             assert client.post("/raw", content=b"x" * 10).json() == {"size": 10}
             over = client.post("/raw", content=b"x" * 11)

@@ -163,3 +163,28 @@ def too_large_before_routing(request: Request, max_body_size: int | None) -> Res
     if declared is not None and declared > max_body_size:
         return PlainTextResponse(_TOO_LARGE, status_code=413)
     return None
+
+
+def limits_over(app: Any, cap: int) -> list[str]:
+    """The routes (``"POST /uploads/"``) of ``app`` and its mounted apps whose body limit is over ``cap``.
+
+    The engine warns with these at start-up: its own ``max_body_size`` is checked first, before routing.
+    """
+    found: list[str] = []
+    seen: set[int] = set()
+
+    def visit(target: Any, prefix: str) -> None:
+        table = getattr(target, "table", None)
+        if table is None or id(target) in seen:
+            return
+        seen.add(id(target))
+        for route in table.routes:
+            limit = getattr(route, "max_body_size", None)
+            if limit is not None and limit > cap:
+                methods = ",".join(m for m in getattr(route, "method_list", ()) if m != "HEAD")
+                found.append(f"{methods} {prefix}{route.path}")
+        for mount in table.mounts:
+            visit(mount.app, prefix + mount.path)
+
+    visit(app, "")
+    return found
