@@ -64,7 +64,7 @@ def build_limits(fw: Any) -> Any:
         form = await request.form(max_fields=3)
         return dict(form)
 
-    router = fw.APIRouter(max_body_size=8, form_limits={"max_fields": 1})
+    router = fw.APIRouter(max_body_size=12, form_limits={"max_fields": 1})
 
     @router.post("/echo")
     async def router_echo(request: fw.Request) -> Any:
@@ -96,6 +96,13 @@ def build_limits(fw: Any) -> Any:
     async def lax_item(item: Item) -> Any:
         return item
 
+    def needs_item(item: Item) -> str:
+        return item.name
+
+    @lax.post("/dependency")
+    async def lax_dependency(name: Annotated[str, fw.Depends(needs_item)]) -> Any:
+        return {"name": name}
+
     strict_inside = fw.APIRouter(strict_content_type=True)
 
     @strict_inside.post("/item")
@@ -125,6 +132,8 @@ def _chunks(size: int) -> list[bytes]:
 
 JSON = {"content-type": "application/json"}
 ITEM = b'{"name": "Foo", "price": 5}'
+MULTIPART = [b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\n', b"abcdefghijkl\r\n--b--\r\n"]
+MULTIPART_TYPE = {"content-type": "multipart/form-data; boundary=b"}
 CASES: list[Case] = [
     # App limit (16): a declared length over it is a plain-text 413, read or not.
     ("json-ok", "POST", "/json", {"content": b'{"a": "123456"}', "headers": JSON}),
@@ -146,6 +155,7 @@ CASES: list[Case] = [
     # Form limits: app default (2 fields), a route's own setting, request.form() by hand.
     ("form-ok", "POST", "/form", {"data": {"text": "ab"}}),
     ("form-fields", "POST", "/form", {"data": {"text": "a", "b": "c", "d": "e"}}),
+    ("form-chunked-over", "POST", "/form", {"content": MULTIPART, "headers": MULTIPART_TYPE}),
     ("form-part-ok", "POST", "/form-part", {"files": {"text": (None, "abcd")}}),
     ("form-part-over", "POST", "/form-part", {"files": {"text": (None, "abcde")}}),
     ("form-part-urlencoded", "POST", "/form-part", {"data": {"text": "abcde"}}),
@@ -153,11 +163,11 @@ CASES: list[Case] = [
     ("manual-ok", "POST", "/manual", {"data": {"a": "1", "b": "2", "c": "3"}}),
     ("manual-over", "POST", "/manual", {"data": {"a": "1", "b": "2", "c": "3", "d": "4"}}),
     # Routers: the router's default, a route's own, the router's own over the inclusion's.
-    ("router-ok", "POST", "/router/echo", {"content": b"x" * 8}),
-    ("router-over", "POST", "/router/echo", {"content": b"x" * 9}),
+    ("router-ok", "POST", "/router/echo", {"content": b"x" * 12}),
+    ("router-over", "POST", "/router/echo", {"content": b"x" * 13}),
     ("router-own", "POST", "/router/own", {"content": b"x" * 30}),
     ("router-form-fields", "POST", "/router/form", {"data": {"text": "a", "b": "c"}}),
-    ("again-over", "POST", "/again/echo", {"content": b"x" * 9}),
+    ("again-over", "POST", "/again/echo", {"content": b"x" * 13}),
     ("again-form-fields", "POST", "/again/form", {"data": {"text": "a", "b": "c"}}),
     ("included-ok", "POST", "/included/echo", {"content": b"x" * 20}),
     ("included-over", "POST", "/included/echo", {"content": b"x" * 25}),
@@ -166,6 +176,7 @@ CASES: list[Case] = [
     ("lax-json", "POST", "/lax/item", {"content": ITEM, "headers": JSON}),
     ("lax-text-plain", "POST", "/lax/item", {"content": ITEM, "headers": {"content-type": "text/plain"}}),
     ("lax-bad-json", "POST", "/lax/item", {"content": b'{"name": '}),
+    ("lax-dependency-no-type", "POST", "/lax/dependency", {"content": ITEM}),
     ("strict-no-type", "POST", "/lax/strict/item", {"content": ITEM}),
     ("strict-json", "POST", "/lax/strict/item", {"content": ITEM, "headers": JSON}),
     ("app-strict-no-type", "POST", "/json", {"content": b'{"a": 1}'}),
