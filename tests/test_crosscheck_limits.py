@@ -282,3 +282,81 @@ def test_engine_limit_is_checked_before_the_app(caplog: pytest.LogCaptureFixture
             assert (over.status_code, over.text) == (413, "Content Too Large")
     finally:
         stop()
+
+
+def build_body_readers(fw: Any) -> Any:
+    app = fw.FastAPI(max_body_size=1000)
+
+    @app.post("/json")
+    async def json_body(item: dict) -> Any:
+        return item
+
+    @app.post("/bytes")
+    async def raw_bytes(data: Annotated[bytes, fw.Body(media_type="application/octet-stream")]) -> Any:
+        return len(data)
+
+    @app.post("/form")
+    async def form(text: Annotated[str, fw.Form()]) -> Any:
+        return text
+
+    async def needs_item(item: dict) -> Any:
+        return item
+
+    @app.post("/dependency")
+    async def dependency(item: Annotated[dict, fw.Depends(needs_item)]) -> Any:
+        return item
+
+    return app
+
+
+async def _leave_mid_body(app: Any, path: str, content_type: bytes) -> list[tuple[Any, Any]]:
+    """Drive ``app`` over ASGI with a client that sends part of a body and disconnects."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"a": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    sent: list[tuple[Any, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append((message.get("status"), message.get("body")))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"content-type", content_type)],
+        "client": ("127.0.0.1", 1234),
+        "server": ("test", 80),
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+@pytest.mark.parametrize(
+    "path,content_type",
+    [
+        ("/json", b"application/json"),
+        ("/bytes", b"application/octet-stream"),
+        ("/form", b"application/x-www-form-urlencoded"),
+        ("/dependency", b"application/json"),
+    ],
+)
+def test_client_leaving_mid_body_is_a_400(path: str, content_type: bytes) -> None:
+    """A body that can't be read to the end (the client left) is FastAPI's 400, not a 500 and a traceback."""
+    import asyncio
+
+    import fastapi
+
+    expected = asyncio.run(_leave_mid_body(build_body_readers(fastapi), path, content_type))
+    got = asyncio.run(_leave_mid_body(build_body_readers(fulmen), path, content_type))
+    assert got == expected == [(400, None), (None, b'{"detail":"There was an error parsing the body"}')]

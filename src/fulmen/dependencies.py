@@ -32,6 +32,7 @@ from fulmen.plan import (
     _prefixed,
     _solve_request_params,
     get_dependant,
+    read_route_body,
     run_in_threadpool,
     solve_embedded,
 )
@@ -109,7 +110,7 @@ async def _read_body(request: Request, fields: list[BodyField], embed: bool, lax
     """Read and parse the body once; a JSON syntax error is the only error, as in FastAPI.
 
     ``lax``: the route's ``strict_content_type=False`` (a body without a Content-Type is JSON)."""
-    raw = await request.body()
+    raw = await read_route_body(request)
     if not raw:
         return _Body(raw, None, _MISSING)
     is_json = _is_json_content_type(request, lax)

@@ -793,11 +793,22 @@ def _is_json_content_type(request: Request, lax: bool = False) -> bool:
     return lax
 
 
+async def read_route_body(request: Request) -> bytes:
+    """``request.body()`` for a route's body parameters: a failed read (the client left mid-body under an ASGI
+    server) is FastAPI's 400, not a 500 with a logged traceback; HTTP errors (a limit's 413) pass through."""
+    try:
+        return await request.body()
+    except BaseHTTPException:
+        raise
+    except Exception as exc:
+        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from exc
+
+
 async def _solve_body(
     dep: Dependant, request: Request, values: dict[str, Any], errors: list[dict[str, Any]]
 ) -> Any:
     fields = dep.body_params
-    body = await request.body()
+    body = await read_route_body(request)
     is_json = bool(body) and _is_json_content_type(request, dep.json_without_content_type)
     embed = len(fields) > 1 or bool(fields[0].marker.embed)
     if not embed:
