@@ -209,6 +209,46 @@ def test_fastapi_answers_are_not_trivial(fastapi_answers: dict[str, Answer]) -> 
     assert bodies == {b"Content Too Large", b'{"detail":"Content Too Large"}'}
 
 
+def build_reading_middleware(fw: Any) -> Any:
+    """An app limit with a middleware that reads the body (when asked) before a route with its own limit."""
+    app = fw.FastAPI(max_body_size=8)
+
+    @app.middleware("http")
+    async def read_first(request: Any, call_next: Any) -> Any:
+        if request.headers.get("x-read"):
+            await request.body()
+        return await call_next(request)
+
+    @app.post("/wide", max_body_size=32)
+    async def wide(request: fw.Request) -> Any:
+        return {"size": len(await request.body())}
+
+    @app.post("/narrow", max_body_size=4)
+    async def narrow(request: fw.Request) -> Any:
+        return {"size": len(await request.body())}
+
+    return app
+
+
+READ = {"x-read": "1"}
+MIDDLEWARE_CASES: list[Case] = [
+    ("wide", "POST", "/wide", {"content": b"x" * 20}),
+    ("wide-read-first", "POST", "/wide", {"content": b"x" * 20, "headers": READ}),
+    ("wide-chunked", "POST", "/wide", {"content": _chunks(20)}),
+    ("wide-chunked-read-first", "POST", "/wide", {"content": _chunks(20), "headers": READ}),
+    ("small-read-first", "POST", "/wide", {"content": b"x" * 8, "headers": READ}),
+    ("narrow-read-first", "POST", "/narrow", {"content": b"x" * 6, "headers": READ}),
+    ("narrow-chunked-read-first", "POST", "/narrow", {"content": _chunks(6), "headers": READ}),
+]
+
+
+def test_middleware_reading_the_body(serve: Callable[..., httpx.Client]) -> None:
+    """A middleware reading the body is held to the app's limit; the route's own limit applies after it."""
+    expected = fastapi_answers_for(build_reading_middleware, MIDDLEWARE_CASES)
+    assert {a.status for a in expected.values()} == {200, 413}
+    assert_same_as_fastapi(serve(build_reading_middleware(fulmen)), MIDDLEWARE_CASES, expected)
+
+
 @pytest.mark.parametrize(
     "configure",
     [

@@ -86,20 +86,43 @@ async def _too_large() -> bytes:
 
 
 class _CountingReader:
-    """A body reader that raises ``ContentTooLarge`` once more than ``limit`` bytes have arrived."""
+    """A body reader raising ``ContentTooLarge`` past ``limit`` bytes (or for a declared length over it);
+    ``limit`` changes when a more specific setting is reached (the app's, then the route's)."""
 
-    __slots__ = ("_limit", "_read", "_seen")
+    __slots__ = ("_read", "declared", "limit", "seen")
 
-    def __init__(self, read: Any, limit: int) -> None:
+    def __init__(self, read: Any, limit: int, declared: int | None) -> None:
         self._read = read
-        self._limit = limit
-        self._seen = 0
+        self.limit = limit
+        self.declared = declared
+        self.seen = 0
 
     async def __call__(self) -> bytes:
-        chunk: bytes = await self._read()
-        self._seen += len(chunk)
-        if self._seen > self._limit:
+        if self.declared is not None and self.declared > self.limit:
             raise ContentTooLarge()
+        chunk: bytes = await self._read()
+        self.seen += len(chunk)
+        if self.seen > self.limit:
+            raise ContentTooLarge()
+        return chunk
+
+
+class _BufferedReader:
+    """A buffered body over the app's limit, read under the limit in force when it is read (a route may allow
+    more than the app)."""
+
+    __slots__ = ("body", "limit", "seen")
+
+    def __init__(self, body: bytes, limit: int) -> None:
+        self.body = body
+        self.limit = limit
+        self.seen = 0
+
+    async def __call__(self) -> bytes:
+        if len(self.body) > self.limit:
+            raise ContentTooLarge()
+        chunk, self.body = self.body, b""
+        self.seen += len(chunk)
         return chunk
 
 
@@ -141,11 +164,15 @@ def limit_request(
         body = request._body
         if body is None:
             read = request._read_body
-            if read is not None:
-                request._read_body = _CountingReader(read, limit)
+            if isinstance(read, (_CountingReader, _BufferedReader)):
+                read.limit = limit  # the app's limit (before its middleware) gives way to the route's
+                if read.seen > limit:
+                    raise ContentTooLarge()
+            elif read is not None:
+                request._read_body = _CountingReader(read, limit, declared)
         elif len(body) > limit:
-            # A buffered body without a length (chunked): too large only if the handler reads it, as when
-            # FastAPI counts the bytes it receives.
+            # A buffered body without a length (chunked), or one a middleware read: too large only if the
+            # handler reads it, as when FastAPI counts the bytes it receives.
             request._body = None
             request._read_body = _too_large
         if limits is not None:
@@ -153,6 +180,30 @@ def limit_request(
         return await handler(request)
 
     return with_body_limit
+
+
+def limit_before_middleware(handle: RouteHandler, max_body_size: int) -> RouteHandler:
+    """``handle`` (the app's middleware) reading bodies under the app's ``max_body_size``: a middleware that
+    reads the body is held to the app's limit, a route's own limit takes over when it is reached (FastAPI)."""
+    limit = max_body_size
+
+    async def app_body_limit(request: Request) -> Response:
+        read = request._read_body
+        if isinstance(read, (_CountingReader, _BufferedReader)):
+            read.limit = limit  # a mounted app with its own limit, inside its parent's
+        elif request._body is None:
+            if read is not None:
+                request._read_body = _CountingReader(read, limit, _declared_length(request))
+        elif len(request._body) > limit:
+            request._read_body = _BufferedReader(request._body, limit)
+            request._body = None
+        try:
+            return await handle(request)
+        except ContentTooLarge:
+            # A middleware read past the limit and let the error out: Starlette's limiter answers it.
+            return PlainTextResponse(_TOO_LARGE, status_code=413)
+
+    return app_body_limit
 
 
 def too_large_before_routing(request: Request, max_body_size: int | None) -> Response | None:

@@ -271,15 +271,15 @@ class Mount:
         """The sub-app's ``handle(request)``: native when it has one, else through the ASGI adapter."""
         handle = self._handle
         if handle is None:
+            inherit = getattr(self.app, "_inherit_limits", None)
+            if inherit is not None and (self.max_body_size is not None or self.form_limits):
+                inherit(self.max_body_size, self.form_limits)  # before its middleware stack is built
             build = getattr(self.app, "build_middleware_stack", None)
             if build is not None:
                 build()  # a fulmen sub-app: its middleware stack is final from here on
             native = getattr(self.app, "handle", None)
             if getattr(self.app, "asgi_middleware_installed", False):
                 native = None  # its ASGI middleware only runs through its ASGI entry point
-            inherit = getattr(self.app, "_inherit_limits", None)
-            if inherit is not None and (self.max_body_size is not None or self.form_limits):
-                inherit(self.max_body_size, self.form_limits)
             if callable(native):
                 handle = native
             else:
