@@ -808,7 +808,13 @@ async def _solve_body(
     dep: Dependant, request: Request, values: dict[str, Any], errors: list[dict[str, Any]]
 ) -> Any:
     fields = dep.body_params
-    body = await read_route_body(request)
+    # PERF: read_route_body inlined (one coroutine frame less per body request).
+    try:
+        body = await request.body()
+    except BaseHTTPException:
+        raise
+    except Exception as unreadable:
+        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unreadable
     is_json = bool(body) and _is_json_content_type(request, dep.json_without_content_type)
     embed = len(fields) > 1 or bool(fields[0].marker.embed)
     if not embed:
