@@ -2,8 +2,9 @@
 
 Set on ``FastAPI()``, ``APIRouter()``, ``include_router()`` or a path operation; the most specific setting
 wins, and a mounted app inherits what its mount point has. Everything is resolved when the route is
-registered: a route without limits runs no code from here (DESIGN.md §3.2). The engine's own
-``max_body_size`` (docs/engine.md) is a separate, server-wide cap checked before routing.
+registered: a route without limits runs no code from here (DESIGN.md §3.2); only an app with both a limit and
+middleware adds one step before its middleware. The engine's own ``max_body_size`` (docs/engine.md) is a
+separate, server-wide cap checked before routing. docs/limits.md is the user's guide.
 """
 
 from __future__ import annotations
