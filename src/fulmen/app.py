@@ -26,10 +26,17 @@ from fulmen.exceptions import (
     is_http_exception,
     starlette_equivalents,
 )
+from fulmen.limits import (
+    FormLimits,
+    first_limit,
+    too_large_before_routing,
+    validate_form_limits,
+    validate_max_body_size,
+)
 from fulmen.middleware import Handle, Middleware
 from fulmen.params import Depends
 from fulmen.requests import Request
-from fulmen.response_model import Default
+from fulmen.response_model import Default, DefaultPlaceholder
 from fulmen.responses import JSONResponse, RedirectResponse, Response
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
@@ -109,9 +116,19 @@ class APIRouter:
         on_shutdown: Sequence[Callable[[], Any]] | None = None,
         lifespan: Lifespan | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        strict_content_type: bool = Default(True),
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        validate_max_body_size(max_body_size)
+        #: Default request body limit in bytes for this router's routes (None: the including router's).
+        self.max_body_size = max_body_size
+        #: Default form parsing limits for this router's routes (merged under each route's own).
+        self.form_limits: FormLimits = validate_form_limits(form_limits)
+        #: False: bodies without a Content-Type header are read as JSON (Default(): the including router's).
+        self.strict_content_type = strict_content_type
         self.prefix = prefix
         #: OpenAPI callbacks documented on every route of this router, before the route's own.
         self.callbacks: list[Any] = list(callbacks or [])
@@ -143,7 +160,9 @@ class APIRouter:
 
     def mount(self, path: str, app: Any, name: str | None = None) -> None:
         """Serve ``app`` (a fulmen app, ``StaticFiles`` or any ASGI app) under ``path``."""
-        self.table.mounts.append(Mount(self.prefix + path, app, name=name))
+        mount = Mount(self.prefix + path, app, name=name)
+        mount.inherit_limits(self.max_body_size, self.form_limits)
+        self.table.mounts.append(mount)
 
     def frontend(
         self,
@@ -200,6 +219,13 @@ class APIRouter:
             kwargs["callbacks"] = [*self.callbacks, *(kwargs.get("callbacks") or [])]
         route_class = kwargs.pop("route_class_override", None) or self.route_class
         unique_id_function = kwargs.get("generate_unique_id_function")
+        # Limits: the route's own setting first, then this router's (fulmen.limits).
+        validate_max_body_size(kwargs.get("max_body_size"))
+        kwargs["max_body_size"] = first_limit(kwargs.get("max_body_size"), self.max_body_size)
+        own_form_limits = validate_form_limits(kwargs.get("form_limits"))
+        kwargs["form_limits"] = {**self.form_limits, **own_form_limits}
+        if isinstance(kwargs.get("strict_content_type", Default(True)), DefaultPlaceholder):
+            kwargs["strict_content_type"] = self.strict_content_type
         route = route_class(
             self.prefix + path,
             endpoint,
@@ -274,12 +300,24 @@ class APIRouter:
         default_response_class: type[Response] | None = None,
         callbacks: list[Any] | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
     ) -> None:
-        """Copy ``router``'s routes into this one under ``prefix``, merging tags and responses."""
+        """Copy ``router``'s routes into this one under ``prefix``, merging tags and responses.
+
+        Limits, most specific first: the route's, ``router``'s, this inclusion's, then this router's.
+        """
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        validate_max_body_size(max_body_size)
+        include_form_limits = validate_form_limits(form_limits)
         for mount in router.table.mounts:
-            self.table.mounts.append(Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name))
+            copied = Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name)
+            copied.inherit_limits(
+                first_limit(mount.max_body_size, max_body_size, self.max_body_size),
+                {**self.form_limits, **include_form_limits, **mount.form_limits},
+            )
+            self.table.mounts.append(copied)
         self._include_websocket_routes(router, prefix, dependencies)
         for frontend in router.frontends:
             self.frontends.append(
@@ -322,6 +360,9 @@ class APIRouter:
                 openapi_extra=route.openapi_extra,
                 inline_sync=route.inline_sync,
                 dependencies=[*(dependencies or []), *route.dependencies],
+                strict_content_type=route.strict_content_type,
+                max_body_size=first_limit(route.max_body_size, max_body_size),
+                form_limits={**include_form_limits, **route.form_limits},
                 **extra,
             )
 
@@ -569,6 +610,9 @@ class Fulmen(APIRouter):
         root_path: str = "",
         inline_sync: bool = False,
         dependencies: Sequence[Depends] | None = None,
+        strict_content_type: bool = True,
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(
@@ -576,6 +620,9 @@ class Fulmen(APIRouter):
             inline_sync=inline_sync,
             redirect_slashes=redirect_slashes,
             dependencies=dependencies,
+            strict_content_type=strict_content_type,
+            max_body_size=max_body_size,
+            form_limits=form_limits,
         )
         self.debug = debug
         self.title = title
@@ -868,6 +915,9 @@ class Fulmen(APIRouter):
             return await self.handle_exception(request, exc)
 
     async def _answer_no_route(self, request: Request, allow: str | None) -> Response:
+        too_large = too_large_before_routing(request, self.max_body_size)
+        if too_large is not None:
+            return too_large  # as FastAPI's app-wide limit answers before its router
         try:
             response = self._no_route(request, allow)
             if response is not None:
@@ -915,6 +965,17 @@ class Fulmen(APIRouter):
         from fulmen.middleware._stack import server_error_response
 
         return await server_error_response(self, request, exc)
+
+    def _inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
+        """Take the limits of the mount point this app is mounted at, under its routes' own settings."""
+        for route in self.table.routes:
+            route._apply_limits(max_body_size, form_limits)
+        for mount in self.table.mounts:
+            mount.inherit_limits(
+                first_limit(mount.max_body_size, max_body_size), {**form_limits, **mount.form_limits}
+            )
+        if self.max_body_size is None:
+            self.max_body_size = max_body_size
 
     # -- configuration ---------------------------------------------------------------------------------------
     def exception_handler(self, exc_class_or_status_code: int | type[Exception]) -> Callable[[F], F]:

@@ -32,6 +32,7 @@ from fulmen.plan import (
     _prefixed,
     _solve_request_params,
     get_dependant,
+    read_route_body,
     run_in_threadpool,
     solve_embedded,
 )
@@ -105,12 +106,14 @@ class _Run:
 # ------------------------------------------------------------------------------------------------------------
 # Body
 # ------------------------------------------------------------------------------------------------------------
-async def _read_body(request: Request, fields: list[BodyField], embed: bool) -> _Body:
-    """Read and parse the body once; a JSON syntax error is the only error, as in FastAPI."""
-    raw = await request.body()
+async def _read_body(request: Request, fields: list[BodyField], embed: bool, lax: bool = False) -> _Body:
+    """Read and parse the body once; a JSON syntax error is the only error, as in FastAPI.
+
+    ``lax``: the route's ``strict_content_type=False`` (a body without a Content-Type is JSON)."""
+    raw = await read_route_body(request)
     if not raw:
         return _Body(raw, None, _MISSING)
-    is_json = _is_json_content_type(request)
+    is_json = _is_json_content_type(request, lax)
     try:
         if embed:
             data = loads_json(raw) if is_json else raw
@@ -178,7 +181,9 @@ class DependencyRunner:
             # Parsed once, up front (parse errors come before anything runs); each dependant reads its fields.
             await read_route_form(run.http_request)
         elif self.body_fields:
-            run.body = await _read_body(run.http_request, self.body_fields, self.embed)
+            run.body = await _read_body(
+                run.http_request, self.body_fields, self.embed, self.root.json_without_content_type
+            )
         values: dict[str, Any] = {}
         errors = await self._solve(self.root, run, values)
         if errors:
@@ -225,7 +230,10 @@ class DependencyRunner:
             body = run.body
             if body is None:  # an override brought body parameters the route itself doesn't have
                 run.body = body = await _read_body(
-                    run.http_request, dep.body_params, should_embed(dep.body_params)
+                    run.http_request,
+                    dep.body_params,
+                    should_embed(dep.body_params),
+                    self.root.json_without_content_type,
                 )
             _solve_body(dep.body_params, self.embed or len(dep.body_params) > 1, body, values, errors)
         if dep.request_param is not None:

@@ -771,9 +771,13 @@ def _prefixed(errors: list[dict[str, Any]], prefix: tuple[Any, ...]) -> list[dic
 
 
 async def read_route_form(request: Request) -> FormData:
-    """``request.form()`` for a route's Form()/File() fields, failing as FastAPI does (400, parse details)."""
+    """``request.form()`` for a route's Form()/File() fields, failing as FastAPI does (400, parse details).
+
+    A route with ``form_limits`` (fulmen.limits) left them on the request; others parse with the defaults.
+    """
+    limits = getattr(request, "_form_limits", None)
     try:
-        return await request.form()
+        return await (request.form() if limits is None else request.form(**limits))
     except BaseHTTPException:
         raise
     except Exception as exc:

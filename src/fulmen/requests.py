@@ -7,7 +7,7 @@ access only (DESIGN.md §3.2), so a route that reads nothing pays nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
@@ -73,6 +73,7 @@ class Request:
         "_cookies",
         "_disconnect_probe",
         "_form",
+        "_form_limits",
         "_headers",
         "_json",
         "_mounted_from",
@@ -256,6 +257,8 @@ class Request:
 
     #: The parsed form, once ``form()`` has read it (unset until then).
     _form: FormData
+    #: The route's ``form_limits`` for its Form()/File() parameters (fulmen.limits; unset for most routes).
+    _form_limits: Mapping[str, Any]
 
     def form(
         self,

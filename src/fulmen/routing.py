@@ -10,6 +10,8 @@ from enum import Enum
 from typing import Any
 
 from fulmen.exceptions import FastAPIError
+from fulmen.forms import has_form_fields
+from fulmen.limits import FormLimits, first_limit, limit_request, validate_form_limits, validate_max_body_size
 from fulmen.params import Depends
 from fulmen.plan import Dependant, RequestHandler, add_route_dependencies, compile_plan, get_dependant
 from fulmen.response_model import (
@@ -62,11 +64,22 @@ class APIRoute:
         inline_sync: bool = False,
         dependencies: Sequence[Depends] | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] = _generate_unique_id,
+        strict_content_type: bool | DefaultPlaceholder = Default(True),
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
         **extra: Any,
     ) -> None:
         if not path.startswith("/") and not path.startswith("{$"):
             # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed.
             raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
+        validate_max_body_size(max_body_size)
+        #: Largest request body in bytes (None: no limit); a router's default is already applied.
+        self.max_body_size = max_body_size
+        #: Limits for parsing this route's Form()/File() parameters (a router's defaults already merged in).
+        self.form_limits: FormLimits = validate_form_limits(form_limits)
+        #: False: a body without a Content-Type header is read as JSON. A Default() value was not chosen here
+        #: (an including router's choice then applies).
+        self.strict_content_type = strict_content_type
         self.path = path
         #: The unique-id function chosen for this route or its router (None: the including router's).
         self.unique_id_function: Callable[[APIRoute], str] | None = None
@@ -114,6 +127,12 @@ class APIRoute:
         )
         if self.dependencies:
             add_route_dependencies(self.dependant, self.dependencies)
+        strict = (
+            strict_content_type.value
+            if isinstance(strict_content_type, DefaultPlaceholder)
+            else strict_content_type
+        )
+        self.dependant.json_without_content_type = not strict
         declared = {f.name for d in self.dependant.iter_tree() for f in d.path_params}
         missing = [p for p in self.param_convertors if p not in declared]
         if missing:
@@ -153,6 +172,19 @@ class APIRoute:
         )
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
+        #: The handler without body or form limits (a mount point's limits are added to it later).
+        self._unlimited_handler = self.handler
+        self._apply_limits(None, {})
+
+    def _apply_limits(self, inherited_body_size: int | None, inherited_form_limits: FormLimits) -> None:
+        """Install the limit checks: this route's own settings, else what its app's mount point has."""
+        form_limits: FormLimits = {**inherited_form_limits, **self.form_limits}
+        uses_forms = any(has_form_fields(d.body_params) for d in self.dependant.iter_tree())
+        self.handler = limit_request(
+            self._unlimited_handler,
+            first_limit(self.max_body_size, inherited_body_size),
+            form_limits if uses_forms else None,
+        )
 
     def get_route_handler(self) -> Callable[[Any], Coroutine[Any, Any, Response]]:
         """The compiled ``request -> response`` handler; a route class may wrap it, as in FastAPI.
@@ -221,6 +253,14 @@ class Mount:
         self.app = app
         self.name = name
         self._handle: Callable[[Any], Any] | None = None
+        #: The limits in force where the app is mounted (fulmen.limits); the app's own settings come first.
+        self.max_body_size: int | None = None
+        self.form_limits: FormLimits = {}
+
+    def inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
+        """Record the mount point's limits; they are handed to the app when it is first called."""
+        self.max_body_size = max_body_size
+        self.form_limits = form_limits
 
     def matches(self, path: str) -> bool:
         """Whether ``path`` (relative to the parent's root) is under this mount."""
@@ -232,6 +272,9 @@ class Mount:
         """The sub-app's ``handle(request)``: native when it has one, else through the ASGI adapter."""
         handle = self._handle
         if handle is None:
+            inherit = getattr(self.app, "_inherit_limits", None)
+            if inherit is not None and (self.max_body_size is not None or self.form_limits):
+                inherit(self.max_body_size, self.form_limits)  # before its middleware stack is built
             build = getattr(self.app, "build_middleware_stack", None)
             if build is not None:
                 build()  # a fulmen sub-app: its middleware stack is final from here on
@@ -244,6 +287,8 @@ class Mount:
                 from fulmen.engine.asgi_adapter import ASGIAdapter
 
                 handle = ASGIAdapter(self.app).handle
+                if inherit is None:  # an app of another framework: the mount point's body limit applies
+                    handle = limit_request(handle, self.max_body_size, None)
             self._handle = handle
         return handle
 

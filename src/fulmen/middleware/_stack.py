@@ -126,6 +126,11 @@ def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
         handle = core
         for cls, args, kwargs in reversed(specs):
             handle = cls(UNBOUND_APP, *args, **kwargs).wrap_handle(handle)
+        if app.max_body_size is not None:
+            from fulmen.limits import limit_before_middleware
+
+            # As FastAPI's app-wide limit, outside the user's middleware: a body they read is limited too.
+            handle = limit_before_middleware(handle, app.max_body_size)
         return native_errors(app, handle), None
     if app.root_path:
         from fulmen.app import with_root_path
