@@ -502,17 +502,23 @@ def test_mounted_sub_application(ws: Callable[[Any], Door]) -> None:
 
 
 def test_starlette_websocket_disconnect_is_caught(ws: Callable[[Any], Door]) -> None:
-    """An endpoint written for FastAPI catches ``starlette.websockets.WebSocketDisconnect``."""
+    """An endpoint written for FastAPI catches ``starlette.websockets.WebSocketDisconnect`` and compares its
+    states with ``starlette.websockets.WebSocketState``."""
     closed: list[Any] = []
     app = fulmen.FastAPI()
+    State = starlette.websockets.WebSocketState
 
     @app.websocket("/ws")
     async def endpoint(websocket: starlette.websockets.WebSocket) -> None:
         await websocket.accept()
+        # Both operand orders: Starlette's member on the left goes through fulmen's reflected __eq__.
+        assert websocket.application_state == State.CONNECTED
+        assert State.CONNECTED == websocket.client_state  # noqa: SIM300
         try:
             while True:
                 await websocket.send_text(await websocket.receive_text())
         except starlette.websockets.WebSocketDisconnect as exc:
+            assert websocket.client_state == State.DISCONNECTED
             closed.append((exc.code, type(exc).__name__, isinstance(exc, fulmen.WebSocketDisconnect)))
 
     door = ws(app)

@@ -36,6 +36,15 @@ class WebSocketState(enum.Enum):
     DISCONNECTED = 2
     RESPONSE = 3
 
+    def __eq__(self, other: object) -> bool:
+        # FastAPI code compares ``websocket.client_state`` with ``starlette.websockets.WebSocketState``
+        # members: equal by name and value to another framework's WebSocketState.
+        if isinstance(other, enum.Enum) and type(other).__name__ == "WebSocketState":
+            return self.name == other.name and self.value == other.value
+        return NotImplemented
+
+    __hash__ = enum.Enum.__hash__
+
 
 class WebSocketDisconnect(Exception):
     """The peer closed the WebSocket (raised by ``receive_*``), with its close frame's code and reason."""
