@@ -158,7 +158,7 @@ class Dependant:
     #: Identity for the per-request cache (the call, plus its OAuth2 scopes when it uses them).
     cache_key: Any = None
     #: ``Depends(max_concurrency=n)``: the limit, shared by every request through this declaration.
-    limiter: ConcurrencyLimit | None = None
+    limiter: params.ConcurrencyLimit | None = None
     path: str = ""
     where: str = ""
 
@@ -187,7 +187,15 @@ def _copy_default(value: Any) -> Any:
     return value
 
 
+def _unwrap_partial(call: Any) -> Any:
+    """The callable a ``functools.partial`` (of a partial ...) calls: its kind decides how it is run."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    return call
+
+
 def _is_coroutine_callable(call: Any) -> bool:
+    call = _unwrap_partial(call)
     if inspect.isroutine(call):
         return inspect.iscoroutinefunction(call)
     if inspect.isclass(call):
@@ -350,6 +358,9 @@ def get_dependant(
     elif scope is not None:
         dep.scope = scope
     for pname, annotation, default in _typed_signature(call):
+        if type(annotation).__name__ == "TypeAliasType":
+            # ``type Alias = Annotated[T, Depends(...)]`` (PEP 695 or typing_extensions): its value declares.
+            annotation = annotation.__value__
         base, metadata = _unwrap_annotated(annotation)
         marker: Any = None
         for m in metadata:
@@ -444,7 +455,7 @@ def sub_dependant(
             f'The dependency "{getattr(parent.call, "__name__", parent.call)}" has a scope of "request", '
             'it cannot depend on dependencies with scope "function".'
         )
-    own = list(marker.scopes) if isinstance(marker, params.Security) else []
+    own = list(marker.scopes or []) if isinstance(marker, params.Security) else []
     label = getattr(call, "__qualname__", None) or type(call).__qualname__
     sub = get_dependant(
         call,
@@ -457,26 +468,8 @@ def sub_dependant(
         own_scopes=own,
         parent_scopes=parent.scopes,
     )
-    if marker.max_concurrency is not None:
-        sub.limiter = ConcurrencyLimit(marker.max_concurrency)
+    sub.limiter = marker._limit
     return sub
-
-
-class ConcurrencyLimit:
-    """A semaphore for ``Depends(max_concurrency=n)``, created in the loop that first uses it."""
-
-    __slots__ = ("limit", "semaphore")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.semaphore: asyncio.Semaphore | None = None
-
-    def get(self) -> asyncio.Semaphore:
-        """The semaphore (one per declaration; each worker process has its own)."""
-        sem = self.semaphore
-        if sem is None:
-            sem = self.semaphore = asyncio.Semaphore(self.limit)
-        return sem
 
 
 def add_route_dependencies(dep: Dependant, markers: Sequence[params.Depends]) -> None:
@@ -498,7 +491,7 @@ def _path_param_names(path: str) -> set[str]:
 
 def _generator_kind(call: Any) -> tuple[bool, bool]:
     """(is a generator function, is an async generator function), looking through callable instances."""
-    target = call
+    target = call = _unwrap_partial(call)
     if not (inspect.isroutine(call) or inspect.isclass(call)):
         target = getattr(call, "__call__", call)  # noqa: B004
     return inspect.isgeneratorfunction(target), inspect.isasyncgenfunction(target)
