@@ -271,18 +271,25 @@ async def _send_streamed(
     if not response.streaming:  # a plain answer after all (400/416 for a bad Range)
         await send_response(response, request, receive, send)
         return
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    status = response.status_code
-    if request.method == "HEAD" or status < 200 or status in (204, 304):
-        await response.discard_body()
-    elif not await _stream_body(response, request, receive, send, body_done):
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        status = response.status_code
+        if request.method == "HEAD" or status < 200 or status in (204, 304):
+            await response.discard_body()
+            finished = True
+        else:
+            finished = await _stream_body(response, request, receive, send, body_done)
         # The client went away: no final message; the background task still runs, as under Starlette.
-        if response.background is not None:
-            await response.background()
-        return
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if finished:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except BaseException as exc:
+        # Cancelled or failed mid-stream: no background tasks, but a route's yield dependencies still end.
+        abort = getattr(response.background, "abort", None)
+        if abort is not None:
+            await abort(exc)
+        raise
     if response.background is not None:
         await response.background()
 
