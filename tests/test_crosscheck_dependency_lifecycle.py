@@ -153,6 +153,20 @@ async def _aliased() -> int:
     return 123
 
 
+def _passthrough(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A plain ``def`` decorator (``functools.wraps``), as tracing and retry libraries write them."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _yielding(value: str = "wrapped generator") -> Iterator[str]:
+    yield value
+
+
 def _kinds_app(fw: Any) -> Any:
     app = fw.FastAPI()
     methods = _Methods()
@@ -178,6 +192,20 @@ def _kinds_app(fw: Any) -> Any:
         "async-generator": methods.async_generator,
         "async-callable": _AsyncCallable(),
     }
+    wrapped: dict[str, Callable[..., Any]] = {
+        "generator": _passthrough(_yielding),
+        "async-generator": _passthrough(methods.async_generator),
+        "async-callable": _passthrough(_AsyncCallable()),
+    }
+    for name, call in wrapped.items():
+
+        def wrapped_route(
+            value: Annotated[str, fw.Depends(functools.partial(call, f"wrapped {name}"))],
+        ) -> str:
+            return value
+
+        app.get(f"/wrapped/{name}")(wrapped_route)
+
     for name, call in partials.items():
 
         def route(value: Annotated[str, fw.Depends(functools.partial(call, f"partial {name}"))]) -> str:
@@ -201,18 +229,27 @@ _KIND_PATHS = [
     "/partial/async-generator",
     "/partial/async-callable",
     "/alias",
+    "/wrapped/generator",
+    "/wrapped/async-generator",
+    "/wrapped/async-callable",
 ]
 
 
 def test_overrides_partials_and_aliases(serve: Callable[..., httpx.Client]) -> None:
     """An override an earlier dependency installs applies at once; partials of coroutines and generators
-    are awaited/driven; a ``TypeAliasType`` alias of ``Annotated[T, Depends(...)]`` declares a dependency."""
+    are awaited/driven, and so are ``functools.wraps`` wrappers of them; a ``TypeAliasType`` alias of
+    ``Annotated[T, Depends(...)]`` declares a dependency."""
     with TestClient(_kinds_app(fastapi)) as reference:
         expected = [(r.status_code, r.json()) for r in map(reference.get, _KIND_PATHS)]
     client = serve(_kinds_app(fulmen))
     assert [(r.status_code, r.json()) for r in map(client.get, _KIND_PATHS)] == expected
     assert expected[0] == (200, "replacement")
-    assert expected[-1] == (200, "value: 123")
+    assert expected[5:] == [
+        (200, "value: 123"),
+        (200, "wrapped generator"),
+        (200, "wrapped async-generator"),
+        (200, "wrapped async-callable"),
+    ]
 
 
 def test_swallowed_exception_names_the_cause_as_fastapi_does() -> None:

@@ -194,14 +194,37 @@ def _unwrap_partial(call: Any) -> Any:
     return call
 
 
-def _is_coroutine_callable(call: Any) -> bool:
+def _unwrapped(call: Any) -> Any:
+    """What ``call`` stands for: through ``functools.partial`` and ``functools.wraps`` (``__wrapped__``)."""
     call = _unwrap_partial(call)
-    if inspect.isroutine(call):
-        return inspect.iscoroutinefunction(call)
-    if inspect.isclass(call):
+    try:
+        return inspect.unwrap(call)
+    except ValueError:  # a __wrapped__ cycle: take the callable as it is
+        return call
+
+
+def _has_kind(call: Any, test: Callable[[Any], bool]) -> bool:
+    """Whether ``call`` runs as ``test`` says (coroutine, generator ...), FastAPI's way: the callable or what
+    it wraps passes, or else (not for a class) its ``__call__``, or what that wraps, passes.
+
+    So a ``functools.wraps`` decorator around a generator or coroutine function, or around a callable
+    instance, keeps the kind of what it decorates, as in FastAPI (the call itself returns the generator or
+    awaitable).
+    """
+    direct, inner = _unwrap_partial(call), _unwrapped(call)
+    if test(direct) or test(inner):
+        return True
+    if inspect.isclass(direct) or inspect.isclass(inner):
         return False
-    dunder_call = getattr(call, "__call__", None)  # noqa: B004
-    return inspect.iscoroutinefunction(dunder_call)
+    for owner in (direct, inner):
+        dunder = getattr(owner, "__call__", None)  # noqa: B004
+        if dunder is not None and (test(_unwrap_partial(dunder)) or test(_unwrapped(dunder))):
+            return True
+    return False
+
+
+def _is_coroutine_callable(call: Any) -> bool:
+    return _has_kind(call, inspect.iscoroutinefunction)
 
 
 def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
@@ -490,11 +513,8 @@ def _path_param_names(path: str) -> set[str]:
 
 
 def _generator_kind(call: Any) -> tuple[bool, bool]:
-    """(is a generator function, is an async generator function), looking through callable instances."""
-    target = call = _unwrap_partial(call)
-    if not (inspect.isroutine(call) or inspect.isclass(call)):
-        target = getattr(call, "__call__", call)  # noqa: B004
-    return inspect.isgeneratorfunction(target), inspect.isasyncgenfunction(target)
+    """(is a generator function, is an async generator function), as ``_has_kind`` decides."""
+    return _has_kind(call, inspect.isgeneratorfunction), _has_kind(call, inspect.isasyncgenfunction)
 
 
 def _is_security_scopes(tp: type) -> bool:
