@@ -387,7 +387,8 @@ async def _unwind(
     Runs shielded from cancellation inside ``guard`` (``_open_guard``); a cancellation is thrown in like any
     exception and passed on afterwards.
     """
-    if not guard:
+    if not guard or guard.task is not asyncio.current_task():
+        # No scope, or another task's (the engine ends request-scoped dependencies in a task of their own).
         return await _unwind_now(exits, exc, inline_sync)
     guard.scope.shield = True
     try:
