@@ -533,3 +533,59 @@ def test_generator_function_lifespan(kind: str) -> None:
     expected = _generator_lifespan_run(fastapi, kind)
     assert expected == ["start", "served 404", "stop"]
     assert _generator_lifespan_run(fulmen, kind) == expected
+
+
+async def _failed_send(fw: Any, streamed: bool) -> list[str]:
+    events: list[str] = []
+    app = fw.FastAPI()
+
+    async def dependency() -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException as exc:
+            events.append(f"cleanup saw {type(exc).__name__}")
+            raise
+        else:
+            events.append("cleanup saw nothing")  # pragma: no cover
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"chunk"
+
+    @app.get("/")
+    async def endpoint(_: Annotated[None, fw.Depends(dependency)]) -> Any:
+        return fw.responses.StreamingResponse(body()) if streamed else fw.responses.PlainTextResponse("ok")
+
+    async def receive() -> dict[str, Any]:
+        await anyio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            raise OSError("client gone")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [],
+    }
+    with anyio.fail_after(5):
+        try:
+            await app(scope, receive, send)
+        except OSError:
+            events.append("raised")
+    return events
+
+
+def test_send_failing_still_ends_request_dependencies() -> None:
+    """The server's ``send`` raising (the client went away) still ends the request's yield dependencies,
+    the error thrown into them. (A streamed body that meets OSError counts as a disconnect in fulmen: its
+    dependencies end normally, see tests of streaming.)"""
+    expected = anyio.run(_failed_send, fastapi, False)
+    assert expected == ["cleanup saw OSError", "raised"]
+    assert anyio.run(_failed_send, fulmen, False) == expected

@@ -66,10 +66,14 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     body = response.body
     if scope["method"] == "HEAD":
         body = b""
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    await send({"type": "http.response.body", "body": body})
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": body})
+    except BaseException as exc:
+        await _abort_background(response, exc)
+        raise
     if response.background is not None:
         await response.background()
 
@@ -178,10 +182,14 @@ async def send_response(
     if response.streaming:
         await _send_streamed(response, request, receive, send, body_done)
         return
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    await send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else response.body})
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else response.body})
+    except BaseException as exc:
+        await _abort_background(response, exc)
+        raise
     if response.background is not None:
         await response.background()
 
@@ -257,6 +265,14 @@ class _ASGIBodyWriter:
             await self.write(data)
 
 
+async def _abort_background(response: Response, exc: BaseException) -> None:
+    """Sending failed or was cancelled: the background tasks don't run (as in Starlette), but a route's
+    ``yield`` dependencies waiting in it still end, ``exc`` thrown into them."""
+    abort = getattr(response.background, "abort", None)
+    if abort is not None:
+        await abort(exc)
+
+
 async def _send_streamed(
     response: Response, request: Request, receive: Any, send: Any, body_done: Callable[[], bool]
 ) -> None:
@@ -285,10 +301,7 @@ async def _send_streamed(
         if finished:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
     except BaseException as exc:
-        # Cancelled or failed mid-stream: no background tasks, but a route's yield dependencies still end.
-        abort = getattr(response.background, "abort", None)
-        if abort is not None:
-            await abort(exc)
+        await _abort_background(response, exc)
         raise
     if response.background is not None:
         await response.background()
