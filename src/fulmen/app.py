@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from types import CoroutineType
@@ -50,6 +52,31 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
 Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
+
+
+_ON_EVENT_DEPRECATED = (
+    "on_event is deprecated, use lifespan event handlers instead. Read more about it in the FastAPI docs for "
+    "Lifespan Events: https://fastapi.tiangolo.com/advanced/events/"
+)
+
+
+def _as_lifespan(lifespan: Any) -> Lifespan | None:
+    """A ``lifespan=`` argument as a context-manager factory: FastAPI also takes a bare (async) generator
+    function, without ``@asynccontextmanager``, and wraps it (silently, unlike Starlette)."""
+    if inspect.isasyncgenfunction(lifespan):
+        wrapped: Lifespan = contextlib.asynccontextmanager(lifespan)
+        return wrapped
+    if inspect.isgeneratorfunction(lifespan):
+        sync_cm = contextlib.contextmanager(lifespan)
+
+        @contextlib.asynccontextmanager
+        async def lifted(app: Any) -> AsyncIterator[Any]:
+            with sync_cm(app) as state:
+                yield state
+
+        return lifted
+    result: Lifespan | None = lifespan
+    return result
 
 
 def _merge_lifespans(outer: Lifespan | None, inner: Lifespan | None) -> Lifespan | None:
@@ -137,7 +164,7 @@ class APIRouter:
         #: Run at application start/stop; ``include_router`` hands them to the including router.
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
-        self.lifespan_context: Lifespan | None = lifespan
+        self.lifespan_context: Lifespan | None = _as_lifespan(lifespan)
         self._generate_unique_id_function = generate_unique_id_function
         self.tags = list(tags or [])
         self.default_response_class = default_response_class
@@ -152,6 +179,21 @@ class APIRouter:
         #: ``frontend()`` declarations: this router's own first, then included routers' (FastAPI's order).
         self.frontends: list[Frontend] = []
         self._own_frontends = 0
+
+    def on_event(self, event_type: str) -> Callable[[F], F]:
+        """Decorator: run a function at ``"startup"`` or ``"shutdown"`` (deprecated in FastAPI: it warns too).
+
+        On a router, the handlers run when the app that includes it starts or stops.
+        """
+        warnings.warn(_ON_EVENT_DEPRECATED, DeprecationWarning, stacklevel=2)
+        if event_type not in ("startup", "shutdown"):
+            raise FastAPIError(f"Unknown event {event_type!r}; use 'startup' or 'shutdown'")
+
+        def decorator(func: F) -> F:
+            (self.on_startup_handlers if event_type == "startup" else self.on_shutdown_handlers).append(func)
+            return func
+
+        return decorator
 
     @property
     def routes(self) -> list[Any]:
@@ -671,7 +713,7 @@ class Fulmen(APIRouter):
         #: ``{original: replacement}`` for dependencies, read per request (for tests, as in FastAPI).
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self.router: APIRouter = self
-        self.lifespan_context = lifespan
+        self.lifespan_context = _as_lifespan(lifespan)
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
         self._lifespan_cm: contextlib.AbstractAsyncContextManager[Any] | None = None
@@ -994,17 +1036,6 @@ class Fulmen(APIRouter):
         ``WebSocketException``, so FastAPI code that imports them from ``starlette.exceptions`` works as is.
         """
         self.exception_handlers[handler_key(key)] = handler
-
-    def on_event(self, event_type: str) -> Callable[[F], F]:
-        """Decorator: run a function at ``"startup"`` or ``"shutdown"``."""
-        if event_type not in ("startup", "shutdown"):
-            raise FastAPIError(f"Unknown event {event_type!r}; use 'startup' or 'shutdown'")
-
-        def decorator(func: F) -> F:
-            (self.on_startup_handlers if event_type == "startup" else self.on_shutdown_handlers).append(func)
-            return func
-
-        return decorator
 
     # -- middleware ------------------------------------------------------------------------------------------
     # The stack is built once (engine start-up, or the first ASGI call) into instance attributes: ``handle``

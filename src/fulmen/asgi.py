@@ -69,10 +69,14 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     if response.has_debug_info and "http.response.debug" in scope.get("extensions", ()):
         info = {"template": getattr(response, "template", None), "context": getattr(response, "context", {})}
         await send({"type": "http.response.debug", "info": info})
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    await send({"type": "http.response.body", "body": body})
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": body})
+    except BaseException as exc:
+        await _abort_background(response, exc)
+        raise
     if response.background is not None:
         await response.background()
 
@@ -185,10 +189,14 @@ async def send_response(
     if response.streaming:
         await _send_streamed(response, request, receive, send, body_done)
         return
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    await send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else response.body})
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else response.body})
+    except BaseException as exc:
+        await _abort_background(response, exc)
+        raise
     if response.background is not None:
         await response.background()
 
@@ -253,6 +261,14 @@ class _ASGIBodyWriter:
             await self.write(data)
 
 
+async def _abort_background(response: Response, exc: BaseException) -> None:
+    """Sending failed or was cancelled: the background tasks don't run (as in Starlette), but a route's
+    ``yield`` dependencies waiting in it still end, ``exc`` thrown into them."""
+    abort = getattr(response.background, "abort", None)
+    if abort is not None:
+        await abort(exc)
+
+
 async def _send_streamed(
     response: Response, request: Request, receive: Any, send: Any, body_done: Callable[[], bool]
 ) -> None:
@@ -267,18 +283,22 @@ async def _send_streamed(
     if not response.streaming:  # a plain answer after all (400/416 for a bad Range)
         await send_response(response, request, receive, send)
         return
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    status = response.status_code
-    if request.method == "HEAD" or status < 200 or status in (204, 304):
-        await response.discard_body()
-    elif not await _stream_body(response, request, receive, send, body_done):
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        status = response.status_code
+        if request.method == "HEAD" or status < 200 or status in (204, 304):
+            await response.discard_body()
+            finished = True
+        else:
+            finished = await _stream_body(response, request, receive, send, body_done)
         # The client went away: no final message; the background task still runs, as under Starlette.
-        if response.background is not None:
-            await response.background()
-        return
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if finished:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except BaseException as exc:
+        await _abort_background(response, exc)
+        raise
     if response.background is not None:
         await response.background()
 

@@ -6,6 +6,9 @@ turns it into a validator once, when the route is registered.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import weakref
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, Literal
@@ -221,30 +224,60 @@ class File(Form):
         super().__init__(default, media_type=media_type, **kw)
 
 
+class ConcurrencyLimit:
+    """The slots of one ``Depends(max_concurrency=n)`` declaration: one semaphore per event loop.
+
+    Shared by every route, router and app that uses the same declaration object (and kept by
+    ``dataclasses.replace`` copies with the same limit), as in FastAPI.
+    """
+
+    __slots__ = ("__weakref__", "limit", "semaphores")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        # A semaphore belongs to the loop that first waits on it; an app may be served by several loops.
+        self.semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self) -> asyncio.Semaphore:
+        """The running loop's semaphore for this declaration."""
+        loop = asyncio.get_running_loop()
+        sem = self.semaphores.get(loop)
+        if sem is None:
+            sem = self.semaphores[loop] = asyncio.Semaphore(self.limit)
+        return sem
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class Depends:
     """Declare a dependency: ``dependency`` is called per request and its result injected.
 
     ``scope="function"`` ends a ``yield`` dependency right after the handler returns; the default
-    (``"request"``) ends it after the response has been sent, as in FastAPI.
+    (``"request"``) ends it after the response has been sent, as in FastAPI. A frozen dataclass, as
+    FastAPI's: equal declarations hash alike and ``dataclasses.replace`` copies one.
     """
 
-    def __init__(
-        self,
-        dependency: Callable[..., Any] | None = None,
-        *,
-        use_cache: bool = True,
-        scope: Literal["function", "request"] | None = None,
-        max_concurrency: int | None = None,
-    ) -> None:
-        if scope not in (None, "function", "request"):
-            raise ValueError(f"Depends(scope=...) must be 'function' or 'request', got {scope!r}")
-        if max_concurrency is not None and (type(max_concurrency) is not int or max_concurrency < 1):
+    dependency: Callable[..., Any] | None = None
+    use_cache: bool = dataclasses.field(default=True, kw_only=True)
+    scope: Literal["function", "request"] | None = dataclasses.field(default=None, kw_only=True)
+    #: At most this many calls of this dependency run at once (a ``yield`` one counts until it ends).
+    max_concurrency: int | None = dataclasses.field(default=None, kw_only=True)
+    #: The declaration's own slots: two declarations with the same arguments don't share a limit.
+    _limit: ConcurrencyLimit | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.scope not in (None, "function", "request"):
+            raise ValueError(f"Depends(scope=...) must be 'function' or 'request', got {self.scope!r}")
+        limit = self.max_concurrency
+        if limit is None:
+            object.__setattr__(self, "_limit", None)
+            return
+        if type(limit) is not int or limit < 1:
             raise ValueError("max_concurrency must be a positive integer or None")
-        self.dependency = dependency
-        self.use_cache = use_cache
-        self.scope = scope
-        #: At most this many calls of this dependency run at once (a ``yield`` one counts until it ends).
-        self.max_concurrency = max_concurrency
+        # A copy (dataclasses.replace) keeps the original's slots unless it changed the limit.
+        if self._limit is None or self._limit.limit != limit:
+            object.__setattr__(self, "_limit", ConcurrencyLimit(limit))
 
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__name__", type(self.dependency).__name__)
@@ -252,15 +285,8 @@ class Depends:
         return f"{type(self).__name__}({name}{cache})"
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
 class Security(Depends):
     """A dependency that also declares OAuth2 scopes (for security schemes and ``SecurityScopes``)."""
 
-    def __init__(
-        self,
-        dependency: Callable[..., Any] | None = None,
-        *,
-        scopes: Sequence[str] | None = None,
-        use_cache: bool = True,
-    ) -> None:
-        super().__init__(dependency=dependency, use_cache=use_cache)
-        self.scopes = list(scopes or [])
+    scopes: Sequence[str] | None = dataclasses.field(default=None, kw_only=True)

@@ -169,7 +169,7 @@ class Dependant:
     #: Identity for the per-request cache (the call, plus its OAuth2 scopes when it uses them).
     cache_key: Any = None
     #: ``Depends(max_concurrency=n)``: the limit, shared by every request through this declaration.
-    limiter: ConcurrencyLimit | None = None
+    limiter: params.ConcurrencyLimit | None = None
     path: str = ""
     where: str = ""
     #: ``strict_content_type=False``: a body sent without a Content-Type header is read as JSON (root only).
@@ -205,13 +205,44 @@ def _needs_copy(value: Any) -> bool:
         return True
 
 
-def _is_coroutine_callable(call: Any) -> bool:
-    if inspect.isroutine(call):
-        return inspect.iscoroutinefunction(call)
-    if inspect.isclass(call):
+def _unwrap_partial(call: Any) -> Any:
+    """The callable a ``functools.partial`` (of a partial ...) calls: its kind decides how it is run."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    return call
+
+
+def _unwrapped(call: Any) -> Any:
+    """What ``call`` stands for: through ``functools.partial`` and ``functools.wraps`` (``__wrapped__``)."""
+    call = _unwrap_partial(call)
+    try:
+        return inspect.unwrap(call)
+    except ValueError:  # a __wrapped__ cycle: take the callable as it is
+        return call
+
+
+def _has_kind(call: Any, test: Callable[[Any], bool]) -> bool:
+    """Whether ``call`` runs as ``test`` says (coroutine, generator ...), FastAPI's way: the callable or what
+    it wraps passes, or else (not for a class) its ``__call__``, or what that wraps, passes.
+
+    So a ``functools.wraps`` decorator around a generator or coroutine function, or around a callable
+    instance, keeps the kind of what it decorates, as in FastAPI (the call itself returns the generator or
+    awaitable).
+    """
+    direct, inner = _unwrap_partial(call), _unwrapped(call)
+    if test(direct) or test(inner):
+        return True
+    if inspect.isclass(direct) or inspect.isclass(inner):
         return False
-    dunder_call = getattr(call, "__call__", None)  # noqa: B004
-    return inspect.iscoroutinefunction(dunder_call)
+    for owner in (direct, inner):
+        dunder = getattr(owner, "__call__", None)  # noqa: B004
+        if dunder is not None and (test(_unwrap_partial(dunder)) or test(_unwrapped(dunder))):
+            return True
+    return False
+
+
+def _is_coroutine_callable(call: Any) -> bool:
+    return _has_kind(call, inspect.iscoroutinefunction)
 
 
 def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
@@ -368,6 +399,9 @@ def get_dependant(
     elif scope is not None:
         dep.scope = scope
     for pname, annotation, default in _typed_signature(call):
+        if type(annotation).__name__ == "TypeAliasType":
+            # ``type Alias = Annotated[T, Depends(...)]`` (PEP 695 or typing_extensions): its value declares.
+            annotation = annotation.__value__
         base, metadata = _unwrap_annotated(annotation)
         marker: Any = None
         for m in metadata:
@@ -467,7 +501,7 @@ def sub_dependant(
             f'The dependency "{getattr(parent.call, "__name__", parent.call)}" has a scope of "request", '
             'it cannot depend on dependencies with scope "function".'
         )
-    own = list(marker.scopes) if isinstance(marker, params.Security) else []
+    own = list(marker.scopes or []) if isinstance(marker, params.Security) else []
     label = getattr(call, "__qualname__", None) or type(call).__qualname__
     sub = get_dependant(
         call,
@@ -480,26 +514,8 @@ def sub_dependant(
         own_scopes=own,
         parent_scopes=parent.scopes,
     )
-    if marker.max_concurrency is not None:
-        sub.limiter = ConcurrencyLimit(marker.max_concurrency)
+    sub.limiter = marker._limit
     return sub
-
-
-class ConcurrencyLimit:
-    """A semaphore for ``Depends(max_concurrency=n)``, created in the loop that first uses it."""
-
-    __slots__ = ("limit", "semaphore")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.semaphore: asyncio.Semaphore | None = None
-
-    def get(self) -> asyncio.Semaphore:
-        """The semaphore (one per declaration; each worker process has its own)."""
-        sem = self.semaphore
-        if sem is None:
-            sem = self.semaphore = asyncio.Semaphore(self.limit)
-        return sem
 
 
 def add_route_dependencies(dep: Dependant, markers: Sequence[params.Depends]) -> None:
@@ -520,11 +536,8 @@ def _path_param_names(path: str) -> set[str]:
 
 
 def _generator_kind(call: Any) -> tuple[bool, bool]:
-    """(is a generator function, is an async generator function), looking through callable instances."""
-    target = call
-    if not (inspect.isroutine(call) or inspect.isclass(call)):
-        target = getattr(call, "__call__", call)  # noqa: B004
-    return inspect.isgeneratorfunction(target), inspect.isasyncgenfunction(target)
+    """(is a generator function, is an async generator function), as ``_has_kind`` decides."""
+    return _has_kind(call, inspect.isgeneratorfunction), _has_kind(call, inspect.isasyncgenfunction)
 
 
 #: Starlette's classes that FastAPI code annotates parameters with, and the ``Dependant`` slot fulmen fills

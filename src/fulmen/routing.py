@@ -463,20 +463,29 @@ def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
                 raise invalid from None
             await call(**values)
         except BaseException as exc:
+            guard = run.guard
             if not (run.function_exits or run.request_exits):
+                if guard:
+                    await guard.close(exc)
                 raise
-            left = await _unwind(run.function_exits, exc, False)
-            left = await _unwind(run.request_exits, left, False)
+            left = await _unwind(run.function_exits, exc, False, guard)
+            left = await _unwind(run.request_exits, left, False, guard)
+            if guard:
+                await guard.close(left)
             if left is None:
                 return  # a yield dependency handled it (as an AsyncExitStack would)
             if left is exc:
                 raise
             raise left from None
         if run.function_exits or run.request_exits:
-            left = await _unwind(run.function_exits, None, False)
-            left = await _unwind(run.request_exits, left, False)
+            left = await _unwind(run.function_exits, None, False, run.guard)
+            left = await _unwind(run.request_exits, left, False, run.guard)
+            if run.guard:
+                await run.guard.close(left)
             if left is not None:
                 raise left
+        elif run.guard:
+            await run.guard.close(None)
 
     return run_websocket
 
