@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from types import CoroutineType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fulmen.datastructures import State
 from fulmen.encoders import jsonable_encoder
@@ -34,6 +35,9 @@ from fulmen.responses import JSONResponse, RedirectResponse, Response
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
 from fulmen.websockets import WebSocket, WebSocketState
+
+if TYPE_CHECKING:
+    from fulmen.telemetry import TelemetryConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
@@ -526,6 +530,7 @@ class Fulmen(APIRouter):
         root_path: str = "",
         inline_sync: bool = False,
         dependencies: Sequence[Depends] | None = None,
+        telemetry: TelemetryConfig | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(
@@ -593,9 +598,45 @@ class Fulmen(APIRouter):
         }
         for key, handler in (exception_handlers or {}).items():
             self.add_exception_handler(key, handler)
+        self._init_telemetry(telemetry)
         self._init_middleware(middleware)
         if root_path and not self.user_middleware:
             self._install_handle(None)
+
+    # -- telemetry -------------------------------------------------------------------------------------------
+    # FastAPI 0.165's built-in OpenTelemetry instrumentation (fulmen.telemetry). Whether an app is
+    # instrumented is decided when its stack is built: an app given ``telemetry={...}``, or one that starts
+    # while global OpenTelemetry providers are set, gets the telemetry layer on its ASGI entry (the engine
+    # then serves it through that entry) and operation spans in its routes. Any other app has no layer and
+    # pays nothing (FastAPI checks for global providers on every request instead; docs/telemetry.md).
+    def _init_telemetry(self, telemetry: TelemetryConfig | None) -> None:
+        from fulmen.telemetry._api import telemetry_config
+
+        #: The full telemetry configuration (FastAPI's defaults, then ``telemetry``).
+        self._telemetry: dict[str, Any] = telemetry_config(telemetry)
+        self._telemetry_asked = telemetry is not None
+        #: The instrumentation (``fulmen.telemetry._asgi.NativeTelemetry``) once the stack is built, or None.
+        self._native_telemetry: Any = None
+
+    def _telemetry_wanted(self) -> bool:
+        config = self._telemetry
+        if not (config["tracing"] or config["metrics"] or config["logs"]):
+            return False
+        if self._telemetry_asked:
+            return True
+        if "opentelemetry" not in sys.modules:  # no provider can have been set without importing it
+            return False
+        from fulmen.telemetry._asgi import NativeTelemetry
+
+        return bool(config["auto_configure"] or NativeTelemetry(config).enabled())
+
+    @property
+    def telemetry_enabled(self) -> bool:
+        """True when the built app reports telemetry (the engine then serves it through its ASGI entry)."""
+        native = self._native_telemetry
+        if native is None:
+            return False
+        return bool(native.config["auto_configure"] or native.enabled())
 
     # -- openapi ---------------------------------------------------------------------------------------------
     # The document is generated on the first ``openapi()`` call (the first GET of ``openapi_url``) and cached;
@@ -781,7 +822,9 @@ class Fulmen(APIRouter):
 
     def _add_docs_route(self, path: str, endpoint: Callable[..., Any]) -> None:
         # Not through add_api_route: like FastAPI's plain Starlette routes, they take no app dependencies.
-        self.table.add(APIRoute(path, endpoint, include_in_schema=False, response_model=None))
+        route = APIRoute(path, endpoint, include_in_schema=False, response_model=None)
+        route.operation_spans = False  # FastAPI's docs routes are plain Starlette routes: no operation spans
+        self.table.add(route)
 
     # -- pipeline --------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Coroutine[Any, Any, Response]:
@@ -905,6 +948,7 @@ class Fulmen(APIRouter):
         # What ``__call__`` runs instead of the plain ASGI front door: a build-then-call trampoline until the
         # stack is built, then the ASGI stack, or None when the stack is native or empty.
         self._asgi_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = self._build_then_call
+        self._asgi_middleware: Callable[[Any, Any, Any], Awaitable[None]] | None = None
         if self.user_middleware:
             self._install_build_trampoline()
 
@@ -966,6 +1010,20 @@ class Fulmen(APIRouter):
         else:
             self._install_handle(None)
             self._asgi_stack = None
+        #: The ASGI-only middleware stack, or None (``_asgi_stack`` may be the telemetry layer around it).
+        self._asgi_middleware = self._asgi_stack
+        if self._telemetry_wanted():
+            from fulmen.telemetry._asgi import NativeTelemetry
+
+            native = self._native_telemetry = NativeTelemetry(self._telemetry, self)
+            self._asgi_stack = functools.partial(native.serve, self, self._serve_untraced)
+            if self._telemetry["operation_spans"]:
+                # The routes' endpoint, dependencies and serialisation in spans: only in this app's routes.
+                from fulmen.telemetry import _operations
+
+                for route in self.table.routes:
+                    if getattr(route, "operation_spans", False):
+                        route.instrument(_operations)
         self._middleware_built = True
 
     def _install_handle(self, handle: Handle | None) -> None:
@@ -981,12 +1039,16 @@ class Fulmen(APIRouter):
     @property
     def asgi_middleware_installed(self) -> bool:
         """True once the stack is built with an ASGI-only middleware in it (the engine then adapts)."""
-        return self._middleware_built and self._asgi_stack is not None
+        return self._middleware_built and self._asgi_middleware is not None
 
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
         """Run the lifespan's start (or the startup handlers)."""
         self.lifespan_state = None
+        if self._native_telemetry is not None and self._telemetry["auto_configure"]:
+            from fulmen.telemetry import _runtime
+
+            _runtime.startup(self._telemetry)
         for func in self.on_startup_handlers:
             result = func()
             if isinstance(result, Awaitable):
@@ -1002,12 +1064,19 @@ class Fulmen(APIRouter):
         """Run the lifespan's end (or the shutdown handlers)."""
         # The lifespan's state ends with it: requests served later (a new TestClient) start without it.
         cm, self._lifespan_cm, self.lifespan_state = self._lifespan_cm, None, None
-        if cm is not None:
-            await cm.__aexit__(None, None, None)
-        for func in self.on_shutdown_handlers:
-            result = func()
-            if isinstance(result, Awaitable):
-                await result
+        try:
+            if cm is not None:
+                await cm.__aexit__(None, None, None)
+            for func in self.on_shutdown_handlers:
+                result = func()
+                if isinstance(result, Awaitable):
+                    await result
+        finally:
+            telemetry_runtime = sys.modules.get("fulmen.telemetry._runtime")
+            if telemetry_runtime is not None and telemetry_runtime.owns_components():
+                from fulmen.plan import run_in_threadpool
+
+                await run_in_threadpool(telemetry_runtime.flush)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -1100,6 +1169,19 @@ class Fulmen(APIRouter):
         """The ASGI 3 entry point, so any ASGI server (uvicorn, granian, hypercorn) can serve the app."""
         stack = self._asgi_stack
         if stack is not None:  # first call (builds the middleware stack), or ASGI middleware installed
+            await stack(scope, receive, send)
+            return
+        if self.websocket_asgi is not None and scope["type"] == "websocket":
+            await self.websocket_asgi(scope, receive, send)
+            return
+        from fulmen.asgi import asgi_entry
+
+        await asgi_entry(self, scope, receive, send)
+
+    async def _serve_untraced(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # What ``__call__`` does under the telemetry layer: the ASGI middleware, or the plain front door.
+        stack = self._asgi_middleware
+        if stack is not None:
             await stack(scope, receive, send)
             return
         if self.websocket_asgi is not None and scope["type"] == "websocket":

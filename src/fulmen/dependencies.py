@@ -174,11 +174,19 @@ class DependencyRunner:
 
     async def solve(self, run: _Run) -> dict[str, Any]:
         """The root's keyword arguments, or raise ``RequestValidationError`` with every error found."""
+        await self.read_body(run)
+        return await self.solve_values(run)
+
+    async def read_body(self, run: _Run) -> None:
+        """Read and parse the body, if the route takes one (a parse error raises before anything runs)."""
         if self.is_form:
             # Parsed once, up front (parse errors come before anything runs); each dependant reads its fields.
             await read_route_form(run.http_request)
         elif self.body_fields:
             run.body = await _read_body(run.http_request, self.body_fields, self.embed)
+
+    async def solve_values(self, run: _Run) -> dict[str, Any]:
+        """The root's keyword arguments once the body is read (``solve`` without the body step)."""
         values: dict[str, Any] = {}
         errors = await self._solve(self.root, run, values)
         if errors:
@@ -421,16 +429,20 @@ def compile_with_dependencies(
     serialize: Callable[[Any], Response],
     inline_sync: bool,
     streams: bool = False,
+    operations: Any = None,
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter)."""
     runner = DependencyRunner(dep, inline_sync)
     where = EndpointContext(dep.call, dep.path)
+    solve = runner.solve
+    if operations is not None:  # an instrumented app's route: a span around solving
+        solve = operations.timed_solve(runner, dep.call)
 
     async def run_with_dependencies(request: Request) -> Response:
         run = _Run(request, inline_sync)
         try:
             try:
-                values = await runner.solve(run)
+                values = await solve(run)
                 result = await invoke(values)
                 response = serialize(result)
             except BaseException as exc:

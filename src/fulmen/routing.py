@@ -142,15 +142,24 @@ class APIRoute:
         invoke_override = None
         if self.dependant.is_generator or self.dependant.is_async_generator:
             invoke_override = self._stream_invoke(status_code, where)
-        self.handler: RequestHandler = compile_plan(
-            self.dependant,
-            response_class=self.response_class,
-            status_code=status_code,
-            inline_sync=inline_sync,
-            serialize_result=serialize_result,
-            result_is_json=self.response_class_is_default,
-            invoke_override=invoke_override,
-        )
+        self._plan_options: dict[str, Any] = {
+            "response_class": self.response_class,
+            "status_code": status_code,
+            "inline_sync": inline_sync,
+            "serialize_result": serialize_result,
+            "result_is_json": self.response_class_is_default,
+            "invoke_override": invoke_override,
+        }
+        self.handler: RequestHandler = compile_plan(self.dependant, **self._plan_options)
+        if type(self).get_route_handler is not APIRoute.get_route_handler:
+            self.handler = _guarded(self.get_route_handler())
+
+    #: Whether an instrumented app times this route's steps in operation spans (not its docs routes).
+    operation_spans = True
+
+    def instrument(self, operations: Any) -> None:
+        """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
+        self.handler = compile_plan(self.dependant, operations=operations, **self._plan_options)
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
 

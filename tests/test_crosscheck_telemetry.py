@@ -1,0 +1,254 @@
+"""Cross-check the built-in OpenTelemetry instrumentation (``telemetry={...}``) against FastAPI 0.165.
+
+The same app is built with ``fastapi`` and ``fulmen`` (``build``), each with its own in-memory tracer, meter
+and logger providers. FastAPI answers in-process; fulmen through every front door. Compared: the spans
+(name, kind, status, parent, attributes), the metric points' attributes and counts, and the log records.
+Attributes that name the connection (server address and port) differ by front door and are left out.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+import fastapi
+import fastapi.testclient
+import httpx
+import pytest
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import fulmen
+
+_CONNECTION_ATTRIBUTES = {"server.address", "server.port"}
+
+
+class Sink:
+    """In-memory providers for one app, and what they collected."""
+
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider(shutdown_on_exit=False)
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader], shutdown_on_exit=False)
+        self.logs = InMemoryLogRecordExporter()
+        self.logger_provider = LoggerProvider(shutdown_on_exit=False)
+        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.logs))
+
+    def config(self, **options: Any) -> dict[str, Any]:
+        return {
+            "tracer_provider": self.tracer_provider,
+            "meter_provider": self.meter_provider,
+            "logger_provider": self.logger_provider,
+            **options,
+        }
+
+    def close(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+        self.logger_provider.shutdown()
+
+    def span_summary(self) -> list[tuple[Any, ...]]:
+        spans = self.spans.get_finished_spans()
+        ids = {s.context.span_id: s.name for s in spans}
+        out = []
+        for s in spans:
+            attributes = {k: v for k, v in (s.attributes or {}).items() if k not in _CONNECTION_ATTRIBUTES}
+            parent = ids.get(s.parent.span_id) if s.parent is not None else None
+            out.append((s.name, s.kind.name, s.status.status_code.name, parent, sorted(attributes.items())))
+        return sorted(out, key=repr)
+
+    def metric_summary(self) -> list[tuple[Any, ...]]:
+        data = self.reader.get_metrics_data()
+        out: list[tuple[Any, ...]] = []
+        if data is None:
+            return out
+        for resource in data.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    for point in metric.data.data_points:
+                        value = getattr(point, "count", None)
+                        if value is None:
+                            value = point.value
+                        bounds = getattr(point, "explicit_bounds", None)
+                        out.append(
+                            (metric.name, metric.unit, sorted(point.attributes.items()), value, bounds)
+                        )
+        return sorted(out, key=repr)
+
+    def log_summary(self) -> list[tuple[Any, ...]]:
+        out = []
+        for data in self.logs.get_finished_logs():
+            record = data.log_record
+            attributes = dict(record.attributes or {})
+            attributes.pop("exception.stacktrace", None)
+            out.append(
+                (record.event_name, record.severity_text, str(record.body), sorted(attributes.items()))
+            )
+        return sorted(out, key=repr)
+
+
+@pytest.fixture
+def sinks() -> Iterator[Callable[[], Sink]]:
+    made: list[Sink] = []
+
+    def make() -> Sink:
+        made.append(Sink())
+        return made[-1]
+
+    yield make
+    for sink in made:
+        sink.close()
+
+
+class Failure(Exception):
+    """Raised by an endpoint, answered by no handler: a 500."""
+
+
+def build(fw: Any, config: dict[str, Any]) -> Any:
+    """One app with a route of each kind the telemetry tells apart."""
+    app = fw.FastAPI(telemetry=config)
+    router = fw.APIRouter(prefix="/v1")
+
+    def dependency(token: str = "t") -> str:
+        return token
+
+    @app.get("/items/{item_id}")
+    async def read_item(item_id: int, token: Annotated[str, fw.Depends(dependency)]) -> dict[str, Any]:
+        return {"item_id": item_id, "token": token}
+
+    @app.get("/sync")
+    def sync_route() -> str:
+        return "sync"
+
+    @app.post("/create", status_code=201)
+    async def create(payload: dict[str, int]) -> dict[str, int]:
+        return payload
+
+    @app.get("/fail")
+    def fail() -> None:
+        raise Failure("boom")
+
+    @app.get("/denied")
+    async def denied() -> None:
+        raise fw.HTTPException(503, "Unavailable")
+
+    @router.get("/users/{name}")
+    async def user(name: str) -> fw.responses.PlainTextResponse:
+        return fw.responses.PlainTextResponse(name)
+
+    app.include_router(router)
+    return app
+
+
+REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/items/3?page=2&sig=secret", {}),
+    ("GET", "/items/x", {}),
+    ("GET", "/sync", {}),
+    ("GET", "/sync/", {}),
+    ("POST", "/create", {"json": {"a": 1}}),
+    ("POST", "/create", {"content": b"{", "headers": {"content-type": "application/json"}}),
+    ("GET", "/fail", {}),
+    ("GET", "/denied", {}),
+    ("POST", "/sync", {}),
+    ("PROPFIND", "/sync", {}),
+    ("GET", "/missing", {}),
+    ("GET", "/v1/users/ann", {}),
+    ("DELETE", "/v1/users/ann", {}),
+]
+
+
+def _send(client: httpx.Client, method: str, path: str, options: dict[str, Any]) -> tuple[int, bytes]:
+    response = client.request(method, path, follow_redirects=False, **options)
+    return response.status_code, response.content
+
+
+def _settle(sink: Sink, expected: Sink) -> None:
+    # Over a real socket the client can see the response before the server span ends and the duration is
+    # recorded: wait until fulmen's sink holds as many of both as FastAPI's.
+    def count(of: Sink) -> tuple[int, int]:
+        servers = [s for s in of.spans.get_finished_spans() if s.kind.name == "SERVER"]
+        durations = [m for m in of.metric_summary() if m[0] == "http.server.request.duration"]
+        return len(servers), sum(m[3] for m in durations)
+
+    want = count(expected)
+    deadline = time.monotonic() + 5
+    while count(sink) != want and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("index", range(len(REQUESTS)), ids=[f"{m} {p}" for m, p, _ in REQUESTS])
+def test_request_telemetry_matches_fastapi(
+    serve: Callable[..., httpx.Client], sinks: Callable[[], Sink], index: int
+) -> None:
+    method, path, options = REQUESTS[index]
+    expected_sink, actual_sink = sinks(), sinks()
+    with fastapi.testclient.TestClient(
+        build(fastapi, expected_sink.config()), raise_server_exceptions=False
+    ) as c:
+        expected = _send(c, method, path, options)
+    actual = _send(serve(build(fulmen, actual_sink.config())), method, path, options)
+    _settle(actual_sink, expected_sink)
+    assert actual == expected
+    assert actual_sink.span_summary() == expected_sink.span_summary()
+    assert actual_sink.metric_summary() == expected_sink.metric_summary()
+    assert actual_sink.log_summary() == expected_sink.log_summary()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"tracing": False},
+        {"metrics": False},
+        {"logs": False, "operation_spans": False},
+        {"exclude": lambda scope: scope["path"] == "/sync"},
+    ],
+    ids=["no-tracing", "no-metrics", "no-logs-no-operations", "excluded"],
+)
+def test_configuration_matches_fastapi(
+    serve: Callable[..., httpx.Client], sinks: Callable[[], Sink], options: dict[str, Any]
+) -> None:
+    expected_sink, actual_sink = sinks(), sinks()
+    with fastapi.testclient.TestClient(
+        build(fastapi, expected_sink.config(**options)), raise_server_exceptions=False
+    ) as c:
+        expected = [_send(c, "GET", p, {}) for p in ("/sync", "/fail")]
+    client = serve(build(fulmen, actual_sink.config(**options)))
+    actual = [_send(client, "GET", p, {}) for p in ("/sync", "/fail")]
+    _settle(actual_sink, expected_sink)
+    assert actual == expected
+    assert actual_sink.span_summary() == expected_sink.span_summary()
+    assert actual_sink.metric_summary() == expected_sink.metric_summary()
+    assert actual_sink.log_summary() == expected_sink.log_summary()
+
+
+def test_trace_context_is_propagated_from_the_request(
+    serve: Callable[..., httpx.Client], sinks: Callable[[], Sink]
+) -> None:
+    sink = sinks()
+    client = serve(build(fulmen, sink.config()))
+    trace_id, parent_id = "0123456789abcdef0123456789abcdef", "0123456789abcdef"
+    client.get("/sync", headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
+    deadline = time.monotonic() + 5
+    while not any(s.kind.name == "SERVER" for s in sink.spans.get_finished_spans()):
+        assert time.monotonic() < deadline, "no server span"
+        time.sleep(0.01)
+    spans = sink.spans.get_finished_spans()
+    assert {s.context.trace_id for s in spans} == {int(trace_id, 16)}
+    (server,) = [s for s in spans if s.kind.name == "SERVER"]
+    assert server.parent is not None and server.parent.span_id == int(parent_id, 16)
+
+
+def test_no_telemetry_without_providers_or_opentelemetry() -> None:
+    app = fulmen.FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+    app.build_middleware_stack()
+    assert app._native_telemetry is None
+    assert not app.telemetry_enabled
