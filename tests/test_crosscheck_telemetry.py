@@ -6,12 +6,13 @@ and logger providers. FastAPI answers in-process; fulmen through every front doo
 Attributes that name the connection (server address and port) differ by front door and are left out.
 """
 
+import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import fastapi
-import fastapi.testclient
 import httpx
 import pytest
 
@@ -26,6 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import fulmen
+from fulmen.testclient import TestClient
 
 _CONNECTION_ATTRIBUTES = {"server.address", "server.port"}
 
@@ -191,9 +193,7 @@ def test_request_telemetry_matches_fastapi(
 ) -> None:
     method, path, options = REQUESTS[index]
     expected_sink, actual_sink = sinks(), sinks()
-    with fastapi.testclient.TestClient(
-        build(fastapi, expected_sink.config()), raise_server_exceptions=False
-    ) as c:
+    with TestClient(build(fastapi, expected_sink.config()), raise_server_exceptions=False) as c:
         expected = _send(c, method, path, options)
     actual = _send(serve(build(fulmen, actual_sink.config())), method, path, options)
     _settle(actual_sink, expected_sink)
@@ -217,9 +217,7 @@ def test_configuration_matches_fastapi(
     serve: Callable[..., httpx.Client], sinks: Callable[[], Sink], options: dict[str, Any]
 ) -> None:
     expected_sink, actual_sink = sinks(), sinks()
-    with fastapi.testclient.TestClient(
-        build(fastapi, expected_sink.config(**options)), raise_server_exceptions=False
-    ) as c:
+    with TestClient(build(fastapi, expected_sink.config(**options)), raise_server_exceptions=False) as c:
         expected = [_send(c, "GET", p, {}) for p in ("/sync", "/fail")]
     client = serve(build(fulmen, actual_sink.config(**options)))
     actual = [_send(client, "GET", p, {}) for p in ("/sync", "/fail")]
@@ -252,3 +250,64 @@ def test_no_telemetry_without_providers_or_opentelemetry() -> None:
     app.build_middleware_stack()
     assert app._native_telemetry is None
     assert not app.telemetry_enabled
+
+
+def build_background(fw: Any, config: dict[str, Any], seen: list[Any]) -> Any:
+    """Background tasks of every kind: a sync function, an async one, a partial, an async callable object."""
+    from opentelemetry import trace
+
+    app = fw.FastAPI(telemetry=config)
+
+    def note(label: str) -> None:
+        seen.append((label, getattr(trace.get_current_span(), "name", None)))
+
+    async def async_note(label: str) -> None:
+        note(label)
+
+    class AsyncCallable:
+        async def __call__(self, label: str) -> None:
+            note(label)
+
+    @app.get("/later")
+    async def later(tasks: fw.BackgroundTasks) -> str:
+        tasks.add_task(note, "sync")
+        tasks.add_task(async_note, "async")
+        tasks.add_task(functools.partial(async_note, "partial"))
+        tasks.add_task(AsyncCallable(), "callable")
+        return "ok"
+
+    return app
+
+
+def test_background_task_spans_match_fastapi(
+    serve: Callable[..., httpx.Client], sinks: Callable[[], Sink]
+) -> None:
+    expected_sink, actual_sink = sinks(), sinks()
+    expected_seen: list[Any] = []
+    actual_seen: list[Any] = []
+    with TestClient(build_background(fastapi, expected_sink.config(), expected_seen)) as c:
+        expected = _send(c, "GET", "/later", {})
+    actual = _send(serve(build_background(fulmen, actual_sink.config(), actual_seen)), "GET", "/later", {})
+    deadline = time.monotonic() + 5
+    while len(actual_seen) < len(expected_seen) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    _settle(actual_sink, expected_sink)
+    assert actual == expected
+    assert actual_seen == expected_seen
+    assert actual_sink.span_summary() == expected_sink.span_summary()
+
+
+def test_async_callable_object_is_awaited_as_a_background_task() -> None:
+    from fulmen.background import BackgroundTasks
+
+    done: list[str] = []
+
+    class Task:
+        async def __call__(self, value: str) -> None:
+            done.append(value)
+
+    tasks = BackgroundTasks()
+    tasks.add_task(Task(), "called")
+    tasks.add_task(functools.partial(Task(), "partial"))
+    asyncio.run(tasks())
+    assert done == ["called", "partial"]

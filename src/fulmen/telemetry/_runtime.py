@@ -37,10 +37,10 @@ def flush() -> None:
         try:
             component.force_flush()
         except Exception:
-            logger.exception("Telemetry flush failed")
+            logger.exception("FastAPI telemetry cleanup failed")
 
 
-def _close() -> None:
+def _shutdown() -> None:
     with _lock:
         owned = tuple(_owned)
         _owned.clear()
@@ -48,10 +48,10 @@ def _close() -> None:
         try:
             component.shutdown()
         except Exception:
-            logger.exception("Telemetry shutdown failed")
+            logger.exception("FastAPI telemetry cleanup failed")
 
 
-atexit.register(_close)
+atexit.register(_shutdown)
 
 
 def owns_components() -> bool:
@@ -59,7 +59,7 @@ def owns_components() -> bool:
     return bool(_owned)
 
 
-def export_endpoint(signal: str) -> str | None:
+def _export_endpoint(signal: str) -> str | None:
     """The OTLP/HTTP endpoint for ``signal`` ("TRACES", "METRICS", "LOGS") from the environment, or None."""
     exporter = (os.getenv(f"OTEL_{signal}_EXPORTER") or "otlp").strip().lower()
     endpoint = os.getenv(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
@@ -116,7 +116,7 @@ def configure_from_environment(config: dict[str, Any]) -> None:
         requested = [
             (signal, provider, endpoint)
             for signal, enabled, provider in wanted
-            if enabled and (endpoint := export_endpoint(signal)) is not None
+            if enabled and (endpoint := _export_endpoint(signal)) is not None
         ]
         if not requested:
             return
