@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import fulmen
 from fulmen.testclient import TestClient
+from tests.test_websockets import Door
 
 _CONNECTION_ATTRIBUTES = {"server.address", "server.port"}
 
@@ -311,3 +312,54 @@ def test_async_callable_object_is_awaited_as_a_background_task() -> None:
     tasks.add_task(functools.partial(Task(), "partial"))
     asyncio.run(tasks())
     assert done == ["called", "partial"]
+
+
+def build_websockets(fw: Any, config: dict[str, Any]) -> Any:
+    """WebSocket routes: a served connection, an endpoint that fails, a path parameter that doesn't parse."""
+    app = fw.FastAPI(telemetry=config)
+
+    def room_name(room: str) -> str:
+        return room.upper()
+
+    @app.websocket("/echo/{room}")
+    async def echo(websocket: fw.WebSocket, name: Annotated[str, fw.Depends(room_name)]) -> None:
+        await websocket.accept()
+        await websocket.send_text(name + ":" + await websocket.receive_text())
+        await websocket.close()
+
+    @app.websocket("/fail")
+    async def fail(websocket: fw.WebSocket) -> None:
+        await websocket.accept()
+        raise Failure("boom")
+
+    @app.websocket("/number/{value}")
+    async def number(websocket: fw.WebSocket, value: int) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    return app
+
+
+def _converse(door: Any, path: str) -> str:
+    """Connect, say hello, and report what came back (or how the connection ended)."""
+    try:
+        with door.connect(path) as session:
+            session.send_text("hello")
+            return str(session.receive_text())
+    except Exception as exc:  # the failures differ by client; the telemetry is what is compared
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("path", ["/echo/lobby", "/fail", "/number/x"])
+def test_websocket_telemetry_matches_fastapi(
+    serve: Callable[..., httpx.Client], front_door: str, sinks: Callable[[], Sink], path: str
+) -> None:
+    expected_sink, actual_sink = sinks(), sinks()
+    app = build_websockets(fastapi, expected_sink.config())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        _converse(Door("asgi", client), path)
+    _converse(Door(front_door, serve(build_websockets(fulmen, actual_sink.config()))), path)
+    _settle(actual_sink, expected_sink)
+    assert actual_sink.span_summary() == expected_sink.span_summary()
+    assert actual_sink.log_summary() == expected_sink.log_summary()
+    assert actual_sink.metric_summary() == expected_sink.metric_summary() == []

@@ -1024,6 +1024,8 @@ class Fulmen(APIRouter):
                 for route in self.table.routes:
                     if getattr(route, "operation_spans", False):
                         route.instrument(_operations)
+                for websocket_route in self._websocket_routes():
+                    websocket_route.instrument(_operations)
         self._middleware_built = True
 
     def _install_handle(self, handle: Handle | None) -> None:

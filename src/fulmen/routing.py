@@ -339,6 +339,10 @@ class APIWebSocketRoute:
             raise FastAPIError(f"{where}: a WebSocket endpoint must be an `async def` function")
         self.handler: WebSocketHandler = compile_websocket_handler(self.dependant)
 
+    def instrument(self, operations: Any) -> None:
+        """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
+        self.handler = compile_websocket_handler(self.dependant, operations)
+
     def match(self, path: str) -> dict[str, Any] | None:
         """The converted path parameters if ``path`` fits this route's template, else None."""
         if self.static:
@@ -403,9 +407,10 @@ class WebSocketRouteTable:
         return None
 
 
-def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
+def compile_websocket_handler(dep: Dependant, operations: Any = None) -> WebSocketHandler:
     """``async handler(websocket)``: solve the parameters and dependencies, run the endpoint, end ``yield``
     dependencies (newest first, the endpoint's exception thrown into them), as FastAPI's websocket routes do.
+    ``operations`` (``fulmen.telemetry._operations``, for an instrumented app) times the steps in spans.
     """
     from fulmen.dependencies import DependencyRunner, _Run, _unwind
     from fulmen.exceptions import RequestValidationError, WebSocketRequestValidationError
@@ -414,12 +419,16 @@ def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
     runner = DependencyRunner(dep, inline_sync=False)
     call = dep.call
     where = EndpointContext(call, dep.path)
+    solve = runner.solve
+    if operations is not None:
+        solve = operations.timed_solve(runner, call)
+        call = operations.timed_call(call)
 
     async def run_websocket(websocket: Any) -> None:
         run = _Run(websocket, False)
         try:
             try:
-                values = await runner.solve(run)
+                values = await solve(run)
             except RequestValidationError as exc:
                 invalid = WebSocketRequestValidationError(exc.errors())
                 where.attach(invalid, "WS", websocket.scope.get("root_path", ""))

@@ -95,24 +95,29 @@ def _redacted_query(query_string: bytes) -> str:
     return urlencode([(k, "REDACTED" if k in _REDACTED_QUERY_KEYS else v) for k, v in pairs])
 
 
-def route_template(app: Any, method: str, path: str) -> str | None:
+def route_template(app: Any, method: str | None, path: str) -> str | None:
     """The template of the route that answers ``method path`` in a fulmen app (mounts followed), or None.
 
     Asked once per instrumented request, from the same route table the app routes with: a 405 names the
     path's route, a redirect to the slashed (or unslashed) path names the route it redirects to, a mount
-    that isn't a fulmen app is ``<mount>/{path}``.
+    that isn't a fulmen app is ``<mount>/{path}``. ``method`` None: a WebSocket connection.
     """
     table = getattr(app, "table", None)
     if table is None:
         return None
-    named = _table_template(table, method, path)
+    if method is None:
+        websockets = app.__dict__.get("_websocket_table")
+        found = websockets.match(path) if websockets is not None else None
+        named = None if found is None else str(found[0].path)
+    else:
+        named = _table_template(table, method, path)
     if named is not None:
         return named
     for mount in table.mounts:
         if mount.matches(path):
             inner = route_template(mount.app, method, path[len(mount.path) :] or "/")
             return str(mount.path) + (inner if inner is not None else "/{path}")
-    if getattr(app, "redirect_slashes", False) and path != "/":
+    if method is not None and getattr(app, "redirect_slashes", False) and path != "/":
         return _table_template(table, method, path[:-1] if path.endswith("/") else path + "/")
     return None
 
@@ -278,7 +283,7 @@ class NativeTelemetry:
         routed = self.app
 
         def find_route() -> str | None:
-            found = route_template(routed, original_method or "GET", app_path)
+            found = route_template(routed, None if is_websocket else original_method, app_path)
             return None if found is None else prefix + found
 
         request_telemetry = RequestTelemetry(

@@ -41,6 +41,16 @@ def timed_invoke(
     return endpoint_other
 
 
+def timed_call(call: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """An ``async def`` endpoint called with keyword arguments inside a ``fastapi.endpoint`` span."""
+
+    async def endpoint(**kw: Any) -> Any:
+        with operation("endpoint", call):
+            return await call(**kw)
+
+    return endpoint
+
+
 def timed_serialize(serialize: Callable[[Any], Any], call: Callable[..., Any]) -> Callable[[Any], Any]:
     """``serialize`` inside a ``fastapi.serialization`` span, for results that aren't already a Response."""
     from fulmen.responses import Response
@@ -69,7 +79,7 @@ def timed_solve(runner: Any, call: Callable[..., Any]) -> Callable[[Any], Awaita
                 data.request = connection
         await runner.read_body(run)
         if data is not None and run.body is not None:
-            data.body = run.body.data
+            data.body = _parsed_body(run.body, run.request)
         with operation("dependencies", call):
             values = await runner.solve_values(run)
         if data is not None:
@@ -78,3 +88,21 @@ def timed_solve(runner: Any, call: Callable[..., Any]) -> Callable[[Any], Awaita
         return values
 
     return dependencies
+
+
+def _parsed_body(body: Any, request: Any) -> Any:
+    """The body as FastAPI reads it: parsed JSON for a JSON content type, else the bytes (None when empty)."""
+    value = body.data
+    if isinstance(value, bytes):
+        if not value:
+            return None
+        from fulmen.plan import _is_json_content_type
+
+        if _is_json_content_type(request):
+            import json
+
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+    return value
