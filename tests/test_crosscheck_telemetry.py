@@ -363,3 +363,74 @@ def test_websocket_telemetry_matches_fastapi(
     assert actual_sink.span_summary() == expected_sink.span_summary()
     assert actual_sink.log_summary() == expected_sink.log_summary()
     assert actual_sink.metric_summary() == expected_sink.metric_summary() == []
+
+
+class OpenTelemetryMiddleware:
+    """Stands in for opentelemetry-instrumentation-asgi's middleware (matched by module and name)."""
+
+    __module__ = "opentelemetry.instrumentation.asgi"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def test_contrib_asgi_middleware_turns_native_telemetry_off(
+    serve: Callable[..., httpx.Client], sinks: Callable[[], Sink]
+) -> None:
+    expected_sink, actual_sink = sinks(), sinks()
+    apps = []
+    for fw, sink in ((fastapi, expected_sink), (fulmen, actual_sink)):
+        app = build(fw, sink.config())
+        app.add_middleware(OpenTelemetryMiddleware)
+        apps.append(app)
+    with TestClient(apps[0]) as client:
+        expected = _send(client, "GET", "/sync", {})
+    assert _send(serve(apps[1]), "GET", "/sync", {}) == expected
+    assert expected_sink.span_summary() == actual_sink.span_summary() == []
+    assert expected_sink.metric_summary() == actual_sink.metric_summary() == []
+
+
+_GLOBAL_PROVIDER_SCRIPT = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import fulmen
+from fulmen.testclient import TestClient
+
+early = fulmen.FastAPI()
+early.get("/")(lambda: "early")
+with TestClient(early) as client:
+    client.get("/")  # started before any provider was set: not instrumented (decided at start-up)
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+late = fulmen.FastAPI()
+late.get("/")(lambda: "late")
+with TestClient(late) as client:
+    client.get("/")
+with TestClient(early) as client:
+    client.get("/")
+print(sorted(span.name for span in exporter.get_finished_spans()))
+"""
+
+
+def test_global_providers_instrument_apps_that_start_after_them() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FASTAPI_OTEL_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _GLOBAL_PROVIDER_SCRIPT], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.strip()
+        == "['GET /', 'fastapi.dependencies', 'fastapi.endpoint', 'fastapi.serialization']"
+    )

@@ -1016,6 +1016,12 @@ class Fulmen(APIRouter):
             from fulmen.telemetry._asgi import NativeTelemetry
 
             native = self._native_telemetry = NativeTelemetry(self._telemetry, self)
+            # OpenTelemetry's own ASGI middleware installed as well: it reports the requests, not us.
+            native.legacy_otel = any(
+                getattr(m.cls, "__module__", None) == "opentelemetry.instrumentation.asgi"
+                and getattr(m.cls, "__name__", None) == "OpenTelemetryMiddleware"
+                for m in self.user_middleware
+            )
             self._asgi_stack = functools.partial(native.serve, self, self._serve_untraced)
             if self._telemetry["operation_spans"]:
                 # The routes' endpoint, dependencies and serialisation in spans: only in this app's routes.

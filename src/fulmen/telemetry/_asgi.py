@@ -157,6 +157,8 @@ class NativeTelemetry:
         self._active: UpDownCounter | None = None
         self._tracer_provider: Any = None
         self._tracer: trace.Tracer | None = None
+        #: OpenTelemetry's contrib ASGI middleware is in the app's stack: no second span, metric or log.
+        self.legacy_otel = False
 
     def enabled(self) -> bool:
         """Whether any signal is on and has a provider to report to (given, or set globally)."""
@@ -218,11 +220,13 @@ class NativeTelemetry:
             return
         scope[_SCOPE_KEY] = True  # an instrumented app called inside this one doesn't report it twice
         try:
-            await self(app=inner, scope=scope, receive=receive, send=send)
+            await self(app=inner, scope=scope, receive=receive, send=send, legacy_otel=self.legacy_otel)
         finally:
             scope.pop(_SCOPE_KEY, None)
 
-    async def __call__(self, *, app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(
+        self, *, app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any, legacy_otel: bool = False
+    ) -> None:
         """Run ``app`` for an http or websocket scope inside its server span and metrics."""
         config = self.config
         key = context_key()
@@ -236,6 +240,9 @@ class NativeTelemetry:
                 otel_context.detach(token)
             return
         is_websocket = scope["type"] == "websocket"
+        if legacy_otel:
+            await app(scope, receive, send)
+            return
         tracer_provider = self._provider("tracing", trace.get_tracer_provider, trace.NoOpTracerProvider)
         logger_provider = self._provider("logs", _logs.get_logger_provider, _logs.NoOpLoggerProvider)
         meter_provider = (
