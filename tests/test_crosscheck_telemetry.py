@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import fulmen
+import fulmen.telemetry
 from fulmen.testclient import TestClient
 from tests.test_websockets import Door
 
@@ -400,6 +401,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import fulmen
+import fulmen.telemetry
 from fulmen.testclient import TestClient
 
 early = fulmen.FastAPI()
@@ -434,3 +436,45 @@ def test_global_providers_instrument_apps_that_start_after_them() -> None:
         done.stdout.strip()
         == "['GET /', 'fastapi.dependencies', 'fastapi.endpoint', 'fastapi.serialization']"
     )
+
+
+def test_an_app_without_telemetry_never_imports_opentelemetry() -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, fulmen\n"
+        "from fulmen.testclient import TestClient\n"
+        "app = fulmen.FastAPI()\n"
+        "app.get('/')(lambda: 1)\n"
+        "assert TestClient(app).get('/').json() == 1\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'opentelemetry'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_telemetry_data_for_a_processor(sinks: Callable[[], Sink]) -> None:
+    """``get_telemetry_data()`` inside the request: the request, the parsed body, the values, the errors."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    sink = sinks()
+    seen: list[Any] = []
+
+    class Reader(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            data = fulmen.telemetry.get_telemetry_data()
+            if span.name == "fastapi.endpoint" and data is not None:
+                seen.append((data.request.url.path, data.body, data.values, data.errors))
+
+    sink.tracer_provider.add_span_processor(Reader())
+    app = build(fulmen, sink.config())
+    with TestClient(app) as client:
+        assert client.post("/create", json={"a": 1}).status_code == 201
+        assert client.post("/create", json={"a": "x"}).status_code == 422
+    assert seen == [("/create", {"a": 1}, {"payload": {"a": 1}}, [])]
+    assert fulmen.telemetry.get_telemetry_data() is None

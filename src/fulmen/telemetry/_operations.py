@@ -78,8 +78,13 @@ def timed_solve(runner: Any, call: Callable[..., Any]) -> Callable[[Any], Awaita
             else:
                 data.request = connection
         await runner.read_body(run)
-        if data is not None and run.body is not None:
-            data.body = _parsed_body(run.body, run.request)
+        if data is not None:
+            if runner.is_form:
+                from fulmen.forms import read_route_form
+
+                data.body = await read_route_form(run.http_request)  # parsed once: the same FormData
+            elif run.body is not None:
+                data.body = _parsed_body(run.body, run.request)
         with operation("dependencies", call):
             values = await runner.solve_values(run)
         if data is not None:
