@@ -8,6 +8,8 @@ Attributes that name the connection (server address and port) differ by front do
 
 import asyncio
 import functools
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
@@ -478,3 +480,39 @@ def test_telemetry_data_for_a_processor(sinks: Callable[[], Sink]) -> None:
         assert client.post("/create", json={"a": "x"}).status_code == 422
     assert seen == [("/create", {"a": 1}, {"payload": {"a": 1}}, [])]
     assert fulmen.telemetry.get_telemetry_data() is None
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "not-a-url"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_TRACES_EXPORTER": "console"},
+    ],
+    ids=["bad-url", "grpc", "console"],
+)
+def test_environment_configuration_errors_warn_as_fastapi(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    sinks: Callable[[], Sink],
+    env: dict[str, str],
+) -> None:
+    """A bad OTEL_* environment is a warning at startup; the app starts and its own providers still work."""
+    for name in list(os.environ):
+        if name.startswith(("OTEL_", "FASTAPI_OTEL_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    warnings = []
+    for fw in (fastapi, fulmen):
+        sink = sinks()
+        caplog.clear()
+        app = build(fw, sink.config(auto_configure=True))
+        with caplog.at_level(logging.WARNING), TestClient(app) as client:
+            assert client.get("/sync").json() == "sync"
+        assert [s.name for s in sink.spans.get_finished_spans() if s.kind.name == "SERVER"] == ["GET /sync"]
+        warnings.append(
+            [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+        )
+    assert warnings[1] == warnings[0]
+    assert len(warnings[0]) == 1

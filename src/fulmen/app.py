@@ -622,13 +622,13 @@ class Fulmen(APIRouter):
         config = self._telemetry
         if not (config["tracing"] or config["metrics"] or config["logs"]):
             return False
-        if self._telemetry_asked:
+        if self._telemetry_asked or config["auto_configure"]:  # asked for (auto_configure: by environment)
             return True
         if "opentelemetry" not in sys.modules:  # no provider can have been set without importing it
             return False
         from fulmen.telemetry._asgi import NativeTelemetry
 
-        return bool(config["auto_configure"] or NativeTelemetry(config).enabled())
+        return NativeTelemetry(config).enabled()
 
     @property
     def telemetry_enabled(self) -> bool:
