@@ -516,3 +516,31 @@ def test_environment_configuration_errors_warn_as_fastapi(
         )
     assert warnings[1] == warnings[0]
     assert len(warnings[0]) == 1
+
+
+@pytest.mark.parametrize("path", ["/child/items/5", "/child/items/x", "/child/missing"])
+def test_mounted_app_is_reported_by_its_parent(
+    serve: Callable[..., httpx.Client], sinks: Callable[[], Sink], path: str
+) -> None:
+    """A plain app mounted in an instrumented one: the parent's span names the child's route template, and
+    the child's steps are in operation spans under it, as in FastAPI."""
+
+    def build_mounted(fw: Any, config: dict[str, Any]) -> Any:
+        child = fw.FastAPI()
+
+        @child.get("/items/{item_id}")
+        def item(item_id: int) -> int:
+            return item_id
+
+        parent = fw.FastAPI(telemetry=config)
+        parent.mount("/child", child)
+        return parent
+
+    expected_sink, actual_sink = sinks(), sinks()
+    with TestClient(build_mounted(fastapi, expected_sink.config()), raise_server_exceptions=False) as client:
+        expected = _send(client, "GET", path, {})
+    actual = _send(serve(build_mounted(fulmen, actual_sink.config())), "GET", path, {})
+    _settle(actual_sink, expected_sink)
+    assert actual == expected
+    assert actual_sink.span_summary() == expected_sink.span_summary()
+    assert actual_sink.metric_summary() == expected_sink.metric_summary()

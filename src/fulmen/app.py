@@ -1024,15 +1024,25 @@ class Fulmen(APIRouter):
             )
             self._asgi_stack = functools.partial(native.serve, self, self._serve_untraced)
             if self._telemetry["operation_spans"]:
-                # The routes' endpoint, dependencies and serialisation in spans: only in this app's routes.
-                from fulmen.telemetry import _operations
-
-                for route in self.table.routes:
-                    if getattr(route, "operation_spans", False):
-                        route.instrument(_operations)
-                for websocket_route in self._websocket_routes():
-                    websocket_route.instrument(_operations)
+                self._instrument_routes()
         self._middleware_built = True
+
+    def _instrument_routes(self) -> None:
+        # The routes' endpoint, dependencies and serialisation in operation spans: this app's routes and
+        # those of the fulmen apps mounted in it (their requests are this app's, as in FastAPI).
+        if self.__dict__.get("_routes_instrumented"):
+            return
+        self._routes_instrumented = True
+        from fulmen.telemetry import _operations
+
+        for route in self.table.routes:
+            if getattr(route, "operation_spans", False):
+                route.instrument(_operations)
+        for websocket_route in self._websocket_routes():
+            websocket_route.instrument(_operations)
+        for mount in self.table.mounts:
+            if isinstance(mount.app, Fulmen):
+                mount.app._instrument_routes()
 
     def _install_handle(self, handle: Handle | None) -> None:
         """Make ``handle`` (None: the class's, no middleware) the app's pipeline, after the root path step."""
