@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fulmen.datastructures import State
 from fulmen.encoders import jsonable_encoder
@@ -34,10 +34,8 @@ from fulmen.response_model import Default
 from fulmen.responses import JSONResponse, RedirectResponse, Response
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
+from fulmen.telemetry._api import TelemetryConfig, telemetry_config
 from fulmen.websockets import WebSocket, WebSocketState
-
-if TYPE_CHECKING:
-    from fulmen.telemetry import TelemetryConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
@@ -610,8 +608,6 @@ class Fulmen(APIRouter):
     # then serves it through that entry) and operation spans in its routes. Any other app has no layer and
     # pays nothing (FastAPI checks for global providers on every request instead; docs/telemetry.md).
     def _init_telemetry(self, telemetry: TelemetryConfig | None) -> None:
-        from fulmen.telemetry._api import telemetry_config
-
         #: The full telemetry configuration (FastAPI's defaults, then ``telemetry``).
         self._telemetry: dict[str, Any] = telemetry_config(telemetry)
         self._telemetry_asked = telemetry is not None
