@@ -135,8 +135,7 @@ def configure_from_environment(config: dict[str, Any]) -> None:
         except ImportError as exc:
             raise FastAPIError(
                 'Automatic OpenTelemetry export needs the OTLP exporter: pip install "fulmen[telemetry]" '
-                "opentelemetry-exporter-otlp-proto-http. Install it, configure providers yourself, or "
-                f"{_AUTO_OFF}."
+                f"(or opentelemetry-exporter-otlp-proto-http), configure providers yourself, or {_AUTO_OFF}."
             ) from exc
         getters: dict[str, Callable[[], Any]] = {
             "TRACES": trace.get_tracer_provider,
