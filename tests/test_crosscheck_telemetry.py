@@ -410,6 +410,7 @@ early = fulmen.FastAPI()
 early.get("/")(lambda: "early")
 with TestClient(early) as client:
     client.get("/")  # started before any provider was set: not instrumented (decided at start-up)
+    client.get("/")
 exporter = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -418,9 +419,10 @@ late = fulmen.FastAPI()
 late.get("/")(lambda: "late")
 with TestClient(late) as client:
     client.get("/")
-with TestClient(early) as client:
-    client.get("/")
 print(sorted(span.name for span in exporter.get_finished_spans()))
+with TestClient(early) as client:  # started again (lifespan startup) after the providers were set
+    client.get("/")
+print(len([span for span in exporter.get_finished_spans() if span.name == "GET /"]))
 """
 
 
@@ -434,10 +436,8 @@ def test_global_providers_instrument_apps_that_start_after_them() -> None:
         [sys.executable, "-c", _GLOBAL_PROVIDER_SCRIPT], capture_output=True, text=True, env=env, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert (
-        done.stdout.strip()
-        == "['GET /', 'fastapi.dependencies', 'fastapi.endpoint', 'fastapi.serialization']"
-    )
+    names = ["GET /", "fastapi.dependencies", "fastapi.endpoint", "fastapi.serialization"]
+    assert done.stdout.split("\n")[:2] == [repr(names), "2"]
 
 
 def test_an_app_without_telemetry_never_imports_opentelemetry() -> None:
@@ -544,3 +544,45 @@ def test_mounted_app_is_reported_by_its_parent(
     assert actual == expected
     assert actual_sink.span_summary() == expected_sink.span_summary()
     assert actual_sink.metric_summary() == expected_sink.metric_summary()
+
+
+_LIFESPAN_PROVIDER_SCRIPT = """
+import contextlib
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import fulmen
+from fulmen.testclient import TestClient
+
+exporter = InMemorySpanExporter()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    yield
+
+
+app = fulmen.FastAPI(lifespan=lifespan)
+app.get("/")(lambda: "ok")
+with TestClient(app) as client:
+    client.get("/")
+print(sorted(span.name for span in exporter.get_finished_spans() if span.kind.name == "SERVER"))
+"""
+
+
+def test_global_providers_set_in_the_lifespan_instrument_the_app() -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FASTAPI_OTEL_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _LIFESPAN_PROVIDER_SCRIPT], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['GET /']"

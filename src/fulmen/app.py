@@ -1009,19 +1009,22 @@ class Fulmen(APIRouter):
         #: The ASGI-only middleware stack, or None (``_asgi_stack`` may be the telemetry layer around it).
         self._asgi_middleware = self._asgi_stack
         if self._telemetry_wanted():
-            from fulmen.telemetry._asgi import NativeTelemetry
-
-            native = self._native_telemetry = NativeTelemetry(self._telemetry, self)
-            # OpenTelemetry's own ASGI middleware installed as well: it reports the requests, not us.
-            native.legacy_otel = any(
-                getattr(m.cls, "__module__", None) == "opentelemetry.instrumentation.asgi"
-                and getattr(m.cls, "__name__", None) == "OpenTelemetryMiddleware"
-                for m in self.user_middleware
-            )
-            self._asgi_stack = functools.partial(native.serve, self, self._serve_untraced)
-            if self._telemetry["operation_spans"]:
-                self._instrument_routes()
+            self._install_telemetry()
         self._middleware_built = True
+
+    def _install_telemetry(self) -> None:
+        from fulmen.telemetry._asgi import NativeTelemetry
+
+        native = self._native_telemetry = NativeTelemetry(self._telemetry, self)
+        # OpenTelemetry's own ASGI middleware installed as well: it reports the requests, not us.
+        native.legacy_otel = any(
+            getattr(m.cls, "__module__", None) == "opentelemetry.instrumentation.asgi"
+            and getattr(m.cls, "__name__", None) == "OpenTelemetryMiddleware"
+            for m in self.user_middleware
+        )
+        self._asgi_stack = functools.partial(native.serve, self, self._serve_untraced)
+        if self._telemetry["operation_spans"]:
+            self._instrument_routes()
 
     def _instrument_routes(self) -> None:
         # The routes' endpoint, dependencies and serialisation in operation spans: this app's routes and
@@ -1073,6 +1076,10 @@ class Fulmen(APIRouter):
             self._lifespan_cm = cm
             if state is not None:
                 self.lifespan_state = dict(state)
+        if self._native_telemetry is None and self._middleware_built and self._telemetry_wanted():
+            # Global providers set by the startup code (in the lifespan): instrument from here on, under an
+            # ASGI server (fulmen's engine chose its path before startup; docs/telemetry.md).
+            self._install_telemetry()
 
     async def shutdown(self) -> None:
         """Run the lifespan's end (or the shutdown handlers)."""
