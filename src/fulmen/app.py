@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import sys
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
@@ -42,6 +43,7 @@ from fulmen.response_model import Default, DefaultPlaceholder
 from fulmen.responses import JSONResponse, RedirectResponse, Response
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
+from fulmen.telemetry._api import TelemetryConfig, telemetry_config
 from fulmen.websockets import WebSocket, WebSocketState
 
 if TYPE_CHECKING:
@@ -655,6 +657,7 @@ class Fulmen(APIRouter):
         strict_content_type: bool = True,
         max_body_size: int | None = None,
         form_limits: FormLimits | None = None,
+        telemetry: TelemetryConfig | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(
@@ -725,9 +728,43 @@ class Fulmen(APIRouter):
         }
         for key, handler in (exception_handlers or {}).items():
             self.add_exception_handler(key, handler)
+        self._init_telemetry(telemetry)
         self._init_middleware(middleware)
         if root_path and not self.user_middleware:
             self._install_handle(None)
+
+    # -- telemetry -------------------------------------------------------------------------------------------
+    # FastAPI 0.165's built-in OpenTelemetry instrumentation (fulmen.telemetry). Whether an app is
+    # instrumented is decided when its stack is built: an app given ``telemetry={...}``, or one that starts
+    # while global OpenTelemetry providers are set, gets the telemetry layer on its ASGI entry (the engine
+    # then serves it through that entry) and operation spans in its routes. Any other app has no layer and
+    # pays nothing (FastAPI checks for global providers on every request instead; docs/telemetry.md).
+    def _init_telemetry(self, telemetry: TelemetryConfig | None) -> None:
+        #: The full telemetry configuration (FastAPI's defaults, then ``telemetry``).
+        self._telemetry: dict[str, Any] = telemetry_config(telemetry)
+        self._telemetry_asked = telemetry is not None
+        #: The instrumentation (``fulmen.telemetry._asgi.NativeTelemetry``) once the stack is built, or None.
+        self._native_telemetry: Any = None
+
+    def _telemetry_wanted(self) -> bool:
+        config = self._telemetry
+        if not (config["tracing"] or config["metrics"] or config["logs"]):
+            return False
+        if self._telemetry_asked or config["auto_configure"]:  # asked for (auto_configure: by environment)
+            return True
+        if "opentelemetry" not in sys.modules:  # no provider can have been set without importing it
+            return False
+        from fulmen.telemetry._asgi import NativeTelemetry
+
+        return NativeTelemetry(config).enabled()
+
+    @property
+    def telemetry_enabled(self) -> bool:
+        """True when the built app reports telemetry (the engine then serves it through its ASGI entry)."""
+        native = self._native_telemetry
+        if native is None:
+            return False
+        return bool(native.config["auto_configure"] or native.enabled())
 
     # -- openapi ---------------------------------------------------------------------------------------------
     # The document is generated on the first ``openapi()`` call (the first GET of ``openapi_url``) and cached;
@@ -913,7 +950,9 @@ class Fulmen(APIRouter):
 
     def _add_docs_route(self, path: str, endpoint: Callable[..., Any]) -> None:
         # Not through add_api_route: like FastAPI's plain Starlette routes, they take no app dependencies.
-        self.table.add(APIRoute(path, endpoint, include_in_schema=False, response_model=None))
+        route = APIRoute(path, endpoint, include_in_schema=False, response_model=None)
+        route.operation_spans = False  # FastAPI's docs routes are plain Starlette routes: no operation spans
+        self.table.add(route)
 
     # -- pipeline --------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Coroutine[Any, Any, Response]:
@@ -1050,6 +1089,7 @@ class Fulmen(APIRouter):
         # What ``__call__`` runs instead of the plain ASGI front door: a build-then-call trampoline until the
         # stack is built, then the ASGI stack, or None when the stack is native or empty.
         self._asgi_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = self._build_then_call
+        self._asgi_middleware: Callable[[Any, Any, Any], Awaitable[None]] | None = None
         if self.user_middleware:
             self._install_build_trampoline()
 
@@ -1111,7 +1151,42 @@ class Fulmen(APIRouter):
         else:
             self._install_handle(None)
             self._asgi_stack = None
+        #: The ASGI-only middleware stack, or None (``_asgi_stack`` may be the telemetry layer around it).
+        self._asgi_middleware = self._asgi_stack
+        if self._telemetry_wanted():
+            self._install_telemetry()
         self._middleware_built = True
+
+    def _install_telemetry(self) -> None:
+        from fulmen.telemetry._asgi import NativeTelemetry
+
+        native = self._native_telemetry = NativeTelemetry(self._telemetry, self)
+        # OpenTelemetry's own ASGI middleware installed as well: it reports the requests, not us.
+        native.legacy_otel = any(
+            getattr(m.cls, "__module__", None) == "opentelemetry.instrumentation.asgi"
+            and getattr(m.cls, "__name__", None) == "OpenTelemetryMiddleware"
+            for m in self.user_middleware
+        )
+        self._asgi_stack = functools.partial(native.serve, self, self._serve_untraced)
+        if self._telemetry["operation_spans"]:
+            self._instrument_routes()
+
+    def _instrument_routes(self) -> None:
+        # The routes' endpoint, dependencies and serialisation in operation spans: this app's routes and
+        # those of the fulmen apps mounted in it (their requests are this app's, as in FastAPI).
+        if self.__dict__.get("_routes_instrumented"):
+            return
+        self._routes_instrumented = True
+        from fulmen.telemetry import _operations
+
+        for route in self.table.routes:
+            if getattr(route, "operation_spans", False):
+                route.instrument(_operations)
+        for websocket_route in self._websocket_routes():
+            websocket_route.instrument(_operations)
+        for mount in self.table.mounts:
+            if isinstance(mount.app, Fulmen):
+                mount.app._instrument_routes()
 
     def _install_handle(self, handle: Handle | None) -> None:
         """Make ``handle`` (None: the class's, no middleware) the app's pipeline, after the root path step."""
@@ -1126,12 +1201,16 @@ class Fulmen(APIRouter):
     @property
     def asgi_middleware_installed(self) -> bool:
         """True once the stack is built with an ASGI-only middleware in it (the engine then adapts)."""
-        return self._middleware_built and self._asgi_stack is not None
+        return self._middleware_built and self._asgi_middleware is not None
 
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
         """Run the lifespan's start (or the startup handlers)."""
         self.lifespan_state = None
+        if self._native_telemetry is not None and self._telemetry["auto_configure"]:
+            from fulmen.telemetry import _runtime
+
+            _runtime.startup(self._telemetry)
         for func in self.on_startup_handlers:
             result = func()
             if isinstance(result, Awaitable):
@@ -1142,17 +1221,28 @@ class Fulmen(APIRouter):
             self._lifespan_cm = cm
             if state is not None:
                 self.lifespan_state = dict(state)
+        if self._native_telemetry is None and self._middleware_built and self._telemetry_wanted():
+            # Global providers set by the startup code (in the lifespan): instrument from here on, under an
+            # ASGI server (fulmen's engine chose its path before startup; docs/telemetry.md).
+            self._install_telemetry()
 
     async def shutdown(self) -> None:
         """Run the lifespan's end (or the shutdown handlers)."""
         # The lifespan's state ends with it: requests served later (a new TestClient) start without it.
         cm, self._lifespan_cm, self.lifespan_state = self._lifespan_cm, None, None
-        if cm is not None:
-            await cm.__aexit__(None, None, None)
-        for func in self.on_shutdown_handlers:
-            result = func()
-            if isinstance(result, Awaitable):
-                await result
+        try:
+            if cm is not None:
+                await cm.__aexit__(None, None, None)
+            for func in self.on_shutdown_handlers:
+                result = func()
+                if isinstance(result, Awaitable):
+                    await result
+        finally:
+            telemetry_runtime = sys.modules.get("fulmen.telemetry._runtime")
+            if telemetry_runtime is not None and telemetry_runtime.owns_components():
+                from fulmen.plan import run_in_threadpool
+
+                await run_in_threadpool(telemetry_runtime.flush)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -1245,6 +1335,19 @@ class Fulmen(APIRouter):
         """The ASGI 3 entry point, so any ASGI server (uvicorn, granian, hypercorn) can serve the app."""
         stack = self._asgi_stack
         if stack is not None:  # first call (builds the middleware stack), or ASGI middleware installed
+            await stack(scope, receive, send)
+            return
+        if self.websocket_asgi is not None and scope["type"] == "websocket":
+            await self.websocket_asgi(scope, receive, send)
+            return
+        from fulmen.asgi import asgi_entry
+
+        await asgi_entry(self, scope, receive, send)
+
+    async def _serve_untraced(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # What ``__call__`` does under the telemetry layer: the ASGI middleware, or the plain front door.
+        stack = self._asgi_middleware
+        if stack is not None:
             await stack(scope, receive, send)
             return
         if self.websocket_asgi is not None and scope["type"] == "websocket":

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import inspect
 import re
+import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -1173,6 +1174,9 @@ class EndpointContext:
     def attach(self, exc: BaseException, method: str, root_path: str) -> None:
         """Record the endpoint on a validation error that has no endpoint yet; other exceptions pass."""
         if isinstance(exc, ValidationException) and exc.endpoint_ctx is None:
+            telemetry = sys.modules.get("fulmen.telemetry._api")
+            if telemetry is not None:
+                telemetry.validation_failed(exc)
             ctx = dict(self._where())
             if self.path:
                 ctx["path"] = f"{method} {root_path.rstrip('/')}{self.path}"
@@ -1188,11 +1192,13 @@ def compile_plan(
     serialize_result: Callable[[Any], Any] | None = None,
     result_is_json: bool = False,
     invoke_override: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+    operations: Any = None,
 ) -> RequestHandler:
     """Build the request handler for an endpoint: only the steps this endpoint needs, in a flat sequence.
 
     ``serialize_result`` applies a response model to non-Response results (``fulmen.response_model``); it
     returns JSON-ready data for ``response_class``, or the JSON body bytes when ``result_is_json``.
+    ``operations`` (``fulmen.telemetry._operations``, for an instrumented app) times the steps in spans.
     """
     call = dep.call
     serialize = _make_serializer(response_class, status_code, serialize_result, result_is_json)
@@ -1230,11 +1236,26 @@ def compile_plan(
         # A generator endpoint (fulmen.stream_endpoints): calling it builds the streaming response.
         invoke = invoke_override
 
-    if dep.dependencies or dep.security_scopes_param is not None:
+    # An instrumented app's route (APIRoute.instrument): the steps are timed, and the plan takes the general
+    # path, whose solver is one step to time. Other routes are compiled without any of it.
+    timed = operations
+    if timed is not None:
+        mode = (
+            "other" if streams else "async" if dep.is_coroutine else "inline" if inline_sync else "threadpool"
+        )
+        invoke = timed.timed_invoke(invoke, call, mode)
+        serialize = timed.timed_serialize(serialize, call)
+
+    if dep.dependencies or dep.security_scopes_param is not None or timed is not None:
         from fulmen.dependencies import compile_with_dependencies
 
         handler = compile_with_dependencies(
-            dep, invoke=invoke, serialize=serialize, inline_sync=inline_sync, streams=streams
+            dep,
+            invoke=invoke,
+            serialize=serialize,
+            inline_sync=inline_sync,
+            streams=streams,
+            operations=timed,
         )
         if any(has_form_fields(d.body_params) for d in dep.iter_tree()):
             return close_files_after(handler)

@@ -161,23 +161,36 @@ class APIRoute:
         invoke_override = None
         if self.dependant.is_generator or self.dependant.is_async_generator:
             invoke_override = self._stream_invoke(status_code, where)
-        self.handler: RequestHandler = compile_plan(
-            self.dependant,
-            response_class=self.response_class,
-            status_code=status_code,
-            inline_sync=inline_sync,
-            serialize_result=serialize_result,
-            result_is_json=self.response_class_is_default,
-            invoke_override=invoke_override,
-        )
+        self._plan_options: dict[str, Any] = {
+            "response_class": self.response_class,
+            "status_code": status_code,
+            "inline_sync": inline_sync,
+            "serialize_result": serialize_result,
+            "result_is_json": self.response_class_is_default,
+            "invoke_override": invoke_override,
+        }
+        self.handler: RequestHandler = compile_plan(self.dependant, **self._plan_options)
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
         #: The handler without body or form limits (a mount point's limits are added to it later).
         self._unlimited_handler = self.handler
+        self._inherited_limits: tuple[int | None, FormLimits] = (None, {})
         self._apply_limits(None, {})
+
+    #: Whether an instrumented app times this route's steps in operation spans (not its docs routes).
+    operation_spans = True
+
+    def instrument(self, operations: Any) -> None:
+        """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
+        self.handler = compile_plan(self.dependant, operations=operations, **self._plan_options)
+        if type(self).get_route_handler is not APIRoute.get_route_handler:
+            self.handler = _guarded(self.get_route_handler())
+        self._unlimited_handler = self.handler
+        self._apply_limits(*self._inherited_limits)  # the limits it had, around the new handler
 
     def _apply_limits(self, inherited_body_size: int | None, inherited_form_limits: FormLimits) -> None:
         """Install the limit checks: this route's own settings, else what its app's mount point has."""
+        self._inherited_limits = (inherited_body_size, inherited_form_limits)
         form_limits: FormLimits = {**inherited_form_limits, **self.form_limits}
         uses_forms = any(has_form_fields(d.body_params) for d in self.dependant.iter_tree())
         self.handler = limit_request(
@@ -376,6 +389,10 @@ class APIWebSocketRoute:
             raise FastAPIError(f"{where}: a WebSocket endpoint must be an `async def` function")
         self.handler: WebSocketHandler = compile_websocket_handler(self.dependant)
 
+    def instrument(self, operations: Any) -> None:
+        """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
+        self.handler = compile_websocket_handler(self.dependant, operations)
+
     def match(self, path: str) -> dict[str, Any] | None:
         """The converted path parameters if ``path`` fits this route's template, else None."""
         if self.static:
@@ -440,9 +457,10 @@ class WebSocketRouteTable:
         return None
 
 
-def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
+def compile_websocket_handler(dep: Dependant, operations: Any = None) -> WebSocketHandler:
     """``async handler(websocket)``: solve the parameters and dependencies, run the endpoint, end ``yield``
     dependencies (newest first, the endpoint's exception thrown into them), as FastAPI's websocket routes do.
+    ``operations`` (``fulmen.telemetry._operations``, for an instrumented app) times the steps in spans.
     """
     from fulmen.dependencies import DependencyRunner, _Run, _unwind
     from fulmen.exceptions import RequestValidationError, WebSocketRequestValidationError
@@ -451,12 +469,16 @@ def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
     runner = DependencyRunner(dep, inline_sync=False)
     call = dep.call
     where = EndpointContext(call, dep.path)
+    solve = runner.solve
+    if operations is not None:
+        solve = operations.timed_solve(runner, call)
+        call = operations.timed_call(call)
 
     async def run_websocket(websocket: Any) -> None:
         run = _Run(websocket, False)
         try:
             try:
-                values = await runner.solve(run)
+                values = await solve(run)
             except RequestValidationError as exc:
                 invalid = WebSocketRequestValidationError(exc.errors())
                 where.attach(invalid, "WS", websocket.scope.get("root_path", ""))

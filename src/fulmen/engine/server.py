@@ -216,7 +216,12 @@ def served_app(
     build = getattr(app, "build_middleware_stack", None)
     if build is not None:
         build()
-    if kind == "asgi" or getattr(app, "asgi_middleware_installed", False):
+    # An instrumented app (fulmen.telemetry) is served through its ASGI entry, where its spans are made.
+    if (
+        kind == "asgi"
+        or getattr(app, "asgi_middleware_installed", False)
+        or getattr(app, "telemetry_enabled", False)
+    ):
         from fulmen.engine.asgi_adapter import ASGIAdapter
 
         return ASGIAdapter(app)

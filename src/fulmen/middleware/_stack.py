@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,9 @@ async def server_error_response(app: Fulmen, request: Request, exc: Exception) -
     if extra is not None and extra.get(_RAISE_KEY):
         raise exc  # TestClient(raise_server_exceptions=True) shows the test the real error
     logger.error("Exception in ASGI application", exc_info=exc)
+    telemetry = sys.modules.get("fulmen.telemetry._api")
+    if telemetry is not None:  # the request's span and log record name the exception, not just the 500
+        telemetry.exception_raised(exc)
     handler = None
     for key, value in app.exception_handlers.items():
         if key == 500 or key is Exception:
