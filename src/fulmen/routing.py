@@ -133,12 +133,16 @@ class APIRoute:
             else strict_content_type
         )
         self.dependant.json_without_content_type = not strict
-        declared = {f.name for d in self.dependant.iter_tree() for f in d.path_params}
+        tree = self.dependant.iter_tree()
+        declared = {f.name for d in tree for f in d.path_params}
         missing = [p for p in self.param_convertors if p not in declared]
-        if missing:
+        # A path parameter nobody declares is a typo, unless the endpoint or a dependency takes the Request
+        # and reads it from ``request.path_params`` (valid FastAPI code).
+        if missing and all(d.request_param is None for d in tree):
             raise FastAPIError(
                 f"{where}: path parameter {missing[0]!r} is not a parameter of "
-                f"{getattr(endpoint, '__qualname__', endpoint)!r}; add `{missing[0]}` to its signature"
+                f"{getattr(endpoint, '__qualname__', endpoint)!r}; add `{missing[0]}` to its signature "
+                f"(or take the Request and read request.path_params)"
             )
         self.unique_id = operation_id or generate_unique_id_function(self)
         #: The model results are validated and serialised with (FastAPI's rules), or None.
