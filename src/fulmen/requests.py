@@ -68,6 +68,7 @@ class Request:
     """An HTTP request: method, URL, headers, cookies, client, body and per-request state."""
 
     __slots__ = (
+        "__weakref__",  # weak references work, as on Starlette's Request (caches keyed by request)
         "_asgi_scope",
         "_body",
         "_cookies",
