@@ -465,6 +465,55 @@ class APIRouter:
 
         return decorator
 
+    def add_route(
+        self,
+        path: str,
+        endpoint: Callable[[Request], Any],
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        """Starlette's form (``app.add_route("/metrics", handle_metrics)``): ``endpoint(request)`` gets the
+        Request positionally and returns a response; nothing is solved or validated, and, as in FastAPI, the
+        route is not in the OpenAPI document. ``methods`` defaults to GET (HEAD comes with it)."""
+        target = getattr(endpoint, "__call__", None)  # noqa: B004
+        plain_endpoint: Callable[[Request], Any]
+        if inspect.iscoroutinefunction(endpoint) or inspect.iscoroutinefunction(target):
+
+            async def call_async(request: Request) -> Any:
+                return await endpoint(request)
+
+            plain_endpoint = call_async
+        else:
+
+            def call_sync(request: Request) -> Any:  # a thread-pool call, as Starlette runs it
+                return endpoint(request)
+
+            plain_endpoint = call_sync
+        self.add_api_route(
+            path,
+            plain_endpoint,
+            methods=list(methods or ["GET"]),
+            name=name or getattr(endpoint, "__name__", None),
+            include_in_schema=False,
+            response_model=None,
+        )
+
+    def route(
+        self,
+        path: str,
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[F], F]:
+        """Decorator form of ``add_route``."""
+
+        def decorator(func: F) -> F:
+            self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)
+            return func
+
+        return decorator
+
     def add_websocket_route(
         self, path: str, endpoint: Callable[[WebSocket], Awaitable[None]], name: str | None = None
     ) -> None:
