@@ -372,9 +372,32 @@ def _open_guard() -> Any:
     anyio = sys.modules.get("anyio")
     if anyio is None:
         return False
+    task = asyncio.current_task()
+    if not _under_anyio_scope(task):
+        # PERF: a plain asyncio task (fulmen's engine, uvicorn, fulmen's TestClient) is cancelled once, the
+        # asyncio way, and its exits run to the end without a scope; entering one costs ~65k instructions.
+        return False
     scope = anyio.CancelScope()
     scope.__enter__()
-    return _Guard(scope, asyncio.current_task())
+    return _Guard(scope, task)
+
+
+_anyio_task_states: Any = None
+
+
+def _under_anyio_scope(task: asyncio.Task[Any] | None) -> bool:
+    """Whether ``task`` runs inside an anyio cancel scope (an anyio task group, ``anyio.run``, Starlette's
+    TestClient portal): only there can a cancellation be re-raised at every ``await`` of the exits."""
+    global _anyio_task_states
+    states = _anyio_task_states
+    if states is None:
+        try:
+            from anyio._backends._asyncio import _task_states as states
+        except Exception:  # another anyio layout: assume a scope, as before this check existed
+            return True
+        _anyio_task_states = states
+    state = states.get(task) if task is not None else None
+    return state is not None and getattr(state, "cancel_scope", None) is not None
 
 
 class _Guard:
