@@ -103,6 +103,8 @@ class _Field:
     required: bool = dataclasses.field(init=False)
     #: ``validation_alias=AliasChoices("a", "b")``: the other names, tried in order when ``alias`` is missing.
     alt_aliases: tuple[str, ...] = ()
+    #: ``validate_default=True``: a default used for a missing value goes through the validator too.
+    validate_default: bool = False
 
     #: The default can change in place (a list, a model instance): each request gets a deep copy of it.
     copy_default: bool = dataclasses.field(init=False)
@@ -118,6 +120,22 @@ class _Field:
             return factory()
         # PERF: decided once; immutable defaults (numbers, strings, enums ...) are handed out as they are.
         return copy.deepcopy(self.default) if self.copy_default else self.default
+
+    def fill_missing(
+        self, loc: tuple[Any, ...], values: dict[str, Any], errors: list[dict[str, Any]]
+    ) -> None:
+        """Handle a value the request didn't send: a 'missing' error, or the default (validated if asked)."""
+        if self.required:
+            errors.append(_missing(loc))
+            return
+        value = self.default_value()
+        if self.validate_default:
+            try:
+                value = self.validate(value)
+            except ValidationFailure as exc:
+                errors.extend(_prefixed(exc.errors, loc))
+                return
+        values[self.name] = value
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -597,6 +615,20 @@ def _validation_aliases(marker: Any) -> tuple[str, ...]:
     return ()
 
 
+def _default_settings(marker: Any, metadata: list[Any]) -> tuple[Callable[[], Any] | None, bool]:
+    """The default factory and ``validate_default`` of a parameter: the marker's, else a pydantic ``Field``'s
+    in ``Annotated`` (FastAPI merges the two, the marker winning where it says something)."""
+    factory = marker.default_factory
+    validate_default = marker.validate_default
+    for m in metadata:
+        if type(m).__name__ == "FieldInfo" and (type(m).__module__ or "").startswith("pydantic"):
+            if factory is None:
+                factory = m.default_factory
+            if validate_default is None:
+                validate_default = m.validate_default
+    return factory, bool(validate_default)
+
+
 def _param_field(
     name: str, tp: Any, metadata: list[Any], marker: params.Param, default: Any, source: str, where: str
 ) -> ParamField:
@@ -630,13 +662,15 @@ def _param_field(
         )
     ann = _with_marker(_annotated(tp, metadata), metadata, marker)
     validate = _validator(ann, constraints_from_metadata([marker]), where)
+    factory, validate_default = _default_settings(marker, metadata)
     return ParamField(
         name=name,
         alias=alias,
         annotation=tp,
         validate=validate,
         default=default,
-        default_factory=marker.default_factory,
+        default_factory=factory,
+        validate_default=validate_default,
         source=source,
         marker=marker,
         is_list=is_list,
@@ -668,6 +702,7 @@ def _body_field(
     if not is_form and not metadata and constraints is None and is_pydantic_model(tp) and not _is_strict(tp):
         decode = _pydantic_fast_path(tp, decode)
     aliases = _validation_aliases(marker)
+    factory, validate_default = _default_settings(marker, metadata)
     return BodyField(
         name=name,
         alias=aliases[0] if aliases else marker.alias or name,
@@ -675,7 +710,8 @@ def _body_field(
         annotation=tp,
         validate=validate,
         default=default,
-        default_factory=marker.default_factory,
+        default_factory=factory,
+        validate_default=validate_default,
         marker=marker,
         decode_json=decode,
         is_json=any(_is_json_marker(m) for m in metadata),
@@ -797,10 +833,7 @@ def _solve_params(
         if raw is None and f.alt_aliases:
             raw, alias = _lookup_alternatives(f, lookup, getlist)
         if raw is None:
-            if f.required:
-                errors.append(_missing((f.source, f.alias)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing((f.source, f.alias), values, errors)
             continue
         try:
             values[f.name] = f.validate(raw)
@@ -826,9 +859,11 @@ def _solve_model(
     if is_missing(raw):
         if f.required:
             errors.append(missing_model(model))
-        else:
+            return
+        if not f.validate_default:
             values[f.name] = f.default_value()
-        return
+            return
+        raw = f.default_value()
     try:
         values[f.name] = f.validate(raw)
     except ValidationFailure as exc:
@@ -877,10 +912,7 @@ async def _solve_body(
     if not embed:
         f = fields[0]
         if not body:
-            if f.required:
-                errors.append(_missing(("body",)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing(("body",), values, errors)
             return None
         # One name per except clause: mypyc types a name once per function (docs/engine.md, What to compile).
         try:
@@ -928,10 +960,7 @@ def solve_embedded(
                     raw, alias = data[alt], alt
                     break
         if raw is _MISSING:
-            if f.required:
-                errors.append(_missing(("body", f.alias)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing(("body", f.alias), values, errors)
             continue
         try:
             values[f.name] = f.validate(raw)

@@ -37,6 +37,7 @@ Messages match pydantic 2.14 / pydantic-core 2.50.x (checked against pydantic 2.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import decimal
@@ -1294,6 +1295,15 @@ def _needs_pydantic(item: Any) -> bool:
     return any(getattr(item, name, None) is not None for name in _PYDANTIC_ONLY_SETTINGS)
 
 
+def _without_validate_default(info: Any) -> Any:
+    """A copy of a pydantic ``Field`` without ``validate_default``: fulmen applies that setting itself, and a
+    ``TypeAdapter`` given it warns that it has no effect."""
+    info = copy.copy(info)
+    info.validate_default = None
+    info._attributes_set = {k: v for k, v in info._attributes_set.items() if k != "validate_default"}
+    return info
+
+
 def _compile_delegated(base: Any, metadata: Iterable[Any], c: Constraints | None) -> Validator:
     """Validate ``Annotated[base, *metadata]`` (plus the constraints ``c``) with a pydantic TypeAdapter.
 
@@ -1306,6 +1316,8 @@ def _compile_delegated(base: Any, metadata: Iterable[Any], c: Constraints | None
     others: list[Any] = []
     for item in metadata:
         own = (type(item).__module__ or "").startswith(("pydantic", "annotated_types"))
+        if own and getattr(item, "validate_default", None) is not None and type(item).__name__ == "FieldInfo":
+            item = _without_validate_default(item)
         (kept if own else others).append(item)
     settings: dict[str, Any] = {}
     for item in others:

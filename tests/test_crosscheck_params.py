@@ -1,0 +1,100 @@
+"""Cross-check request-parameter declarations against FastAPI: defaults, metadata, aliases.
+
+Each test builds the same app with FastAPI and with fulmen, collects FastAPI's answers in-process and sends
+the same requests to fulmen through every front door (status, headers and body must match).
+
+No ``from __future__ import annotations`` here: both frameworks must resolve the handlers' annotations.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
+
+import httpx
+import pydantic
+
+import fulmen
+from tests.test_crosscheck_fastapi import assert_same_as_fastapi, fastapi_answers_for
+
+Case = tuple[str, str, str, dict[str, Any]]
+
+
+def _double(value: Any) -> Any:
+    return 0 if value is None else int(value) * 2
+
+
+Doubled = Annotated[Optional[int], pydantic.BeforeValidator(_double)]
+
+
+def build_defaults(fw: Any) -> Any:
+    """Defaults with and without ``validate_default``, from the marker or from a pydantic ``Field``."""
+    app = fw.FastAPI()
+    calls: list[int] = []
+
+    def factory() -> int:
+        calls.append(1)
+        return 4
+
+    @app.post("/query")
+    def query(
+        made: Annotated[Doubled, fw.Query(default_factory=factory, validate_default=True)],
+        pyd_factory: Annotated[int, pydantic.Field(default_factory=factory)],
+        plain: Annotated[Doubled, fw.Query()] = 10,
+        checked: Annotated[Doubled, fw.Query(validate_default=True)] = 10,
+        from_field: Annotated[Doubled, pydantic.Field(validate_default=True), fw.Query()] = 10,
+        overridden: Annotated[
+            Doubled, pydantic.Field(validate_default=True), fw.Query(validate_default=False)
+        ] = 10,
+    ) -> Any:
+        return [plain, checked, from_field, overridden, made, pyd_factory, len(calls)]
+
+    @app.post("/header")
+    def header(h: Annotated[Doubled, fw.Header(validate_default=True)] = 3) -> Any:
+        return h
+
+    @app.post("/cookie")
+    def cookie(c: Annotated[Doubled, fw.Cookie(validate_default=True)] = None) -> Any:
+        return c
+
+    @app.post("/body")
+    def body(b: Annotated[Doubled, fw.Body(embed=True, validate_default=True)] = 5) -> Any:
+        return b
+
+    @app.post("/whole-body")
+    def whole_body(
+        b: Annotated[list[int], pydantic.Field(default_factory=list, min_length=1, validate_default=True)],
+    ) -> Any:
+        return b
+
+    @app.post("/form")
+    def form(f: Annotated[Doubled, fw.Form(validate_default=True)] = 6) -> Any:
+        return f
+
+    @app.get("/invalid")
+    def invalid(v: Annotated[int, fw.Query(gt=0, validate_default=True)] = -1) -> Any:
+        return v
+
+    return app
+
+
+DEFAULT_CASES: list[Case] = [
+    ("query-missing", "POST", "/query", {}),
+    ("query-sent", "POST", "/query?plain=1&checked=1&from_field=1&overridden=1&made=1&pyd_factory=7", {}),
+    ("header-missing", "POST", "/header", {}),
+    ("header-sent", "POST", "/header", {"headers": {"h": "1"}}),
+    ("cookie-missing", "POST", "/cookie", {}),
+    ("body-missing", "POST", "/body", {"json": {}}),
+    ("body-empty", "POST", "/body", {}),
+    ("whole-body-missing", "POST", "/whole-body", {}),
+    ("whole-body-sent", "POST", "/whole-body", {"json": [1]}),
+    ("form-missing", "POST", "/form", {"data": {}}),
+    ("invalid-default", "GET", "/invalid", {}),
+    ("invalid-sent", "GET", "/invalid?v=2", {}),
+]
+
+
+def test_defaults_are_validated_when_asked(serve: Callable[..., httpx.Client]) -> None:
+    """``validate_default=True`` (marker or pydantic ``Field``) runs the validator on a missing value's
+    default, a pydantic ``Field(default_factory=...)`` supplies the default, an invalid default is a 422."""
+    expected = fastapi_answers_for(build_defaults, DEFAULT_CASES)
+    assert expected["invalid-default"].status == 422
+    assert_same_as_fastapi(serve(build_defaults(fulmen)), DEFAULT_CASES, expected)
