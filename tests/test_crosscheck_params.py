@@ -9,10 +9,13 @@ No ``from __future__ import annotations`` here: both frameworks must resolve the
 from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
+import fastapi
 import httpx
 import pydantic
+import pytest
 
 import fulmen
+from fulmen.exceptions import FastAPIError
 from tests.test_crosscheck_fastapi import assert_same_as_fastapi, fastapi_answers_for
 
 Case = tuple[str, str, str, dict[str, Any]]
@@ -98,3 +101,69 @@ def test_defaults_are_validated_when_asked(serve: Callable[..., httpx.Client]) -
     expected = fastapi_answers_for(build_defaults, DEFAULT_CASES)
     assert expected["invalid-default"].status == 422
     assert_same_as_fastapi(serve(build_defaults(fulmen)), DEFAULT_CASES, expected)
+
+
+def build_path_aliases(fw: Any) -> Any:
+    """Path parameters read under an alias or a ``validation_alias`` choice, some placeholders coming from an
+    ``include_router`` prefix (the router's route doesn't have them when it is declared)."""
+    app = fw.FastAPI()
+    router = fw.APIRouter()
+    ident = fw.Path(alias="unused", validation_alias=pydantic.AliasChoices("item_id", "id"), ge=1)
+
+    def get_ident(value: Annotated[int, ident]) -> int:
+        return value
+
+    @router.get("/")
+    def read(value: Annotated[int, fw.Depends(get_ident)]) -> Any:
+        return value
+
+    app.include_router(router, prefix="/items/{item_id}")
+    app.include_router(router, prefix="/legacy/{id}")
+
+    @app.get("/aliased/{p_alias}")
+    def aliased(p: Annotated[str, fw.Path(alias="p_alias", min_length=2)]) -> Any:
+        return p
+
+    @app.get("/same/{shared}")
+    def same(path: str = fw.Path(alias="shared"), query: str = fw.Query(alias="shared")) -> Any:
+        return [path, query]
+
+    @app.get("/unmatched/{legacy}")
+    def unmatched(
+        v: Annotated[int, fw.Path(alias="legacy", validation_alias=pydantic.AliasChoices("a", "b"))],
+    ) -> Any:
+        return v
+
+    return app
+
+
+PATH_CASES: list[Case] = [
+    ("choice-first", "GET", "/items/3/", {}),
+    ("choice-second", "GET", "/legacy/4/", {}),
+    ("choice-invalid", "GET", "/legacy/x/", {}),
+    ("choice-constraint", "GET", "/items/0/", {}),
+    ("alias", "GET", "/aliased/ab", {}),
+    ("alias-invalid", "GET", "/aliased/a", {}),
+    ("path-and-query", "GET", "/same/p?shared=q", {}),
+    ("path-and-query-missing", "GET", "/same/p", {}),
+    ("unmatched-choices", "GET", "/unmatched/5", {}),
+]
+
+
+def test_path_parameters_read_their_alias(serve: Callable[..., httpx.Client]) -> None:
+    """A ``Path()`` parameter is read from the placeholder its ``validation_alias`` choice, ``alias`` or name
+    names; a router's route may take it from the prefix ``include_router`` adds; OpenAPI names it the same."""
+    expected = fastapi_answers_for(build_path_aliases, PATH_CASES)
+    assert expected["choice-second"].body == b"4"
+    assert_same_as_fastapi(serve(build_path_aliases(fulmen)), PATH_CASES, expected)
+    assert build_path_aliases(fulmen).openapi()["paths"] == build_path_aliases(fastapi).openapi()["paths"]
+
+
+def test_path_placeholder_still_checked_on_the_app() -> None:
+    """Declared on the app itself, a ``Path()`` whose placeholder the path lacks stays a start-up error."""
+    app = fulmen.FastAPI()
+    with pytest.raises(FastAPIError, match=r"declared with Path\(\) but '/' has no \{item\}"):
+
+        @app.get("/")
+        def read(value: Annotated[int, fulmen.Path(alias="item")]) -> None:
+            return None

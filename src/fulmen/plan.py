@@ -8,6 +8,7 @@ result becomes bytes) is decided once (DESIGN.md §3.1); a request only runs the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import dataclasses
@@ -16,7 +17,7 @@ import inspect
 import re
 import sys
 import typing
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -465,17 +466,26 @@ def get_dependant(
         where_param = f"{where}, parameter {pname!r}"
         if base is inspect.Parameter.empty:
             base = Any
-        if pname in path_param_names and not isinstance(marker, params.Body):
-            if marker is not None and not isinstance(marker, params.Path):
+        is_path = isinstance(marker, params.Path)
+        key = _path_key(pname, marker, path_param_names) if is_path else pname
+        if key in path_param_names and not isinstance(marker, params.Body):
+            if marker is not None and not is_path:
                 raise FastAPIError(
                     f"{where_param} is a path parameter in {path!r} but is declared as "
                     f"{type(marker).__name__}()"
                 )
             marker = marker or params.Path()
-            dep.path_params.append(_param_field(pname, base, metadata, marker, _MISSING, "path", where_param))
+            field = _param_field(pname, base, metadata, marker, _MISSING, "path", where_param, key)
+            dep.path_params.append(field)
             continue
-        if isinstance(marker, params.Path):
-            raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{pname}}}")
+        if is_path:
+            if not _router_prefix_pending.get():
+                raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{key}}}")
+            # On an APIRouter the placeholder may come with include_router(prefix=...), where the route is
+            # analysed again with its full path; until then it is a path parameter that is never sent.
+            field = _param_field(pname, base, metadata, marker, _MISSING, "path", where_param, key)
+            dep.path_params.append(field)
+            continue
         if marker is None and is_upload_annotation(base):
             marker = params.File()  # FastAPI: an UploadFile annotation alone means File()
         if isinstance(marker, params.Body):
@@ -629,10 +639,45 @@ def _default_settings(marker: Any, metadata: list[Any]) -> tuple[Callable[[], An
     return factory, bool(validate_default)
 
 
+#: True while an APIRouter (not an app) registers a route: ``Path()`` parameters whose ``{placeholder}`` isn't
+#: in the route's path yet are accepted, since ``include_router(prefix=...)`` may add it.
+_router_prefix_pending: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "fulmen_router_prefix_pending", default=False
+)
+
+
+@contextlib.contextmanager
+def path_placeholders_may_come_later(pending: bool) -> Iterator[None]:
+    """While registering one route: whether a missing ``{placeholder}`` may still come from a prefix."""
+    token = _router_prefix_pending.set(pending)
+    try:
+        yield
+    finally:
+        _router_prefix_pending.reset(token)
+
+
+def _path_key(name: str, marker: params.Param, path_param_names: set[str]) -> str:
+    """The ``{placeholder}`` a ``Path()`` parameter reads: the first ``validation_alias`` choice the path has,
+    else a plain-string validation alias, else its alias, else its name (as FastAPI looks it up)."""
+    for candidate in _validation_aliases(marker):
+        if candidate in path_param_names:
+            return candidate
+    if isinstance(marker.validation_alias, str) and marker.validation_alias:
+        return marker.validation_alias
+    return marker.alias or name
+
+
 def _param_field(
-    name: str, tp: Any, metadata: list[Any], marker: params.Param, default: Any, source: str, where: str
+    name: str,
+    tp: Any,
+    metadata: list[Any],
+    marker: params.Param,
+    default: Any,
+    source: str,
+    where: str,
+    path_key: str | None = None,
 ) -> ParamField:
-    alias = marker.alias or name
+    alias = path_key or marker.alias or name
     if source == "header" and marker.alias is None and getattr(marker, "convert_underscores", True):
         alias = name.replace("_", "-")
     # FastAPI reads a parameter under its validation alias when one is declared, literally (no conversion).

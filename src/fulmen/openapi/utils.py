@@ -155,7 +155,9 @@ def _is_marker_default(dep: Dependant, name: str, marker: Any) -> tuple[Any, boo
 def _param_field(dep: Dependant, f: ParamField) -> _Param:
     marker = f.marker
     annotation, as_default = _is_marker_default(dep, f.name, marker)
-    if marker.alias:
+    if f.source == "path":
+        alias = f.alias  # the {placeholder} it is read from (validation_alias choice, alias or name)
+    elif marker.alias:
         alias = marker.alias
     elif f.source == "header" and getattr(marker, "convert_underscores", True):
         alias = f.name.replace("_", "-")
@@ -567,7 +569,7 @@ def _parameters(data: _RouteData, ctx: _Context) -> list[dict[str, Any]]:
             if not p.include_in_schema:
                 continue
             field, marker = p.field, p.marker
-            alias = field.schema_alias()
+            alias = field.alias or field.name if group == "path" else field.schema_alias()
             name = alias
             if group == "header" and getattr(marker, "convert_underscores", True) and alias == field.name:
                 name = alias.replace("_", "-")
