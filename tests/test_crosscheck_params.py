@@ -6,8 +6,9 @@ the same requests to fulmen through every front door (status, headers and body m
 No ``from __future__ import annotations`` here: both frameworks must resolve the handlers' annotations.
 """
 
+import re
 from collections.abc import Callable
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Union
 
 import fastapi
 import httpx
@@ -167,3 +168,61 @@ def test_path_placeholder_still_checked_on_the_app() -> None:
         @app.get("/")
         def read(value: Annotated[int, fulmen.Path(alias="item")]) -> None:
             return None
+
+
+def build_options(fw: Any) -> Any:
+    """The pydantic-only marker options: ``union_mode``, ``fail_fast``, a compiled ``pattern``."""
+    app = fw.FastAPI()
+    abc = re.compile("^abc$", re.IGNORECASE)
+
+    @app.post("/union/{p}")
+    def union(
+        p: Annotated[Union[int, str], fw.Path(union_mode="left_to_right")],
+        q: Annotated[Union[int, str], fw.Query(union_mode="left_to_right")],
+        smart: Annotated[
+            Union[int, str], pydantic.Field(union_mode="left_to_right"), fw.Query(union_mode="smart")
+        ],
+        b: Annotated[Union[int, str], fw.Body(union_mode="left_to_right")],
+    ) -> Any:
+        return [p, q, smart, b]
+
+    @app.post("/fail-fast")
+    def fail_fast(
+        q: Annotated[list[int], fw.Query(fail_fast=True)],
+        h: Annotated[list[int], fw.Header(fail_fast=True)],
+        slow: Annotated[list[int], pydantic.Field(fail_fast=True), fw.Query(fail_fast=False)],
+    ) -> Any:
+        return [q, h, slow]
+
+    @app.post("/form-fail-fast")
+    def form_fail_fast(f: Annotated[list[int], fw.Form(fail_fast=True)]) -> Any:
+        return f
+
+    @app.post("/pattern/{p}")
+    def pattern(
+        p: Annotated[str, fw.Path(pattern=abc)],
+        q: Annotated[str, fw.Query(pattern=abc)],
+        c: Annotated[str, fw.Cookie(pattern=abc)] = "abc",
+    ) -> Any:
+        return [p, q, c]
+
+    return app
+
+
+OPTION_CASES: list[Case] = [
+    ("union", "POST", "/union/1?q=2&smart=3", {"json": "4"}),
+    ("fail-fast", "POST", "/fail-fast?q=a&q=b&slow=c&slow=d", {"headers": [("h", "x"), ("h", "y")]}),
+    ("fail-fast-ok", "POST", "/fail-fast?q=1&slow=2", {"headers": {"h": "3"}}),
+    ("form-fail-fast", "POST", "/form-fail-fast", {"data": {"f": ["a", "b"]}}),
+    ("pattern-ok", "POST", "/pattern/ABC?q=Abc", {"headers": {"cookie": "c=aBC"}}),
+    ("pattern-bad", "POST", "/pattern/xyz?q=abcd", {"headers": {"cookie": "c=abcd"}}),
+]
+
+
+def test_pydantic_only_options_are_applied(serve: Callable[..., httpx.Client]) -> None:
+    """``union_mode``, ``fail_fast`` and a compiled ``pattern`` (with its flags) act as in FastAPI, a marker's
+    setting winning over a pydantic ``Field``'s; OpenAPI documents the pattern the same way."""
+    expected = fastapi_answers_for(build_options, OPTION_CASES)
+    assert expected["union"].body == b'[1,2,"3",4]'
+    assert_same_as_fastapi(serve(build_options(fulmen)), OPTION_CASES, expected)
+    assert build_options(fulmen).openapi() == build_options(fastapi).openapi()

@@ -48,7 +48,6 @@ from fulmen.param_models import ParamModel, is_missing, missing_model, param_mod
 from fulmen.requests import Request
 from fulmen.responses import InjectedResponse, JSONResponse, Response
 from fulmen.validation import (
-    _PYDANTIC_ONLY_SETTINGS,
     BodyParseFailure,
     Constraints,
     JSONDecodeFailure,
@@ -58,6 +57,7 @@ from fulmen.validation import (
     constraints_from_metadata,
     is_pydantic_model,
     loads_json,
+    marker_needs_pydantic,
 )
 from fulmen.websockets import WebSocket
 
@@ -312,10 +312,10 @@ def _annotated(tp: Any, metadata: list[Any]) -> Any:
 
 def _with_marker(ann: Any, metadata: list[Any], marker: Any) -> Any:
     """``ann`` with a marker given as the default (``Query(strict=True)``) attached when it asks for a setting
-    only pydantic implements (``strict``, ``allow_inf_nan``, ``max_digits``, ``decimal_places``)."""
+    only pydantic implements (``strict``, ``union_mode``, ``fail_fast``, a compiled ``pattern`` ...)."""
     if any(m is marker for m in metadata):
         return ann
-    if all(getattr(marker, name, None) is None for name in _PYDANTIC_ONLY_SETTINGS):
+    if not marker_needs_pydantic(marker):
         return ann
     return _annotated(ann, [marker])
 

@@ -1277,7 +1277,14 @@ def _compile_pydantic(tp: Any) -> Validator:
 
 
 #: Settings of ``Field()``, ``Query()`` ... only pydantic implements: declaring one hands validation to it.
-_PYDANTIC_ONLY_SETTINGS = ("strict", "allow_inf_nan", "max_digits", "decimal_places")
+_PYDANTIC_ONLY_SETTINGS = (
+    "strict",
+    "allow_inf_nan",
+    "max_digits",
+    "decimal_places",
+    "union_mode",
+    "fail_fast",
+)
 #: annotated_types constraints fulmen's own validators don't apply (pydantic does).
 _UNAPPLIED_ANNOTATED_TYPES = frozenset({"Predicate", "Timezone", "Not", "Unit"})
 
@@ -1292,7 +1299,15 @@ def _needs_pydantic(item: Any) -> bool:
         return True
     if module.startswith("annotated_types"):
         return type(item).__name__ in _UNAPPLIED_ANNOTATED_TYPES
-    return any(getattr(item, name, None) is not None for name in _PYDANTIC_ONLY_SETTINGS)
+    return marker_needs_pydantic(item)
+
+
+def marker_needs_pydantic(marker: Any) -> bool:
+    """True when a marker (``Query(...)``, ``msgspec.Meta``) asks for what only pydantic implements: a setting
+    such as ``strict`` or ``union_mode``, or a compiled ``pattern`` (its flags, Python's regex engine)."""
+    if isinstance(getattr(marker, "pattern", None), re.Pattern):
+        return True
+    return any(getattr(marker, name, None) is not None for name in _PYDANTIC_ONLY_SETTINGS)
 
 
 def _without_validate_default(info: Any) -> Any:
@@ -1332,6 +1347,10 @@ def _compile_delegated(base: Any, metadata: Iterable[Any], c: Constraints | None
             value = getattr(merged, name)
             if value is not None:
                 settings[name] = value
+    for item in others:
+        pattern = getattr(item, "pattern", None)
+        if isinstance(pattern, re.Pattern):
+            settings["pattern"] = pattern  # with its flags (the constraints above keep only its text)
     if settings:
         kept.append(pydantic.Field(**settings))
     parts = (base, *kept)
