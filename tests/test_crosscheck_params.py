@@ -8,7 +8,7 @@ No ``from __future__ import annotations`` here: both frameworks must resolve the
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import fastapi
 import httpx
@@ -226,3 +226,65 @@ def test_pydantic_only_options_are_applied(serve: Callable[..., httpx.Client]) -
     assert expected["union"].body == b'[1,2,"3",4]'
     assert_same_as_fastapi(serve(build_options(fulmen)), OPTION_CASES, expected)
     assert build_options(fulmen).openapi() == build_options(fastapi).openapi()
+
+
+Counted = Annotated[
+    int,
+    pydantic.Field(alias="original", title="Original", description="From Field", examples=[1]),
+]
+
+
+class Cat(pydantic.BaseModel):
+    kind: Literal["cat"]
+
+
+class Dog(pydantic.BaseModel):
+    kind: Literal["dog"]
+
+
+def build_field_metadata(fw: Any) -> Any:
+    """A pydantic ``Field()`` in ``Annotated`` beside a marker: its alias, metadata and discriminator apply
+    where the marker leaves them unset; the marker's own settings (an explicit None too) win."""
+    app = fw.FastAPI()
+
+    @app.get("/query/{wire}")
+    def query(
+        path: Annotated[int, pydantic.Field(alias="wire"), fw.Path()],
+        preserved: Annotated[Counted, fw.Query()],
+        replaced: Annotated[Counted, fw.Query(alias="replacement", title="Replacement", description="Mine")],
+        cleared: Annotated[Counted, fw.Query(alias=None, title=None, description=None, examples=None)],
+        inferred: Annotated[int, pydantic.Field(alias="n", description="Inferred")] = 10,
+        header: Annotated[int, pydantic.Field(alias="unused", validation_alias="x-wire"), fw.Header()] = 0,
+    ) -> Any:
+        return [path, preserved, replaced, cleared, inferred, header]
+
+    @app.post("/body")
+    def body(
+        preserved: Annotated[Counted, fw.Body()],
+        cleared: Annotated[Counted, fw.Body(alias=None, title=None)],
+    ) -> Any:
+        return [preserved, cleared]
+
+    @app.post("/pet")
+    def pet(p: Annotated[Union[Cat, Dog], pydantic.Field(discriminator="kind"), fw.Body()]) -> Any:
+        return p
+
+    return app
+
+
+METADATA_CASES: list[Case] = [
+    ("query", "GET", "/query/1?original=2&replacement=3&cleared=4&n=5", {"headers": {"x-wire": "6"}}),
+    ("query-by-name", "GET", "/query/1?preserved=2&replaced=3&cleared=4&inferred=5", {}),
+    ("body", "POST", "/body", {"json": {"original": 1, "cleared": 2}}),
+    ("pet", "POST", "/pet", {"json": {"kind": "dog"}}),
+    ("pet-unknown", "POST", "/pet", {"json": {"kind": "cow"}}),
+]
+
+
+def test_pydantic_field_metadata_is_merged(serve: Callable[..., httpx.Client]) -> None:
+    """Requests and the OpenAPI document treat ``Annotated[T, Field(...), Query(...)]`` as FastAPI does."""
+    expected = fastapi_answers_for(build_field_metadata, METADATA_CASES)
+    assert expected["query"].body == b"[1,2,3,4,5,6]"
+    assert b"union_tag_invalid" in expected["pet-unknown"].body
+    assert_same_as_fastapi(serve(build_field_metadata(fulmen)), METADATA_CASES, expected)
+    assert build_field_metadata(fulmen).openapi() == build_field_metadata(fastapi).openapi()

@@ -440,6 +440,10 @@ def get_dependant(
         if isinstance(marker, params.Depends):
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue
+        # A pydantic Field() in Annotated fills in what the marker (there, or implied below) leaves unset.
+        infos = [m for m in metadata if _is_field_info(m)] if marker is not default else []
+        if infos and marker is not None:
+            marker = _with_field_info(marker, infos)
         if marker is None and isinstance(base, type):
             role = _starlette_role(base)
             if role is not None:
@@ -474,7 +478,7 @@ def get_dependant(
                     f"{where_param} is a path parameter in {path!r} but is declared as "
                     f"{type(marker).__name__}()"
                 )
-            marker = marker or params.Path()
+            marker = marker or _with_field_info(params.Path(), infos)
             field = _param_field(pname, base, metadata, marker, _MISSING, "path", where_param, key)
             dep.path_params.append(field)
             continue
@@ -487,16 +491,18 @@ def get_dependant(
             dep.path_params.append(field)
             continue
         if marker is None and is_upload_annotation(base):
-            marker = params.File()  # FastAPI: an UploadFile annotation alone means File()
+            marker = _with_field_info(params.File(), infos)  # FastAPI: an UploadFile alone means File()
         if isinstance(marker, params.Body):
             dep.body_params.append(_body_field(pname, base, metadata, marker, default, where_param))
             continue
         if marker is None:
             if _is_scalar(base):
-                marker = params.Query()
+                marker = _with_field_info(params.Query(), infos)
             else:
                 dep.body_params.append(
-                    _body_field(pname, base, metadata, params.Body(), default, where_param)
+                    _body_field(
+                        pname, base, metadata, _with_field_info(params.Body(), infos), default, where_param
+                    )
                 )
                 continue
         source = marker.in_.value if marker.in_ is not None else "query"
@@ -623,6 +629,33 @@ def _validation_aliases(marker: Any) -> tuple[str, ...]:
     if type(va).__name__ == "AliasChoices" and choices and all(isinstance(c, str) for c in choices):
         return tuple(choices)
     return ()
+
+
+def _is_field_info(item: Any) -> bool:
+    return type(item).__name__ == "FieldInfo" and (type(item).__module__ or "").startswith("pydantic")
+
+
+def _with_field_info(marker: Any, infos: list[Any]) -> Any:
+    """``marker`` (a copy) with the names and metadata of the pydantic ``Field()``s from its ``Annotated``,
+    where the marker leaves them unset."""
+    found = {}
+    for info in infos:
+        for name in params.FIELD_INFO_SETTINGS:
+            value = getattr(info, name, None)
+            if value is not None:
+                found[name] = value
+    explicit: frozenset[str] = getattr(marker, "explicit_settings", frozenset())
+    found = {
+        name: value
+        for name, value in found.items()
+        if name not in explicit and getattr(marker, name, None) is None
+    }
+    if not found:
+        return marker
+    marker = copy.copy(marker)
+    for name, value in found.items():
+        setattr(marker, name, value)
+    return marker
 
 
 def _default_settings(marker: Any, metadata: list[Any]) -> tuple[Callable[[], Any] | None, bool]:

@@ -1295,7 +1295,7 @@ def _needs_pydantic(item: Any) -> bool:
     module = type(item).__module__ or ""
     if module.startswith("pydantic"):
         if type(item).__name__ == "FieldInfo":
-            return any(_needs_pydantic(m) for m in item.metadata)
+            return item.discriminator is not None or any(_needs_pydantic(m) for m in item.metadata)
         return True
     if module.startswith("annotated_types"):
         return type(item).__name__ in _UNAPPLIED_ANNOTATED_TYPES
