@@ -288,3 +288,62 @@ def test_pydantic_field_metadata_is_merged(serve: Callable[..., httpx.Client]) -
     assert b"union_tag_invalid" in expected["pet-unknown"].body
     assert_same_as_fastapi(serve(build_field_metadata(fulmen)), METADATA_CASES, expected)
     assert build_field_metadata(fulmen).openapi() == build_field_metadata(fastapi).openapi()
+
+
+class HeaderFallback(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(populate_by_name=True)
+
+    x_values: Annotated[list[int], pydantic.Field(alias="X-Second")] = []
+
+
+def build_alias_choices(fw: Any) -> Any:
+    """Header, cookie and query parameters read under ``AliasChoices``: errors and OpenAPI use the declared
+    names as written (a header's case too); a header model's field read by name is located by header name."""
+    app = fw.FastAPI()
+    choices = pydantic.AliasChoices
+
+    @app.get("/header")
+    def header(
+        x_value: Annotated[int, fw.Header(alias="ignored", validation_alias=choices("X-First", "X-Second"))],
+        item_values: Annotated[list[str], fw.Header(validation_alias=choices("item_values", "X-Tag"))] = [],  # noqa: B006
+        custom: Annotated[int, fw.Header(alias="X-Custom")] = 0,
+    ) -> Any:
+        return [x_value, item_values, custom]
+
+    @app.get("/cookie")
+    def cookie(
+        v: Annotated[int, fw.Cookie(alias="ignored", validation_alias=choices("session", "old"))],
+    ) -> Any:
+        return v
+
+    @app.get("/query")
+    def query(
+        v: Annotated[int, fw.Query(alias="ignored", validation_alias=choices("first", "second"))],
+    ) -> Any:
+        return v
+
+    @app.get("/header-model")
+    def header_model(data: Annotated[HeaderFallback, fw.Header()]) -> Any:
+        return data.x_values
+
+    return app
+
+
+ALIAS_CASES: list[Case] = [
+    ("header-second", "GET", "/header", {"headers": {"x-second": "2", "x-tag": "t"}}),
+    ("header-invalid", "GET", "/header", {"headers": {"x-first": "bad", "x-custom": "bad"}}),
+    ("header-missing", "GET", "/header", {}),
+    ("cookie-old", "GET", "/cookie", {"headers": {"cookie": "old=3"}}),
+    ("cookie-invalid", "GET", "/cookie", {"headers": {"cookie": "session=x"}}),
+    ("query-invalid", "GET", "/query?second=x", {}),
+    ("header-model-by-name", "GET", "/header-model", {"headers": {"x-values": "bad"}}),
+    ("header-model-by-alias", "GET", "/header-model", {"headers": {"x-second": "4"}}),
+]
+
+
+def test_alias_choices_keep_declared_names(serve: Callable[..., httpx.Client]) -> None:
+    """``AliasChoices`` and declared aliases name the parameter in errors and in OpenAPI as written."""
+    expected = fastapi_answers_for(build_alias_choices, ALIAS_CASES)
+    assert b'"X-First"' in expected["header-invalid"].body
+    assert_same_as_fastapi(serve(build_alias_choices(fulmen)), ALIAS_CASES, expected)
+    assert build_alias_choices(fulmen).openapi() == build_alias_choices(fastapi).openapi()

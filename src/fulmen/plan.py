@@ -717,9 +717,8 @@ def _param_field(
     aliases = _validation_aliases(marker) if source != "path" else ()
     if aliases:
         alias = aliases[0]
-    if source == "header":
-        alias = alias.lower()
-        aliases = tuple(a.lower() for a in aliases)
+    if source == "header" and not aliases and marker.alias is None:
+        alias = alias.lower()  # a declared name keeps its case in error locations (headers match any case)
     # pydantic's ``Json[list[int]]`` is one value holding JSON text, not a repeated key.
     is_json = any(_is_json_marker(m) for m in metadata)
     is_list = _is_sequence(tp) and not is_json

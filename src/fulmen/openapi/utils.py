@@ -102,6 +102,8 @@ class _Param:
     include_in_schema: bool
     #: A field of a ``Model | None`` parameter model with a default: never required (FastAPI's rule).
     in_optional_model: bool = False
+    #: One field of a parameter model (its name was worked out by the model's analysis).
+    from_model: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -198,7 +200,7 @@ def _model_params(f: ParamField, model: ParamModel) -> list[_Param]:
             default_factory=info.default_factory,
             alias=info.alias,
         )
-        out.append(_Param(field, f.source, field_marker, include, optional))
+        out.append(_Param(field, f.source, field_marker, include, optional, from_model=True))
     return out
 
 
@@ -569,10 +571,14 @@ def _parameters(data: _RouteData, ctx: _Context) -> list[dict[str, Any]]:
             if not p.include_in_schema:
                 continue
             field, marker = p.field, p.marker
-            alias = field.alias or field.name if group == "path" else field.schema_alias()
-            name = alias
-            if group == "header" and getattr(marker, "convert_underscores", True) and alias == field.name:
-                name = alias.replace("_", "-")
+            choices = _alias_choices(marker) if group != "path" and not p.from_model else ()
+            if choices:
+                alias = name = choices[0]  # FastAPI names it after the first choice, literally
+            else:
+                alias = field.alias or field.name if group == "path" else field.schema_alias()
+                name = alias
+                if group == "header" and getattr(marker, "convert_underscores", True) and alias == field.name:
+                    name = alias.replace("_", "-")
             parameter: dict[str, Any] = {
                 "name": name,
                 "in": group,
@@ -591,6 +597,15 @@ def _parameters(data: _RouteData, ctx: _Context) -> list[dict[str, Any]]:
                 parameter["deprecated"] = True
             out.append(parameter)
     return out
+
+
+def _alias_choices(marker: Any) -> tuple[str, ...]:
+    """The names of a marker's ``validation_alias=AliasChoices(...)`` (all plain names), else ()."""
+    va = getattr(marker, "validation_alias", None)
+    choices = getattr(va, "choices", None)
+    if type(va).__name__ == "AliasChoices" and choices and all(isinstance(c, str) for c in choices):
+        return tuple(choices)
+    return ()
 
 
 def _encode(value: Any) -> Any:
