@@ -347,3 +347,29 @@ def test_alias_choices_keep_declared_names(serve: Callable[..., httpx.Client]) -
     assert b'"X-First"' in expected["header-invalid"].body
     assert_same_as_fastapi(serve(build_alias_choices(fulmen)), ALIAS_CASES, expected)
     assert build_alias_choices(fulmen).openapi() == build_alias_choices(fastapi).openapi()
+
+
+@pytest.mark.parametrize(
+    ("path", "annotation", "in_query"),
+    [
+        ("/{p}", list[int], False),
+        ("/{p}", dict[str, int], False),
+        ("/{p}", Cat, False),
+        ("/", list[Cat], True),
+        ("/", Optional[dict[str, int]], True),
+    ],
+    ids=["path-list", "path-dict", "path-model", "query-list-of-models", "query-dict"],
+)
+def test_unsupported_parameter_types_fail_as_in_fastapi(path: str, annotation: Any, in_query: bool) -> None:
+    """A structured type from the path or the query string is a start-up error that is both a ``FastAPIError``
+    naming the route and an ``AssertionError`` (what FastAPI raises), so either ``except`` catches it."""
+    for fw, error in ((fastapi, AssertionError), (fulmen, FastAPIError)):
+        app = fw.FastAPI()
+        declared = Annotated[annotation, fw.Query()] if in_query else annotation
+
+        def handler(p: declared) -> None:  # type: ignore[valid-type]
+            return None
+
+        with pytest.raises(AssertionError, match="supported types") as caught:
+            app.get(path)(handler)
+        assert isinstance(caught.value, error)

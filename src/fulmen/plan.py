@@ -658,6 +658,13 @@ def _with_field_info(marker: Any, infos: list[Any]) -> Any:
     return marker
 
 
+class ParameterTypeError(FastAPIError, AssertionError):
+    """A parameter declared with a type its source can't carry (a model from the path, a dict from the query).
+
+    Also an ``AssertionError``: FastAPI reports these with ``assert``, so code catching that keeps working.
+    """
+
+
 def _default_settings(marker: Any, metadata: list[Any]) -> tuple[Callable[[], Any] | None, bool]:
     """The default factory and ``validate_default`` of a parameter: the marker's, else a pydantic ``Field``'s
     in ``Annotated`` (FastAPI merges the two, the marker winning where it says something)."""
@@ -722,7 +729,9 @@ def _param_field(
     # pydantic's ``Json[list[int]]`` is one value holding JSON text, not a repeated key.
     is_json = any(_is_json_marker(m) for m in metadata)
     is_list = _is_sequence(tp) and not is_json
-    if is_list and source in ("path", "cookie"):
+    if is_list and source == "path":
+        raise ParameterTypeError(f"{where}: Path params must be of one of the supported types (not a list)")
+    if is_list and source == "cookie":
         raise FastAPIError(f"{where}: a list can't come from a {source} parameter")
     model: ParamModel | None = None
     found = param_model_of(tp) if source != "path" and not is_list else None
@@ -731,11 +740,15 @@ def _param_field(
             model = ParamModel(*found, source, getattr(marker, "convert_underscores", True))
         except Exception as exc:  # a model whose fields can't be inspected
             raise FastAPIError(f"{where}: {exc}") from exc
+    elif source == "path" and not (is_json or _is_scalar(tp)):
+        raise ParameterTypeError(
+            f"{where}: Path params must be of one of the supported types (scalar types), got {tp!r}"
+        )
     elif not (is_json or (_has_scalar_items(tp) if is_list else _is_scalar(tp))):
-        raise FastAPIError(
-            f"{where}: {source} parameters must be scalar types, lists of them or a parameter model (a "
-            f"Pydantic model, msgspec Struct, dataclass or TypedDict, or one of them | None), got {tp!r}; "
-            "use Body() for structured data"
+        raise ParameterTypeError(
+            f"{where}: {source.capitalize()} parameter {name!r} must be one of the supported types: scalar "
+            "types, lists of them or a parameter model (a Pydantic model, msgspec Struct, dataclass or "
+            f"TypedDict, or one of them | None), got {tp!r}; use Body() for structured data"
         )
     ann = _with_marker(_annotated(tp, metadata), metadata, marker)
     validate = _validator(ann, constraints_from_metadata([marker]), where)
