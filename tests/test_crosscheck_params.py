@@ -373,3 +373,35 @@ def test_unsupported_parameter_types_fail_as_in_fastapi(path: str, annotation: A
         with pytest.raises(AssertionError, match="supported types") as caught:
             app.get(path)(handler)
         assert isinstance(caught.value, error)
+
+
+SmallSet = Annotated[set[str], pydantic.Field(max_length=2)]
+
+
+def build_nested_annotated(fw: Any) -> Any:
+    """A sequence type alias carrying its own ``Annotated`` metadata, made optional around it."""
+    app = fw.FastAPI()
+
+    @app.get("/")
+    def read(
+        tags: Annotated[Optional[SmallSet], fw.Query()] = None,
+        ids: Optional[Annotated[list[int], pydantic.Field(min_length=1)]] = fw.Query(None),
+    ) -> Any:
+        return [sorted(tags) if tags else tags, ids]
+
+    return app
+
+
+NESTED_CASES: list[Case] = [
+    ("none", "GET", "/", {}),
+    ("some", "GET", "/?tags=a&tags=b&ids=1&ids=2", {}),
+    ("too-many", "GET", "/?tags=a&tags=b&tags=c", {}),
+    ("bad-item", "GET", "/?ids=x", {}),
+]
+
+
+def test_optional_around_annotated_sequence(serve: Callable[..., httpx.Client]) -> None:
+    """``Annotated[set[str], Field(...)] | None`` is a repeated query key with its constraints (FastAPI)."""
+    expected = fastapi_answers_for(build_nested_annotated, NESTED_CASES)
+    assert expected["some"].body == b'[["a","b"],[1,2]]'
+    assert_same_as_fastapi(serve(build_nested_annotated(fulmen)), NESTED_CASES, expected)

@@ -345,8 +345,17 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
+def _core_type(tp: Any) -> Any:
+    """``tp`` without ``Annotated`` and ``| None`` layers, in any nesting (``Annotated[X, ...] | None``)."""
+    while True:
+        inner = _strip_optional(_unwrap_annotated(tp)[0])
+        if inner is tp:
+            return tp
+        tp = inner
+
+
 def _is_sequence(tp: Any) -> bool:
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     origin = get_origin(tp)
     return (
         origin in (list, set, frozenset, tuple)
@@ -357,7 +366,7 @@ def _is_sequence(tp: Any) -> bool:
 
 def _is_scalar(tp: Any) -> bool:
     """True for types that FastAPI reads from the query string by default (not models, dicts or lists)."""
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     origin = get_origin(tp)
     if origin is not None:
         if origin is typing.Literal:
@@ -376,7 +385,7 @@ def _is_scalar(tp: Any) -> bool:
 
 def _has_scalar_items(tp: Any) -> bool:
     """True for a sequence annotation of scalars (``list[int]``): what a repeated key can fill."""
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     return all(_is_scalar(a) for a in get_args(tp) if a is not Ellipsis)
 
 
