@@ -405,3 +405,14 @@ def test_optional_around_annotated_sequence(serve: Callable[..., httpx.Client]) 
     expected = fastapi_answers_for(build_nested_annotated, NESTED_CASES)
     assert expected["some"].body == b'[["a","b"],[1,2]]'
     assert_same_as_fastapi(serve(build_nested_annotated(fulmen)), NESTED_CASES, expected)
+
+
+@pytest.mark.parametrize("name", ["Path", "Query", "Header", "Cookie", "Body", "Form", "File"])
+@pytest.mark.parametrize(
+    "default", ["text", None, ..., 1, []], ids=["str", "none", "ellipsis", "int", "list"]
+)
+def test_marker_repr_matches_fastapi(name: str, default: Any) -> None:
+    """``repr(Query("x"))`` reads as in FastAPI (logged declarations look the same): ``Query(x)``."""
+    if name == "Path" and default is not ...:
+        return
+    assert repr(getattr(fulmen, name)(default)) == repr(getattr(fastapi, name)(default))

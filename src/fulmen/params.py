@@ -205,7 +205,9 @@ class Param:
         return self.default_factory is None and (self.default is Undefined or self.default is Ellipsis)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.default!r})"
+        # FastAPI's form: the default's str(), and "..." shown as the pydantic 'undefined' it stands for.
+        default = Undefined if self.default is Ellipsis else self.default
+        return f"{type(self).__name__}({default})"
 
 
 class Path(Param):
