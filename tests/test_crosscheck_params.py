@@ -416,3 +416,44 @@ def test_marker_repr_matches_fastapi(name: str, default: Any) -> None:
     if name == "Path" and default is not ...:
         return
     assert repr(getattr(fulmen, name)(default)) == repr(getattr(fastapi, name)(default))
+
+
+class Point(pydantic.BaseModel):
+    x: int
+
+
+def build_json_values(fw: Any) -> Any:
+    """``Json[...]`` parameters: one value holding JSON text, a model or a list, from each source."""
+    app = fw.FastAPI()
+
+    @app.post("/")
+    def read(
+        q: Annotated[pydantic.Json[Point], fw.Query()],
+        h: Annotated[pydantic.Json[Point], fw.Header()],
+        c: Annotated[pydantic.Json[list[int]], fw.Cookie()],
+        limit: Annotated[int, fw.Query()] = 10,
+    ) -> Any:
+        return [q, h, c, limit]
+
+    @app.post("/form")
+    def form(items: Annotated[pydantic.Json[list[str]], fw.Form()]) -> Any:
+        return items
+
+    return app
+
+
+JSON_CASES: list[Case] = [
+    ("ok", "POST", '/?q={"x":1}', {"headers": {"h": '{"x": 2}', "cookie": "c=[3]"}}),
+    ("bad", "POST", '/?q={"x":"a"}&limit=2', {"headers": {"h": "nope", "cookie": "c=[3]"}}),
+    ("form", "POST", "/form", {"data": {"items": '["a", "b"]'}}),
+    ("form-bad", "POST", "/form", {"data": {"items": "[1"}}),
+]
+
+
+def test_json_parameters_are_single_values(serve: Callable[..., httpx.Client]) -> None:
+    """``Json[Model]`` from the query, a header or a cookie is one parameter (not a parameter model), and
+    ``Json[list[str]]`` from a form is one field (not a repeated key), as in FastAPI; OpenAPI agrees."""
+    expected = fastapi_answers_for(build_json_values, JSON_CASES)
+    assert expected["ok"].status == expected["form"].status == 200
+    assert_same_as_fastapi(serve(build_json_values(fulmen)), JSON_CASES, expected)
+    assert build_json_values(fulmen).openapi() == build_json_values(fastapi).openapi()

@@ -743,7 +743,8 @@ def _param_field(
     if is_list and source == "cookie":
         raise FastAPIError(f"{where}: a list can't come from a {source} parameter")
     model: ParamModel | None = None
-    found = param_model_of(tp) if source != "path" and not is_list else None
+    # ``Json[Model]`` is one value holding a model's JSON, not a parameter model read from many keys.
+    found = param_model_of(tp) if source != "path" and not is_list and not is_json else None
     if found is not None:
         try:
             model = ParamModel(*found, source, getattr(marker, "convert_underscores", True))
