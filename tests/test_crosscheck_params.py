@@ -457,3 +457,43 @@ def test_json_parameters_are_single_values(serve: Callable[..., httpx.Client]) -
     assert expected["ok"].status == expected["form"].status == 200
     assert_same_as_fastapi(serve(build_json_values(fulmen)), JSON_CASES, expected)
     assert build_json_values(fulmen).openapi() == build_json_values(fastapi).openapi()
+
+
+class Filters(pydantic.BaseModel):
+    term: str
+    tags: list[str] = []
+
+
+def build_defaults_copied(fw: Any) -> Any:
+    """A model instance as a parameter's default, changed by the handler; an unannotated path parameter."""
+    app = fw.FastAPI()
+    shared = Filters(term="default")
+
+    @app.get("/filters")
+    def filters(f: Annotated[Optional[Filters], fw.Query()] = shared) -> Any:
+        assert f is not None
+        f.tags.append("new")
+        return f
+
+    @app.get("/items/{item_id}")
+    async def item(item_id):  # type: ignore[no-untyped-def]
+        return {"item_id": item_id}
+
+    return app
+
+
+COPY_CASES: list[Case] = [
+    ("first", "GET", "/filters", {}),
+    ("second", "GET", "/filters", {}),
+    ("sent", "GET", "/filters?term=t&tags=a", {}),
+    ("untyped", "GET", "/items/42", {}),
+]
+
+
+def test_defaults_are_fresh_per_request(serve: Callable[..., httpx.Client]) -> None:
+    """Every default is deep-copied per request (a model instance too), so a handler changing it doesn't leak
+    into the next request; an unannotated parameter is documented with an empty schema."""
+    expected = fastapi_answers_for(build_defaults_copied, COPY_CASES)
+    assert expected["second"].body == b'{"term":"default","tags":["new"]}'
+    assert_same_as_fastapi(serve(build_defaults_copied(fulmen)), COPY_CASES, expected)
+    assert build_defaults_copied(fulmen).openapi() == build_defaults_copied(fastapi).openapi()

@@ -138,7 +138,11 @@ def _signature(call: Any) -> dict[str, tuple[Any, Any]]:
     from fulmen.plan import _typed_signature
 
     try:
-        out = {name: (ann, default) for name, ann, default in _typed_signature(call)}
+        out = {
+            # An unannotated parameter is documented as Any (an empty schema), as FastAPI does.
+            name: (Any if ann is inspect.Parameter.empty else ann, default)
+            for name, ann, default in _typed_signature(call)
+        }
     except (TypeError, ValueError):
         out = {}
     try:
