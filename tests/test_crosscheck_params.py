@@ -255,8 +255,9 @@ def build_field_metadata(fw: Any) -> Any:
         cleared: Annotated[Counted, fw.Query(alias=None, title=None, description=None, examples=None)],
         inferred: Annotated[int, pydantic.Field(alias="n", description="Inferred")] = 10,
         header: Annotated[int, pydantic.Field(alias="unused", validation_alias="x-wire"), fw.Header()] = 0,
+        alone: Annotated[int, pydantic.Field(alias="a", description="ignored")] = fw.Query(7),
     ) -> Any:
-        return [path, preserved, replaced, cleared, inferred, header]
+        return [path, preserved, replaced, cleared, inferred, header, alone]
 
     @app.post("/body")
     def body(
@@ -274,7 +275,8 @@ def build_field_metadata(fw: Any) -> Any:
 
 METADATA_CASES: list[Case] = [
     ("query", "GET", "/query/1?original=2&replacement=3&cleared=4&n=5", {"headers": {"x-wire": "6"}}),
-    ("query-by-name", "GET", "/query/1?preserved=2&replaced=3&cleared=4&inferred=5", {}),
+    ("query-by-name", "GET", "/query/1?preserved=2&replaced=3&cleared=4&inferred=5&alone=8", {}),
+    ("marker-as-default", "GET", "/query/1?original=2&replacement=3&cleared=4&a=9", {}),
     ("body", "POST", "/body", {"json": {"original": 1, "cleared": 2}}),
     ("pet", "POST", "/pet", {"json": {"kind": "dog"}}),
     ("pet-unknown", "POST", "/pet", {"json": {"kind": "cow"}}),
@@ -284,7 +286,7 @@ METADATA_CASES: list[Case] = [
 def test_pydantic_field_metadata_is_merged(serve: Callable[..., httpx.Client]) -> None:
     """Requests and the OpenAPI document treat ``Annotated[T, Field(...), Query(...)]`` as FastAPI does."""
     expected = fastapi_answers_for(build_field_metadata, METADATA_CASES)
-    assert expected["query"].body == b"[1,2,3,4,5,6]"
+    assert expected["query"].body == b"[1,2,3,4,5,6,7]"
     assert b"union_tag_invalid" in expected["pet-unknown"].body
     assert_same_as_fastapi(serve(build_field_metadata(fulmen)), METADATA_CASES, expected)
     assert build_field_metadata(fulmen).openapi() == build_field_metadata(fastapi).openapi()

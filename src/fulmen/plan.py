@@ -436,7 +436,8 @@ def get_dependant(
         for m in metadata:
             if isinstance(m, (params.Param, params.Body, params.Depends)):
                 marker = m
-        if isinstance(default, (params.Param, params.Body, params.Depends)):
+        marker_is_default = isinstance(default, (params.Param, params.Body, params.Depends))
+        if marker_is_default:
             if marker is not None:
                 raise FastAPIError(
                     f"{where}: parameter {pname!r} declares {type(marker).__name__}() in Annotated and "
@@ -449,8 +450,9 @@ def get_dependant(
         if isinstance(marker, params.Depends):
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue
-        # A pydantic Field() in Annotated fills in what the marker (there, or implied below) leaves unset.
-        infos = [m for m in metadata if _is_field_info(m)] if marker is not default else []
+        # A pydantic Field() in Annotated fills in what the marker (there, or implied below) leaves unset; a
+        # marker given as the default value stands alone (FastAPI ignores the annotation's Field() then).
+        infos = [] if marker_is_default else [m for m in metadata if _is_field_info(m)]
         if infos and marker is not None:
             marker = _with_field_info(marker, infos)
         if marker is None and isinstance(base, type):
