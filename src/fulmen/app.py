@@ -38,6 +38,7 @@ from fulmen.limits import (
 )
 from fulmen.middleware import Handle, Middleware
 from fulmen.params import Depends
+from fulmen.plan import path_placeholders_may_come_later
 from fulmen.requests import Request
 from fulmen.response_model import Default, DefaultPlaceholder
 from fulmen.responses import JSONResponse, RedirectResponse, Response
@@ -270,19 +271,20 @@ class APIRouter:
         kwargs["form_limits"] = {**self.form_limits, **own_form_limits}
         if isinstance(kwargs.get("strict_content_type", Default(True)), DefaultPlaceholder):
             kwargs["strict_content_type"] = self.strict_content_type
-        route = route_class(
-            self.prefix + path,
-            endpoint,
-            methods=methods,
-            response_class=response_class or self.default_response_class,
-            tags=[*self.tags, *(tags or [])],
-            responses={**self.responses, **(responses or {})},
-            deprecated=deprecated if deprecated is not None else self.deprecated,
-            include_in_schema=include_in_schema and self.include_in_schema,
-            inline_sync=bool(inline_sync),
-            dependencies=[*self.dependencies, *(dependencies or [])],
-            **kwargs,
-        )
+        with path_placeholders_may_come_later(not isinstance(self, Fulmen)):
+            route = route_class(
+                self.prefix + path,
+                endpoint,
+                methods=methods,
+                response_class=response_class or self.default_response_class,
+                tags=[*self.tags, *(tags or [])],
+                responses={**self.responses, **(responses or {})},
+                deprecated=deprecated if deprecated is not None else self.deprecated,
+                include_in_schema=include_in_schema and self.include_in_schema,
+                inline_sync=bool(inline_sync),
+                dependencies=[*self.dependencies, *(dependencies or [])],
+                **kwargs,
+            )
         #: Kept so an including router knows this route's (or its router's) own choice came first.
         route.unique_id_function = unique_id_function
         self.table.add(route)
@@ -445,12 +447,13 @@ class APIRouter:
         dependencies: Sequence[Depends] | None = None,
     ) -> APIWebSocketRoute:
         """Register a WebSocket ``endpoint`` on ``prefix + path`` (parameters and ``Depends`` as for HTTP)."""
-        route = APIWebSocketRoute(
-            self.prefix + path,
-            endpoint,
-            name=name,
-            dependencies=[*self.dependencies, *(dependencies or [])],
-        )
+        with path_placeholders_may_come_later(not isinstance(self, Fulmen)):
+            route = APIWebSocketRoute(
+                self.prefix + path,
+                endpoint,
+                name=name,
+                dependencies=[*self.dependencies, *(dependencies or [])],
+            )
         self.websocket_table.add(route)
         return route
 

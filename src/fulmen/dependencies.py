@@ -30,7 +30,6 @@ from fulmen.plan import (
     _json_syntax_error,
     _lenient_json,
     _merge_sub_response,
-    _missing,
     _prefixed,
     _solve_request_params,
     get_dependant,
@@ -147,10 +146,7 @@ def _solve_body(
         f = fields[0]
         outcome = body.outcome
         if outcome is _MISSING:
-            if f.required:
-                errors.append(_missing(("body",)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing(("body",), values, errors)
         elif isinstance(outcome, ValidationFailure):
             errors.extend(_prefixed(outcome.errors, ("body",)))
         else:

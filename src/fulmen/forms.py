@@ -762,10 +762,6 @@ def _model_input(plan: _FieldPlan, form: FormData) -> Any:
     return _read_model_fields([] if plan.model_union else plan.model_keys, form)
 
 
-def _missing(loc: tuple[Any, ...]) -> dict[str, Any]:
-    return {"type": "missing", "loc": loc, "msg": "Field required", "input": None}
-
-
 def _prefixed(errors: list[dict[str, Any]], prefix: tuple[Any, ...]) -> list[dict[str, Any]]:
     return [{**e, "loc": (*prefix, *e["loc"])} for e in errors]
 
@@ -821,14 +817,8 @@ def compile_form_solver(fields: list[BodyField], where: str) -> FormSolver:
                     elif isinstance(raw, UploadFile):
                         raw = await _file_bytes(raw)
             if raw is _MISSING:
-                if f.required:
-                    errors.append(_missing(loc))
-                    continue
-                if not getattr(f.marker, "validate_default", None):
-                    values[f.name] = f.default_value()
-                    continue
-                # Form(validate_default=True): the default goes through the validator, as in FastAPI.
-                raw = f.default_value()
+                f.fill_missing(loc, values, errors)
+                continue
             try:
                 values[f.name] = f.validate(raw)
             except ValidationFailure as exc:

@@ -41,6 +41,33 @@ class _UndefinedType:
 Undefined: Any = _UndefinedType()
 
 
+class _UnsetType:
+    """'Not passed', for marker settings a pydantic ``Field()`` in ``Annotated`` may fill in (FastAPI's)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "None"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_Unset: Any = _UnsetType()
+#: Marker settings that, when not passed, come from a pydantic ``Field()`` in the same ``Annotated``.
+FIELD_INFO_SETTINGS = (
+    "alias",
+    "validation_alias",
+    "serialization_alias",
+    "title",
+    "description",
+    "examples",
+    "deprecated",
+    "json_schema_extra",
+    "discriminator",
+)
+
+
 def _deprecated(message: str) -> None:
     import sys
     import warnings
@@ -76,12 +103,12 @@ class Param:
         *,
         default_factory: Callable[[], Any] | None = None,
         annotation: Any | None = None,
-        alias: str | None = None,
+        alias: str | None = _Unset,
         alias_priority: int | None = None,
-        validation_alias: str | None = None,
-        serialization_alias: str | None = None,
-        title: str | None = None,
-        description: str | None = None,
+        validation_alias: str | None = _Unset,
+        serialization_alias: str | None = _Unset,
+        title: str | None = _Unset,
+        description: str | None = _Unset,
         gt: float | None = None,
         ge: float | None = None,
         lt: float | None = None,
@@ -90,7 +117,7 @@ class Param:
         max_length: int | None = None,
         pattern: str | None = None,
         regex: str | None = None,
-        discriminator: str | None = None,
+        discriminator: str | None = _Unset,
         strict: bool | None = None,
         validate_default: bool | None = None,
         union_mode: Literal["smart", "left_to_right"] | None = None,
@@ -99,14 +126,38 @@ class Param:
         allow_inf_nan: bool | None = None,
         max_digits: int | None = None,
         decimal_places: int | None = None,
-        examples: list[Any] | None = None,
+        examples: list[Any] | None = _Unset,
         example: Any = Undefined,
         openapi_examples: dict[str, Any] | None = None,
-        deprecated: bool | str | None = None,
+        deprecated: bool | str | None = _Unset,
         include_in_schema: bool = True,
-        json_schema_extra: dict[str, Any] | None = None,
+        json_schema_extra: dict[str, Any] | None = _Unset,
         **extra: Any,
     ) -> None:
+        passed = {
+            "alias": alias,
+            "validation_alias": validation_alias,
+            "serialization_alias": serialization_alias,
+            "title": title,
+            "description": description,
+            "examples": examples,
+            "deprecated": deprecated,
+            "json_schema_extra": json_schema_extra,
+            "discriminator": discriminator,
+        }
+        #: The settings given here, even as None (they then override a pydantic ``Field()`` in ``Annotated``).
+        self.explicit_settings = frozenset(k for k, v in passed.items() if v is not _Unset)
+        if "alias" in self.explicit_settings:  # the alias is the validation alias too (FastAPI)
+            self.explicit_settings |= {"validation_alias", "serialization_alias"}
+        alias = None if alias is _Unset else alias
+        validation_alias = None if validation_alias is _Unset else validation_alias
+        serialization_alias = None if serialization_alias is _Unset else serialization_alias
+        title = None if title is _Unset else title
+        description = None if description is _Unset else description
+        examples = None if examples is _Unset else examples
+        deprecated = None if deprecated is _Unset else deprecated
+        json_schema_extra = None if json_schema_extra is _Unset else json_schema_extra
+        discriminator = None if discriminator is _Unset else discriminator
         if default is not Undefined and default_factory is not None:
             raise TypeError("cannot specify both default and default_factory")
         # FastAPI's deprecations, same words and category, so code moving over sees the same warnings.
@@ -154,7 +205,9 @@ class Param:
         return self.default_factory is None and (self.default is Undefined or self.default is Ellipsis)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.default!r})"
+        # FastAPI's form: the default's str(), and "..." shown as the pydantic 'undefined' it stands for.
+        default = Undefined if self.default is Ellipsis else self.default
+        return f"{type(self).__name__}({default})"
 
 
 class Path(Param):

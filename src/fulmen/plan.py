@@ -8,6 +8,7 @@ result becomes bytes) is decided once (DESIGN.md §3.1); a request only runs the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import dataclasses
@@ -16,7 +17,7 @@ import inspect
 import re
 import sys
 import typing
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -47,7 +48,6 @@ from fulmen.param_models import ParamModel, is_missing, missing_model, param_mod
 from fulmen.requests import Request
 from fulmen.responses import InjectedResponse, JSONResponse, Response
 from fulmen.validation import (
-    _PYDANTIC_ONLY_SETTINGS,
     BodyParseFailure,
     Constraints,
     JSONDecodeFailure,
@@ -57,6 +57,7 @@ from fulmen.validation import (
     constraints_from_metadata,
     is_pydantic_model,
     loads_json,
+    marker_needs_pydantic,
 )
 from fulmen.websockets import WebSocket
 
@@ -103,6 +104,8 @@ class _Field:
     required: bool = dataclasses.field(init=False)
     #: ``validation_alias=AliasChoices("a", "b")``: the other names, tried in order when ``alias`` is missing.
     alt_aliases: tuple[str, ...] = ()
+    #: ``validate_default=True``: a default used for a missing value goes through the validator too.
+    validate_default: bool = False
 
     #: The default can change in place (a list, a model instance): each request gets a deep copy of it.
     copy_default: bool = dataclasses.field(init=False)
@@ -118,6 +121,22 @@ class _Field:
             return factory()
         # PERF: decided once; immutable defaults (numbers, strings, enums ...) are handed out as they are.
         return copy.deepcopy(self.default) if self.copy_default else self.default
+
+    def fill_missing(
+        self, loc: tuple[Any, ...], values: dict[str, Any], errors: list[dict[str, Any]]
+    ) -> None:
+        """Handle a value the request didn't send: a 'missing' error, or the default (validated if asked)."""
+        if self.required:
+            errors.append(_missing(loc))
+            return
+        value = self.default_value()
+        if self.validate_default:
+            try:
+                value = self.validate(value)
+            except ValidationFailure as exc:
+                errors.extend(_prefixed(exc.errors, loc))
+                return
+        values[self.name] = value
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -293,10 +312,10 @@ def _annotated(tp: Any, metadata: list[Any]) -> Any:
 
 def _with_marker(ann: Any, metadata: list[Any], marker: Any) -> Any:
     """``ann`` with a marker given as the default (``Query(strict=True)``) attached when it asks for a setting
-    only pydantic implements (``strict``, ``allow_inf_nan``, ``max_digits``, ``decimal_places``)."""
+    only pydantic implements (``strict``, ``union_mode``, ``fail_fast``, a compiled ``pattern`` ...)."""
     if any(m is marker for m in metadata):
         return ann
-    if all(getattr(marker, name, None) is None for name in _PYDANTIC_ONLY_SETTINGS):
+    if not marker_needs_pydantic(marker):
         return ann
     return _annotated(ann, [marker])
 
@@ -326,8 +345,17 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
+def _core_type(tp: Any) -> Any:
+    """``tp`` without ``Annotated`` and ``| None`` layers, in any nesting (``Annotated[X, ...] | None``)."""
+    while True:
+        inner = _strip_optional(_unwrap_annotated(tp)[0])
+        if inner is tp:
+            return tp
+        tp = inner
+
+
 def _is_sequence(tp: Any) -> bool:
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     origin = get_origin(tp)
     return (
         origin in (list, set, frozenset, tuple)
@@ -338,7 +366,7 @@ def _is_sequence(tp: Any) -> bool:
 
 def _is_scalar(tp: Any) -> bool:
     """True for types that FastAPI reads from the query string by default (not models, dicts or lists)."""
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     origin = get_origin(tp)
     if origin is not None:
         if origin is typing.Literal:
@@ -357,7 +385,7 @@ def _is_scalar(tp: Any) -> bool:
 
 def _has_scalar_items(tp: Any) -> bool:
     """True for a sequence annotation of scalars (``list[int]``): what a repeated key can fill."""
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     return all(_is_scalar(a) for a in get_args(tp) if a is not Ellipsis)
 
 
@@ -408,7 +436,8 @@ def get_dependant(
         for m in metadata:
             if isinstance(m, (params.Param, params.Body, params.Depends)):
                 marker = m
-        if isinstance(default, (params.Param, params.Body, params.Depends)):
+        marker_is_default = isinstance(default, (params.Param, params.Body, params.Depends))
+        if marker_is_default:
             if marker is not None:
                 raise FastAPIError(
                     f"{where}: parameter {pname!r} declares {type(marker).__name__}() in Annotated and "
@@ -421,6 +450,11 @@ def get_dependant(
         if isinstance(marker, params.Depends):
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue
+        # A pydantic Field() in Annotated fills in what the marker (there, or implied below) leaves unset; a
+        # marker given as the default value stands alone (FastAPI ignores the annotation's Field() then).
+        infos = [] if marker_is_default else [m for m in metadata if _is_field_info(m)]
+        if infos and marker is not None:
+            marker = _with_field_info(marker, infos)
         if marker is None and isinstance(base, type):
             role = _starlette_role(base)
             if role is not None:
@@ -447,28 +481,39 @@ def get_dependant(
         where_param = f"{where}, parameter {pname!r}"
         if base is inspect.Parameter.empty:
             base = Any
-        if pname in path_param_names and not isinstance(marker, params.Body):
-            if marker is not None and not isinstance(marker, params.Path):
+        is_path = isinstance(marker, params.Path)
+        key = _path_key(pname, marker, path_param_names) if is_path else pname
+        if key in path_param_names and not isinstance(marker, params.Body):
+            if marker is not None and not is_path:
                 raise FastAPIError(
                     f"{where_param} is a path parameter in {path!r} but is declared as "
                     f"{type(marker).__name__}()"
                 )
-            marker = marker or params.Path()
-            dep.path_params.append(_param_field(pname, base, metadata, marker, _MISSING, "path", where_param))
+            marker = marker or _with_field_info(params.Path(), infos)
+            field = _param_field(pname, base, metadata, marker, _MISSING, "path", where_param, key)
+            dep.path_params.append(field)
             continue
-        if isinstance(marker, params.Path):
-            raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{pname}}}")
+        if is_path:
+            if not _router_prefix_pending.get():
+                raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{key}}}")
+            # On an APIRouter the placeholder may come with include_router(prefix=...), where the route is
+            # analysed again with its full path; until then it is a path parameter that is never sent.
+            field = _param_field(pname, base, metadata, marker, _MISSING, "path", where_param, key)
+            dep.path_params.append(field)
+            continue
         if marker is None and is_upload_annotation(base):
-            marker = params.File()  # FastAPI: an UploadFile annotation alone means File()
+            marker = _with_field_info(params.File(), infos)  # FastAPI: an UploadFile alone means File()
         if isinstance(marker, params.Body):
             dep.body_params.append(_body_field(pname, base, metadata, marker, default, where_param))
             continue
         if marker is None:
             if _is_scalar(base):
-                marker = params.Query()
+                marker = _with_field_info(params.Query(), infos)
             else:
                 dep.body_params.append(
-                    _body_field(pname, base, metadata, params.Body(), default, where_param)
+                    _body_field(
+                        pname, base, metadata, _with_field_info(params.Body(), infos), default, where_param
+                    )
                 )
                 continue
         source = marker.in_.value if marker.in_ is not None else "query"
@@ -597,46 +642,137 @@ def _validation_aliases(marker: Any) -> tuple[str, ...]:
     return ()
 
 
+def _is_field_info(item: Any) -> bool:
+    return type(item).__name__ == "FieldInfo" and (type(item).__module__ or "").startswith("pydantic")
+
+
+def _with_field_info(marker: Any, infos: list[Any]) -> Any:
+    """``marker`` (a copy) with the names and metadata of the pydantic ``Field()``s from its ``Annotated``,
+    where the marker leaves them unset."""
+    found = {}
+    for info in infos:
+        for name in params.FIELD_INFO_SETTINGS:
+            value = getattr(info, name, None)
+            if value is not None:
+                found[name] = value
+    explicit: frozenset[str] = getattr(marker, "explicit_settings", frozenset())
+    found = {
+        name: value
+        for name, value in found.items()
+        if name not in explicit and getattr(marker, name, None) is None
+    }
+    if not found:
+        return marker
+    marker = copy.copy(marker)
+    for name, value in found.items():
+        setattr(marker, name, value)
+    return marker
+
+
+class ParameterTypeError(FastAPIError, AssertionError):
+    """A parameter declared with a type its source can't carry (a model from the path, a dict from the query).
+
+    Also an ``AssertionError``: FastAPI reports these with ``assert``, so code catching that keeps working.
+    """
+
+
+def _default_settings(marker: Any, metadata: list[Any]) -> tuple[Callable[[], Any] | None, bool]:
+    """The default factory and ``validate_default`` of a parameter: the marker's, else a pydantic ``Field``'s
+    in ``Annotated`` (FastAPI merges the two, the marker winning where it says something)."""
+    factory = marker.default_factory
+    validate_default = marker.validate_default
+    for m in metadata:
+        if type(m).__name__ == "FieldInfo" and (type(m).__module__ or "").startswith("pydantic"):
+            if factory is None:
+                factory = m.default_factory
+            if validate_default is None:
+                validate_default = m.validate_default
+    return factory, bool(validate_default)
+
+
+#: True while an APIRouter (not an app) registers a route: ``Path()`` parameters whose ``{placeholder}`` isn't
+#: in the route's path yet are accepted, since ``include_router(prefix=...)`` may add it.
+_router_prefix_pending: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "fulmen_router_prefix_pending", default=False
+)
+
+
+@contextlib.contextmanager
+def path_placeholders_may_come_later(pending: bool) -> Iterator[None]:
+    """While registering one route: whether a missing ``{placeholder}`` may still come from a prefix."""
+    token = _router_prefix_pending.set(pending)
+    try:
+        yield
+    finally:
+        _router_prefix_pending.reset(token)
+
+
+def _path_key(name: str, marker: params.Param, path_param_names: set[str]) -> str:
+    """The ``{placeholder}`` a ``Path()`` parameter reads: the first ``validation_alias`` choice the path has,
+    else a plain-string validation alias, else its alias, else its name (as FastAPI looks it up)."""
+    for candidate in _validation_aliases(marker):
+        if candidate in path_param_names:
+            return candidate
+    if isinstance(marker.validation_alias, str) and marker.validation_alias:
+        return marker.validation_alias
+    return marker.alias or name
+
+
 def _param_field(
-    name: str, tp: Any, metadata: list[Any], marker: params.Param, default: Any, source: str, where: str
+    name: str,
+    tp: Any,
+    metadata: list[Any],
+    marker: params.Param,
+    default: Any,
+    source: str,
+    where: str,
+    path_key: str | None = None,
 ) -> ParamField:
-    alias = marker.alias or name
+    alias = path_key or marker.alias or name
     if source == "header" and marker.alias is None and getattr(marker, "convert_underscores", True):
         alias = name.replace("_", "-")
     # FastAPI reads a parameter under its validation alias when one is declared, literally (no conversion).
     aliases = _validation_aliases(marker) if source != "path" else ()
     if aliases:
         alias = aliases[0]
-    if source == "header":
-        alias = alias.lower()
-        aliases = tuple(a.lower() for a in aliases)
+    if source == "header" and not aliases and marker.alias is None:
+        alias = alias.lower()  # a declared name keeps its case in error locations (headers match any case)
     # pydantic's ``Json[list[int]]`` is one value holding JSON text, not a repeated key.
     is_json = any(_is_json_marker(m) for m in metadata)
     is_list = _is_sequence(tp) and not is_json
-    if is_list and source in ("path", "cookie"):
+    if is_list and source == "path":
+        raise ParameterTypeError(f"{where}: Path params must be of one of the supported types (not a list)")
+    if is_list and source == "cookie":
         raise FastAPIError(f"{where}: a list can't come from a {source} parameter")
     model: ParamModel | None = None
-    found = param_model_of(tp) if source != "path" and not is_list else None
+    # ``Json[Model]`` is one value holding a model's JSON, not a parameter model read from many keys.
+    found = param_model_of(tp) if source != "path" and not is_list and not is_json else None
     if found is not None:
         try:
             model = ParamModel(*found, source, getattr(marker, "convert_underscores", True))
         except Exception as exc:  # a model whose fields can't be inspected
             raise FastAPIError(f"{where}: {exc}") from exc
+    elif source == "path" and not (is_json or _is_scalar(tp)):
+        raise ParameterTypeError(
+            f"{where}: Path params must be of one of the supported types (scalar types), got {tp!r}"
+        )
     elif not (is_json or (_has_scalar_items(tp) if is_list else _is_scalar(tp))):
-        raise FastAPIError(
-            f"{where}: {source} parameters must be scalar types, lists of them or a parameter model (a "
-            f"Pydantic model, msgspec Struct, dataclass or TypedDict, or one of them | None), got {tp!r}; "
-            "use Body() for structured data"
+        raise ParameterTypeError(
+            f"{where}: {source.capitalize()} parameter {name!r} must be one of the supported types: scalar "
+            "types, lists of them or a parameter model (a Pydantic model, msgspec Struct, dataclass or "
+            f"TypedDict, or one of them | None), got {tp!r}; use Body() for structured data"
         )
     ann = _with_marker(_annotated(tp, metadata), metadata, marker)
     validate = _validator(ann, constraints_from_metadata([marker]), where)
+    factory, validate_default = _default_settings(marker, metadata)
     return ParamField(
         name=name,
         alias=alias,
         annotation=tp,
         validate=validate,
         default=default,
-        default_factory=marker.default_factory,
+        default_factory=factory,
+        validate_default=validate_default,
         source=source,
         marker=marker,
         is_list=is_list,
@@ -668,6 +804,7 @@ def _body_field(
     if not is_form and not metadata and constraints is None and is_pydantic_model(tp) and not _is_strict(tp):
         decode = _pydantic_fast_path(tp, decode)
     aliases = _validation_aliases(marker)
+    factory, validate_default = _default_settings(marker, metadata)
     return BodyField(
         name=name,
         alias=aliases[0] if aliases else marker.alias or name,
@@ -675,7 +812,8 @@ def _body_field(
         annotation=tp,
         validate=validate,
         default=default,
-        default_factory=marker.default_factory,
+        default_factory=factory,
+        validate_default=validate_default,
         marker=marker,
         decode_json=decode,
         is_json=any(_is_json_marker(m) for m in metadata),
@@ -797,10 +935,7 @@ def _solve_params(
         if raw is None and f.alt_aliases:
             raw, alias = _lookup_alternatives(f, lookup, getlist)
         if raw is None:
-            if f.required:
-                errors.append(_missing((f.source, f.alias)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing((f.source, f.alias), values, errors)
             continue
         try:
             values[f.name] = f.validate(raw)
@@ -826,9 +961,11 @@ def _solve_model(
     if is_missing(raw):
         if f.required:
             errors.append(missing_model(model))
-        else:
+            return
+        if not f.validate_default:
             values[f.name] = f.default_value()
-        return
+            return
+        raw = f.default_value()
     try:
         values[f.name] = f.validate(raw)
     except ValidationFailure as exc:
@@ -877,10 +1014,7 @@ async def _solve_body(
     if not embed:
         f = fields[0]
         if not body:
-            if f.required:
-                errors.append(_missing(("body",)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing(("body",), values, errors)
             return None
         # One name per except clause: mypyc types a name once per function (docs/engine.md, What to compile).
         try:
@@ -928,10 +1062,7 @@ def solve_embedded(
                     raw, alias = data[alt], alt
                     break
         if raw is _MISSING:
-            if f.required:
-                errors.append(_missing(("body", f.alias)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing(("body", f.alias), values, errors)
             continue
         try:
             values[f.name] = f.validate(raw)

@@ -134,7 +134,7 @@ class APIRoute:
         )
         self.dependant.json_without_content_type = not strict
         tree = self.dependant.iter_tree()
-        declared = {f.name for d in tree for f in d.path_params}
+        declared = {f.alias for d in tree for f in d.path_params}
         missing = [p for p in self.param_convertors if p not in declared]
         # A path parameter nobody declares is a typo, unless the endpoint or a dependency takes the Request
         # and reads it from ``request.path_params`` (valid FastAPI code).
@@ -375,7 +375,7 @@ class APIWebSocketRoute:
         if self.dependencies:
             add_route_dependencies(self.dependant, self.dependencies)
         tree = self.dependant.iter_tree()
-        declared = {f.name for d in tree for f in d.path_params}
+        declared = {f.alias for d in tree for f in d.path_params}
         missing = [p for p in self.param_convertors if p not in declared]
         if missing:
             raise FastAPIError(
