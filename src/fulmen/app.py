@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from types import CoroutineType
@@ -50,6 +51,23 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
 Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
+
+
+def as_lifespan(lifespan: Any) -> Lifespan | None:
+    """``lifespan`` as an async context manager factory: FastAPI also takes a bare (async) generator
+    function there (no ``@asynccontextmanager``) and wraps it, without a warning."""
+    if inspect.isasyncgenfunction(lifespan):
+        return contextlib.asynccontextmanager(lifespan)
+    if inspect.isgeneratorfunction(lifespan):
+        sync_lifespan = contextlib.contextmanager(lifespan)
+
+        @contextlib.asynccontextmanager
+        async def lifted(app: Any) -> AsyncIterator[Any]:
+            with sync_lifespan(app) as state:
+                yield state
+
+        return lifted
+    return lifespan  # type: ignore[no-any-return]
 
 
 def _merge_lifespans(outer: Lifespan | None, inner: Lifespan | None) -> Lifespan | None:
@@ -137,7 +155,7 @@ class APIRouter:
         #: Run at application start/stop; ``include_router`` hands them to the including router.
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
-        self.lifespan_context: Lifespan | None = lifespan
+        self.lifespan_context: Lifespan | None = as_lifespan(lifespan)
         self._generate_unique_id_function = generate_unique_id_function
         self.tags = list(tags or [])
         self.default_response_class = default_response_class
@@ -671,7 +689,7 @@ class Fulmen(APIRouter):
         #: ``{original: replacement}`` for dependencies, read per request (for tests, as in FastAPI).
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self.router: APIRouter = self
-        self.lifespan_context = lifespan
+        self.lifespan_context = as_lifespan(lifespan)
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
         self._lifespan_cm: contextlib.AbstractAsyncContextManager[Any] | None = None
