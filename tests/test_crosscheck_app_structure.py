@@ -52,3 +52,120 @@ def test_generator_function_lifespans(
 ) -> None:
     client = serve(build_generator_lifespans(fulmen))
     assert_same_as_fastapi(client, LIFESPAN_CASES, lifespan_answers)
+
+
+# -- routes= lists and edits of app.routes ------------------------------------------------------------------
+def build_route_lists(fw: Any) -> Any:
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    async def direct() -> Any:
+        return {"route": "direct"}
+
+    def plain(request: Any) -> Any:  # Starlette's form: the request only, path parameters in path_params
+        return PlainTextResponse(f"plain {request.path_params['name']}")
+
+    async def plain_async(request: Any) -> Any:
+        return PlainTextResponse(f"async {request.method}")
+
+    async def in_router(item_id: int) -> Any:
+        return {"item_id": item_id}
+
+    starlette_sub = Mount("/starlette", routes=[Route("/hello", plain_async)])
+    app = fw.FastAPI(
+        routes=[
+            fw.routing.APIRoute("/direct", direct, methods=["GET"]),
+            Route("/plain/{name}", plain),
+            Route("/plain-async", plain_async, methods=["POST"]),
+            starlette_sub,
+        ]
+    )
+
+    @app.get("/items/me")
+    async def read_me() -> Any:
+        return {"item": "me"}
+
+    @app.get("/removed")
+    async def removed() -> Any:
+        return {"removed": False}
+
+    async def read_item(item_id: str) -> Any:
+        return {"item_id": item_id}
+
+    async def appended(q: int = 0) -> Any:
+        return {"appended": q}
+
+    # What FastAPI users do with the live list: insert ahead (takes precedence), append, remove, rename.
+    app.router.routes.insert(0, fw.routing.APIRoute("/items/{item_id}", read_item))
+    app.router.routes.append(fw.routing.APIRoute("/appended", appended, methods=["POST"]))
+    app.routes.remove(next(r for r in app.routes if getattr(r, "path", None) == "/removed"))
+    for route in app.routes:
+        if isinstance(route, fw.routing.APIRoute):
+            route.operation_id = route.name  # FastAPI's "use route names as operation IDs" recipe
+    # Included last: FastAPI 0.165 lists an included router as one lazy entry, not its routes.
+    app.include_router(fw.APIRouter(routes=[fw.routing.APIRoute("/router/{item_id}", in_router)]))
+    return app
+
+
+ROUTE_LIST_CASES: list[Case] = [
+    ("APIRoute in FastAPI(routes=)", "GET", "/direct", {}),
+    ("Starlette Route, path params", "GET", "/plain/abc", {}),
+    ("Starlette Route, HEAD", "HEAD", "/plain/abc", {}),
+    ("Starlette Route with methods", "POST", "/plain-async", {}),
+    ("Starlette Mount with routes", "GET", "/starlette/hello", {}),
+    ("APIRouter(routes=) included", "GET", "/router/3", {}),
+    ("APIRouter(routes=) validation", "GET", "/router/x", {}),
+    ("inserted first takes precedence", "GET", "/items/me", {}),
+    ("appended route", "POST", "/appended?q=2", {}),
+    ("removed route", "GET", "/removed", {}),
+    ("openapi with renamed operations", "GET", "/openapi.json", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def route_list_answers() -> dict[str, Answer]:
+    return fastapi_answers_for(build_route_lists, ROUTE_LIST_CASES)
+
+
+def test_route_lists(serve: Callable[..., httpx.Client], route_list_answers: dict[str, Answer]) -> None:
+    client = serve(build_route_lists(fulmen))
+    assert_same_as_fastapi(client, ROUTE_LIST_CASES, route_list_answers)
+
+
+def test_routes_is_one_live_list() -> None:
+    app = fulmen.FastAPI(openapi_url=None)
+    route = fulmen.routing.APIRoute("/a", lambda: "a")
+    app.routes.append(route)
+    assert app.routes is app.router.routes
+    assert app.routes == [route]
+    app.routes.clear()
+    assert app.routes == []
+    assert app.table.match("GET", "/a") is None
+
+
+def test_a_clash_from_an_edit_is_undone() -> None:
+    app = fulmen.FastAPI(openapi_url=None)
+    first = fulmen.routing.APIRoute("/a", lambda: "first")
+    app.routes.append(first)
+    with pytest.raises(fulmen.exceptions.FastAPIError, match="conflicts"):
+        app.routes.insert(0, fulmen.routing.APIRoute("/a", lambda: "second"))
+    assert app.routes == [first]
+    found = app.table.match("GET", "/a")
+    assert isinstance(found, tuple) and found[0] is first
+
+
+def test_routes_fulmen_cannot_serve_fail_at_start_up() -> None:
+    from starlette.endpoints import HTTPEndpoint
+    from starlette.routing import Host, Route
+
+    class Items(HTTPEndpoint):
+        pass
+
+    class NotARoute:
+        path = "/x"
+
+    for route in (Host("{sub}.example.com", app=fulmen.FastAPI()), Route("/items", Items), NotARoute()):
+        with pytest.raises(fulmen.exceptions.FastAPIError, match="can't serve"):
+            fulmen.FastAPI(routes=[route])
+        with pytest.raises(fulmen.exceptions.FastAPIError, match="can't serve"):
+            fulmen.APIRouter().routes.append(route)

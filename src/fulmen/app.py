@@ -39,6 +39,7 @@ from fulmen.params import Depends
 from fulmen.requests import Request
 from fulmen.response_model import Default, DefaultPlaceholder
 from fulmen.responses import JSONResponse, RedirectResponse, Response
+from fulmen.route_list import RouteList
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
 from fulmen.websockets import WebSocket, WebSocketState
@@ -137,6 +138,7 @@ class APIRouter:
         strict_content_type: bool = Default(True),
         max_body_size: int | None = None,
         form_limits: FormLimits | None = None,
+        routes: Sequence[Any] | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
@@ -167,20 +169,35 @@ class APIRouter:
         #: Dependencies run for every route of this router, before the route's own.
         self.dependencies: list[Depends] = list(dependencies or [])
         self.table = RouteTable()
+        self._route_list = RouteList(self)
         #: ``frontend()`` declarations: this router's own first, then included routers' (FastAPI's order).
         self.frontends: list[Frontend] = []
         self._own_frontends = 0
+        self._route_list.extend(routes or ())
 
     @property
-    def routes(self) -> list[Any]:
-        """Routes in declaration order, then mounted applications."""
-        return [*self.table.routes, *self._websocket_routes(), *self.table.mounts]
+    def routes(self) -> RouteList:
+        """Routes, WebSocket routes and mounts in declaration order (routes are tried before mounts).
+
+        A live list, as FastAPI's: appending, inserting or removing a route changes what is served.
+        """
+        return self._route_list
+
+    def _route_added(self, route: Any) -> None:
+        """A route object added to ``routes`` directly takes this router's limits under its own settings."""
+        if isinstance(route, APIRoute):
+            route._apply_limits(self.max_body_size, self.form_limits)
+        elif isinstance(route, Mount):
+            route.inherit_limits(
+                first_limit(route.max_body_size, self.max_body_size),
+                {**self.form_limits, **route.form_limits},
+            )
 
     def mount(self, path: str, app: Any, name: str | None = None) -> None:
         """Serve ``app`` (a fulmen app, ``StaticFiles`` or any ASGI app) under ``path``."""
         mount = Mount(self.prefix + path, app, name=name)
         mount.inherit_limits(self.max_body_size, self.form_limits)
-        self.table.mounts.append(mount)
+        self._route_list._add(mount)
 
     def frontend(
         self,
@@ -259,7 +276,7 @@ class APIRouter:
         )
         #: Kept so an including router knows this route's (or its router's) own choice came first.
         route.unique_id_function = unique_id_function
-        self.table.add(route)
+        self._route_list._add(route)
         return route
 
     def api_route(
@@ -335,7 +352,7 @@ class APIRouter:
                 first_limit(mount.max_body_size, max_body_size, self.max_body_size),
                 {**self.form_limits, **include_form_limits, **mount.form_limits},
             )
-            self.table.mounts.append(copied)
+            self._route_list._add(copied)
         self._include_websocket_routes(router, prefix, dependencies)
         for frontend in router.frontends:
             self.frontends.append(
@@ -425,7 +442,7 @@ class APIRouter:
             name=name,
             dependencies=[*self.dependencies, *(dependencies or [])],
         )
-        self.websocket_table.add(route)
+        self._route_list._add(route)
         return route
 
     def websocket(
@@ -631,9 +648,11 @@ class Fulmen(APIRouter):
         strict_content_type: bool = True,
         max_body_size: int | None = None,
         form_limits: FormLimits | None = None,
+        routes: Sequence[Any] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(
+            routes=routes,
             default_response_class=default_response_class,
             inline_sync=inline_sync,
             redirect_slashes=redirect_slashes,
@@ -765,7 +784,7 @@ class Fulmen(APIRouter):
     def openapi(self) -> dict[str, Any]:
         """The app's OpenAPI document (FastAPI's, for the same app), generated once and cached in
         ``openapi_schema``; generated again only if routes were added since."""
-        version = (len(self.table.routes), len(self.webhooks.table.routes))
+        version = (self._route_list.version, self.webhooks.routes.version)
         if not self.openapi_schema or self._openapi_routes_version != version:
             from fulmen.openapi.utils import get_openapi
 
@@ -889,7 +908,7 @@ class Fulmen(APIRouter):
 
     def _add_docs_route(self, path: str, endpoint: Callable[..., Any]) -> None:
         # Not through add_api_route: like FastAPI's plain Starlette routes, they take no app dependencies.
-        self.table.add(APIRoute(path, endpoint, include_in_schema=False, response_model=None))
+        self._route_list._add(APIRoute(path, endpoint, include_in_schema=False, response_model=None))
 
     # -- pipeline --------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Coroutine[Any, Any, Response]:

@@ -138,6 +138,14 @@ class RouteTable:
         """Routes in declaration order."""
         return self._routes
 
+    def clear(self) -> None:
+        """Forget every route and mount (the router's route list is added again after an edit)."""
+        self._routes = []
+        self.mounts.clear()
+        self._root = _Node()
+        self._static_paths = {}
+        self._static = None
+
     def add(self, route: APIRoute) -> None:
         """Register a route; the same method on an identical path template is a start-up error."""
         shape = path_shape(route.path)
