@@ -169,3 +169,95 @@ def test_routes_fulmen_cannot_serve_fail_at_start_up() -> None:
             fulmen.FastAPI(routes=[route])
         with pytest.raises(fulmen.exceptions.FastAPIError, match="can't serve"):
             fulmen.APIRouter().routes.append(route)
+
+
+# -- a mounted APIRouter (an ASGI app in Starlette): its routes, the mounting app's exception handlers ------
+def build_mounted_router(fw: Any) -> Any:
+    router = fw.APIRouter(max_body_size=10)
+
+    @router.get("/items/{item_id}")
+    async def read_item(item_id: int) -> Any:
+        return {"item_id": item_id}
+
+    @router.post("/echo")
+    async def echo(request: fw.Request) -> Any:
+        return {"size": len(await request.body())}
+
+    @router.get("/teapot")
+    async def teapot() -> Any:
+        raise fw.HTTPException(418, "short and stout")
+
+    inner = fw.FastAPI(openapi_url=None)
+
+    @inner.get("/hello")
+    async def hello() -> Any:
+        return {"inner": True}
+
+    router.mount("/inner", inner)
+    app = fw.FastAPI(max_body_size=5)
+
+    @app.exception_handler(404)
+    async def not_found(request: fw.Request, exc: Exception) -> Any:
+        return fw.responses.JSONResponse({"custom": "not found", "path": request.url.path}, status_code=404)
+
+    app.mount("/sub", router)
+    return app
+
+
+MOUNTED_ROUTER_CASES: list[Case] = [
+    ("route", "GET", "/sub/items/3", {}),
+    ("validation error", "GET", "/sub/items/x", {}),
+    ("HTTPException from a route", "GET", "/sub/teapot", {}),
+    ("no route: the app's 404 handler", "GET", "/sub/nothing", {}),
+    ("wrong method", "DELETE", "/sub/items/3", {}),
+    ("trailing slash redirect", "GET", "/sub/items/3/", {}),
+    ("router's own limit over the app's", "POST", "/sub/echo", {"content": b"x" * 8}),
+    ("router's own limit exceeded", "POST", "/sub/echo", {"content": b"x" * 11}),
+    ("mount inside the mounted router", "GET", "/sub/inner/hello", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def mounted_router_answers() -> dict[str, Answer]:
+    return fastapi_answers_for(build_mounted_router, MOUNTED_ROUTER_CASES)
+
+
+def test_mounted_router(
+    serve: Callable[..., httpx.Client], mounted_router_answers: dict[str, Answer]
+) -> None:
+    client = serve(build_mounted_router(fulmen))
+    assert_same_as_fastapi(client, MOUNTED_ROUTER_CASES, mounted_router_answers)
+
+
+def test_mounted_router_inherits_the_mount_points_limit(serve: Callable[..., httpx.Client]) -> None:
+    router = fulmen.APIRouter()
+
+    @router.post("/echo")
+    async def echo(request: fulmen.Request) -> Any:
+        return {"size": len(await request.body())}
+
+    app = fulmen.FastAPI(max_body_size=5)
+    app.mount("/sub", router)
+    client = serve(app)
+    assert client.post("/sub/echo", content=b"12345").json() == {"size": 5}
+    assert client.post("/sub/echo", content=b"123456").status_code == 413
+
+
+@pytest.mark.parametrize("fw_name", ["fastapi", "fulmen"])
+def test_websocket_in_a_mounted_router(fw_name: str) -> None:
+    import fastapi
+
+    fw: Any = fastapi if fw_name == "fastapi" else fulmen
+    router = fw.APIRouter()
+
+    @router.websocket("/ws/{name}")
+    async def greet(websocket: fw.WebSocket, name: str) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"hello {name}")
+        await websocket.close()
+
+    app = fw.FastAPI()
+    app.mount("/sub", router)
+    # fulmen's TestClient drives any ASGI app, FastAPI's included.
+    with fulmen.testclient.TestClient(app) as client, client.websocket_connect("/sub/ws/ann") as websocket:
+        assert websocket.receive_text() == "hello ann"

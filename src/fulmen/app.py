@@ -412,6 +412,59 @@ class APIRouter:
                 raise
             return path
 
+    # -- mounted as an application (``app.mount("/x", router)``) ---------------------------------------------
+    # As Starlette's Router mounted in an app: the router has no exception handlers of its own, so what its
+    # routes raise, and its 404/405, reach the app that mounted it (``request.app``).
+    def _inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
+        """Take the limits of the mount point this router is mounted at, under its routes' own settings."""
+        for route in self.table.routes:
+            route._apply_limits(max_body_size, form_limits)
+        for mount in self.table.mounts:
+            mount.inherit_limits(
+                first_limit(mount.max_body_size, max_body_size), {**form_limits, **mount.form_limits}
+            )
+
+    def _handle_mounted(self, request: Request) -> Coroutine[Any, Any, Response]:
+        """Answer ``request`` re-rooted under this router's mount point (routes first, then its mounts)."""
+        found = self.table.match(request.method, request.path)
+        if type(found) is tuple:
+            route, request.path_params = found
+            return route.handler(request)
+        return self._mounted_no_route(request, found)  # type: ignore[arg-type]
+
+    async def _mounted_no_route(self, request: Request, allow: str | None) -> Response:
+        path = request.path
+        for mount in self.table.mounts:
+            if mount.matches(path):
+                app = request.app
+                assert app is not None  # set by the app that routed the request here
+                return await app._call_mount(mount, request)
+        if allow is not None:
+            raise BaseHTTPException(405, headers={"Allow": allow})
+        if self.redirect_slashes and path != "/":
+            alt = path[:-1] if path.endswith("/") else path + "/"
+            if self.table.match(request.method, alt) is not None:
+                url = request.url
+                new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
+                return RedirectResponse(str(url.replace(path=new_path)))
+        raise BaseHTTPException(404)
+
+    async def _handle_mounted_websocket(self, websocket: WebSocket) -> None:
+        """Run the WebSocket route for this re-rooted connection; none: closed before accept (a 403)."""
+        table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+        found = table.match(websocket.path) if table is not None else None
+        if found is not None:
+            route, websocket.path_params = found
+            await route.handler(websocket)
+            return
+        for mount in self.table.mounts:
+            if mount.matches(websocket.path):
+                app = websocket.app
+                assert app is not None  # set by the app that routed the connection here
+                await app._websocket_to_mount(mount, websocket)
+                return
+        await websocket.close(1000)
+
     # -- WebSockets ------------------------------------------------------------------------------------------
     # WebSocket routes live in their own table (fulmen.routing.WebSocketRouteTable), created on first use:
     # HTTP routing never looks at them and an app without WebSockets has none.
@@ -1005,12 +1058,7 @@ class Fulmen(APIRouter):
 
     def _inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
         """Take the limits of the mount point this app is mounted at, under its routes' own settings."""
-        for route in self.table.routes:
-            route._apply_limits(max_body_size, form_limits)
-        for mount in self.table.mounts:
-            mount.inherit_limits(
-                first_limit(mount.max_body_size, max_body_size), {**form_limits, **mount.form_limits}
-            )
+        super()._inherit_limits(max_body_size, form_limits)
         if self.max_body_size is None:
             self.max_body_size = max_body_size
 
@@ -1204,6 +1252,8 @@ class Fulmen(APIRouter):
         if request.raw_path.startswith(encoded):
             request.raw_path = request.raw_path[len(encoded) :]
         native = getattr(mount.app, "handle_websocket", None)
+        if native is None and isinstance(mount.app, APIRouter):
+            native = mount.app._handle_mounted_websocket
         if native is not None:
             await native(websocket)
             return

@@ -279,6 +279,8 @@ class Mount:
             if build is not None:
                 build()  # a fulmen sub-app: its middleware stack is final from here on
             native = getattr(self.app, "handle", None)
+            if native is None:  # a mounted APIRouter: its routes, the mounting app's exception handlers
+                native = getattr(self.app, "_handle_mounted", None)
             if getattr(self.app, "asgi_middleware_installed", False):
                 native = None  # its ASGI middleware only runs through its ASGI entry point
             if callable(native):
