@@ -104,6 +104,19 @@ def build_route_lists(fw: Any) -> Any:
             route.operation_id = route.name  # FastAPI's "use route names as operation IDs" recipe
     # Included last: FastAPI 0.165 lists an included router as one lazy entry, not its routes.
     app.include_router(fw.APIRouter(routes=[fw.routing.APIRoute("/router/{item_id}", in_router)]))
+
+    # Starlette's add_route / @route (metrics endpoints, old code): request in, response out.
+    def metrics(request: Any) -> Any:
+        return PlainTextResponse("requests_total 1\n")
+
+    app.add_route("/metrics", metrics)
+    starlette_style = fw.APIRouter(prefix="/old")
+
+    @starlette_style.route("/things/{thing_id:int}", methods=["GET", "POST"])
+    async def thing(request: Any) -> Any:
+        return fw.responses.JSONResponse({"id": request.path_params["thing_id"], "method": request.method})
+
+    app.include_router(starlette_style, prefix="/v1")
     return app
 
 
@@ -119,6 +132,10 @@ ROUTE_LIST_CASES: list[Case] = [
     ("appended route", "POST", "/appended?q=2", {}),
     ("removed route", "GET", "/removed", {}),
     ("openapi with renamed operations", "GET", "/openapi.json", {}),
+    ("add_route", "GET", "/metrics", {}),
+    ("@router.route, included, converted param", "POST", "/v1/things/7", {}),
+    ("@router.route, convertor rejects", "GET", "/v1/things/x", {}),
+    ("@router.route ignores the router's prefix", "GET", "/v1/old/things/7", {}),
 ]
 
 

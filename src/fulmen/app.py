@@ -279,6 +279,36 @@ class APIRouter:
         self._route_list._add(route)
         return route
 
+    def add_route(
+        self,
+        path: str,
+        route: Callable[..., Any],
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        """Starlette's form: ``route(request)`` returns a response; nothing is solved or documented."""
+        from fulmen.route_list import plain_route
+
+        # include_in_schema only steers Starlette's schema generator; FastAPI documents APIRoutes only. As in
+        # FastAPI (Starlette's method), the router's prefix is not applied; include_router's prefix is.
+        self._route_list._add(plain_route(path, route, methods=methods, name=name))
+
+    def route(
+        self,
+        path: str,
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[F], F]:
+        """Decorator form of ``add_route`` (Starlette's ``@router.route``)."""
+
+        def decorator(func: F) -> F:
+            self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)
+            return func
+
+        return decorator
+
     def api_route(
         self, path: str, *, methods: Sequence[str] | None = None, **kwargs: Any
     ) -> Callable[[F], F]:

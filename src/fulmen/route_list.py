@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, SupportsIndex
 
 from fulmen.exceptions import FastAPIError
 from fulmen.requests import Request
+from fulmen.route_table import parse_path
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount
 from fulmen.websockets import WebSocket
 
@@ -150,23 +151,36 @@ def as_fulmen_route(route: Any) -> Any:
     kind = _starlette_kind(route)
     if kind == "Mount":
         return Mount(route.path, route.app, name=route.name)
-    if kind in ("Route", "WebSocketRoute") and _is_plain_function(route.endpoint):
-        names = list(route.param_convertors)
-        if kind == "Route":
-            return APIRoute(
-                route.path,
-                _plain_endpoint(route.endpoint, Request, "request", names),
-                methods=sorted(route.methods) if route.methods else None,
-                name=route.name,
-                include_in_schema=False,  # as in FastAPI, only APIRoutes are documented
-                response_model=None,
-            )
-        return APIWebSocketRoute(
-            route.path, _plain_endpoint(route.endpoint, WebSocket, "websocket", names), name=route.name
-        )
+    if kind == "Route" and _is_plain_function(route.endpoint):
+        return plain_route(route.path, route.endpoint, methods=route.methods, name=route.name)
+    if kind == "WebSocketRoute" and _is_plain_function(route.endpoint):
+        names = list(parse_path(route.path)[1])
+        endpoint = _plain_endpoint(route.endpoint, WebSocket, "websocket", names)
+        return APIWebSocketRoute(route.path, endpoint, name=route.name)
     raise FastAPIError(
         f"fulmen can't serve {route!r} as a route: use APIRoute, APIWebSocketRoute or Mount (or Starlette's "
         "Route, WebSocketRoute or Mount with a function endpoint); for a Host, mount a sub-app instead"
+    )
+
+
+def plain_route(
+    path: str, endpoint: Callable[..., Any], *, methods: Iterable[str] | None = None, name: str | None = None
+) -> APIRoute:
+    """Starlette's ``Route``: ``endpoint(request)`` returns a response; path parameters are in
+    ``request.path_params``. Not documented in OpenAPI (FastAPI documents only its APIRoutes)."""
+    if not _is_plain_function(endpoint):
+        raise FastAPIError(
+            f"fulmen can't serve {endpoint!r} at {path!r}: a route endpoint must be a function taking the "
+            "request (a class-based HTTPEndpoint or an ASGI app can be mounted with app.mount instead)"
+        )
+    names = list(parse_path(path)[1])
+    return APIRoute(
+        path,
+        _plain_endpoint(endpoint, Request, "request", names),
+        methods=sorted(methods) if methods else None,
+        name=name,
+        include_in_schema=False,
+        response_model=None,
     )
 
 
