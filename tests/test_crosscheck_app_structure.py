@@ -278,3 +278,29 @@ def test_websocket_in_a_mounted_router(fw_name: str) -> None:
     # fulmen's TestClient drives any ASGI app, FastAPI's included.
     with fulmen.testclient.TestClient(app) as client, client.websocket_connect("/sub/ws/ann") as websocket:
         assert websocket.receive_text() == "hello ann"
+
+
+@pytest.mark.parametrize("fw_name", ["fastapi", "fulmen"])
+def test_starlette_style_websocket_routes(fw_name: str) -> None:
+    import fastapi
+    from starlette.routing import WebSocketRoute
+
+    fw: Any = fastapi if fw_name == "fastapi" else fulmen
+
+    def refuse() -> None:
+        raise fw.HTTPException(403)
+
+    async def greet(websocket: Any) -> None:  # Starlette's form: path parameters in path_params
+        await websocket.accept()
+        await websocket.send_text(f"hello {websocket.path_params['name']}")
+        await websocket.close()
+
+    # As in FastAPI, neither the router's prefix nor its dependencies apply to add_websocket_route.
+    router = fw.APIRouter(prefix="/ignored", dependencies=[fw.Depends(refuse)])
+    router.add_websocket_route("/ws/{name}", greet)
+    app = fw.FastAPI(routes=[WebSocketRoute("/direct/{name}", greet)])
+    app.include_router(router, prefix="/v1")
+    with fulmen.testclient.TestClient(app) as client:
+        for path, name in (("/v1/ws/ann", "ann"), ("/direct/bob", "bob")):
+            with client.websocket_connect(path) as websocket:
+                assert websocket.receive_text() == f"hello {name}"

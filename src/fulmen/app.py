@@ -542,12 +542,13 @@ class APIRouter:
     def add_websocket_route(
         self, path: str, endpoint: Callable[[WebSocket], Awaitable[None]], name: str | None = None
     ) -> None:
-        """Starlette's form: ``endpoint(websocket)`` gets the WebSocket positionally; nothing is solved."""
+        """Starlette's form: ``endpoint(websocket)`` gets the WebSocket positionally; nothing is solved.
 
-        async def plain_endpoint(websocket: WebSocket) -> None:
-            await endpoint(websocket)
+        As in FastAPI (Starlette's method), neither the router's prefix nor its dependencies apply.
+        """
+        from fulmen.route_list import plain_websocket_route
 
-        self.add_api_websocket_route(path, plain_endpoint, name=name or getattr(endpoint, "__name__", None))
+        self._route_list._add(plain_websocket_route(path, endpoint, name=name))
 
     def websocket_route(self, path: str, name: str | None = None) -> Callable[[F], F]:
         """Decorator form of ``add_websocket_route``."""

@@ -154,9 +154,7 @@ def as_fulmen_route(route: Any) -> Any:
     if kind == "Route" and _is_plain_function(route.endpoint):
         return plain_route(route.path, route.endpoint, methods=route.methods, name=route.name)
     if kind == "WebSocketRoute" and _is_plain_function(route.endpoint):
-        names = list(parse_path(route.path)[1])
-        endpoint = _plain_endpoint(route.endpoint, WebSocket, "websocket", names)
-        return APIWebSocketRoute(route.path, endpoint, name=route.name)
+        return plain_websocket_route(route.path, route.endpoint, name=route.name)
     raise FastAPIError(
         f"fulmen can't serve {route!r} as a route: use APIRoute, APIWebSocketRoute or Mount (or Starlette's "
         "Route, WebSocketRoute or Mount with a function endpoint); for a Host, mount a sub-app instead"
@@ -182,6 +180,20 @@ def plain_route(
         include_in_schema=False,
         response_model=None,
     )
+
+
+def plain_websocket_route(
+    path: str, endpoint: Callable[..., Any], *, name: str | None = None
+) -> APIWebSocketRoute:
+    """Starlette's ``WebSocketRoute``: ``endpoint(websocket)``, path parameters in ``path_params``."""
+    if not _is_plain_function(endpoint):
+        raise FastAPIError(
+            f"fulmen can't serve {endpoint!r} at {path!r}: a WebSocket route endpoint must be an async "
+            "function taking the WebSocket (a WebSocketEndpoint class or an ASGI app can be mounted with "
+            "app.mount instead)"
+        )
+    names = list(parse_path(path)[1])
+    return APIWebSocketRoute(path, _plain_endpoint(endpoint, WebSocket, "websocket", names), name=name)
 
 
 def _is_plain_function(endpoint: Any) -> bool:
