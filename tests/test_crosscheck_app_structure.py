@@ -304,3 +304,34 @@ def test_starlette_style_websocket_routes(fw_name: str) -> None:
         for path, name in (("/v1/ws/ann", "ann"), ("/direct/bob", "bob")):
             with client.websocket_connect(path) as websocket:
                 assert websocket.receive_text() == f"hello {name}"
+
+
+# -- a router route with an empty path takes the prefix it is included with ----------------------------------
+def build_empty_path_router(fw: Any) -> Any:
+    router = fw.APIRouter()
+
+    @router.get("")
+    async def collection() -> Any:
+        return ["the collection"]
+
+    app = fw.FastAPI()
+    app.include_router(router, prefix="/things")
+    with pytest.raises(fw.exceptions.FastAPIError, match="Prefix and path cannot be both empty"):
+        app.include_router(router)
+    return app
+
+
+EMPTY_PATH_CASES: list[Case] = [
+    ("prefix only", "GET", "/things", {}),
+    ("trailing slash redirects", "GET", "/things/", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def empty_path_answers() -> dict[str, Answer]:
+    return fastapi_answers_for(build_empty_path_router, EMPTY_PATH_CASES)
+
+
+def test_empty_path_router(serve: Callable[..., httpx.Client], empty_path_answers: dict[str, Answer]) -> None:
+    client = serve(build_empty_path_router(fulmen))
+    assert_same_as_fastapi(client, EMPTY_PATH_CASES, empty_path_answers)

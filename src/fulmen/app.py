@@ -376,6 +376,10 @@ class APIRouter:
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
         validate_max_body_size(max_body_size)
         include_form_limits = validate_form_limits(form_limits)
+        if not prefix:
+            for route in router.routes:
+                if isinstance(route, (APIRoute, APIWebSocketRoute)) and not route.path:
+                    raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
         for mount in router.table.mounts:
             copied = Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name)
             copied.inherit_limits(

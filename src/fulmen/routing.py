@@ -69,8 +69,9 @@ class APIRoute:
         form_limits: FormLimits | None = None,
         **extra: Any,
     ) -> None:
-        if not path.startswith("/") and not path.startswith("{$"):
-            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed.
+        if path and not path.startswith("/") and not path.startswith("{$"):
+            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed. An empty
+            # path is a router's route that include_router gives a prefix (``@router.get("")``).
             raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
         validate_max_body_size(max_body_size)
         #: Largest request body in bytes (None: no limit); a router's default is already applied.
