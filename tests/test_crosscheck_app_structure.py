@@ -335,3 +335,14 @@ def empty_path_answers() -> dict[str, Answer]:
 def test_empty_path_router(serve: Callable[..., httpx.Client], empty_path_answers: dict[str, Answer]) -> None:
     client = serve(build_empty_path_router(fulmen))
     assert_same_as_fastapi(client, EMPTY_PATH_CASES, empty_path_answers)
+
+
+@pytest.mark.parametrize("fw_name", ["fastapi", "fulmen"])
+def test_including_a_router_into_itself(fw_name: str) -> None:
+    import fastapi
+
+    fw: Any = fastapi if fw_name == "fastapi" else fulmen
+    router = fw.APIRouter()
+    router.get("/a")(lambda: "a")
+    with pytest.raises(AssertionError, match="Cannot include the same APIRouter instance into itself"):
+        router.include_router(router)

@@ -374,6 +374,12 @@ class APIRouter:
         """
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        # FastAPI's assertion and message (fulmen would otherwise report a clash of every route with itself).
+        if router is self:
+            raise AssertionError(
+                "Cannot include the same APIRouter instance into itself. "
+                "Did you mean to include a different router?"
+            )
         validate_max_body_size(max_body_size)
         include_form_limits = validate_form_limits(form_limits)
         if not prefix:
