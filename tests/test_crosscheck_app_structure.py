@@ -346,3 +346,55 @@ def test_including_a_router_into_itself(fw_name: str) -> None:
     router.get("/a")(lambda: "a")
     with pytest.raises(AssertionError, match="Cannot include the same APIRouter instance into itself"):
         router.include_router(router)
+
+
+# -- an explicit HEAD route answers HEAD, though a GET route on the same path was declared first -------------
+def build_explicit_head(fw: Any) -> Any:
+    app = fw.FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def get_item(item_id: str) -> Any:
+        return {"item_id": item_id}
+
+    @app.head("/items/{item_id}")
+    async def head_item(item_id: str) -> Any:
+        return fw.responses.JSONResponse(None, headers={"x-item-id": item_id})
+
+    @app.head("/static")
+    async def head_static() -> Any:
+        return fw.responses.Response(headers={"x-static": "head"})
+
+    @app.get("/static")
+    async def get_static() -> Any:
+        return "static"
+
+    return app
+
+
+EXPLICIT_HEAD_CASES: list[Case] = [
+    ("explicit HEAD after GET", "HEAD", "/items/3", {}),
+    ("GET still answers", "GET", "/items/3", {}),
+    ("explicit HEAD before GET, static path", "HEAD", "/static", {}),
+    ("405 lists both", "PUT", "/items/3", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def explicit_head_answers() -> dict[str, Answer]:
+    return fastapi_answers_for(build_explicit_head, EXPLICIT_HEAD_CASES)
+
+
+def test_explicit_head_route(
+    serve: Callable[..., httpx.Client], explicit_head_answers: dict[str, Answer]
+) -> None:
+    client = serve(build_explicit_head(fulmen))
+    assert_same_as_fastapi(client, EXPLICIT_HEAD_CASES, explicit_head_answers)
+
+
+def test_removing_the_explicit_head_route_gives_head_back_to_get() -> None:
+    app = build_explicit_head(fulmen)
+    app.routes.remove(next(r for r in app.routes if r.name == "head_item"))
+    with fulmen.testclient.TestClient(app) as client:
+        response = client.head("/items/3")
+        assert response.status_code == 200
+        assert "x-item-id" not in response.headers

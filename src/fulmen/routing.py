@@ -86,7 +86,9 @@ class APIRoute:
         self.unique_id_function: Callable[[APIRoute], str] | None = None
         self.endpoint = endpoint
         upper = [m.upper() for m in (methods or ["GET"])]
-        if "GET" in upper and "HEAD" not in upper:
+        #: HEAD answered because the route takes GET (fulmen adds it); a route declaring HEAD takes it over.
+        self.implicit_head = "GET" in upper and "HEAD" not in upper
+        if self.implicit_head:
             upper.append("HEAD")
         self.methods: set[str] = set(upper)
         #: Methods in declaration order, for the ``Allow`` header.
