@@ -398,3 +398,71 @@ def test_removing_the_explicit_head_route_gives_head_back_to_get() -> None:
         response = client.head("/items/3")
         assert response.status_code == 200
         assert "x-item-id" not in response.headers
+
+
+# -- scope["route"]: the route that answers (route templates for logs and metrics) ---------------------------
+def build_scope_route(fw: Any) -> Any:
+    app = fw.FastAPI()
+
+    @app.middleware("http")
+    async def label(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        response.headers["x-route"] = getattr(route, "path", "none")
+        return response
+
+    @app.get("/users/{user_id}")
+    async def get_user(user_id: str, request: fw.Request) -> Any:
+        route = request.scope["route"]
+        return {"path": route.path, "name": route.name, "api": isinstance(route, fw.routing.APIRoute)}
+
+    @app.post("/users/{user_id}")
+    async def post_user(user_id: str, request: fw.Request) -> Any:
+        return {"name": request.scope["route"].name}
+
+    router = fw.APIRouter()
+
+    @router.get("/things/{thing_id}")
+    async def get_thing(thing_id: str, request: fw.Request) -> Any:
+        return {"path": request.scope["route"].path}
+
+    app.mount("/mounted", router)
+    return app
+
+
+SCOPE_ROUTE_CASES: list[Case] = [
+    ("route template", "GET", "/users/7", {}),
+    ("the method's route", "POST", "/users/7", {}),
+    ("route in a mounted router", "GET", "/mounted/things/1", {}),
+    ("no route", "GET", "/nothing", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def scope_route_answers() -> dict[str, Answer]:
+    return fastapi_answers_for(build_scope_route, SCOPE_ROUTE_CASES)
+
+
+def test_scope_route(serve: Callable[..., httpx.Client], scope_route_answers: dict[str, Answer]) -> None:
+    client = serve(build_scope_route(fulmen))
+    assert_same_as_fastapi(client, SCOPE_ROUTE_CASES, scope_route_answers)
+
+
+def test_websocket_scope_route() -> None:
+    app = fulmen.FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def http_item(item_id: str) -> Any:
+        return item_id
+
+    @app.websocket("/items/{item_id}")
+    async def ws_item(websocket: fulmen.WebSocket, item_id: str) -> None:
+        await websocket.accept()
+        route = websocket.scope["route"]
+        await websocket.send_json(
+            {"name": route.name, "ws": isinstance(route, fulmen.routing.APIWebSocketRoute)}
+        )
+        await websocket.close()
+
+    with fulmen.testclient.TestClient(app) as client, client.websocket_connect("/items/3") as websocket:
+        assert websocket.receive_json() == {"name": "ws_item", "ws": True}

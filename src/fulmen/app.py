@@ -469,6 +469,8 @@ class APIRouter:
         found = self.table.match(request.method, request.path)
         if type(found) is tuple:
             route, request.path_params = found
+            # scope["route"]: the mounting app's table can't find this route again (see _matched_route).
+            request.scope_extra = {**(request.scope_extra or {}), "route": route}
             return route.handler(request)
         return self._mounted_no_route(request, found)  # type: ignore[arg-type]
 
@@ -495,6 +497,8 @@ class APIRouter:
         found = table.match(websocket.path) if table is not None else None
         if found is not None:
             route, websocket.path_params = found
+            request = websocket.request
+            request.scope_extra = {**(request.scope_extra or {}), "route": route}
             await route.handler(websocket)
             return
         for mount in self.table.mounts:
@@ -1023,6 +1027,21 @@ class Fulmen(APIRouter):
                 if mount.matches(path):
                     return self._call_mount(mount, request)
         return self._answer_no_route(request, found)  # type: ignore[arg-type]
+
+    def _matched_route(self, request: Request, *, websocket: bool = False) -> Any:
+        """The route that answers ``request`` (Starlette's ``scope["route"]``), matched again on demand.
+
+        Routing records nothing per request; a route of a mounted APIRouter is recorded where it is matched.
+        """
+        extra = request.scope_extra
+        if extra is not None and "route" in extra:
+            return extra["route"]
+        if websocket:
+            table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+            found_ws = table.match(request.path) if table is not None else None
+            return None if found_ws is None else found_ws[0]
+        found = self.table.match(request.method, request.path)
+        return found[0] if type(found) is tuple else None
 
     async def _call_mount(self, mount: Mount, request: Request) -> Response:
         # Re-root the request as Starlette's Mount does: the sub-app sees its own paths, URLs stay whole.
