@@ -466,3 +466,23 @@ def test_websocket_scope_route() -> None:
 
     with fulmen.testclient.TestClient(app) as client, client.websocket_connect("/items/3") as websocket:
         assert websocket.receive_json() == {"name": "ws_item", "ws": True}
+
+
+def test_assigning_router_routes_replaces_them(serve: Callable[..., httpx.Client]) -> None:
+    app = fulmen.FastAPI()
+
+    @app.get("/keep")
+    async def keep() -> Any:
+        return "kept"
+
+    @app.get("/drop")
+    async def drop() -> Any:
+        return "dropped"
+
+    # A Starlette Router's routes attribute is assignable; FastAPI code filters it (hiding the docs, say).
+    app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") not in ("/drop", "/docs")]
+    client = serve(app)
+    assert client.get("/keep").json() == "kept"
+    assert client.get("/drop").status_code == 404
+    assert client.get("/docs").status_code == 404
+    assert client.get("/openapi.json").status_code == 200

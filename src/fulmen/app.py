@@ -183,6 +183,11 @@ class APIRouter:
         """
         return self._route_list
 
+    @routes.setter
+    def routes(self, routes: Sequence[Any]) -> None:
+        # ``app.router.routes = [...]`` (a Starlette Router attribute) replaces what is served, as there.
+        self._route_list[:] = list(routes)
+
     def _route_added(self, route: Any) -> None:
         """A route object added to ``routes`` directly takes this router's limits under its own settings."""
         if isinstance(route, APIRoute):
