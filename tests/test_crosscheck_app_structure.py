@@ -78,6 +78,7 @@ def build_route_lists(fw: Any) -> Any:
             Route("/plain/{name}", plain),
             Route("/plain-async", plain_async, methods=["POST"]),
             starlette_sub,
+            fw.routing.Mount("/grouped", routes=[fw.routing.APIRoute("/items/{item_id}", in_router)]),
         ]
     )
 
@@ -132,6 +133,8 @@ ROUTE_LIST_CASES: list[Case] = [
     ("appended route", "POST", "/appended?q=2", {}),
     ("removed route", "GET", "/removed", {}),
     ("openapi with renamed operations", "GET", "/openapi.json", {}),
+    ("Mount(routes=[APIRoute])", "GET", "/grouped/items/5", {}),
+    ("Mount(routes=[APIRoute]) validation", "GET", "/grouped/items/x", {}),
     ("add_route", "GET", "/metrics", {}),
     ("@router.route, included, converted param", "POST", "/v1/things/7", {}),
     ("@router.route, convertor rejects", "GET", "/v1/things/x", {}),

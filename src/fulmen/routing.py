@@ -248,9 +248,18 @@ class Mount:
     (``root_path`` grows by ``path``, ``path`` loses it); any other ASGI app goes through the ASGI adapter.
     """
 
-    def __init__(self, path: str, app: Any, name: str | None = None) -> None:
+    def __init__(
+        self, path: str, app: Any = None, routes: Sequence[Any] | None = None, name: str | None = None
+    ) -> None:
         if path and not path.startswith("/"):
             raise FastAPIError(f"A mount path must start with '/', got {path!r}")
+        if (app is None) == (routes is None):
+            raise FastAPIError("Mount takes either an 'app' or 'routes', not both and not neither")
+        if app is None:
+            # Starlette's Mount(path, routes=[...]): a router of those routes, mounted as an APIRouter is.
+            from fulmen.app import APIRouter
+
+            app = APIRouter(routes=routes)
         # As Starlette: a trailing slash is dropped, so "/" mounts the app under every path.
         self.path = path.rstrip("/")
         self.app = app
