@@ -489,3 +489,17 @@ def test_assigning_router_routes_replaces_them(serve: Callable[..., httpx.Client
     assert client.get("/drop").status_code == 404
     assert client.get("/docs").status_code == 404
     assert client.get("/openapi.json").status_code == 200
+
+
+def test_direct_routes_keep_their_apps_limits_when_mounted(serve: Callable[..., httpx.Client]) -> None:
+    async def echo(request: fulmen.Request) -> Any:
+        return {"size": len(await request.body())}
+
+    child = fulmen.FastAPI(max_body_size=5, routes=[fulmen.routing.APIRoute("/", echo, methods=["POST"])])
+    app = fulmen.FastAPI(max_body_size=10)
+    app.mount("/child", child)
+    client = serve(app)
+    assert client.post("/child/", content=b"12345").json() == {"size": 5}
+    assert (
+        client.post("/child/", content=b"123456").status_code == 413
+    )  # the child app's limit, not the mount's

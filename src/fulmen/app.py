@@ -1123,7 +1123,10 @@ class Fulmen(APIRouter):
 
     def _inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
         """Take the limits of the mount point this app is mounted at, under its routes' own settings."""
-        super()._inherit_limits(max_body_size, form_limits)
+        # The app's own limits come first (routes given directly in routes= carry them only in their handler).
+        super()._inherit_limits(
+            first_limit(self.max_body_size, max_body_size), {**form_limits, **self.form_limits}
+        )
         if self.max_body_size is None:
             self.max_body_size = max_body_size
 
