@@ -42,6 +42,7 @@ from fulmen.plan import path_placeholders_may_come_later
 from fulmen.requests import Request
 from fulmen.response_model import Default, DefaultPlaceholder
 from fulmen.responses import JSONResponse, RedirectResponse, Response
+from fulmen.route_list import RouteList
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
 from fulmen.telemetry._api import TelemetryConfig, telemetry_config
@@ -149,6 +150,7 @@ class APIRouter:
         strict_content_type: bool = Default(True),
         max_body_size: int | None = None,
         form_limits: FormLimits | None = None,
+        routes: Sequence[Any] | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
@@ -179,9 +181,11 @@ class APIRouter:
         #: Dependencies run for every route of this router, before the route's own.
         self.dependencies: list[Depends] = list(dependencies or [])
         self.table = RouteTable()
+        self._route_list = RouteList(self)
         #: ``frontend()`` declarations: this router's own first, then included routers' (FastAPI's order).
         self.frontends: list[Frontend] = []
         self._own_frontends = 0
+        self._route_list.extend(routes or ())
 
     def on_event(self, event_type: str) -> Callable[[F], F]:
         """Decorator: run a function at ``"startup"`` or ``"shutdown"`` (deprecated in FastAPI: it warns too).
@@ -199,15 +203,33 @@ class APIRouter:
         return decorator
 
     @property
-    def routes(self) -> list[Any]:
-        """Routes in declaration order, then mounted applications."""
-        return [*self.table.routes, *self._websocket_routes(), *self.table.mounts]
+    def routes(self) -> RouteList:
+        """Routes, WebSocket routes and mounts in declaration order (routes are tried before mounts).
+
+        A live list, as FastAPI's: appending, inserting or removing a route changes what is served.
+        """
+        return self._route_list
+
+    @routes.setter
+    def routes(self, routes: Sequence[Any]) -> None:
+        # ``app.router.routes = [...]`` (a Starlette Router attribute) replaces what is served, as there.
+        self._route_list[:] = list(routes)
+
+    def _route_added(self, route: Any) -> None:
+        """A route object added to ``routes`` directly takes this router's limits under its own settings."""
+        if isinstance(route, APIRoute):
+            route._apply_limits(self.max_body_size, self.form_limits)
+        elif isinstance(route, Mount):
+            route.inherit_limits(
+                first_limit(route.max_body_size, self.max_body_size),
+                {**self.form_limits, **route.form_limits},
+            )
 
     def mount(self, path: str, app: Any, name: str | None = None) -> None:
         """Serve ``app`` (a fulmen app, ``StaticFiles`` or any ASGI app) under ``path``."""
         mount = Mount(self.prefix + path, app, name=name)
         mount.inherit_limits(self.max_body_size, self.form_limits)
-        self.table.mounts.append(mount)
+        self._route_list._add(mount)
 
     def frontend(
         self,
@@ -287,8 +309,38 @@ class APIRouter:
             )
         #: Kept so an including router knows this route's (or its router's) own choice came first.
         route.unique_id_function = unique_id_function
-        self.table.add(route)
+        self._route_list._add(route)
         return route
+
+    def add_route(
+        self,
+        path: str,
+        route: Callable[..., Any],
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        """Starlette's form: ``route(request)`` returns a response; nothing is solved or documented."""
+        from fulmen.route_list import plain_route
+
+        # include_in_schema only steers Starlette's schema generator; FastAPI documents APIRoutes only. As in
+        # FastAPI (Starlette's method), the router's prefix is not applied; include_router's prefix is.
+        self._route_list._add(plain_route(path, route, methods=methods, name=name))
+
+    def route(
+        self,
+        path: str,
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[F], F]:
+        """Decorator form of ``add_route`` (Starlette's ``@router.route``)."""
+
+        def decorator(func: F) -> F:
+            self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)
+            return func
+
+        return decorator
 
     def api_route(
         self, path: str, *, methods: Sequence[str] | None = None, **kwargs: Any
@@ -355,15 +407,25 @@ class APIRouter:
         """
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        # FastAPI's assertion and message (fulmen would otherwise report a clash of every route with itself).
+        if router is self:
+            raise AssertionError(
+                "Cannot include the same APIRouter instance into itself. "
+                "Did you mean to include a different router?"
+            )
         validate_max_body_size(max_body_size)
         include_form_limits = validate_form_limits(form_limits)
+        if not prefix:
+            for route in router.routes:
+                if isinstance(route, (APIRoute, APIWebSocketRoute)) and not route.path:
+                    raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
         for mount in router.table.mounts:
             copied = Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name)
             copied.inherit_limits(
                 first_limit(mount.max_body_size, max_body_size, self.max_body_size),
                 {**self.form_limits, **include_form_limits, **mount.form_limits},
             )
-            self.table.mounts.append(copied)
+            self._route_list._add(copied)
         self._include_websocket_routes(router, prefix, dependencies)
         for frontend in router.frontends:
             self.frontends.append(
@@ -423,6 +485,63 @@ class APIRouter:
                 raise
             return path
 
+    # -- mounted as an application (``app.mount("/x", router)``) ---------------------------------------------
+    # As Starlette's Router mounted in an app: the router has no exception handlers of its own, so what its
+    # routes raise, and its 404/405, reach the app that mounted it (``request.app``).
+    def _inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
+        """Take the limits of the mount point this router is mounted at, under its routes' own settings."""
+        for route in self.table.routes:
+            route._apply_limits(max_body_size, form_limits)
+        for mount in self.table.mounts:
+            mount.inherit_limits(
+                first_limit(mount.max_body_size, max_body_size), {**form_limits, **mount.form_limits}
+            )
+
+    def _handle_mounted(self, request: Request) -> Coroutine[Any, Any, Response]:
+        """Answer ``request`` re-rooted under this router's mount point (routes first, then its mounts)."""
+        found = self.table.match(request.method, request.path)
+        if type(found) is tuple:
+            route, request.path_params = found
+            # scope["route"]: the mounting app's table can't find this route again (see _matched_route).
+            request.scope_extra = {**(request.scope_extra or {}), "route": route}
+            return route.handler(request)
+        return self._mounted_no_route(request, found)  # type: ignore[arg-type]
+
+    async def _mounted_no_route(self, request: Request, allow: str | None) -> Response:
+        path = request.path
+        for mount in self.table.mounts:
+            if mount.matches(path):
+                app = request.app
+                assert app is not None  # set by the app that routed the request here
+                return await app._call_mount(mount, request)
+        if allow is not None:
+            raise BaseHTTPException(405, headers={"Allow": allow})
+        if self.redirect_slashes and path != "/":
+            alt = path[:-1] if path.endswith("/") else path + "/"
+            if self.table.match(request.method, alt) is not None:
+                url = request.url
+                new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
+                return RedirectResponse(str(url.replace(path=new_path)))
+        raise BaseHTTPException(404)
+
+    async def _handle_mounted_websocket(self, websocket: WebSocket) -> None:
+        """Run the WebSocket route for this re-rooted connection; none: closed before accept (a 403)."""
+        table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+        found = table.match(websocket.path) if table is not None else None
+        if found is not None:
+            route, websocket.path_params = found
+            request = websocket.request
+            request.scope_extra = {**(request.scope_extra or {}), "route": route}
+            await route.handler(websocket)
+            return
+        for mount in self.table.mounts:
+            if mount.matches(websocket.path):
+                app = websocket.app
+                assert app is not None  # set by the app that routed the connection here
+                await app._websocket_to_mount(mount, websocket)
+                return
+        await websocket.close(1000)
+
     # -- WebSockets ------------------------------------------------------------------------------------------
     # WebSocket routes live in their own table (fulmen.routing.WebSocketRouteTable), created on first use:
     # HTTP routing never looks at them and an app without WebSockets has none.
@@ -454,7 +573,7 @@ class APIRouter:
                 name=name,
                 dependencies=[*self.dependencies, *(dependencies or [])],
             )
-        self.websocket_table.add(route)
+        self._route_list._add(route)
         return route
 
     def websocket(
@@ -468,64 +587,16 @@ class APIRouter:
 
         return decorator
 
-    def add_route(
-        self,
-        path: str,
-        endpoint: Callable[[Request], Any],
-        methods: Sequence[str] | None = None,
-        name: str | None = None,
-        include_in_schema: bool = True,
-    ) -> None:
-        """Starlette's form (``app.add_route("/metrics", handle_metrics)``): ``endpoint(request)`` gets the
-        Request positionally and returns a response; nothing is solved or validated, and, as in FastAPI, the
-        route is not in the OpenAPI document. ``methods`` defaults to GET (HEAD comes with it)."""
-        target = getattr(endpoint, "__call__", None)  # noqa: B004
-        plain_endpoint: Callable[[Request], Any]
-        if inspect.iscoroutinefunction(endpoint) or inspect.iscoroutinefunction(target):
-
-            async def call_async(request: Request) -> Any:
-                return await endpoint(request)
-
-            plain_endpoint = call_async
-        else:
-
-            def call_sync(request: Request) -> Any:  # a thread-pool call, as Starlette runs it
-                return endpoint(request)
-
-            plain_endpoint = call_sync
-        self.add_api_route(
-            path,
-            plain_endpoint,
-            methods=list(methods or ["GET"]),
-            name=name or getattr(endpoint, "__name__", None),
-            include_in_schema=False,
-            response_model=None,
-        )
-
-    def route(
-        self,
-        path: str,
-        methods: Sequence[str] | None = None,
-        name: str | None = None,
-        include_in_schema: bool = True,
-    ) -> Callable[[F], F]:
-        """Decorator form of ``add_route``."""
-
-        def decorator(func: F) -> F:
-            self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)
-            return func
-
-        return decorator
-
     def add_websocket_route(
         self, path: str, endpoint: Callable[[WebSocket], Awaitable[None]], name: str | None = None
     ) -> None:
-        """Starlette's form: ``endpoint(websocket)`` gets the WebSocket positionally; nothing is solved."""
+        """Starlette's form: ``endpoint(websocket)`` gets the WebSocket positionally; nothing is solved.
 
-        async def plain_endpoint(websocket: WebSocket) -> None:
-            await endpoint(websocket)
+        As in FastAPI (Starlette's method), neither the router's prefix nor its dependencies apply.
+        """
+        from fulmen.route_list import plain_websocket_route
 
-        self.add_api_websocket_route(path, plain_endpoint, name=name or getattr(endpoint, "__name__", None))
+        self._route_list._add(plain_websocket_route(path, endpoint, name=name))
 
     def websocket_route(self, path: str, name: str | None = None) -> Callable[[F], F]:
         """Decorator form of ``add_websocket_route``."""
@@ -710,9 +781,11 @@ class Fulmen(APIRouter):
         max_body_size: int | None = None,
         form_limits: FormLimits | None = None,
         telemetry: TelemetryConfig | None = None,
+        routes: Sequence[Any] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(
+            routes=routes,
             default_response_class=default_response_class,
             inline_sync=inline_sync,
             redirect_slashes=redirect_slashes,
@@ -878,7 +951,7 @@ class Fulmen(APIRouter):
     def openapi(self) -> dict[str, Any]:
         """The app's OpenAPI document (FastAPI's, for the same app), generated once and cached in
         ``openapi_schema``; generated again only if routes were added since."""
-        version = (len(self.table.routes), len(self.webhooks.table.routes))
+        version = (self._route_list.version, self.webhooks.routes.version)
         if not self.openapi_schema or self._openapi_routes_version != version:
             from fulmen.openapi.utils import get_openapi
 
@@ -1004,7 +1077,7 @@ class Fulmen(APIRouter):
         # Not through add_api_route: like FastAPI's plain Starlette routes, they take no app dependencies.
         route = APIRoute(path, endpoint, include_in_schema=False, response_model=None)
         route.operation_spans = False  # FastAPI's docs routes are plain Starlette routes: no operation spans
-        self.table.add(route)
+        self._route_list._add(route)
 
     # -- pipeline --------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Coroutine[Any, Any, Response]:
@@ -1025,6 +1098,21 @@ class Fulmen(APIRouter):
                 if mount.matches(path):
                     return self._call_mount(mount, request)
         return self._answer_no_route(request, found)  # type: ignore[arg-type]
+
+    def _matched_route(self, request: Request, *, websocket: bool = False) -> Any:
+        """The route that answers ``request`` (Starlette's ``scope["route"]``), matched again on demand.
+
+        Routing records nothing per request; a route of a mounted APIRouter is recorded where it is matched.
+        """
+        extra = request.scope_extra
+        if extra is not None and "route" in extra:
+            return extra["route"]
+        if websocket:
+            table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+            found_ws = table.match(request.path) if table is not None else None
+            return None if found_ws is None else found_ws[0]
+        found = self.table.match(request.method, request.path)
+        return found[0] if type(found) is tuple else None
 
     async def _call_mount(self, mount: Mount, request: Request) -> Response:
         # Re-root the request as Starlette's Mount does: the sub-app sees its own paths, URLs stay whole.
@@ -1101,12 +1189,10 @@ class Fulmen(APIRouter):
 
     def _inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
         """Take the limits of the mount point this app is mounted at, under its routes' own settings."""
-        for route in self.table.routes:
-            route._apply_limits(max_body_size, form_limits)
-        for mount in self.table.mounts:
-            mount.inherit_limits(
-                first_limit(mount.max_body_size, max_body_size), {**form_limits, **mount.form_limits}
-            )
+        # The app's own limits come first (routes given directly in routes= carry them only in their handler).
+        super()._inherit_limits(
+            first_limit(self.max_body_size, max_body_size), {**form_limits, **self.form_limits}
+        )
         if self.max_body_size is None:
             self.max_body_size = max_body_size
 
@@ -1340,6 +1426,8 @@ class Fulmen(APIRouter):
         if request.raw_path.startswith(encoded):
             request.raw_path = request.raw_path[len(encoded) :]
         native = getattr(mount.app, "handle_websocket", None)
+        if native is None and isinstance(mount.app, APIRouter):
+            native = mount.app._handle_mounted_websocket
         if native is not None:
             await native(websocket)
             return

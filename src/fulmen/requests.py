@@ -335,6 +335,11 @@ class Request:
             "app": self.app,
             "state": self.state._state,
         }
+        if self.app is not None:
+            # Starlette's scope["route"]: routing records nothing per request, so it is found again here.
+            route = self.app._matched_route(self)
+            if route is not None:
+                scope["route"] = route
         asgi_scope: dict[str, Any] | None = getattr(self, "_asgi_scope", None)
         if asgi_scope is not None:
             # What ASGI middleware added to the server's scope (``session``, ``user``, ``auth``...).

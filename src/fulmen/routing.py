@@ -69,8 +69,9 @@ class APIRoute:
         form_limits: FormLimits | None = None,
         **extra: Any,
     ) -> None:
-        if not path.startswith("/") and not path.startswith("{$"):
-            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed.
+        if path and not path.startswith("/") and not path.startswith("{$"):
+            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed. An empty
+            # path is a router's route that include_router gives a prefix (``@router.get("")``).
             raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
         validate_max_body_size(max_body_size)
         #: Largest request body in bytes (None: no limit); a router's default is already applied.
@@ -85,7 +86,9 @@ class APIRoute:
         self.unique_id_function: Callable[[APIRoute], str] | None = None
         self.endpoint = endpoint
         upper = [m.upper() for m in (methods or ["GET"])]
-        if "GET" in upper and "HEAD" not in upper:
+        #: HEAD answered because the route takes GET (fulmen adds it); a route declaring HEAD takes it over.
+        self.implicit_head = "GET" in upper and "HEAD" not in upper
+        if self.implicit_head:
             upper.append("HEAD")
         self.methods: set[str] = set(upper)
         #: Methods in declaration order, for the ``Allow`` header.
@@ -262,9 +265,18 @@ class Mount:
     (``root_path`` grows by ``path``, ``path`` loses it); any other ASGI app goes through the ASGI adapter.
     """
 
-    def __init__(self, path: str, app: Any, name: str | None = None) -> None:
+    def __init__(
+        self, path: str, app: Any = None, routes: Sequence[Any] | None = None, name: str | None = None
+    ) -> None:
         if path and not path.startswith("/"):
             raise FastAPIError(f"A mount path must start with '/', got {path!r}")
+        if (app is None) == (routes is None):
+            raise FastAPIError("Mount takes either an 'app' or 'routes', not both and not neither")
+        if app is None:
+            # Starlette's Mount(path, routes=[...]): a router of those routes, mounted as an APIRouter is.
+            from fulmen.app import APIRouter
+
+            app = APIRouter(routes=routes)
         # As Starlette: a trailing slash is dropped, so "/" mounts the app under every path.
         self.path = path.rstrip("/")
         self.app = app
@@ -296,6 +308,8 @@ class Mount:
             if build is not None:
                 build()  # a fulmen sub-app: its middleware stack is final from here on
             native = getattr(self.app, "handle", None)
+            if native is None:  # a mounted APIRouter: its routes, the mounting app's exception handlers
+                native = getattr(self.app, "_handle_mounted", None)
             if getattr(self.app, "asgi_middleware_installed", False):
                 native = None  # its ASGI middleware only runs through its ASGI entry point
             if callable(native):

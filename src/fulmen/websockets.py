@@ -212,6 +212,11 @@ class WebSocket:
         scope = self.request.scope
         scope["type"] = "websocket"
         scope.pop("method", None)
+        scope.pop("route", None)  # an HTTP route on the same path; the WebSocket route is looked up here
+        if self.app is not None:
+            route = self.app._matched_route(self.request, websocket=True)
+            if route is not None:
+                scope["route"] = route
         scope["subprotocols"] = self.subprotocols
         return scope
 
