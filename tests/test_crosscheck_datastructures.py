@@ -109,6 +109,35 @@ def build(fw: Any) -> Any:
             "keys": list(data.keys()),
         }
 
+    @app.get("/paths/{item_id}", name="item")
+    def paths(request: fw.Request, item_id: int) -> Any:
+        path = request.app.url_path_for("item", item_id=item_id)
+        ws_path = request.app.url_path_for("feed")
+        return {
+            "path": path,
+            "is_str": isinstance(path, str),
+            "protocols": [path.protocol, ws_path.protocol],
+            "absolute": str(path.make_absolute_url("https://example.com/base/")),
+            "ws_absolute": str(ws_path.make_absolute_url(base_url=ds.URL("http://example.com"))),
+        }
+
+    @app.websocket("/feed", name="feed")
+    async def feed(websocket: fw.WebSocket) -> None:
+        await websocket.close()  # pragma: no cover
+
+    @app.get("/state")
+    def state(request: fw.Request) -> Any:
+        request.state["user"] = "ada"
+        request.app.state["hits"] = request.app.state["hits"] + 1 if "hits" in request.app.state else 1
+        del request.state["user"]
+        request.state["role"] = "admin"
+        return {
+            "attr": request.state.role,
+            "keys": [k for k in request.state if k in ("user", "role")],
+            "len": len(request.app.state),
+            "hits": request.app.state.hits,
+        }
+
     return app
 
 
@@ -118,6 +147,9 @@ CASES: list[Case] = [
     ("stamped", "GET", "/stamped", {}),
     ("request-headers", "GET", "/request-headers", {"headers": REPEATED}),
     ("request-headers-unique", "GET", "/request-headers", {"headers": {"x-one": "1", "x-two": "2"}}),
+    ("paths", "GET", "/paths/7", {}),
+    ("state", "GET", "/state", {}),
+    ("state-again", "GET", "/state", {}),
     ("query", "GET", "/query?b=2&a=1&b=1&e=", {}),
     (
         "form",

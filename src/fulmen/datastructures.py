@@ -512,6 +512,39 @@ class URL:
         return hash(self._url)
 
 
+class URLPath(str):
+    """A path ``url_path_for`` returns: a ``str`` that also knows its route's protocol (and host, if any).
+
+    ``make_absolute_url(base_url)`` turns it into a full ``URL`` under ``base_url``, the scheme following the
+    protocol (``http``/``https`` for an HTTP route, ``ws``/``wss`` for a WebSocket one), as in Starlette.
+    """
+
+    protocol: str
+    host: str
+
+    def __new__(cls, path: str, protocol: str = "", host: str = "") -> URLPath:
+        if protocol not in ("http", "websocket", ""):
+            raise ValueError(f"URLPath protocol must be 'http', 'websocket' or '', not {protocol!r}")
+        path = path.replace("\\", "%5C")
+        if path.startswith("//"):
+            path = "/%2F" + path[2:]  # "//x" would read as an authority
+        self = super().__new__(cls, path)
+        self.protocol = protocol
+        self.host = host
+        return self
+
+    def make_absolute_url(self, base_url: str | URL) -> URL:
+        """This path under ``base_url`` (its path prefix kept), with the scheme of this path's protocol."""
+        base = URL(base_url) if isinstance(base_url, str) else base_url
+        if self.protocol == "http":
+            scheme = "https" if base.is_secure else "http"
+        elif self.protocol == "websocket":
+            scheme = "wss" if base.is_secure else "ws"
+        else:
+            scheme = base.scheme
+        return URL(scheme=scheme, netloc=self.host or base.netloc, path=base.path.rstrip("/") + str(self))
+
+
 def _is_ipv6(host: str) -> bool:
     import ipaddress
 
@@ -523,7 +556,7 @@ def _is_ipv6(host: str) -> bool:
 
 
 class State:
-    """Attribute bag for ``app.state`` and ``request.state``."""
+    """Attribute bag for ``app.state`` and ``request.state``, also used as ``state["key"]``."""
 
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         object.__setattr__(self, "_state", dict(state or {}))
@@ -539,6 +572,22 @@ class State:
 
     def __delattr__(self, key: str) -> None:
         del self._state[key]
+
+    # Item access and iteration over the same values, as Starlette's State (``app.state["db"]``).
+    def __getitem__(self, key: str) -> Any:
+        return self._state[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._state[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._state[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._state)
+
+    def __len__(self) -> int:
+        return len(self._state)
 
 
 class MutableHeaders(Headers):
