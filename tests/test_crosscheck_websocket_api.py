@@ -26,6 +26,29 @@ def build(fw: Any, file: Path, events: list[str]) -> Any:
     app = fw.FastAPI()
     task = BACKGROUND[fw.__name__].BackgroundTask
 
+    class Gate:
+        """Pure ASGI middleware refusing a handshake itself, with a response sent as an ASGI app."""
+
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "websocket" and scope["path"] == "/gated":
+
+                async def chunks() -> Any:
+                    yield b"gate "
+                    yield b"closed"
+
+                after = task(events.append, "gate")
+                response = fw.responses.StreamingResponse(
+                    chunks(), status_code=429, headers={"x-why": "gate"}, background=after
+                )
+                await response(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+
+    app.add_middleware(Gate)
+
     @app.websocket("/stream-denial")
     async def stream_denial(websocket: fw.WebSocket) -> None:
         async def chunks() -> Any:
@@ -77,7 +100,7 @@ def ws(serve: Callable[..., httpx.Client], front_door: str) -> Callable[[Any], D
     return lambda app: Door(front_door, serve(app))
 
 
-DENIALS = ["/stream-denial", "/file-denial", "/plain-denial"]
+DENIALS = ["/stream-denial", "/file-denial", "/plain-denial", "/gated"]
 
 
 @pytest.fixture

@@ -397,19 +397,9 @@ class WebSocket(Mapping[str, Any]):
 
     async def _send_streamed_denial(self, response: Response) -> None:
         """A streamed response sent as for an HTTP request, its messages renamed to the extension's."""
-        from fulmen.asgi import send_response
+        from fulmen.asgi import denial_send, never_disconnected, send_response
 
-        async def send(message: Message) -> None:
-            kind = message["type"]
-            if kind.startswith("http.response."):
-                message = {**message, "type": "websocket." + kind}
-            await self.send(message)
-
-        async def receive() -> Message:  # for the response's disconnect watcher
-            message = await self._receive()
-            return {"type": "http.disconnect"} if message["type"] == _DISCONNECT else message
-
-        await send_response(response, self.request, receive, send)
+        await send_response(response, self.request, never_disconnected, denial_send(self.send))
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.request.path} {self.application_state.name}>"
