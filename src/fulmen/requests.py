@@ -380,6 +380,12 @@ class Request:
     def get(self, key: str, default: Any = None) -> Any:
         return self.scope.get(key, default)
 
+    async def close(self) -> None:
+        """Close the uploaded files of a form read with ``request.form()`` (Starlette's API)."""
+        form: FormData | None = getattr(self, "_form", None)
+        if form is not None:
+            await form.close()
+
     async def send_push_promise(self, path: str) -> None:
         """HTTP/2 server push (Starlette's API). A hint a server may ignore: fulmen sends none."""
 
