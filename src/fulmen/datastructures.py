@@ -164,10 +164,8 @@ class ImmutableMultiDict(Mapping[_K, _V]):
 
     __slots__ = ("_dict", "_list")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > 1:
-            raise TypeError(f"{type(self).__name__}() takes at most one positional argument")
-        pairs = _multi_pairs(args[0] if args else None, kwargs)
+    def __init__(self, items: Any = None, /, **kwargs: Any) -> None:
+        pairs = _multi_pairs(items, kwargs)
         self._list: list[tuple[_K, _V]] = pairs
         self._dict: dict[_K, _V] = dict(pairs)
 
@@ -290,10 +288,7 @@ class QueryParams(ImmutableMultiDict[str, str]):
 
     __slots__ = ()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > 1:
-            raise TypeError("QueryParams() takes at most one positional argument")
-        query = args[0] if args else ""
+    def __init__(self, query: Any = "", /, **kwargs: Any) -> None:
         if isinstance(query, bytes):
             query = query.decode("latin-1")
         if isinstance(query, str) and not kwargs:
