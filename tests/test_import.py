@@ -43,7 +43,7 @@ def test_public_names() -> None:
     ):
         assert hasattr(fulmen, name), name
     assert fulmen.FastAPI is fulmen.Fulmen
-    assert status.HTTP_404_NOT_FOUND == 404 and status.HTTP_422_UNPROCESSABLE_ENTITY == 422
+    assert status.HTTP_404_NOT_FOUND == 404 and status.HTTP_422_UNPROCESSABLE_CONTENT == 422
     assert responses.JSONResponse and exceptions.HTTPException and params.Query and routing.APIRoute
     assert testclient.TestClient
 

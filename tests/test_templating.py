@@ -150,3 +150,46 @@ def test_testclient_exposes_template_and_context(template_dir: Path) -> None:
     assert seen[0] == ("ann", "plain.txt", ["name", "request"], "ann")
     assert seen[1] == seen[0]
     assert seen[2] == seen[0]
+
+
+def _gated_app(fw: Any, directory: Path) -> Any:
+    """A pure ASGI middleware answering ``/gate`` itself with a template response sent as an ASGI app."""
+    templates = fw.templating.Jinja2Templates(directory=directory)
+    app = fw.FastAPI()
+
+    class Gate:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"] == "/gate":
+                if fw.__name__ == "fulmen":  # Request(scope, receive) is another change's
+                    from fulmen.asgi import request_from_scope
+
+                    request = request_from_scope(scope)
+                else:
+                    request = fw.Request(scope, receive)
+                response = templates.TemplateResponse(request, "plain.txt", {"name": "gate"})
+                await response(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+
+    app.add_middleware(Gate)
+    return app
+
+
+def test_template_response_as_asgi_app_tells_the_test_client(template_dir: Path) -> None:
+    """As Starlette's: sent as an ASGI app, a template response gives TestClient its template and context."""
+    import fastapi
+    import fastapi.templating
+
+    import fulmen
+    import fulmen.templating
+    from fulmen.testclient import TestClient
+
+    seen = []
+    for fw in (fastapi, fulmen):
+        with TestClient(_gated_app(fw, template_dir)) as client:
+            r = client.get("/gate")
+        seen.append((r.status_code, r.text, r.template.name, sorted(r.context)))  # type: ignore[attr-defined]
+    assert seen[0] == seen[1] == (200, "gate", "plain.txt", ["name", "request"])

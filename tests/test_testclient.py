@@ -388,3 +388,45 @@ def test_documented_asgi_transport_server_error() -> None:
 
     r = asyncio.run(main())
     assert (r.status_code, r.text) == (500, "Internal Server Error")
+
+
+async def _raw_app(scope: Any, receive: Any, send: Any) -> None:
+    """Plain ASGI: debug info (template responses send it), a reused bytearray body, the scope's server."""
+    path = scope["path"]
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    if path == "/debug":
+        await send({"type": "http.response.debug", "info": {"blocks": ["nav"]}})
+    elif path == "/template":
+        await send({"type": "http.response.debug", "info": {"template": "t.html", "context": {"n": 1}}})
+    if path == "/server":
+        body = f"{list(scope['server'])} {dict(scope['headers'])[b'host'].decode()}".encode()
+        await send({"type": "http.response.body", "body": body})
+        return
+    buffer = bytearray(b"one")
+    await send({"type": "http.response.body", "body": buffer, "more_body": True})
+    buffer[:] = b"two"
+    await send({"type": "http.response.body", "body": buffer})
+
+
+def _observe(client_class: Any) -> list[Any]:
+    out: list[Any] = []
+    client = client_class(_raw_app)
+    for path in ("/plain", "/debug", "/template"):
+        r = client.get(path)
+        out.append(
+            [
+                r.content,
+                r.extensions.get("http.response.debug"),
+                getattr(r, "template", "-"),
+                getattr(r, "context", "-"),
+            ]
+        )
+    for base_url in ("http://[::1]:0", "http://[::1]:8000", "http://[::1]"):
+        out.append(client_class(_raw_app, base_url=base_url).get("/server").text)
+    return out
+
+
+def test_raw_asgi_responses_as_starlette_test_client() -> None:
+    """Debug info in ``response.extensions`` (template and context only when sent), body chunks copied as
+    they are sent, an explicit port 0 in the base URL kept: as Starlette's TestClient."""
+    assert _observe(TestClient) == _observe(_starlette_test_client())

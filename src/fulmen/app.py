@@ -17,7 +17,7 @@ from enum import Enum
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from fulmen.datastructures import State
+from fulmen.datastructures import State, URLPath
 from fulmen.encoders import jsonable_encoder
 from fulmen.exceptions import (
     BaseHTTPException,
@@ -474,16 +474,16 @@ class APIRouter:
                 **extra,
             )
 
-    def url_path_for(self, name: str, /, **path_params: Any) -> str:
-        """The path of the route (HTTP or WebSocket) called ``name``."""
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        """The path of the route (HTTP or WebSocket) called ``name``, a ``URLPath`` as in Starlette."""
         try:
-            return self.table.url_path_for(name, **path_params)
+            return URLPath(self.table.url_path_for(name, **path_params), "http")
         except FastAPIError:
             ws_table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
             path = ws_table.url_path_for(name, **path_params) if ws_table is not None else None
             if path is None:
                 raise
-            return path
+            return URLPath(path, "websocket")
 
     # -- mounted as an application (``app.mount("/x", router)``) ---------------------------------------------
     # As Starlette's Router mounted in an app: the router has no exception handlers of its own, so what its

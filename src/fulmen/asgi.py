@@ -207,14 +207,36 @@ async def send_to_scope(response: Response, scope: dict[str, Any], receive: Any,
     For ASGI middleware that answers by itself (as with Starlette's responses); a file answers ``Range`` from
     the scope's headers, the body goes in ``more_body`` chunks, the background task runs after.
     """
-    if scope["type"] != "http":
+    if scope["type"] == "websocket":  # a denial response: the same messages under the extension's names
+        scope = {**scope, "type": "http", "method": "GET"}
+        receive, send = never_disconnected, denial_send(send)
+    elif scope["type"] != "http":
         raise RuntimeError(
-            f"{type(response).__name__} can only be sent to an http scope, not {scope['type']!r}"
+            f"{type(response).__name__} can only be sent to an http or websocket scope, not {scope['type']!r}"
         )
     request = request_from_scope(scope)
     if scope.get("fulmen.raise_server_exceptions"):  # TestClient: a failing prepare() raises, as in Starlette
         request.scope_extra = {"fulmen.raise_server_exceptions": True}
     await send_response(response, request, receive, send)
+
+
+def denial_send(send: Any) -> Any:
+    """``send`` for an HTTP response that rejects a WebSocket handshake: ``http.response.*`` messages become
+    the ``websocket.http.response.*`` messages of the ASGI denial-response extension."""
+
+    async def renamed(message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind.startswith("http.response."):
+            message = {**message, "type": "websocket." + kind}
+        await send(message)
+
+    return renamed
+
+
+async def never_disconnected() -> dict[str, Any]:
+    """``receive`` for a denial response: as in Starlette, the WebSocket client is not watched."""
+    await asyncio.get_running_loop().create_future()  # never resolved; cancelled when the response is sent
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def request_from_scope(scope: dict[str, Any]) -> Request:

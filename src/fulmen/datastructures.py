@@ -7,11 +7,22 @@ what it reads (DESIGN.md §3.2).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    MutableMapping,
+    Sequence,
+    ValuesView,
+)
 from typing import Any, BinaryIO, NamedTuple, TypeVar, overload
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class Address(NamedTuple):
@@ -29,13 +40,17 @@ class Headers(Mapping[str, str]):
     def __init__(
         self,
         headers: Mapping[str, str] | None = None,
-        *,
         raw: list[tuple[bytes, bytes]] | None = None,
+        scope: MutableMapping[str, Any] | None = None,
     ) -> None:
         if raw is not None:
             self._raw = raw
         elif headers is not None:
             self._raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        elif scope is not None:
+            # As Starlette: the scope's (or ASGI message's) header list becomes a list shared with this view,
+            # so a MutableHeaders made from an ``http.response.start`` message edits the message.
+            self._raw = scope["headers"] = list(scope["headers"])
         else:
             self._raw = []
 
@@ -74,6 +89,10 @@ class Headers(Mapping[str, str]):
         name = key.lower().encode("latin-1")
         return [v.decode("latin-1") for k, v in self._raw if k == name]
 
+    def mutablecopy(self) -> MutableHeaders:
+        """An editable copy (for middleware that builds new headers from the request's)."""
+        return MutableHeaders(raw=self._raw[:])
+
     def keys(self) -> list[str]:  # type: ignore[override]
         return [k.decode("latin-1") for k, _ in self._raw]
 
@@ -97,7 +116,11 @@ class Headers(Mapping[str, str]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Headers({self.items()!r})"
+        # As Starlette: a dict when no name repeats, else the raw byte pairs.
+        as_dict = dict(self.items())
+        if len(as_dict) == len(self._raw):
+            return f"{type(self).__name__}({as_dict!r})"
+        return f"{type(self).__name__}(raw={self._raw!r})"
 
 
 def _parse_query(query: str) -> list[tuple[str, str]]:
@@ -113,39 +136,64 @@ def _parse_query(query: str) -> list[tuple[str, str]]:
     return items
 
 
-class QueryParams(Mapping[str, str]):
-    """Multi-valued query string; ``[]``/``get`` return the last value, as Starlette does."""
+def _multi_pairs(value: Any, kwargs: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    """The (key, value) pairs of a multi-dict, a mapping or an iterable of pairs, then of ``kwargs``."""
+    if not value:
+        pairs: list[tuple[Any, Any]] = []
+    elif hasattr(value, "multi_items"):  # another multi-dict: keep its repeated keys
+        pairs = list(value.multi_items())
+    elif hasattr(value, "items"):
+        pairs = list(value.items())
+    else:
+        pairs = list(value)
+    if kwargs:
+        pairs.extend(kwargs.items())
+    return pairs
+
+
+def _key(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+class ImmutableMultiDict(Mapping[_K, _V]):
+    """A read-only mapping that keeps every value of a repeated key, as Starlette's.
+
+    ``[]``/``get`` give the last value of a key, ``getlist`` every value in order, ``multi_items`` every pair.
+    ``QueryParams`` and ``FormData`` are multi-dicts.
+    """
 
     __slots__ = ("_dict", "_list")
 
-    def __init__(self, query: str | bytes | Sequence[tuple[str, str]] | Mapping[str, str] = "") -> None:
-        if isinstance(query, bytes):
-            query = query.decode("latin-1")
-        if isinstance(query, str):
-            items = _parse_query(query)
-        elif isinstance(query, Mapping):
-            items = list(query.items())
-        else:
-            items = list(query)
-        self._list: list[tuple[str, str]] = items
-        self._dict: dict[str, str] = dict(items)
+    def __init__(self, items: Any = None, /, **kwargs: Any) -> None:
+        pairs = _multi_pairs(items, kwargs)
+        self._list: list[tuple[_K, _V]] = pairs
+        self._dict: dict[_K, _V] = dict(pairs)
 
-    def getlist(self, key: str) -> list[str]:
+    def getlist(self, key: Any) -> list[_V]:
         """Every value given for ``key``, in order."""
         return [v for k, v in self._list if k == key]
 
-    def multi_items(self) -> list[tuple[str, str]]:
-        """All (key, value) pairs, repeated keys included."""
+    def multi_items(self) -> list[tuple[_K, _V]]:
+        """All (key, value) pairs, repeated keys included, in order."""
         return list(self._list)
 
-    def __getitem__(self, key: str) -> str:
+    def keys(self) -> KeysView[_K]:
+        return self._dict.keys()
+
+    def values(self) -> ValuesView[_V]:
+        return self._dict.values()
+
+    def items(self) -> ItemsView[_K, _V]:
+        return self._dict.items()
+
+    def __getitem__(self, key: _K) -> _V:
         return self._dict[key]
 
     @overload
-    def get(self, key: str) -> str | None: ...
+    def get(self, key: _K) -> _V | None: ...
     @overload
-    def get(self, key: str, default: str | _T) -> str | _T: ...
-    def get(self, key: str, default: object = None) -> object:
+    def get(self, key: _K, default: _V | _T) -> _V | _T: ...
+    def get(self, key: _K, default: object = None) -> object:
         """The last value given for ``key``, or ``default``."""
         # PERF: a dict lookup; Mapping.get would go through __getitem__ and catch KeyError when missing.
         return self._dict.get(key, default)
@@ -153,16 +201,105 @@ class QueryParams(Mapping[str, str]):
     def __contains__(self, key: object) -> bool:
         return key in self._dict
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[_K]:
         return iter(self._dict)
 
     def __len__(self) -> int:
         return len(self._dict)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, QueryParams) and sorted(self._list) == sorted(other._list)
+        # As Starlette: the same class, the same pairs; pairs of one key keep their order.
+        if not isinstance(other, type(self)):
+            return False
+        return sorted(self._list, key=_key) == sorted(other._list, key=_key)
 
     __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._list!r})"
+
+
+class MultiDict(ImmutableMultiDict[Any, Any]):
+    """An editable ``ImmutableMultiDict``: ``[]=`` replaces every value of a key, ``append`` adds one."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.setlist(key, [value])
+
+    def __delitem__(self, key: Any) -> None:
+        del self._dict[key]
+        self._list = [(k, v) for k, v in self._list if k != key]
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        """Remove every value of ``key``; return the last one (or ``default``)."""
+        self._list = [(k, v) for k, v in self._list if k != key]
+        return self._dict.pop(key, default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove the last key (every value of it); return it with its last value."""
+        key, value = self._dict.popitem()
+        self._list = [(k, v) for k, v in self._list if k != key]
+        return key, value
+
+    def poplist(self, key: Any) -> list[Any]:
+        """Remove every value of ``key`` and return them in order."""
+        values = self.getlist(key)
+        self.pop(key)
+        return values
+
+    def clear(self) -> None:
+        self._dict.clear()
+        self._list.clear()
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """Add ``key`` with ``default`` if absent; return its (last) value."""
+        if key not in self._dict:
+            self._dict[key] = default
+            self._list.append((key, default))
+        return self._dict[key]
+
+    def setlist(self, key: Any, values: list[Any]) -> None:
+        """Replace every value of ``key`` with ``values`` (none removes the key); they go last."""
+        if not values:
+            self.pop(key, None)
+            return
+        self._list = [(k, v) for k, v in self._list if k != key] + [(key, v) for v in values]
+        self._dict[key] = values[-1]
+
+    def append(self, key: Any, value: Any) -> None:
+        """Add one more value for ``key``."""
+        self._list.append((key, value))
+        self._dict[key] = value
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Replace the keys of the given multi-dict, mapping or pairs (with all their values)."""
+        other = MultiDict(*args, **kwargs)
+        self._list = [(k, v) for k, v in self._list if k not in other._dict] + other._list
+        self._dict.update(other._dict)
+
+
+class QueryParams(ImmutableMultiDict[str, str]):
+    """Multi-valued query string; ``[]``/``get`` return the last value, as Starlette does.
+
+    Built from a query string (``str`` or ``bytes``), a mapping, a multi-dict or (key, value) pairs, plus
+    keyword arguments; keys and values become strings.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, query: Any = "", /, **kwargs: Any) -> None:
+        if isinstance(query, bytes):
+            query = query.decode("latin-1")
+        if isinstance(query, str) and not kwargs:
+            # PERF: the request's own query string: no str() conversion pass over already-str pairs.
+            items = _parse_query(query)
+        else:
+            if isinstance(query, str):
+                query = _parse_query(query)
+            items = [(str(k), str(v)) for k, v in _multi_pairs(query, kwargs)]
+        self._list = items
+        self._dict = dict(items)
 
     def __str__(self) -> str:
         return urlencode(self._list)
@@ -370,6 +507,39 @@ class URL:
         return hash(self._url)
 
 
+class URLPath(str):
+    """A path ``url_path_for`` returns: a ``str`` that also knows its route's protocol (and host, if any).
+
+    ``make_absolute_url(base_url)`` turns it into a full ``URL`` under ``base_url``, the scheme following the
+    protocol (``http``/``https`` for an HTTP route, ``ws``/``wss`` for a WebSocket one), as in Starlette.
+    """
+
+    protocol: str
+    host: str
+
+    def __new__(cls, path: str, protocol: str = "", host: str = "") -> URLPath:
+        if protocol not in ("http", "websocket", ""):
+            raise ValueError(f"URLPath protocol must be 'http', 'websocket' or '', not {protocol!r}")
+        path = path.replace("\\", "%5C")
+        if path.startswith("//"):
+            path = "/%2F" + path[2:]  # "//x" would read as an authority
+        self = super().__new__(cls, path)
+        self.protocol = protocol
+        self.host = host
+        return self
+
+    def make_absolute_url(self, base_url: str | URL) -> URL:
+        """This path under ``base_url`` (its path prefix kept), with the scheme of this path's protocol."""
+        base = URL(base_url) if isinstance(base_url, str) else base_url
+        if self.protocol == "http":
+            scheme = "https" if base.is_secure else "http"
+        elif self.protocol == "websocket":
+            scheme = "wss" if base.is_secure else "ws"
+        else:
+            scheme = base.scheme
+        return URL(scheme=scheme, netloc=self.host or base.netloc, path=base.path.rstrip("/") + str(self))
+
+
 def _is_ipv6(host: str) -> bool:
     import ipaddress
 
@@ -381,7 +551,7 @@ def _is_ipv6(host: str) -> bool:
 
 
 class State:
-    """Attribute bag for ``app.state`` and ``request.state``."""
+    """Attribute bag for ``app.state`` and ``request.state``, also used as ``state["key"]``."""
 
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         object.__setattr__(self, "_state", dict(state or {}))
@@ -398,6 +568,22 @@ class State:
     def __delattr__(self, key: str) -> None:
         del self._state[key]
 
+    # Item access and iteration over the same values, as Starlette's State (``app.state["db"]``).
+    def __getitem__(self, key: str) -> Any:
+        return self._state[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._state[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._state[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._state)
+
+    def __len__(self) -> int:
+        return len(self._state)
+
 
 class MutableHeaders(Headers):
     """Response headers: a case-insensitive view that writes through to the response's raw header list."""
@@ -405,16 +591,35 @@ class MutableHeaders(Headers):
     __slots__ = ()
 
     def __setitem__(self, key: str, value: str) -> None:
+        """Set a header; it keeps the place of its first line and the other lines of that name go."""
         name = key.lower().encode("latin-1")
+        line = (name, value.encode("latin-1"))
         raw = self._raw
-        raw[:] = [(k, v) for k, v in raw if k != name]
-        raw.append((name, value.encode("latin-1")))
+        found = [i for i, (k, _) in enumerate(raw) if k == name]
+        if not found:
+            raw.append(line)
+            return
+        for i in reversed(found[1:]):
+            del raw[i]
+        raw[found[0]] = line
 
     def __delitem__(self, key: str) -> None:
+        """Remove every line of a header; a missing header is not an error (as Starlette)."""
         name = key.lower().encode("latin-1")
-        if not any(k == name for k, _ in self._raw):
-            raise KeyError(key)
         self._raw[:] = [(k, v) for k, v in self._raw if k != name]
+
+    def __or__(self, other: Mapping[str, str]) -> MutableHeaders:
+        if not isinstance(other, Mapping):
+            raise TypeError(f"Expected a mapping but got {type(other).__name__}")
+        merged = self.mutablecopy()
+        merged.update(other)
+        return merged
+
+    def __ior__(self, other: Mapping[str, str]) -> MutableHeaders:
+        if not isinstance(other, Mapping):
+            raise TypeError(f"Expected a mapping but got {type(other).__name__}")
+        self.update(other)
+        return self
 
     def append(self, key: str, value: str) -> None:
         """Add a header line, keeping existing ones with the same name (``Set-Cookie``, ``Vary``...)."""
@@ -422,11 +627,11 @@ class MutableHeaders(Headers):
 
     def setdefault(self, key: str, value: str) -> str:
         """Set ``key`` if absent and return its value."""
-        try:
-            return self[key]
-        except KeyError:
-            self[key] = value
-            return value
+        existing = self.get(key)
+        if existing is not None:
+            return existing
+        self.append(key, value)
+        return value
 
     def update(self, other: Mapping[str, str]) -> None:
         """Set every header of ``other``, replacing same-named ones."""
@@ -434,9 +639,8 @@ class MutableHeaders(Headers):
             self[k] = v
 
     def add_vary_header(self, vary: str) -> None:
-        """Add a value to ``Vary``."""
-        existing = self.get("vary")
-        self["vary"] = f"{existing}, {vary}" if existing else vary
+        """Add a value to ``Vary`` (every existing ``Vary`` line joins into one, as Starlette does)."""
+        self["vary"] = ", ".join([*self.getlist("vary"), vary])
 
 
 class UploadFile:
@@ -534,62 +738,13 @@ async def _blocking(func: Any, *args: Any) -> Any:
 FormValue = UploadFile | str
 
 
-class FormData(Mapping[str, FormValue]):
+class FormData(ImmutableMultiDict[str, FormValue]):
     """A submitted form: an immutable multi-dict of ``str`` fields and ``UploadFile`` files.
 
     ``form["name"]``/``get`` give the last value of a name, ``getlist`` every value in order.
     """
 
-    __slots__ = ("_dict", "_list")
-
-    def __init__(
-        self,
-        items: FormData | Mapping[str, FormValue] | Iterable[tuple[str, FormValue]] | None = None,
-        /,
-        **kwargs: FormValue,
-    ) -> None:
-        pairs: list[tuple[str, FormValue]]
-        if items is None:
-            pairs = []
-        elif isinstance(items, FormData):
-            pairs = items.multi_items()
-        elif isinstance(items, Mapping):
-            pairs = list(items.items())
-        else:
-            pairs = list(items)
-        pairs.extend(kwargs.items())
-        self._list = pairs
-        self._dict: dict[str, FormValue] = dict(pairs)
-
-    def getlist(self, key: str) -> list[FormValue]:
-        """Every value sent under ``key``, in order."""
-        return [v for k, v in self._list if k == key]
-
-    def multi_items(self) -> list[tuple[str, FormValue]]:
-        """All (name, value) pairs in arrival order, repeated names included."""
-        return list(self._list)
-
-    def __getitem__(self, key: str) -> FormValue:
-        return self._dict[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._dict
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._dict)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, FormData):
-            return False
-        return sorted(self._list, key=_first) == sorted(other._list, key=_first)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"FormData({self._list!r})"
+    __slots__ = ()
 
     def has_files(self) -> bool:
         """True when any value is an uploaded file."""
@@ -600,10 +755,6 @@ class FormData(Mapping[str, FormValue]):
         for _, value in self._list:
             if isinstance(value, UploadFile):
                 await value.close()
-
-
-def _first(pair: tuple[str, Any]) -> str:
-    return pair[0]
 
 
 def __getattr__(name: str) -> Any:

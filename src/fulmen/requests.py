@@ -7,7 +7,16 @@ access only (DESIGN.md §3.2), so a route that reads nothing pays nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    ValuesView,
+)
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
@@ -354,6 +363,44 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
+
+    # A read-only mapping over ``scope``, as Starlette's Request (``"user" in request``, ``dict(request)``).
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.scope)
+
+    def __len__(self) -> int:
+        return len(self.scope)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.scope
+
+    def keys(self) -> KeysView[str]:
+        return self.scope.keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self.scope.values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self.scope.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.scope.get(key, default)
+
+    async def close(self) -> None:
+        """Close the uploaded files of a form read with ``request.form()`` (Starlette's API)."""
+        form: FormData | None = getattr(self, "_form", None)
+        if form is not None:
+            await form.close()
+
+    async def send_push_promise(self, path: str) -> None:
+        """HTTP/2 server push (Starlette's API). A hint a server may ignore: fulmen sends none."""
+
+    async def send_early_hints(self, link: str, /, *additional_links: str) -> None:
+        """``103 Early Hints`` with these ``Link`` values (Starlette's API). A hint a server may ignore:
+        fulmen sends none."""
+
+
+Mapping.register(Request)  # isinstance(request, Mapping), as for Starlette's
 
 
 class _BodyChunks:

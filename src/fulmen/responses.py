@@ -204,6 +204,10 @@ class Response:
             await send_to_scope(self, dict(scope), receive, send)
             return
         prefix = "websocket." if scope["type"] == "websocket" else ""  # a websocket denial response
+        if self.has_debug_info and "http.response.debug" in (scope.get("extensions") or ()):
+            # A template response tells a test client its template and context, as Starlette's does.
+            info = {"template": getattr(self, "template", None), "context": getattr(self, "context", {})}
+            await send({"type": "http.response.debug", "info": info})
         await send(
             {"type": prefix + "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 HTTP_100_CONTINUE = 100
 HTTP_101_SWITCHING_PROTOCOLS = 101
 HTTP_102_PROCESSING = 102
@@ -37,14 +39,10 @@ HTTP_409_CONFLICT = 409
 HTTP_410_GONE = 410
 HTTP_411_LENGTH_REQUIRED = 411
 HTTP_412_PRECONDITION_FAILED = 412
-HTTP_413_REQUEST_ENTITY_TOO_LARGE = 413
-HTTP_414_REQUEST_URI_TOO_LONG = 414
 HTTP_415_UNSUPPORTED_MEDIA_TYPE = 415
-HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE = 416
 HTTP_417_EXPECTATION_FAILED = 417
 HTTP_418_IM_A_TEAPOT = 418
 HTTP_421_MISDIRECTED_REQUEST = 421
-HTTP_422_UNPROCESSABLE_ENTITY = 422
 HTTP_423_LOCKED = 423
 HTTP_424_FAILED_DEPENDENCY = 424
 HTTP_425_TOO_EARLY = 425
@@ -86,3 +84,39 @@ HTTP_413_CONTENT_TOO_LARGE = 413
 HTTP_414_URI_TOO_LONG = 414
 HTTP_416_RANGE_NOT_SATISFIABLE = 416
 HTTP_422_UNPROCESSABLE_CONTENT = 422
+
+
+# The names RFC 9110 retired: still there, with Starlette's deprecation warning (FastAPI's ``status`` is
+# Starlette's module).
+_RENAMED = {
+    "HTTP_413_REQUEST_ENTITY_TOO_LARGE": "HTTP_413_CONTENT_TOO_LARGE",
+    "HTTP_414_REQUEST_URI_TOO_LONG": "HTTP_414_URI_TOO_LONG",
+    "HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE": "HTTP_416_RANGE_NOT_SATISFIABLE",
+    "HTTP_422_UNPROCESSABLE_ENTITY": "HTTP_422_UNPROCESSABLE_CONTENT",
+}
+
+
+def _deprecation_category() -> type[Warning]:
+    try:  # Starlette's own category when it is installed, so filters and pytest.warns written for it match
+        from starlette.exceptions import StarletteDeprecationWarning
+    except ImportError:  # pragma: no cover - Starlette is installed alongside FastAPI
+        return DeprecationWarning
+    return StarletteDeprecationWarning
+
+
+def __getattr__(name: str) -> int:
+    """A retired name: its code, with a warning naming the current constant."""
+    current = _RENAMED.get(name)
+    if current is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"'{name}' is deprecated. Use '{current}' instead.", _deprecation_category(), stacklevel=2)
+    value: int = globals()[current]
+    return value
+
+
+# What `from fulmen.status import *` takes: the constants, not the retired names or the helpers.
+__all__ = [n for n in globals() if n.startswith(("HTTP_", "WS_"))]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__ + list(_RENAMED))

@@ -70,7 +70,7 @@ class _ASGITransport(httpx.BaseTransport):
             "root_path": client.root_path,
             "headers": headers,
             "client": client.client_address,
-            "server": (url.host, url.port or default_port),
+            "server": (url.host, default_port if url.port is None else url.port),
             "state": dict(client.app_state),
             "extensions": {"http.response.debug": {}},
         }
@@ -85,9 +85,13 @@ class _ASGITransport(httpx.BaseTransport):
         # none, as under Starlette's TestClient).
         stream = httpx.ByteStream(content)
         response = httpx.Response(status, headers=out_headers, stream=stream, request=request)
-        if debug:  # a template response: its template and context, as Starlette's TestClient exposes them
-            response.template = debug.get("template")  # type: ignore[attr-defined]
-            response.context = debug.get("context")  # type: ignore[attr-defined]
+        info = debug.get("info")
+        if info is not None:  # as Starlette's TestClient: the debug info, and a template response's parts
+            response.extensions["http.response.debug"] = info
+            if "template" in info:
+                response.template = info["template"]  # type: ignore[attr-defined]
+            if "context" in info:
+                response.context = info["context"]  # type: ignore[attr-defined]
         return response
 
 
@@ -115,9 +119,9 @@ async def _call_asgi(
             status = message["status"]
             headers = list(message.get("headers", []))
         elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
+            chunks.append(bytes(message.get("body", b"")))  # a copy: the app may reuse a bytearray
         elif message["type"] == "http.response.debug":
-            debug.update(message.get("info", {}))
+            debug["info"] = message.get("info", {})
 
     try:
         await app(scope, receive, send)
@@ -294,7 +298,7 @@ def _websocket_scope(client: TestClient, request: httpx.Request) -> dict[str, An
         "root_path": client.root_path,
         "headers": [(k.lower(), v) for k, v in request.headers.raw],
         "client": client.client_address,
-        "server": (url.host, url.port or (443 if scheme == "wss" else 80)),
+        "server": (url.host, (443 if scheme == "wss" else 80) if url.port is None else url.port),
         "subprotocols": subprotocols,
         "state": dict(client.app_state),
         "extensions": {"websocket.http.response": {}},

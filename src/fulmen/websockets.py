@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fulmen.datastructures import URL, Address, Headers, QueryParams, State
@@ -71,7 +71,8 @@ def disconnect_error(code: int = 1000, reason: str | None = None) -> WebSocketDi
     cls = _catchable_disconnect
     if cls is None:
         module = sys.modules.get("starlette.websockets")
-        if module is None:
+        if module is None or issubclass(WebSocketDisconnect, module.WebSocketDisconnect):
+            # Not imported, or it is this module (a program aliasing starlette's modules to fulmen's).
             return WebSocketDisconnect(code, reason)
         cls = _catchable_disconnect = type(
             "WebSocketDisconnect",
@@ -97,7 +98,7 @@ _RESPONSE_START = "websocket.http.response.start"
 _RESPONSE_BODY = "websocket.http.response.body"
 
 
-class WebSocket:
+class WebSocket(Mapping[str, Any]):
     """One WebSocket connection: accept it, exchange text/bytes/JSON messages, close it.
 
     ``client_state`` follows what the client did (connect, disconnect), ``application_state`` what the
@@ -222,6 +223,17 @@ class WebSocket:
 
     def __getitem__(self, key: str) -> Any:
         return self.scope[key]
+
+    # A read-only mapping over the scope, as Starlette's WebSocket is (``"key" in websocket``, ``dict(...)``),
+    # compared and hashed by identity as Starlette's.
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.scope)
+
+    def __len__(self) -> int:
+        return len(self.scope)
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def url_for(self, name: str, /, **path_params: Any) -> URL:
         """The absolute URL of the route called ``name``."""
@@ -373,12 +385,35 @@ class WebSocket:
         """Close the connection (before ``accept`` this rejects the handshake: HTTP 403 on a real server)."""
         await self.send({"type": _CLOSE, "code": code, "reason": reason or ""})
 
-    async def send_denial_response(self, response: Response) -> None:
-        """Reject the handshake with an HTTP response (the ASGI "websocket.http.response" extension)."""
+    async def send_denial_response(self, response: Any) -> None:
+        """Reject the handshake with an HTTP response (the ASGI "websocket.http.response" extension).
+
+        Any response: a streamed or file response goes in chunks, a Starlette response sends itself; the
+        background task runs after the body, as when the response answers an HTTP request.
+        """
+        from fulmen.responses import Response
+
+        asgi_scope: dict[str, Any] | None = getattr(self.request, "_asgi_scope", None)
+        if asgi_scope is not None and "websocket.http.response" not in (asgi_scope.get("extensions") or {}):
+            raise RuntimeError("The server doesn't support the Websocket Denial Response extension.")
+        if not isinstance(response, Response):  # Starlette's: it speaks the extension to a websocket scope
+            await response(self.scope, self.receive, self.send)
+            return
+        if response.streaming:
+            await self._send_streamed_denial(response)
+            return
         await self.send(
             {"type": _RESPONSE_START, "status": response.status_code, "headers": response.raw_headers}
         )
         await self.send({"type": _RESPONSE_BODY, "body": response.body, "more_body": False})
+        if response.background is not None:
+            await response.background()
+
+    async def _send_streamed_denial(self, response: Response) -> None:
+        """A streamed response sent as for an HTTP request, its messages renamed to the extension's."""
+        from fulmen.asgi import denial_send, never_disconnected, send_response
+
+        await send_response(response, self.request, never_disconnected, denial_send(self.send))
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.request.path} {self.application_state.name}>"
