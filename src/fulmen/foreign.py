@@ -50,7 +50,11 @@ def is_starlette_response(value: Any) -> bool:
 
 def foreign_response(value: Any) -> Response | None:
     """fulmen's ``Response`` for a Starlette response object, or None when ``value`` is not one."""
-    if not is_starlette_response_class(type(value)):
+    cls = type(value)
+    known = _is_starlette.get(cls)  # PERF: inline; models returned on the JSON path pass by here
+    if known is None:
+        known = is_starlette_response_class(cls)
+    if not known:
         return None
     body = getattr(value, "body", None)
     if isinstance(body, bytes):
