@@ -41,7 +41,7 @@ from fulmen.forms import (
     is_upload_annotation,
 )
 from fulmen.param_models import ParamModel, is_missing, missing_model, param_model_of
-from fulmen.requests import Request
+from fulmen.requests import HTTPConnection, Request
 from fulmen.responses import InjectedResponse, JSONResponse, Response
 from fulmen.validation import (
     _PYDANTIC_ONLY_SETTINGS,
@@ -187,13 +187,33 @@ def _copy_default(value: Any) -> Any:
     return value
 
 
+def _call_candidates(call: Any) -> list[Any]:
+    """The functions that tell what kind of callable ``call`` is: itself, what ``functools.partial`` and
+    ``functools.wraps`` wrap, and (for a callable instance) its ``__call__`` seen the same way.
+
+    A decorator written with ``functools.wraps`` keeps its target's kind, as in FastAPI: a sync wrapper around
+    an ``async def`` is awaited, one around a generator is a yield dependency.
+    """
+    bare = call
+    while isinstance(bare, functools.partial):
+        bare = bare.func
+    unwrapped = inspect.unwrap(bare)
+    if inspect.isclass(unwrapped):
+        return [bare]  # an ``async def`` wrapper around a class is still awaited
+    found = [bare, unwrapped]
+    for holder in (bare, unwrapped):
+        if inspect.isroutine(holder):
+            continue
+        dunder_call = getattr(holder, "__call__", None)  # noqa: B004
+        while isinstance(dunder_call, functools.partial):
+            dunder_call = dunder_call.func
+        if dunder_call is not None:
+            found += [dunder_call, inspect.unwrap(dunder_call)]
+    return found
+
+
 def _is_coroutine_callable(call: Any) -> bool:
-    if inspect.isroutine(call):
-        return inspect.iscoroutinefunction(call)
-    if inspect.isclass(call):
-        return False
-    dunder_call = getattr(call, "__call__", None)  # noqa: B004
-    return inspect.iscoroutinefunction(dunder_call)
+    return any(inspect.iscoroutinefunction(target) for target in _call_candidates(call))
 
 
 def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
@@ -369,7 +389,7 @@ def get_dependant(
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue
         if marker is None and isinstance(base, type):
-            if issubclass(base, (Request, WebSocket)):
+            if issubclass(base, (Request, WebSocket, HTTPConnection)) or _is_starlette_connection(base):
                 # A WebSocket route passes its WebSocket where an HTTP route passes its Request.
                 dep.request_param = pname
                 continue
@@ -497,11 +517,27 @@ def _path_param_names(path: str) -> set[str]:
 
 
 def _generator_kind(call: Any) -> tuple[bool, bool]:
-    """(is a generator function, is an async generator function), looking through callable instances."""
-    target = call
-    if not (inspect.isroutine(call) or inspect.isclass(call)):
-        target = getattr(call, "__call__", call)  # noqa: B004
-    return inspect.isgeneratorfunction(target), inspect.isasyncgenfunction(target)
+    """(is a generator function, is an async generator function), looking through callable instances,
+    ``functools.partial`` and ``functools.wraps`` decorators."""
+    targets = _call_candidates(call)
+    return (
+        any(inspect.isgeneratorfunction(target) for target in targets),
+        any(inspect.isasyncgenfunction(target) for target in targets),
+    )
+
+
+_STARLETTE_CONNECTIONS = {
+    ("starlette.requests", "Request"),
+    ("starlette.requests", "HTTPConnection"),
+    ("starlette.websockets", "WebSocket"),
+}
+
+
+def _is_starlette_connection(tp: type) -> bool:
+    """Starlette's ``Request``/``WebSocket``/``HTTPConnection`` (code written for FastAPI often imports
+    them from Starlette): the parameter gets fulmen's request or WebSocket. Told by name, not by import.
+    """
+    return any((klass.__module__, klass.__qualname__) in _STARLETTE_CONNECTIONS for klass in tp.__mro__)
 
 
 def _is_security_scopes(tp: type) -> bool:

@@ -6,6 +6,7 @@ access only (DESIGN.md §3.2), so a route that reads nothing pays nothing.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http.cookies import SimpleCookie
@@ -345,6 +346,17 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
+
+
+class HTTPConnection(abc.ABC):  # noqa: B024 - a marker: Request and WebSocket are registered, not derived
+    """What a ``Request`` and a ``WebSocket`` have in common (URL, headers, cookies, client, app, state).
+
+    Annotate a dependency's parameter with it to receive whichever the route has, as in FastAPI/Starlette;
+    ``isinstance(conn, HTTPConnection)`` is true for both.
+    """
+
+
+HTTPConnection.register(Request)
 
 
 class _BodyChunks:

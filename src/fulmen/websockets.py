@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from fulmen.datastructures import URL, Address, Headers, QueryParams, State
-from fulmen.requests import Request
+from fulmen.requests import HTTPConnection, Request
 
 if TYPE_CHECKING:
     from fulmen.app import Fulmen
@@ -354,5 +354,7 @@ class WebSocketClose:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await send({"type": _CLOSE, "code": self.code, "reason": self.reason})
 
+
+HTTPConnection.register(WebSocket)
 
 __all__ = ["WebSocket", "WebSocketClose", "WebSocketDisconnect", "WebSocketDisconnected", "WebSocketState"]
