@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from types import CoroutineType
@@ -222,6 +223,60 @@ class APIRouter:
         """Register a TRACE operation."""
         return self.api_route(path, methods=["TRACE"], **kwargs)
 
+    def add_route(
+        self,
+        path: str,
+        endpoint: Callable[[Request], Any],
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> APIRoute:
+        """Starlette's plain route: ``endpoint(request)`` returns a ``Response``; never in the OpenAPI schema.
+
+        FastAPI routers inherit it from Starlette (``@router.route(...)``); its parameters aren't inspected.
+        """
+        if inspect.iscoroutinefunction(endpoint):
+            call_async = endpoint
+
+            async def plain(request: Request) -> Any:
+                return await call_async(request)
+
+        else:
+            from fulmen.plan import run_in_threadpool
+
+            call_sync = endpoint
+
+            async def plain(request: Request) -> Any:
+                return await run_in_threadpool(call_sync, request)
+
+        # Name and docstring only: its signature is (request), whatever the endpoint calls its parameter.
+        functools.update_wrapper(
+            plain, endpoint, assigned=("__module__", "__name__", "__qualname__", "__doc__")
+        )
+        del plain.__wrapped__  # type: ignore[attr-defined]
+        return self.add_api_route(
+            path,
+            plain,
+            methods=list(methods) if methods is not None else ["GET"],
+            name=name if name is not None else getattr(endpoint, "__name__", None),
+            include_in_schema=False,
+        )
+
+    def route(
+        self,
+        path: str,
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[F], F]:
+        """Decorator form of ``add_route`` (Starlette's ``@router.route``)."""
+
+        def decorator(func: F) -> F:
+            self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)
+            return func
+
+        return decorator
+
     def include_router(
         self,
         router: APIRouter,
@@ -237,6 +292,11 @@ class APIRouter:
         generate_unique_id_function: Callable[[APIRoute], str] | None = None,
     ) -> None:
         """Copy ``router``'s routes into this one under ``prefix``, merging tags and responses."""
+        if router is self:
+            raise AssertionError(
+                "Cannot include the same APIRouter instance into itself. "
+                "Did you mean to include a different router?"
+            )
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
         for mount in router.table.mounts:
@@ -245,6 +305,8 @@ class APIRouter:
         # As FastAPI: the included router's start-up work runs inside the including one's lifespan, in order.
         self.lifespan_context = _merge_lifespans(self.lifespan_context, _router_lifespan(router))
         for route in router.table.routes:
+            if not prefix + route.path:
+                raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
             extra = dict(route.extra)
             route_callbacks = extra.pop("callbacks", None) or []
             own_id_function = getattr(route, "unique_id_function", None) or generate_unique_id_function

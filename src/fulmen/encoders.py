@@ -201,6 +201,12 @@ def jsonable_encoder(
     encode = _pydantic_encoder(obj)
     if encode is not None:
         return encode(obj)
+    if type(type(obj)).__module__.startswith("pydantic.v1."):
+        from fulmen.exceptions import PydanticV1NotSupportedError
+
+        raise PydanticV1NotSupportedError(
+            f"pydantic.v1 models are no longer supported by FastAPI. Please update the model {obj!r}."
+        )
     try:
         data = dict(obj)
     except Exception as e:

@@ -5,13 +5,21 @@ the WebSocket routes. Matching a request to a route is fulmen.route_table's job.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from typing import Any
 
-from fulmen.exceptions import FastAPIError
+from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
 from fulmen.params import Depends
-from fulmen.plan import Dependant, RequestHandler, add_route_dependencies, compile_plan, get_dependant
+from fulmen.plan import (
+    Dependant,
+    RequestHandler,
+    _typed_signature,
+    add_route_dependencies,
+    compile_plan,
+    get_dependant,
+)
 from fulmen.response_model import (
     Default,
     DefaultPlaceholder,
@@ -22,6 +30,42 @@ from fulmen.response_model import (
 )
 from fulmen.responses import JSONResponse, Response
 from fulmen.route_table import CONVERTORS, parse_path, path_shape, rest_regex
+
+
+def _pydantic_v1_model_in(annotation: Any) -> Any:
+    """The first ``pydantic.v1`` model class in ``annotation`` (looking inside unions and generics), or None.
+
+    Told by its metaclass's module, so pydantic is never imported for it.
+    """
+    if isinstance(annotation, type) and type(annotation).__module__.startswith("pydantic.v1."):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _pydantic_v1_model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _reject_pydantic_v1(endpoint: Callable[..., Any], models: Sequence[Any]) -> None:
+    """Refuse a route whose parameters, return type, response model or ``responses`` use a pydantic.v1 model
+    (FastAPI raises the same error at declaration time)."""
+    try:
+        annotations = [annotation for _name, annotation, _default in _typed_signature(endpoint)]
+    except Exception:
+        annotations = []  # unresolvable annotations: get_dependant reports them with a clear message
+    for annotation in [*annotations, *models]:
+        model = _pydantic_v1_model_in(annotation)
+        if model is not None:
+            raise PydanticV1NotSupportedError(
+                f"pydantic.v1 models are no longer supported by FastAPI. Please update the model {model!r}."
+            )
+
+
+def _return_hint(endpoint: Callable[..., Any]) -> Any:
+    try:
+        return typing.get_type_hints(endpoint).get("return")
+    except Exception:
+        return None
 
 
 def _generate_unique_id(route: APIRoute) -> str:
@@ -64,7 +108,8 @@ class APIRoute:
         generate_unique_id_function: Callable[[APIRoute], str] = _generate_unique_id,
         **extra: Any,
     ) -> None:
-        if not path.startswith("/") and not path.startswith("{$"):
+        # "" is a router's own root ("@router.get('')"): it becomes the include prefix, never routed alone.
+        if path and not path.startswith("/") and not path.startswith("{$"):
             # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed.
             raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
         self.path = path
@@ -109,6 +154,14 @@ class APIRoute:
         self.convert_params = any(c is not CONVERTORS["str"] for c in self.param_convertors.values())
         where = f"route {'/'.join(sorted(self.methods - {'HEAD'}) or self.methods)} {path!r}"
         self.dependencies = list(dependencies or [])
+        _reject_pydantic_v1(
+            endpoint,
+            [
+                _return_hint(endpoint),
+                None if isinstance(response_model, DefaultPlaceholder) else response_model,
+                *(r.get("model") for r in self.responses.values() if isinstance(r, dict)),
+            ],
+        )
         self.dependant: Dependant = get_dependant(
             endpoint, path=path, path_param_names=set(self.param_convertors), where=where
         )
