@@ -343,3 +343,36 @@ def test_iterate_in_threadpool_stops_cleanly() -> None:
 
     asyncio.run(run_until_first_complete((quick, {}), (slow, {})))
     assert done == ["quick"]
+
+
+def test_utils_helpers_as_in_fastapi() -> None:
+    import fastapi
+    import fastapi.datastructures
+    import fastapi.utils
+
+    import fulmen.datastructures
+    import fulmen.utils
+
+    for fw, utils, datastructures in (
+        (fastapi, fastapi.utils, fastapi.datastructures),
+        (fulmen, fulmen.utils, fulmen.datastructures),
+    ):
+        app = fw.FastAPI()
+
+        @app.put("/items/{item_id}")
+        def update_item(item_id: int) -> None:
+            return None
+
+        route = next(r for r in app.routes if getattr(r, "path", "") == "/items/{item_id}")
+        assert utils.generate_unique_id(route) == "update_item_items__item_id__put"
+        assert utils.get_path_param_names("/a/{b}/{c:path}") == {"b", "c:path"}
+        codes = [None, 200, 204, 304, "2XX", "default", 101]
+        assert [utils.is_body_allowed_for_status_code(c) for c in codes] == [
+            True, True, False, False, True, True, False,
+        ]  # fmt: skip
+        placeholder = datastructures.Default(1)
+        assert utils.get_value_or_default(placeholder, datastructures.Default(2), 3) == 3
+        assert utils.get_value_or_default(placeholder, datastructures.Default(2)) is placeholder
+        merged = {"a": {"x": 1}, "l": [1]}
+        utils.deep_dict_update(merged, {"a": {"y": 2}, "l": [2], "n": 0})
+        assert merged == {"a": {"x": 1, "y": 2}, "l": [1, 2], "n": 0}
