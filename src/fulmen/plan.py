@@ -389,7 +389,11 @@ def get_dependant(
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue
         if marker is None and isinstance(base, type):
-            if issubclass(base, (Request, WebSocket, HTTPConnection)) or _is_starlette_connection(base):
+            if (
+                base is HTTPConnection
+                or issubclass(base, (Request, WebSocket))
+                or _is_starlette_connection(base)
+            ):
                 # A WebSocket route passes its WebSocket where an HTTP route passes its Request.
                 dep.request_param = pname
                 continue

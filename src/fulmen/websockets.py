@@ -355,6 +355,7 @@ class WebSocketClose:
         await send({"type": _CLOSE, "code": self.code, "reason": self.reason})
 
 
-HTTPConnection.register(WebSocket)
+if not TYPE_CHECKING:  # a protocol for type checkers, an ABC at run time (fulmen.requests)
+    HTTPConnection.register(WebSocket)
 
 __all__ = ["WebSocket", "WebSocketClose", "WebSocketDisconnect", "WebSocketDisconnected", "WebSocketState"]
