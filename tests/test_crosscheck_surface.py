@@ -376,3 +376,42 @@ def test_utils_helpers_as_in_fastapi() -> None:
         merged = {"a": {"x": 1}, "l": [1]}
         utils.deep_dict_update(merged, {"a": {"y": 2}, "l": [2], "n": 0})
         assert merged == {"a": {"x": 1, "y": 2}, "l": [1, 2], "n": 0}
+
+
+def test_route_contexts_as_in_fastapi() -> None:
+    import fastapi
+    import fastapi.routing
+
+    import fulmen.routing
+
+    def contexts(fw: Any, routing: Any) -> list[tuple[Any, ...]]:
+        router = fw.APIRouter(prefix="/items", tags=["items"])
+
+        @router.get("/{item_id}")
+        def read_item(item_id: int) -> Any:
+            return item_id
+
+        @router.post("")
+        def create_item() -> Any:
+            return None
+
+        app = fw.FastAPI()
+        app.include_router(router, prefix="/v1")
+        found = list(routing.iter_route_contexts(app.routes))
+        assert all(isinstance(c, routing.RouteContext) for c in found)
+        assert list(routing.iter_route_contexts(found)) == found  # contexts pass through
+        return sorted(
+            # fulmen's GET routes list the HEAD they answer in ``methods`` (docs/routers.md)
+            (
+                c.path,
+                c.path_format,
+                c.name,
+                sorted(set(c.methods or ()) - {"HEAD"}),
+                c.endpoint.__name__,
+                c.tags,
+            )
+            for c in found
+            if c.name in ("read_item", "create_item")
+        )
+
+    assert contexts(fulmen, fulmen.routing) == contexts(fastapi, fastapi.routing)

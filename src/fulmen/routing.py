@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from enum import Enum
 from typing import Any
 
@@ -498,3 +498,63 @@ def _guarded(handler: Callable[[Any], Awaitable[Response]]) -> RequestHandler:
             return await request.app.handle_exception(request, exc)  # type: ignore[no-any-return]
 
     return run_custom
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Route contexts (FastAPI 0.165)
+# ------------------------------------------------------------------------------------------------------------
+class RouteContext:
+    """A route as an application serves it, FastAPI 0.165's view for code that walks ``app.routes``.
+
+    FastAPI includes routers lazily and needs this to see an included route's effective path and settings;
+    fulmen's ``include_router`` already copies them into real routes, so a context simply wraps the route and
+    forwards every attribute to it.
+    """
+
+    __slots__ = ("route",)
+
+    def __init__(self, route: Any) -> None:
+        self.route = route
+
+    @property
+    def original_route(self) -> Any:
+        """The route as declared (in fulmen, the route itself)."""
+        return self.route
+
+    @property
+    def path(self) -> str | None:
+        return getattr(self.route, "path", None)
+
+    @property
+    def path_format(self) -> str | None:
+        return getattr(self.route, "path_format", None)
+
+    @property
+    def name(self) -> str | None:
+        return getattr(self.route, "name", None)
+
+    @property
+    def methods(self) -> set[str] | None:
+        return getattr(self.route, "methods", None)
+
+    @property
+    def endpoint(self) -> Callable[..., Any] | None:
+        return getattr(self.route, "endpoint", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.route, name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RouteContext) and other.route is self.route
+
+    def __hash__(self) -> int:
+        return hash(id(self.route))
+
+    def __repr__(self) -> str:
+        return f"RouteContext(route={self.route!r})"
+
+
+def iter_route_contexts(routes: Sequence[Any]) -> Iterator[RouteContext]:
+    """Each of ``routes`` as a ``RouteContext`` (contexts pass through), in order."""
+    for route in routes:
+        yield route if isinstance(route, RouteContext) else RouteContext(route)
