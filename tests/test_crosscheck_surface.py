@@ -415,3 +415,31 @@ def test_route_contexts_as_in_fastapi() -> None:
         )
 
     assert contexts(fulmen, fulmen.routing) == contexts(fastapi, fastapi.routing)
+
+
+def test_small_public_modules_as_in_fastapi() -> None:
+    import datetime
+    from decimal import Decimal
+
+    import fastapi.applications
+    import fastapi.encoders
+    import fastapi.types
+
+    import fulmen.applications
+    import fulmen.encoders
+    import fulmen.logger
+    import fulmen.types
+
+    assert fulmen.applications.FastAPI is fulmen.FastAPI
+    assert fulmen.applications.AppType.__bound__ is fulmen.FastAPI
+    assert fulmen.types.UnionType is fastapi.types.UnionType
+    assert fulmen.types.DecoratedCallable.__bound__ == fastapi.types.DecoratedCallable.__bound__
+    assert fulmen.logger.logger.name == "fulmen"
+    for value in (Decimal("1"), Decimal("1.5"), Decimal("-0")):
+        encoded = fulmen.encoders.decimal_encoder(value)
+        assert (type(encoded), encoded) == (
+            type(expected := fastapi.encoders.decimal_encoder(value)),
+            expected,
+        )
+    for moment in (datetime.date(2024, 1, 2), datetime.time(3, 4, 5, 6)):
+        assert fulmen.encoders.isoformat(moment) == fastapi.encoders.isoformat(moment)

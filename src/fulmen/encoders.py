@@ -74,6 +74,11 @@ def _pydantic_encoder(obj: Any) -> Callable[[Any], Any] | None:
     return None
 
 
+def isoformat(o: datetime.date | datetime.time) -> str:
+    """A date, time or datetime in ISO 8601 (``fastapi.encoders.isoformat``)."""
+    return o.isoformat()
+
+
 def _decimal_encoder(value: Decimal) -> int | float:
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent >= 0:
@@ -263,3 +268,7 @@ def encode_json_plain(value: Any) -> bytes:
     if _is_native(value):
         return _encode(value)
     return _dumps(value, _convert_leftover)
+
+
+#: FastAPI's public name: a Decimal as an int when it has no fractional digits, else a float.
+decimal_encoder = _decimal_encoder
