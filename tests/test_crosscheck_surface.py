@@ -443,3 +443,30 @@ def test_small_public_modules_as_in_fastapi() -> None:
         )
     for moment in (datetime.date(2024, 1, 2), datetime.time(3, 4, 5, 6)):
         assert fulmen.encoders.isoformat(moment) == fastapi.encoders.isoformat(moment)
+
+
+def test_a_cancellation_is_not_swallowed_by_a_suppressing_exit() -> None:
+    import asyncio
+
+    from fulmen.concurrency import contextmanager_in_threadpool
+
+    class SuppressAll(Recorder):
+        def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+            super().__exit__(exc_type, exc, tb)
+            return True
+
+    recorder = SuppressAll()
+
+    async def main() -> None:
+        async def body() -> None:
+            async with contextmanager_in_threadpool(recorder):
+                await asyncio.sleep(10)
+
+        task = asyncio.create_task(body())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert recorder.steps == ["enter", "exit:CancelledError"]

@@ -82,8 +82,8 @@ async def contextmanager_in_threadpool(cm: AbstractContextManager[_T]) -> AsyncG
         )
         if cancelled is not None and not isinstance(exc, asyncio.CancelledError):
             raise cancelled from None
-        if not suppress:
-            raise
+        if not suppress or isinstance(exc, asyncio.CancelledError):
+            raise  # a cancellation is never swallowed by __exit__: the task must still end cancelled
     else:
         _, cancelled = await _run_to_completion(
             _get_exit_executor(), cm.__exit__, None, None, None, cancellable=False
