@@ -283,6 +283,12 @@ SERVERS: list[Server] = [
         ],
     ),
     Server("ceiling", lambda port: [sys.executable, str(APPS / "ceiling.py"), str(port)], fixed_body=E1_BODY),
+    # The ceiling plus the least a Python framework does per request (dict route, async handler, msgspec).
+    Server(
+        "handler-floor",
+        lambda port: [sys.executable, str(APPS / "handler_floor.py"), str(port)],
+        fixed_body=E1_BODY,
+    ),
     # WSGI: the same Flask app on fulmen's engine (WSGI adapter) and on gunicorn (one gthread worker).
     Server(
         "flask-fulmen",

@@ -117,3 +117,92 @@ def test_websocket_routes_under_the_root_path() -> None:
                     seen.append((fw.__name__, session.receive_json()))
     assert [answer for _, answer in seen[2:]] == [answer for _, answer in seen[:2]]
     assert seen[0][1] == ["/api/v1", "/api/v1/ws"]
+
+
+def _asgi_answer(app: Any, scope_type: str, path: str, root_path: str) -> tuple[Any, ...]:
+    """Call ``app`` with one hand-made ASGI scope (as a server that passes ``root_path`` separately does)."""
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+    incoming = (
+        [{"type": "http.request", "body": b"", "more_body": False}]
+        if scope_type == "http"
+        else [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope: dict[str, Any] = {
+        "type": scope_type,
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "http" if scope_type == "http" else "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": root_path,
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    if scope_type == "http":
+        scope["method"] = "GET"
+
+    asyncio.run(app(scope, receive, send))
+    if scope_type == "http":
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        location = dict(start.get("headers", [])).get(b"location")
+        return start["status"], location, body
+    return tuple(m["type"] for m in sent) + tuple(m.get("text", "") for m in sent)
+
+
+@pytest.mark.parametrize(
+    ("scope_type", "path"),
+    [
+        ("http", "/apiary"),  # shares the root path's letters, not its segment: routed as it is
+        ("http", "/api/ary"),
+        ("http", "/api"),
+        ("http", "/ary"),
+        ("websocket", "/apiary"),
+        ("websocket", "/api/ary"),
+    ],
+)
+def test_server_root_path_strips_whole_segments_only(scope_type: str, path: str) -> None:
+    """A server's ``root_path`` is taken off the path only at a segment boundary, as in Starlette."""
+    import fastapi
+
+    answers = []
+    for fw in (fastapi, fulmen):
+        app = fw.FastAPI()
+
+        @app.get("/ary")
+        def short() -> str:
+            return "short"
+
+        @app.get("/apiary")
+        def whole() -> str:
+            return "whole"
+
+        @app.get("/")
+        def root() -> str:
+            return "root"
+
+        @app.websocket("/ary")
+        async def ws_short(websocket: fw.WebSocket) -> None:
+            await websocket.accept()
+            await websocket.send_text("short")
+            await websocket.close()
+
+        @app.websocket("/apiary")
+        async def ws_whole(websocket: fw.WebSocket) -> None:
+            await websocket.accept()
+            await websocket.send_text("whole")
+            await websocket.close()
+
+        answers.append(_asgi_answer(app, scope_type, path, "/api"))
+    assert answers[1] == answers[0]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
+from starlette.requests import Request as StarletteRequest
 
+import fulmen
 from fulmen import Body, FastAPI, FastAPIError, Path, Query
 
 
@@ -46,7 +48,7 @@ def test_path_parameter_declared_as_query() -> None:
 
 def test_structured_query_parameter_rejected() -> None:
     app = FastAPI()
-    with pytest.raises(FastAPIError, match="query parameters must be scalar"):
+    with pytest.raises(FastAPIError, match="Query parameter 'q' must be one of the supported types"):
 
         @app.get("/items")
         async def read(q: Annotated[dict[str, int], Query()]) -> None:
@@ -75,3 +77,46 @@ def test_body_marker_ok() -> None:
         return n
 
     assert app.routes[-1].dependant.body_params[0].name == "n"
+
+
+def test_undeclared_path_parameter_is_a_start_up_error() -> None:
+    app = FastAPI()
+    with pytest.raises(FastAPIError, match="path parameter 'item_id' is not a parameter of"):
+
+        @app.get("/items/{item_id}")
+        def read(itemid: int) -> Any:  # a typo: nothing could ever receive {item_id}
+            return itemid
+
+
+def test_path_parameter_read_from_the_request_as_in_fastapi() -> None:
+    """FastAPI code may leave a path parameter out of the signature and read ``request.path_params``
+    (in the endpoint or a dependency): served, and documented as FastAPI documents it (without it)."""
+    import fastapi
+
+    from fulmen.testclient import TestClient
+
+    answers = []
+    for fw in (fastapi, fulmen):
+        app = fw.FastAPI()
+
+        def tenant(request: StarletteRequest) -> str:  # Starlette's class: both frameworks take it
+            return str(request.path_params["tenant"])
+
+        @app.get("/items/{item_id}")
+        def read(request: StarletteRequest) -> Any:
+            return request.path_params
+
+        @app.get("/tenants/{tenant}/items", dependencies=[fw.Depends(tenant)])
+        def items() -> Any:
+            return []
+
+        client = TestClient(app)
+        answers.append(
+            (
+                client.get("/items/3").json(),
+                client.get("/tenants/acme/items").status_code,
+                client.get("/openapi.json").json()["paths"],
+            )
+        )
+    assert answers[1] == answers[0]
+    assert answers[0][0] == {"item_id": "3"}

@@ -213,6 +213,19 @@ def test_cookies_stay_separate(serve: Any) -> None:
     )
 
 
+def test_partitioned_cookies_set_and_deleted() -> None:
+    """CHIPS cookies: ``partitioned=True`` adds the attribute on every Python (Starlette needs 3.14);
+    ``delete_cookie`` takes it too: a browser drops a partitioned cookie only with a partitioned deletion."""
+    response = Response()
+    response.set_cookie("chip", "1", secure=True, samesite="none", partitioned=True)
+    response.delete_cookie("chip", secure=True, samesite="none", partitioned=True)
+    response.delete_cookie("plain")
+    set_line, deleted, plain = response.headers.getlist("set-cookie")
+    assert set_line == "chip=1; Path=/; SameSite=none; Secure; Partitioned"
+    assert deleted.endswith("; Max-Age=0; Path=/; SameSite=none; Secure; Partitioned")
+    assert "Partitioned" not in plain
+
+
 def test_injected_response_parameter(serve: Any) -> None:
     r = serve(_app()).get("/sub-response")
     assert r.status_code == 203
@@ -355,3 +368,23 @@ def test_contextvars_do_not_leak_between_requests(serve: Any) -> None:
     client = serve(app)
     assert client.get("/set/a").json() == {"before": "unset"}
     assert client.get("/set/b").json() == {"before": "unset"}
+
+
+def test_response_sent_to_a_hand_made_scope(tmp_path: Any) -> None:
+    """``await response(scope, receive, send)`` needs only what ASGI middleware tends to pass (no path)."""
+    file = tmp_path / "a.txt"
+    file.write_bytes(b"hello")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    from fulmen.responses import FileResponse
+
+    asyncio.run(FileResponse(file)({"type": "http", "method": "HEAD", "headers": []}, receive, send))
+    assert sent[0]["status"] == 200
+    assert dict(sent[0]["headers"])[b"content-length"] == b"5"
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b""

@@ -125,3 +125,18 @@ def test_body_after_the_stream_was_consumed(serve: Callable[..., httpx.Client], 
     expected = {"body": "k=v"} if front_door == "engine" else {"error": "Stream consumed"}
     assert client.post("/after-form", data={"k": "v"}).json() == expected
     assert client.post("/after-stream", data={"k": "v"}).json() == expected
+
+
+def test_requests_can_be_weakly_referenced(serve: Callable[..., httpx.Client]) -> None:
+    """As Starlette's: libraries keep per-request data in a ``WeakKeyDictionary`` keyed by the request."""
+    import weakref
+
+    seen: weakref.WeakKeyDictionary[Request, str] = weakref.WeakKeyDictionary()
+    app = FastAPI()
+
+    @app.get("/")
+    async def endpoint(request: Request) -> Any:
+        seen[request] = "tagged"
+        return {"tagged": seen[request], "alive": weakref.ref(request)() is request}
+
+    assert serve(app).get("/").json() == {"tagged": "tagged", "alive": True}

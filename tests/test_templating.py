@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import jinja2
 import pytest
+from starlette.requests import Request as StarletteRequest
 
 from fulmen import FastAPI, Request
 from fulmen.background import BackgroundTask
@@ -103,3 +104,49 @@ def test_several_directories(tmp_path: Path, template_dir: Path) -> None:
     templates = Jinja2Templates(directory=[tmp_path, template_dir])
     assert templates.get_template("other.html").render() == "other"
     assert templates.get_template("plain.txt").render(name="n") == "n"
+
+
+def _template_app(fw: Any, templates: Any) -> Any:
+    app = fw.FastAPI()
+
+    @app.get("/plain/{name}")
+    async def plain(request: StarletteRequest, name: str) -> Any:  # Starlette's class: both take it
+        return templates.TemplateResponse(request, "plain.txt", {"name": name})
+
+    @app.get("/json")
+    async def json() -> Any:
+        return {"a": 1}
+
+    return app
+
+
+def test_testclient_exposes_template_and_context(template_dir: Path) -> None:
+    """As under FastAPI's (Starlette's) TestClient: ``response.template`` and ``response.context``, whichever
+    client drives the app; a plain response has neither."""
+    import warnings
+
+    import fastapi
+    import fastapi.templating
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette 1.10's TestClient asks for httpx2 when it runs on httpx
+        from fastapi.testclient import TestClient as StarletteClient
+
+    import fulmen
+    import fulmen.templating
+    from fulmen.testclient import TestClient
+
+    seen = []
+    for fw, templating, client_class in (
+        (fastapi, fastapi.templating, StarletteClient),
+        (fulmen, fulmen.templating, TestClient),
+        (fulmen, fulmen.templating, StarletteClient),
+    ):
+        app = _template_app(fw, templating.Jinja2Templates(directory=str(template_dir)))
+        client = client_class(app)
+        r = client.get("/plain/ann")
+        seen.append((r.text, r.template.name, sorted(r.context), r.context["name"]))
+        assert not hasattr(client.get("/json"), "template")
+    assert seen[0] == ("ann", "plain.txt", ["name", "request"], "ann")
+    assert seen[1] == seen[0]
+    assert seen[2] == seen[0]

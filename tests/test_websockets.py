@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import fastapi
 import httpx
 import pytest
+import starlette.websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_client_connect
 
@@ -498,6 +499,34 @@ def test_mounted_sub_application(ws: Callable[[Any], Door]) -> None:
     door = ws(app)
     with door.connect("/sub/live/blue") as session:
         assert session.receive_json() == {"room": "blue", "root_path": "/sub"}
+
+
+def test_starlette_websocket_disconnect_is_caught(ws: Callable[[Any], Door]) -> None:
+    """An endpoint written for FastAPI catches ``starlette.websockets.WebSocketDisconnect`` and compares its
+    states with ``starlette.websockets.WebSocketState``."""
+    closed: list[Any] = []
+    app = fulmen.FastAPI()
+    State = starlette.websockets.WebSocketState
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: starlette.websockets.WebSocket) -> None:
+        await websocket.accept()
+        # Both operand orders: Starlette's member on the left goes through fulmen's reflected __eq__.
+        assert websocket.application_state == State.CONNECTED
+        assert State.CONNECTED == websocket.client_state  # noqa: SIM300
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except starlette.websockets.WebSocketDisconnect as exc:
+            assert websocket.client_state == State.DISCONNECTED
+            closed.append((exc.code, type(exc).__name__, isinstance(exc, fulmen.WebSocketDisconnect)))
+
+    door = ws(app)
+    with door.connect("/ws") as session:
+        session.send_text("hi")
+        assert session.receive_text() == "hi"
+        session.close(4001, "bye")
+    assert wait_for(lambda: closed) == [(4001, "WebSocketDisconnect", True)]
 
 
 def test_mounted_starlette_application(ws: Callable[[Any], Door]) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import sys
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from types import CoroutineType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fulmen.datastructures import State
 from fulmen.encoders import jsonable_encoder
@@ -27,18 +29,58 @@ from fulmen.exceptions import (
     is_http_exception,
     starlette_equivalents,
 )
+from fulmen.limits import (
+    FormLimits,
+    first_limit,
+    too_large_before_routing,
+    validate_form_limits,
+    validate_max_body_size,
+)
 from fulmen.middleware import Handle, Middleware
 from fulmen.params import Depends
+from fulmen.plan import path_placeholders_may_come_later
 from fulmen.requests import Request
-from fulmen.response_model import Default
+from fulmen.response_model import Default, DefaultPlaceholder
 from fulmen.responses import JSONResponse, RedirectResponse, Response
+from fulmen.route_list import RouteList
 from fulmen.route_table import RouteTable
 from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
+from fulmen.telemetry._api import TelemetryConfig, telemetry_config
 from fulmen.websockets import WebSocket, WebSocketState
+
+if TYPE_CHECKING:
+    import os
+
+    from fulmen.frontend import Fallback, Frontend
 
 F = TypeVar("F", bound=Callable[..., Any])
 ExceptionHandler = Callable[[Request, Any], "Response | Awaitable[Response]"]
 Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
+
+
+_ON_EVENT_DEPRECATED = (
+    "on_event is deprecated, use lifespan event handlers instead. Read more about it in the FastAPI docs for "
+    "Lifespan Events: https://fastapi.tiangolo.com/advanced/events/"
+)
+
+
+def _as_lifespan(lifespan: Any) -> Lifespan | None:
+    """A ``lifespan=`` argument as a context-manager factory: FastAPI also takes a bare (async) generator
+    function, without ``@asynccontextmanager``, and wraps it (silently, unlike Starlette)."""
+    if inspect.isasyncgenfunction(lifespan):
+        wrapped: Lifespan = contextlib.asynccontextmanager(lifespan)
+        return wrapped
+    if inspect.isgeneratorfunction(lifespan):
+        sync_cm = contextlib.contextmanager(lifespan)
+
+        @contextlib.asynccontextmanager
+        async def lifted(app: Any) -> AsyncIterator[Any]:
+            with sync_cm(app) as state:
+                yield state
+
+        return lifted
+    result: Lifespan | None = lifespan
+    return result
 
 
 def _merge_lifespans(outer: Lifespan | None, inner: Lifespan | None) -> Lifespan | None:
@@ -105,9 +147,20 @@ class APIRouter:
         on_shutdown: Sequence[Callable[[], Any]] | None = None,
         lifespan: Lifespan | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        strict_content_type: bool = Default(True),
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
+        routes: Sequence[Any] | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        validate_max_body_size(max_body_size)
+        #: Default request body limit in bytes for this router's routes (None: the including router's).
+        self.max_body_size = max_body_size
+        #: Default form parsing limits for this router's routes (merged under each route's own).
+        self.form_limits: FormLimits = validate_form_limits(form_limits)
+        #: False: bodies without a Content-Type header are read as JSON (Default(): the including router's).
+        self.strict_content_type = strict_content_type
         self.prefix = prefix
         #: OpenAPI callbacks documented on every route of this router, before the route's own.
         self.callbacks: list[Any] = list(callbacks or [])
@@ -116,7 +169,7 @@ class APIRouter:
         #: Run at application start/stop; ``include_router`` hands them to the including router.
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
-        self.lifespan_context: Lifespan | None = lifespan
+        self.lifespan_context: Lifespan | None = _as_lifespan(lifespan)
         self._generate_unique_id_function = generate_unique_id_function
         self.tags = list(tags or [])
         self.default_response_class = default_response_class
@@ -128,15 +181,86 @@ class APIRouter:
         #: Dependencies run for every route of this router, before the route's own.
         self.dependencies: list[Depends] = list(dependencies or [])
         self.table = RouteTable()
+        self._route_list = RouteList(self)
+        #: ``frontend()`` declarations: this router's own first, then included routers' (FastAPI's order).
+        self.frontends: list[Frontend] = []
+        self._own_frontends = 0
+        self._route_list.extend(routes or ())
+
+    def on_event(self, event_type: str) -> Callable[[F], F]:
+        """Decorator: run a function at ``"startup"`` or ``"shutdown"`` (deprecated in FastAPI: it warns too).
+
+        On a router, the handlers run when the app that includes it starts or stops.
+        """
+        warnings.warn(_ON_EVENT_DEPRECATED, DeprecationWarning, stacklevel=2)
+        if event_type not in ("startup", "shutdown"):
+            raise FastAPIError(f"Unknown event {event_type!r}; use 'startup' or 'shutdown'")
+
+        def decorator(func: F) -> F:
+            (self.on_startup_handlers if event_type == "startup" else self.on_shutdown_handlers).append(func)
+            return func
+
+        return decorator
 
     @property
-    def routes(self) -> list[Any]:
-        """Routes in declaration order, then mounted applications."""
-        return [*self.table.routes, *self._websocket_routes(), *self.table.mounts]
+    def routes(self) -> RouteList:
+        """Routes, WebSocket routes and mounts in declaration order (routes are tried before mounts).
+
+        A live list, as FastAPI's: appending, inserting or removing a route changes what is served.
+        """
+        return self._route_list
+
+    @routes.setter
+    def routes(self, routes: Sequence[Any]) -> None:
+        # ``app.router.routes = [...]`` (a Starlette Router attribute) replaces what is served, as there.
+        self._route_list[:] = list(routes)
+
+    def _route_added(self, route: Any) -> None:
+        """A route object added to ``routes`` directly takes this router's limits under its own settings."""
+        if isinstance(route, APIRoute):
+            route._apply_limits(self.max_body_size, self.form_limits)
+        elif isinstance(route, Mount):
+            route.inherit_limits(
+                first_limit(route.max_body_size, self.max_body_size),
+                {**self.form_limits, **route.form_limits},
+            )
 
     def mount(self, path: str, app: Any, name: str | None = None) -> None:
         """Serve ``app`` (a fulmen app, ``StaticFiles`` or any ASGI app) under ``path``."""
-        self.table.mounts.append(Mount(self.prefix + path, app, name=name))
+        mount = Mount(self.prefix + path, app, name=name)
+        mount.inherit_limits(self.max_body_size, self.form_limits)
+        self._route_list._add(mount)
+
+    def frontend(
+        self,
+        path: str,
+        *,
+        directory: str | os.PathLike[str],
+        fallback: Fallback = "auto",
+        check_dir: bool | Literal["auto"] = "auto",
+    ) -> None:
+        """Serve a built frontend (``dist``) under ``path``, answered only when no route matches.
+
+        Files for GET/HEAD, ``index.html`` for navigations, ``404.html`` for missing pages (docs/frontend.md).
+        """
+        from fulmen.frontend import (
+            join_frontend_paths,
+            make_frontend,
+            normalize_frontend_path,
+            resolve_check_dir,
+        )
+
+        checked = resolve_check_dir(directory, check_dir)
+        frontend = make_frontend(
+            join_frontend_paths(self.prefix, normalize_frontend_path(path)),
+            directory=directory,
+            fallback=fallback,
+            check_dir=checked,
+            dependencies=self.dependencies,
+            inline_sync=bool(self.inline_sync),
+        )
+        self.frontends.insert(self._own_frontends, frontend)
+        self._own_frontends += 1
 
     def add_api_route(
         self,
@@ -162,23 +286,61 @@ class APIRouter:
             kwargs["callbacks"] = [*self.callbacks, *(kwargs.get("callbacks") or [])]
         route_class = kwargs.pop("route_class_override", None) or self.route_class
         unique_id_function = kwargs.get("generate_unique_id_function")
-        route = route_class(
-            self.prefix + path,
-            endpoint,
-            methods=methods,
-            response_class=response_class or self.default_response_class,
-            tags=[*self.tags, *(tags or [])],
-            responses={**self.responses, **(responses or {})},
-            deprecated=deprecated if deprecated is not None else self.deprecated,
-            include_in_schema=include_in_schema and self.include_in_schema,
-            inline_sync=bool(inline_sync),
-            dependencies=[*self.dependencies, *(dependencies or [])],
-            **kwargs,
-        )
+        # Limits: the route's own setting first, then this router's (fulmen.limits).
+        validate_max_body_size(kwargs.get("max_body_size"))
+        kwargs["max_body_size"] = first_limit(kwargs.get("max_body_size"), self.max_body_size)
+        own_form_limits = validate_form_limits(kwargs.get("form_limits"))
+        kwargs["form_limits"] = {**self.form_limits, **own_form_limits}
+        if isinstance(kwargs.get("strict_content_type", Default(True)), DefaultPlaceholder):
+            kwargs["strict_content_type"] = self.strict_content_type
+        with path_placeholders_may_come_later(not isinstance(self, Fulmen)):
+            route = route_class(
+                self.prefix + path,
+                endpoint,
+                methods=methods,
+                response_class=response_class or self.default_response_class,
+                tags=[*self.tags, *(tags or [])],
+                responses={**self.responses, **(responses or {})},
+                deprecated=deprecated if deprecated is not None else self.deprecated,
+                include_in_schema=include_in_schema and self.include_in_schema,
+                inline_sync=bool(inline_sync),
+                dependencies=[*self.dependencies, *(dependencies or [])],
+                **kwargs,
+            )
         #: Kept so an including router knows this route's (or its router's) own choice came first.
         route.unique_id_function = unique_id_function
-        self.table.add(route)
+        self._route_list._add(route)
         return route
+
+    def add_route(
+        self,
+        path: str,
+        route: Callable[..., Any],
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        """Starlette's form: ``route(request)`` returns a response; nothing is solved or documented."""
+        from fulmen.route_list import plain_route
+
+        # include_in_schema only steers Starlette's schema generator; FastAPI documents APIRoutes only. As in
+        # FastAPI (Starlette's method), the router's prefix is not applied; include_router's prefix is.
+        self._route_list._add(plain_route(path, route, methods=methods, name=name))
+
+    def route(
+        self,
+        path: str,
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[F], F]:
+        """Decorator form of ``add_route`` (Starlette's ``@router.route``)."""
+
+        def decorator(func: F) -> F:
+            self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)
+            return func
+
+        return decorator
 
     def api_route(
         self, path: str, *, methods: Sequence[str] | None = None, **kwargs: Any
@@ -223,60 +385,6 @@ class APIRouter:
         """Register a TRACE operation."""
         return self.api_route(path, methods=["TRACE"], **kwargs)
 
-    def add_route(
-        self,
-        path: str,
-        endpoint: Callable[[Request], Any],
-        methods: Sequence[str] | None = None,
-        name: str | None = None,
-        include_in_schema: bool = True,
-    ) -> APIRoute:
-        """Starlette's plain route: ``endpoint(request)`` returns a ``Response``; never in the OpenAPI schema.
-
-        FastAPI routers inherit it from Starlette (``@router.route(...)``); its parameters aren't inspected.
-        """
-        if inspect.iscoroutinefunction(endpoint):
-            call_async = endpoint
-
-            async def plain(request: Request) -> Any:
-                return await call_async(request)
-
-        else:
-            from fulmen.plan import run_in_threadpool
-
-            call_sync = endpoint
-
-            async def plain(request: Request) -> Any:
-                return await run_in_threadpool(call_sync, request)
-
-        # Name and docstring only: its signature is (request), whatever the endpoint calls its parameter.
-        functools.update_wrapper(
-            plain, endpoint, assigned=("__module__", "__name__", "__qualname__", "__doc__")
-        )
-        del plain.__wrapped__  # type: ignore[attr-defined]
-        return self.add_api_route(
-            path,
-            plain,
-            methods=list(methods) if methods is not None else ["GET"],
-            name=name if name is not None else getattr(endpoint, "__name__", None),
-            include_in_schema=False,
-        )
-
-    def route(
-        self,
-        path: str,
-        methods: Sequence[str] | None = None,
-        name: str | None = None,
-        include_in_schema: bool = True,
-    ) -> Callable[[F], F]:
-        """Decorator form of ``add_route`` (Starlette's ``@router.route``)."""
-
-        def decorator(func: F) -> F:
-            self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)
-            return func
-
-        return decorator
-
     def include_router(
         self,
         router: APIRouter,
@@ -290,23 +398,42 @@ class APIRouter:
         default_response_class: type[Response] | None = None,
         callbacks: list[Any] | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
     ) -> None:
-        """Copy ``router``'s routes into this one under ``prefix``, merging tags and responses."""
+        """Copy ``router``'s routes into this one under ``prefix``, merging tags and responses.
+
+        Limits, most specific first: the route's, ``router``'s, this inclusion's, then this router's.
+        """
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        # FastAPI's assertion and message (fulmen would otherwise report a clash of every route with itself).
         if router is self:
             raise AssertionError(
                 "Cannot include the same APIRouter instance into itself. "
                 "Did you mean to include a different router?"
             )
-        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
-            raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        validate_max_body_size(max_body_size)
+        include_form_limits = validate_form_limits(form_limits)
+        if not prefix:
+            for route in router.routes:
+                if isinstance(route, (APIRoute, APIWebSocketRoute)) and not route.path:
+                    raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
         for mount in router.table.mounts:
-            self.table.mounts.append(Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name))
+            copied = Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name)
+            copied.inherit_limits(
+                first_limit(mount.max_body_size, max_body_size, self.max_body_size),
+                {**self.form_limits, **include_form_limits, **mount.form_limits},
+            )
+            self._route_list._add(copied)
         self._include_websocket_routes(router, prefix, dependencies)
+        for frontend in router.frontends:
+            self.frontends.append(
+                frontend.included(self.prefix + prefix, [*self.dependencies, *(dependencies or [])])
+            )
         # As FastAPI: the included router's start-up work runs inside the including one's lifespan, in order.
         self.lifespan_context = _merge_lifespans(self.lifespan_context, _router_lifespan(router))
         for route in router.table.routes:
-            if not prefix + route.path:
-                raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
             extra = dict(route.extra)
             route_callbacks = extra.pop("callbacks", None) or []
             own_id_function = getattr(route, "unique_id_function", None) or generate_unique_id_function
@@ -341,6 +468,9 @@ class APIRouter:
                 openapi_extra=route.openapi_extra,
                 inline_sync=route.inline_sync,
                 dependencies=[*(dependencies or []), *route.dependencies],
+                strict_content_type=route.strict_content_type,
+                max_body_size=first_limit(route.max_body_size, max_body_size),
+                form_limits={**include_form_limits, **route.form_limits},
                 **extra,
             )
 
@@ -354,6 +484,63 @@ class APIRouter:
             if path is None:
                 raise
             return path
+
+    # -- mounted as an application (``app.mount("/x", router)``) ---------------------------------------------
+    # As Starlette's Router mounted in an app: the router has no exception handlers of its own, so what its
+    # routes raise, and its 404/405, reach the app that mounted it (``request.app``).
+    def _inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
+        """Take the limits of the mount point this router is mounted at, under its routes' own settings."""
+        for route in self.table.routes:
+            route._apply_limits(max_body_size, form_limits)
+        for mount in self.table.mounts:
+            mount.inherit_limits(
+                first_limit(mount.max_body_size, max_body_size), {**form_limits, **mount.form_limits}
+            )
+
+    def _handle_mounted(self, request: Request) -> Coroutine[Any, Any, Response]:
+        """Answer ``request`` re-rooted under this router's mount point (routes first, then its mounts)."""
+        found = self.table.match(request.method, request.path)
+        if type(found) is tuple:
+            route, request.path_params = found
+            # scope["route"]: the mounting app's table can't find this route again (see _matched_route).
+            request.scope_extra = {**(request.scope_extra or {}), "route": route}
+            return route.handler(request)
+        return self._mounted_no_route(request, found)  # type: ignore[arg-type]
+
+    async def _mounted_no_route(self, request: Request, allow: str | None) -> Response:
+        path = request.path
+        for mount in self.table.mounts:
+            if mount.matches(path):
+                app = request.app
+                assert app is not None  # set by the app that routed the request here
+                return await app._call_mount(mount, request)
+        if allow is not None:
+            raise BaseHTTPException(405, headers={"Allow": allow})
+        if self.redirect_slashes and path != "/":
+            alt = path[:-1] if path.endswith("/") else path + "/"
+            if self.table.match(request.method, alt) is not None:
+                url = request.url
+                new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
+                return RedirectResponse(str(url.replace(path=new_path)))
+        raise BaseHTTPException(404)
+
+    async def _handle_mounted_websocket(self, websocket: WebSocket) -> None:
+        """Run the WebSocket route for this re-rooted connection; none: closed before accept (a 403)."""
+        table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+        found = table.match(websocket.path) if table is not None else None
+        if found is not None:
+            route, websocket.path_params = found
+            request = websocket.request
+            request.scope_extra = {**(request.scope_extra or {}), "route": route}
+            await route.handler(websocket)
+            return
+        for mount in self.table.mounts:
+            if mount.matches(websocket.path):
+                app = websocket.app
+                assert app is not None  # set by the app that routed the connection here
+                await app._websocket_to_mount(mount, websocket)
+                return
+        await websocket.close(1000)
 
     # -- WebSockets ------------------------------------------------------------------------------------------
     # WebSocket routes live in their own table (fulmen.routing.WebSocketRouteTable), created on first use:
@@ -379,13 +566,14 @@ class APIRouter:
         dependencies: Sequence[Depends] | None = None,
     ) -> APIWebSocketRoute:
         """Register a WebSocket ``endpoint`` on ``prefix + path`` (parameters and ``Depends`` as for HTTP)."""
-        route = APIWebSocketRoute(
-            self.prefix + path,
-            endpoint,
-            name=name,
-            dependencies=[*self.dependencies, *(dependencies or [])],
-        )
-        self.websocket_table.add(route)
+        with path_placeholders_may_come_later(not isinstance(self, Fulmen)):
+            route = APIWebSocketRoute(
+                self.prefix + path,
+                endpoint,
+                name=name,
+                dependencies=[*self.dependencies, *(dependencies or [])],
+            )
+        self._route_list._add(route)
         return route
 
     def websocket(
@@ -402,12 +590,13 @@ class APIRouter:
     def add_websocket_route(
         self, path: str, endpoint: Callable[[WebSocket], Awaitable[None]], name: str | None = None
     ) -> None:
-        """Starlette's form: ``endpoint(websocket)`` gets the WebSocket positionally; nothing is solved."""
+        """Starlette's form: ``endpoint(websocket)`` gets the WebSocket positionally; nothing is solved.
 
-        async def plain_endpoint(websocket: WebSocket) -> None:
-            await endpoint(websocket)
+        As in FastAPI (Starlette's method), neither the router's prefix nor its dependencies apply.
+        """
+        from fulmen.route_list import plain_websocket_route
 
-        self.add_api_websocket_route(path, plain_endpoint, name=name or getattr(endpoint, "__name__", None))
+        self._route_list._add(plain_websocket_route(path, endpoint, name=name))
 
     def websocket_route(self, path: str, name: str | None = None) -> Callable[[F], F]:
         """Decorator form of ``add_websocket_route``."""
@@ -588,13 +777,22 @@ class Fulmen(APIRouter):
         root_path: str = "",
         inline_sync: bool = False,
         dependencies: Sequence[Depends] | None = None,
+        strict_content_type: bool = True,
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
+        telemetry: TelemetryConfig | None = None,
+        routes: Sequence[Any] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(
+            routes=routes,
             default_response_class=default_response_class,
             inline_sync=inline_sync,
             redirect_slashes=redirect_slashes,
             dependencies=dependencies,
+            strict_content_type=strict_content_type,
+            max_body_size=max_body_size,
+            form_limits=form_limits,
         )
         self.debug = debug
         self.title = title
@@ -643,7 +841,7 @@ class Fulmen(APIRouter):
         #: ``{original: replacement}`` for dependencies, read per request (for tests, as in FastAPI).
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self.router: APIRouter = self
-        self.lifespan_context = lifespan
+        self.lifespan_context = _as_lifespan(lifespan)
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
         self._lifespan_cm: contextlib.AbstractAsyncContextManager[Any] | None = None
@@ -655,9 +853,43 @@ class Fulmen(APIRouter):
         }
         for key, handler in (exception_handlers or {}).items():
             self.add_exception_handler(key, handler)
+        self._init_telemetry(telemetry)
         self._init_middleware(middleware)
         if root_path and not self.user_middleware:
             self._install_handle(None)
+
+    # -- telemetry -------------------------------------------------------------------------------------------
+    # FastAPI 0.165's built-in OpenTelemetry instrumentation (fulmen.telemetry). Whether an app is
+    # instrumented is decided when its stack is built: an app given ``telemetry={...}``, or one that starts
+    # while global OpenTelemetry providers are set, gets the telemetry layer on its ASGI entry (the engine
+    # then serves it through that entry) and operation spans in its routes. Any other app has no layer and
+    # pays nothing (FastAPI checks for global providers on every request instead; docs/telemetry.md).
+    def _init_telemetry(self, telemetry: TelemetryConfig | None) -> None:
+        #: The full telemetry configuration (FastAPI's defaults, then ``telemetry``).
+        self._telemetry: dict[str, Any] = telemetry_config(telemetry)
+        self._telemetry_asked = telemetry is not None
+        #: The instrumentation (``fulmen.telemetry._asgi.NativeTelemetry``) once the stack is built, or None.
+        self._native_telemetry: Any = None
+
+    def _telemetry_wanted(self) -> bool:
+        config = self._telemetry
+        if not (config["tracing"] or config["metrics"] or config["logs"]):
+            return False
+        if self._telemetry_asked or config["auto_configure"]:  # asked for (auto_configure: by environment)
+            return True
+        if "opentelemetry" not in sys.modules:  # no provider can have been set without importing it
+            return False
+        from fulmen.telemetry._asgi import NativeTelemetry
+
+        return NativeTelemetry(config).enabled()
+
+    @property
+    def telemetry_enabled(self) -> bool:
+        """True when the built app reports telemetry (the engine then serves it through its ASGI entry)."""
+        native = self._native_telemetry
+        if native is None:
+            return False
+        return bool(native.config["auto_configure"] or native.enabled())
 
     # -- openapi ---------------------------------------------------------------------------------------------
     # The document is generated on the first ``openapi()`` call (the first GET of ``openapi_url``) and cached;
@@ -719,7 +951,7 @@ class Fulmen(APIRouter):
     def openapi(self) -> dict[str, Any]:
         """The app's OpenAPI document (FastAPI's, for the same app), generated once and cached in
         ``openapi_schema``; generated again only if routes were added since."""
-        version = (len(self.table.routes), len(self.webhooks.table.routes))
+        version = (self._route_list.version, self.webhooks.routes.version)
         if not self.openapi_schema or self._openapi_routes_version != version:
             from fulmen.openapi.utils import get_openapi
 
@@ -843,7 +1075,9 @@ class Fulmen(APIRouter):
 
     def _add_docs_route(self, path: str, endpoint: Callable[..., Any]) -> None:
         # Not through add_api_route: like FastAPI's plain Starlette routes, they take no app dependencies.
-        self.table.add(APIRoute(path, endpoint, include_in_schema=False, response_model=None))
+        route = APIRoute(path, endpoint, include_in_schema=False, response_model=None)
+        route.operation_spans = False  # FastAPI's docs routes are plain Starlette routes: no operation spans
+        self._route_list._add(route)
 
     # -- pipeline --------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Coroutine[Any, Any, Response]:
@@ -864,6 +1098,21 @@ class Fulmen(APIRouter):
                 if mount.matches(path):
                     return self._call_mount(mount, request)
         return self._answer_no_route(request, found)  # type: ignore[arg-type]
+
+    def _matched_route(self, request: Request, *, websocket: bool = False) -> Any:
+        """The route that answers ``request`` (Starlette's ``scope["route"]``), matched again on demand.
+
+        Routing records nothing per request; a route of a mounted APIRouter is recorded where it is matched.
+        """
+        extra = request.scope_extra
+        if extra is not None and "route" in extra:
+            return extra["route"]
+        if websocket:
+            table: WebSocketRouteTable | None = self.__dict__.get("_websocket_table")
+            found_ws = table.match(request.path) if table is not None else None
+            return None if found_ws is None else found_ws[0]
+        found = self.table.match(request.method, request.path)
+        return found[0] if type(found) is tuple else None
 
     async def _call_mount(self, mount: Mount, request: Request) -> Response:
         # Re-root the request as Starlette's Mount does: the sub-app sees its own paths, URLs stay whole.
@@ -887,12 +1136,25 @@ class Fulmen(APIRouter):
             return await self.handle_exception(request, exc)
 
     async def _answer_no_route(self, request: Request, allow: str | None) -> Response:
+        too_large = too_large_before_routing(request, self.max_body_size)
+        if too_large is not None:
+            return too_large  # as FastAPI's app-wide limit answers before its router
         try:
-            return self._no_route(request, allow)
+            response = self._no_route(request, allow)
+            if response is not None:
+                return response
+            if self.frontends:
+                # FastAPI's low-priority routes: tried after routes, mounts and the trailing-slash redirect.
+                from fulmen.frontend import match_frontend
+
+                frontend = match_frontend(self.frontends, request.path)
+                if frontend is not None:
+                    return await frontend.answer(request)
+            raise BaseHTTPException(404)
         except Exception as exc:
             return await self.handle_exception(request, exc)
 
-    def _no_route(self, request: Request, allow: str | None) -> Response:
+    def _no_route(self, request: Request, allow: str | None) -> Response | None:
         # Raised, not returned, so custom handlers for 404 / 405 / BaseHTTPException (Starlette's
         # HTTPException) apply as in FastAPI; not HTTPException, whose handler doesn't see these there either.
         if allow is not None:
@@ -904,7 +1166,7 @@ class Fulmen(APIRouter):
                 url = request.url
                 new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
                 return RedirectResponse(str(url.replace(path=new_path)))
-        raise BaseHTTPException(404)
+        return None
 
     async def handle_exception(self, request: Request, exc: Exception) -> Response:
         """Turn an exception raised while answering ``request`` into a response (handlers, then 500).
@@ -925,6 +1187,15 @@ class Fulmen(APIRouter):
 
         return await server_error_response(self, request, exc)
 
+    def _inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
+        """Take the limits of the mount point this app is mounted at, under its routes' own settings."""
+        # The app's own limits come first (routes given directly in routes= carry them only in their handler).
+        super()._inherit_limits(
+            first_limit(self.max_body_size, max_body_size), {**form_limits, **self.form_limits}
+        )
+        if self.max_body_size is None:
+            self.max_body_size = max_body_size
+
     # -- configuration ---------------------------------------------------------------------------------------
     def exception_handler(self, exc_class_or_status_code: int | type[Exception]) -> Callable[[F], F]:
         """Decorator: register a handler for an exception class or an HTTP status code."""
@@ -943,17 +1214,6 @@ class Fulmen(APIRouter):
         """
         self.exception_handlers[handler_key(key)] = handler
 
-    def on_event(self, event_type: str) -> Callable[[F], F]:
-        """Decorator: run a function at ``"startup"`` or ``"shutdown"``."""
-        if event_type not in ("startup", "shutdown"):
-            raise FastAPIError(f"Unknown event {event_type!r}; use 'startup' or 'shutdown'")
-
-        def decorator(func: F) -> F:
-            (self.on_startup_handlers if event_type == "startup" else self.on_shutdown_handlers).append(func)
-            return func
-
-        return decorator
-
     # -- middleware ------------------------------------------------------------------------------------------
     # The stack is built once (engine start-up, or the first ASGI call) into instance attributes: ``handle``
     # becomes the whole pipeline and ``handle_exception`` lets unhandled errors leave through the middleware
@@ -967,6 +1227,7 @@ class Fulmen(APIRouter):
         # What ``__call__`` runs instead of the plain ASGI front door: a build-then-call trampoline until the
         # stack is built, then the ASGI stack, or None when the stack is native or empty.
         self._asgi_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = self._build_then_call
+        self._asgi_middleware: Callable[[Any, Any, Any], Awaitable[None]] | None = None
         if self.user_middleware:
             self._install_build_trampoline()
 
@@ -1028,7 +1289,42 @@ class Fulmen(APIRouter):
         else:
             self._install_handle(None)
             self._asgi_stack = None
+        #: The ASGI-only middleware stack, or None (``_asgi_stack`` may be the telemetry layer around it).
+        self._asgi_middleware = self._asgi_stack
+        if self._telemetry_wanted():
+            self._install_telemetry()
         self._middleware_built = True
+
+    def _install_telemetry(self) -> None:
+        from fulmen.telemetry._asgi import NativeTelemetry
+
+        native = self._native_telemetry = NativeTelemetry(self._telemetry, self)
+        # OpenTelemetry's own ASGI middleware installed as well: it reports the requests, not us.
+        native.legacy_otel = any(
+            getattr(m.cls, "__module__", None) == "opentelemetry.instrumentation.asgi"
+            and getattr(m.cls, "__name__", None) == "OpenTelemetryMiddleware"
+            for m in self.user_middleware
+        )
+        self._asgi_stack = functools.partial(native.serve, self, self._serve_untraced)
+        if self._telemetry["operation_spans"]:
+            self._instrument_routes()
+
+    def _instrument_routes(self) -> None:
+        # The routes' endpoint, dependencies and serialisation in operation spans: this app's routes and
+        # those of the fulmen apps mounted in it (their requests are this app's, as in FastAPI).
+        if self.__dict__.get("_routes_instrumented"):
+            return
+        self._routes_instrumented = True
+        from fulmen.telemetry import _operations
+
+        for route in self.table.routes:
+            if getattr(route, "operation_spans", False):
+                route.instrument(_operations)
+        for websocket_route in self._websocket_routes():
+            websocket_route.instrument(_operations)
+        for mount in self.table.mounts:
+            if isinstance(mount.app, Fulmen):
+                mount.app._instrument_routes()
 
     def _install_handle(self, handle: Handle | None) -> None:
         """Make ``handle`` (None: the class's, no middleware) the app's pipeline, after the root path step."""
@@ -1043,12 +1339,16 @@ class Fulmen(APIRouter):
     @property
     def asgi_middleware_installed(self) -> bool:
         """True once the stack is built with an ASGI-only middleware in it (the engine then adapts)."""
-        return self._middleware_built and self._asgi_stack is not None
+        return self._middleware_built and self._asgi_middleware is not None
 
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
         """Run the lifespan's start (or the startup handlers)."""
         self.lifespan_state = None
+        if self._native_telemetry is not None and self._telemetry["auto_configure"]:
+            from fulmen.telemetry import _runtime
+
+            _runtime.startup(self._telemetry)
         for func in self.on_startup_handlers:
             result = func()
             if isinstance(result, Awaitable):
@@ -1059,17 +1359,28 @@ class Fulmen(APIRouter):
             self._lifespan_cm = cm
             if state is not None:
                 self.lifespan_state = dict(state)
+        if self._native_telemetry is None and self._middleware_built and self._telemetry_wanted():
+            # Global providers set by the startup code (in the lifespan): instrument from here on, under an
+            # ASGI server (fulmen's engine chose its path before startup; docs/telemetry.md).
+            self._install_telemetry()
 
     async def shutdown(self) -> None:
         """Run the lifespan's end (or the shutdown handlers)."""
         # The lifespan's state ends with it: requests served later (a new TestClient) start without it.
         cm, self._lifespan_cm, self.lifespan_state = self._lifespan_cm, None, None
-        if cm is not None:
-            await cm.__aexit__(None, None, None)
-        for func in self.on_shutdown_handlers:
-            result = func()
-            if isinstance(result, Awaitable):
-                await result
+        try:
+            if cm is not None:
+                await cm.__aexit__(None, None, None)
+            for func in self.on_shutdown_handlers:
+                result = func()
+                if isinstance(result, Awaitable):
+                    await result
+        finally:
+            telemetry_runtime = sys.modules.get("fulmen.telemetry._runtime")
+            if telemetry_runtime is not None and telemetry_runtime.owns_components():
+                from fulmen.plan import run_in_threadpool
+
+                await run_in_threadpool(telemetry_runtime.flush)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -1115,6 +1426,8 @@ class Fulmen(APIRouter):
         if request.raw_path.startswith(encoded):
             request.raw_path = request.raw_path[len(encoded) :]
         native = getattr(mount.app, "handle_websocket", None)
+        if native is None and isinstance(mount.app, APIRouter):
+            native = mount.app._handle_mounted_websocket
         if native is not None:
             await native(websocket)
             return
@@ -1162,6 +1475,19 @@ class Fulmen(APIRouter):
         """The ASGI 3 entry point, so any ASGI server (uvicorn, granian, hypercorn) can serve the app."""
         stack = self._asgi_stack
         if stack is not None:  # first call (builds the middleware stack), or ASGI middleware installed
+            await stack(scope, receive, send)
+            return
+        if self.websocket_asgi is not None and scope["type"] == "websocket":
+            await self.websocket_asgi(scope, receive, send)
+            return
+        from fulmen.asgi import asgi_entry
+
+        await asgi_entry(self, scope, receive, send)
+
+    async def _serve_untraced(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # What ``__call__`` does under the telemetry layer: the ASGI middleware, or the plain front door.
+        stack = self._asgi_middleware
+        if stack is not None:
             await stack(scope, receive, send)
             return
         if self.websocket_asgi is not None and scope["type"] == "websocket":

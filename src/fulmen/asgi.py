@@ -66,10 +66,17 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     body = response.body
     if scope["method"] == "HEAD":
         body = b""
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    await send({"type": "http.response.body", "body": body})
+    if response.has_debug_info and "http.response.debug" in scope.get("extensions", ()):
+        info = {"template": getattr(response, "template", None), "context": getattr(response, "context", {})}
+        await send({"type": "http.response.debug", "info": info})
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": body})
+    except BaseException as exc:
+        await _abort_background(response, exc)
+        raise
     if response.background is not None:
         await response.background()
 
@@ -77,13 +84,17 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
 def _under_root_path(scope: dict[str, Any]) -> tuple[str, bytes, str]:
     """``(path, raw_path, root_path)`` of an http or websocket scope, the paths without the root path: ASGI
     servers give the full path, routes are declared without it."""
-    path: str = scope["path"]
+    path: str = scope.get("path") or "/"  # hand-made scopes (a response called directly) may have none
     raw_path: bytes | None = scope.get("raw_path")
     root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :] or "/"
-        if raw_path is not None and raw_path.startswith(root_path.encode()):
-            raw_path = raw_path[len(root_path) :] or b"/"
+    size = len(root_path)
+    # Only whole segments: "/apiary" is not under the root path "/api" (Starlette's rule too).
+    if root_path and path.startswith(root_path) and (len(path) == size or path[size] == "/"):
+        path = path[size:]
+        if raw_path is not None:
+            encoded = root_path.encode("utf-8")
+            if raw_path.startswith(encoded):
+                raw_path = raw_path[len(encoded) :]
     if raw_path is None:
         raw_path = path.encode("utf-8")
     return path, raw_path, root_path
@@ -178,10 +189,14 @@ async def send_response(
     if response.streaming:
         await _send_streamed(response, request, receive, send, body_done)
         return
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    await send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else response.body})
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else response.body})
+    except BaseException as exc:
+        await _abort_background(response, exc)
+        raise
     if response.background is not None:
         await response.background()
 
@@ -204,22 +219,11 @@ async def send_to_scope(response: Response, scope: dict[str, Any], receive: Any,
 
 def request_from_scope(scope: dict[str, Any]) -> Request:
     """A fulmen ``Request`` for an ASGI http scope, its path relative to ``root_path`` (as mounts give it)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    raw_path: bytes = scope.get("raw_path") or path.encode("utf-8")
-    if (
-        root_path
-        and path.startswith(root_path)
-        and (len(path) == len(root_path) or path[len(root_path)] == "/")
-    ):
-        path = path[len(root_path) :]
-        encoded = root_path.encode("utf-8")
-        if raw_path.startswith(encoded):
-            raw_path = raw_path[len(encoded) :]
+    path, raw_path, root_path = _under_root_path(scope)
     client = scope.get("client")
     server = scope.get("server")
     return Request(
-        scope["method"],
+        scope.get("method", "GET"),
         raw_path,
         scope.get("query_string", b""),
         [(k.lower(), v) for k, v in scope.get("headers", ())],
@@ -257,6 +261,14 @@ class _ASGIBodyWriter:
             await self.write(data)
 
 
+async def _abort_background(response: Response, exc: BaseException) -> None:
+    """Sending failed or was cancelled: the background tasks don't run (as in Starlette), but a route's
+    ``yield`` dependencies waiting in it still end, ``exc`` thrown into them."""
+    abort = getattr(response.background, "abort", None)
+    if abort is not None:
+        await abort(exc)
+
+
 async def _send_streamed(
     response: Response, request: Request, receive: Any, send: Any, body_done: Callable[[], bool]
 ) -> None:
@@ -271,18 +283,22 @@ async def _send_streamed(
     if not response.streaming:  # a plain answer after all (400/416 for a bad Range)
         await send_response(response, request, receive, send)
         return
-    await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-    )
-    status = response.status_code
-    if request.method == "HEAD" or status < 200 or status in (204, 304):
-        await response.discard_body()
-    elif not await _stream_body(response, request, receive, send, body_done):
+    try:
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        status = response.status_code
+        if request.method == "HEAD" or status < 200 or status in (204, 304):
+            await response.discard_body()
+            finished = True
+        else:
+            finished = await _stream_body(response, request, receive, send, body_done)
         # The client went away: no final message; the background task still runs, as under Starlette.
-        if response.background is not None:
-            await response.background()
-        return
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if finished:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except BaseException as exc:
+        await _abort_background(response, exc)
+        raise
     if response.background is not None:
         await response.background()
 

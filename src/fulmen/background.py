@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
+
+
+def _is_async_callable(func: Any) -> bool:
+    """Async functions, partials of them, and objects whose ``__call__`` is ``async def`` (as Starlette)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return asyncio.iscoroutinefunction(func) or (
+        callable(func) and asyncio.iscoroutinefunction(func.__call__)
+    )
 
 
 class BackgroundTask:
@@ -15,14 +26,16 @@ class BackgroundTask:
         self.func = func
         self.args = args
         self.kwargs = kwargs
-        self.is_async = asyncio.iscoroutinefunction(func)
+        self.is_async = _is_async_callable(func)
 
     async def __call__(self) -> None:
         if self.is_async:
             await self.func(*self.args, **self.kwargs)
         else:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, functools.partial(self.func, *self.args, **self.kwargs))
+            # In the caller's context, as Starlette's thread pool runs it: contextvars (and the current
+            # OpenTelemetry span) are seen by the task.
+            call = functools.partial(contextvars.copy_context().run, self.func, *self.args, **self.kwargs)
+            await asyncio.get_running_loop().run_in_executor(None, call)
 
 
 class BackgroundTasks(BackgroundTask):
@@ -36,5 +49,11 @@ class BackgroundTasks(BackgroundTask):
         self.tasks.append(BackgroundTask(func, *args, **kwargs))
 
     async def __call__(self) -> None:
+        telemetry = sys.modules.get("fulmen.telemetry._api")
         for task in self.tasks:
-            await task()
+            if telemetry is None:
+                await task()
+                continue
+            # An instrumented request's task runs in a ``fastapi.background_task`` span (FastAPI 0.165).
+            with telemetry.operation("background_task", getattr(task, "func", task)):
+                await task()

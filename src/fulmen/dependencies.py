@@ -13,6 +13,8 @@ returns (``scope="function"``), newest first, and an exception raised by the han
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -28,10 +30,10 @@ from fulmen.plan import (
     _json_syntax_error,
     _lenient_json,
     _merge_sub_response,
-    _missing,
     _prefixed,
     _solve_request_params,
     get_dependant,
+    read_route_body,
     run_in_threadpool,
     solve_embedded,
 )
@@ -41,10 +43,13 @@ from fulmen.validation import BodyParseFailure, JSONDecodeFailure, ValidationFai
 
 _MISSING: Any = object()
 _BODY_PARSE_ERROR = "There was an error parsing the body"
+# Keeps the phrase FastAPI's message has ("... raising an exception and a dependency with yield ..."): users
+# and tests search for it.
 _SWALLOWED = (
-    "A dependency with yield caught the exception raised while answering the request and did not raise it "
-    "again, so there is no response to send. Re-raise it (or raise an HTTPException) in the dependency's "
-    "except block."
+    "Response not awaited: the application code is raising an exception and a dependency with yield caught "
+    "it (a bare except, or except Exception) without raising it again, so there is no response to send. "
+    "Re-raise it (or raise an HTTPException) in the dependency's except block. Read more about it in the "
+    "docs: https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/#dependencies-with-yield-and-except"
 )
 
 
@@ -68,6 +73,7 @@ class _Run:
         "body",
         "cache",
         "function_exits",
+        "guard",
         "inline_sync",
         "overrides",
         "request",
@@ -85,8 +91,11 @@ class _Run:
         self.sub_response: Response | None = None
         self.tasks: BackgroundTasks | None = None
         self.body: _Body | None = None
-        overrides = getattr(request.app, "dependency_overrides", None)
-        self.overrides: dict[Any, Any] | None = overrides or None
+        #: anyio's cancel scope around the yield dependencies, when anyio is loaded (see ``_open_guard``).
+        self.guard: Any = None
+        # The dict itself, read at each dependency: an override installed by an earlier dependency of this
+        # very request applies to the later ones, as in FastAPI.
+        self.overrides: dict[Any, Any] | None = getattr(request.app, "dependency_overrides", None)
 
     @property
     def http_request(self) -> Request:
@@ -105,12 +114,14 @@ class _Run:
 # ------------------------------------------------------------------------------------------------------------
 # Body
 # ------------------------------------------------------------------------------------------------------------
-async def _read_body(request: Request, fields: list[BodyField], embed: bool) -> _Body:
-    """Read and parse the body once; a JSON syntax error is the only error, as in FastAPI."""
-    raw = await request.body()
+async def _read_body(request: Request, fields: list[BodyField], embed: bool, lax: bool = False) -> _Body:
+    """Read and parse the body once; a JSON syntax error is the only error, as in FastAPI.
+
+    ``lax``: the route's ``strict_content_type=False`` (a body without a Content-Type is JSON)."""
+    raw = await read_route_body(request)
     if not raw:
         return _Body(raw, None, _MISSING)
-    is_json = _is_json_content_type(request)
+    is_json = _is_json_content_type(request, lax)
     try:
         if embed:
             data = loads_json(raw) if is_json else raw
@@ -135,10 +146,7 @@ def _solve_body(
         f = fields[0]
         outcome = body.outcome
         if outcome is _MISSING:
-            if f.required:
-                errors.append(_missing(("body",)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing(("body",), values, errors)
         elif isinstance(outcome, ValidationFailure):
             errors.extend(_prefixed(outcome.errors, ("body",)))
         else:
@@ -174,19 +182,40 @@ class DependencyRunner:
 
     async def solve(self, run: _Run) -> dict[str, Any]:
         """The root's keyword arguments, or raise ``RequestValidationError`` with every error found."""
+        # PERF: the body step inline (not ``read_body`` then ``solve_values``): one coroutine per request.
         if self.is_form:
             # Parsed once, up front (parse errors come before anything runs); each dependant reads its fields.
             await read_route_form(run.http_request)
         elif self.body_fields:
-            run.body = await _read_body(run.http_request, self.body_fields, self.embed)
+            run.body = await _read_body(
+                run.http_request, self.body_fields, self.embed, self.root.json_without_content_type
+            )
         values: dict[str, Any] = {}
         errors = await self._solve(self.root, run, values)
         if errors:
-            body = run.body
-            if self.is_form:
-                raise RequestValidationError(errors, body=await read_route_form(run.http_request))
-            raise RequestValidationError(errors, body=body.data if body is not None else None)
+            await self._invalid(run, errors)
         return values
+
+    async def read_body(self, run: _Run) -> None:
+        """``solve``'s first step alone: read and parse the body (telemetry times the rest separately)."""
+        if self.is_form:
+            await read_route_form(run.http_request)
+        elif self.body_fields:
+            run.body = await _read_body(run.http_request, self.body_fields, self.embed)
+
+    async def solve_values(self, run: _Run) -> dict[str, Any]:
+        """``solve`` after ``read_body``: the parameters and dependencies."""
+        values: dict[str, Any] = {}
+        errors = await self._solve(self.root, run, values)
+        if errors:
+            await self._invalid(run, errors)
+        return values
+
+    async def _invalid(self, run: _Run, errors: list[dict[str, Any]]) -> None:
+        body = run.body
+        if self.is_form:
+            raise RequestValidationError(errors, body=await read_route_form(run.http_request))
+        raise RequestValidationError(errors, body=body.data if body is not None else None)
 
     def _form_solver(self, dep: Dependant) -> FormSolver:
         solver = self._form_solvers.get(id(dep))
@@ -198,7 +227,7 @@ class DependencyRunner:
         errors: list[dict[str, Any]] = []
         for sub in dep.dependencies:
             use = sub
-            if run.overrides is not None:
+            if run.overrides:
                 override = run.overrides.get(sub.call)
                 if override is not None:
                     use = self._override(sub, override)
@@ -225,7 +254,10 @@ class DependencyRunner:
             body = run.body
             if body is None:  # an override brought body parameters the route itself doesn't have
                 run.body = body = await _read_body(
-                    run.http_request, dep.body_params, should_embed(dep.body_params)
+                    run.http_request,
+                    dep.body_params,
+                    should_embed(dep.body_params),
+                    self.root.json_without_content_type,
                 )
             _solve_body(dep.body_params, self.embed or len(dep.body_params) > 1, body, values, errors)
         if dep.request_param is not None:
@@ -269,7 +301,11 @@ class DependencyRunner:
 
     async def _call_now(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:
         call = dep.call
+        if run.guard is None and (dep.is_async_generator or dep.is_generator):
+            run.guard = _open_guard()
         if dep.is_async_generator:
+            if run.guard:
+                run.guard.awaits = True
             # PERF: driven directly; a contextlib wrapper per request costs more than the call itself.
             agen = call(**kwargs)
             try:
@@ -321,11 +357,95 @@ def _path_names(dep: Dependant) -> set[str]:
 # ------------------------------------------------------------------------------------------------------------
 # Ending yield dependencies
 # ------------------------------------------------------------------------------------------------------------
-async def _unwind(exits: list[tuple[Any, bool | None]], exc: BaseException | None, inline_sync: bool) -> Any:
+def _open_guard() -> Any:
+    """Enter a cancel scope before the first ``yield`` dependency starts, when anyio is loaded; else False.
+
+    FastAPI runs the code after ``yield`` shielded from cancellation. anyio's cancel scopes re-cancel the
+    task at every ``await`` until they exit, so that code could not finish once the request is cancelled.
+    One scope, entered before any dependency can open its own, is shielded while the exits run; scopes the
+    dependencies opened still close in LIFO order inside it. Without anyio loaded nothing cancels that way.
+    """
+    anyio = sys.modules.get("anyio")
+    if anyio is None:
+        return False
+    task = asyncio.current_task()
+    if not _under_anyio_scope(task):
+        # PERF: a plain asyncio task (fulmen's engine, uvicorn, fulmen's TestClient) is cancelled once, the
+        # asyncio way, and its exits run to the end without a scope; entering one costs ~65k instructions.
+        return False
+    scope = anyio.CancelScope()
+    scope.__enter__()
+    return _Guard(scope, task)
+
+
+_anyio_task_states: Any = None
+
+
+def _under_anyio_scope(task: asyncio.Task[Any] | None) -> bool:
+    """Whether ``task`` runs inside an anyio cancel scope (an anyio task group, ``anyio.run``, Starlette's
+    TestClient portal): only there can a cancellation be re-raised at every ``await`` of the exits."""
+    global _anyio_task_states
+    states = _anyio_task_states
+    if states is None:
+        try:
+            from anyio._backends._asyncio import _task_states as states
+        except Exception:  # another anyio layout: assume a scope, as before this check existed
+            return True
+        _anyio_task_states = states
+    state = states.get(task) if task is not None else None
+    return state is not None and getattr(state, "cancel_scope", None) is not None
+
+
+class _Guard:
+    """The cancel scope ``_open_guard`` entered, and the task it belongs to."""
+
+    __slots__ = ("awaits", "scope", "task")
+
+    def __init__(self, scope: Any, task: asyncio.Task[Any] | None) -> None:
+        self.scope = scope
+        self.task = task
+        #: An async generator's exit ran inside: a cancellation it held off is raised on leaving, as in
+        #: FastAPI (sync exits leave the response's timing alone).
+        self.awaits = False
+
+    async def close(self, exc: BaseException | None) -> None:
+        """Leave the scope, in its own task only (the engine runs request exits in another one).
+
+        A cancellation held off while the exits ran is raised now, when no other exception is in flight.
+        """
+        if self.task is not asyncio.current_task():
+            return
+        self.task = None
+        if exc is not None:
+            self.scope.__exit__(type(exc), exc, exc.__traceback__)
+            return
+        self.scope.__exit__(None, None, None)
+        if self.awaits:
+            await sys.modules["anyio"].lowlevel.checkpoint_if_cancelled()
+
+
+async def _unwind(
+    exits: list[tuple[Any, bool | None]], exc: BaseException | None, inline_sync: bool, guard: Any = None
+) -> Any:
     """End ``yield`` dependencies newest first, passing ``exc`` along as ``AsyncExitStack`` would.
 
     Returns the exception still in flight afterwards (None when a dependency swallowed it or none was raised).
+    Runs shielded from cancellation inside ``guard`` (``_open_guard``); a cancellation is thrown in like any
+    exception and passed on afterwards.
     """
+    if not guard or guard.task is not asyncio.current_task():
+        # No scope, or another task's (the engine ends request-scoped dependencies in a task of their own).
+        return await _unwind_now(exits, exc, inline_sync)
+    guard.scope.shield = True
+    try:
+        return await _unwind_now(exits, exc, inline_sync)
+    finally:
+        guard.scope.shield = False
+
+
+async def _unwind_now(
+    exits: list[tuple[Any, bool | None]], exc: BaseException | None, inline_sync: bool
+) -> Any:
     while exits:
         gen, is_async = exits.pop()
         if is_async is None:
@@ -390,17 +510,19 @@ def _end_sync(gen: Any, exc: BaseException | None) -> bool:
 class _FinishRequest:
     """The response's background: the route's own background tasks, then the request-scoped exits."""
 
-    __slots__ = ("background", "exits", "inline_sync")
+    __slots__ = ("background", "exits", "guard", "inline_sync")
 
     def __init__(
         self,
         background: Callable[[], Awaitable[Any]] | None,
         exits: list[tuple[Any, bool | None]],
         inline_sync: bool,
+        guard: Any,
     ) -> None:
         self.background = background
         self.exits = exits
         self.inline_sync = inline_sync
+        self.guard = guard
 
     async def __call__(self) -> None:
         exc: BaseException | None = None
@@ -409,8 +531,19 @@ class _FinishRequest:
                 await self.background()
             except BaseException as e:
                 exc = e
-        left = await _unwind(self.exits, exc, self.inline_sync)
+        left = await _unwind(self.exits, exc, self.inline_sync, self.guard)
+        if self.guard:
+            await self.guard.close(left)
         if left is not None:
+            raise left
+
+    async def abort(self, exc: BaseException) -> None:
+        """Sending the response failed or was cancelled: end the request's ``yield`` dependencies anyway,
+        ``exc`` thrown into them (the route's background tasks don't run, as in Starlette)."""
+        left = await _unwind(self.exits, exc, self.inline_sync, self.guard)
+        if self.guard:
+            await self.guard.close(left)
+        if left is not None and left is not exc:
             raise left
 
 
@@ -421,33 +554,44 @@ def compile_with_dependencies(
     serialize: Callable[[Any], Response],
     inline_sync: bool,
     streams: bool = False,
+    operations: Any = None,
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter)."""
     runner = DependencyRunner(dep, inline_sync)
     where = EndpointContext(dep.call, dep.path)
+    solve = runner.solve
+    if operations is not None:  # an instrumented app's route: a span around solving
+        solve = operations.timed_solve(runner, dep.call)
 
     async def run_with_dependencies(request: Request) -> Response:
         run = _Run(request, inline_sync)
         try:
             try:
-                values = await runner.solve(run)
+                values = await solve(run)
                 result = await invoke(values)
                 response = serialize(result)
             except BaseException as exc:
+                guard = run.guard
                 if not (run.function_exits or run.request_exits):
+                    if guard:
+                        await guard.close(exc)
                     raise
-                left = await _unwind(run.function_exits, exc, inline_sync)
-                left = await _unwind(run.request_exits, left, inline_sync)
+                left = await _unwind(run.function_exits, exc, inline_sync, guard)
+                left = await _unwind(run.request_exits, left, inline_sync, guard)
+                if guard:
+                    await guard.close(left)
                 if left is None:
                     raise FastAPIError(_SWALLOWED) from exc
                 if left is exc:
                     raise
                 raise left from None
             if run.function_exits:
-                left = await _unwind(run.function_exits, None, inline_sync)
+                left = await _unwind(run.function_exits, None, inline_sync, run.guard)
                 if left is not None:
-                    left = await _unwind(run.request_exits, left, inline_sync)
+                    left = await _unwind(run.request_exits, left, inline_sync, run.guard)
                     if left is not None:
+                        if run.guard:
+                            await run.guard.close(left)
                         raise left
             sub = run.sub_response
             if sub is not None and (response is not result or streams):
@@ -462,8 +606,10 @@ def compile_with_dependencies(
             if run.request_exits:
                 # The response's background slot takes any awaitable callable; both front doors await it.
                 response.background = _FinishRequest(  # type: ignore[assignment]
-                    response.background, run.request_exits, inline_sync
+                    response.background, run.request_exits, inline_sync, run.guard
                 )
+            elif run.guard:
+                await run.guard.close(None)
             return response
         except Exception as exc:
             where.attach(exc, request.method, request.root_path)

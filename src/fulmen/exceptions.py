@@ -187,3 +187,33 @@ def handler_key(key: Any) -> Any:
     if isinstance(key, type):
         return starlette_equivalents().get(key, key)
     return key
+
+
+_catchable_http_exception: type[BaseHTTPException] | None = None
+
+
+def http_error(
+    status_code: int, detail: Any = None, headers: Mapping[str, str] | None = None
+) -> BaseHTTPException:
+    """The ``BaseHTTPException`` fulmen raises where Starlette would raise its own ``HTTPException``.
+
+    Once the program has imported ``starlette.exceptions``, the error also subclasses Starlette's class, so
+    code written for FastAPI that catches it (the "serve index.html on a 404" ``StaticFiles`` recipe) catches
+    fulmen's too. Without Starlette it is a plain ``BaseHTTPException``.
+    """
+    global _catchable_http_exception
+    cls = _catchable_http_exception
+    if cls is None:
+        module = sys.modules.get("starlette.exceptions")
+        if module is None:
+            return BaseHTTPException(status_code, detail, headers)
+        cls = _catchable_http_exception = type(
+            "HTTPException",
+            (BaseHTTPException, module.HTTPException),
+            {"__module__": __name__, "__doc__": BaseHTTPException.__doc__},
+        )
+    error = cls(status_code, detail, headers)
+    # Starlette's __init__ runs after ours in the chain and keeps ``headers`` as given (None, from our call).
+    error.headers = dict(headers) if headers is not None else None
+    Exception.__init__(error, status_code, error.detail)
+    return error

@@ -46,6 +46,7 @@ __all__ = [
     "compile_form_solver",
     "ensure_multipart_installed",
     "form_fields_are_not_json",
+    "form_union_validator",
     "has_form_fields",
     "is_upload_annotation",
     "parse_form",
@@ -500,6 +501,84 @@ def _form_models(tp: Any) -> list[type]:
     return models if models and all(_is_model_class(m) for m in models) else []
 
 
+def _pydantic_union_members(tp: Any) -> tuple[Any, ...] | None:
+    """The members (as declared, ``Annotated`` kept) of a union of two or more pydantic models, else None.
+
+    ``None`` may be a member; FastAPI reads only such unions member by member (others as one model).
+    """
+    members = _union_args(_strip(tp))
+    if members is None:
+        return None
+    models = [_strip(m) for m in members if m is not type(None)]
+    if len(models) < 2 or not all(is_pydantic_model(m) for m in models):
+        return None
+    return members
+
+
+def _tag_of(member: Any) -> Any:
+    for item in reversed(get_args(member)[1:] if get_origin(member) is Annotated else ()):
+        if type(item).__name__ == "Tag":
+            return item
+    return None
+
+
+def form_union_validator(tp: Any, metadata: list[Any], marker: params.Body) -> Callable[[Any], Any] | None:
+    """The validator of a ``Form()`` union of pydantic models, else None (decided once, at registration).
+
+    As in FastAPI, each member reads the submitted fields its own way (its aliases, its lists, "" as not sent)
+    before pydantic picks the member, and errors are labelled with the model's name (or its ``Tag``).
+    """
+    members = _pydantic_union_members(tp)
+    if members is None:
+        return None
+    import pydantic  # lazy: the members are pydantic models, so it is already imported
+
+    from fulmen.validation import _compile_pydantic
+
+    choices: list[Any] = []
+    for member in members:
+        if member is type(None):
+            choices.append(member)
+            continue
+        model = _strip(member)
+        normalize = pydantic.BeforeValidator(_branch_reader(model))
+        tag = _tag_of(member) or pydantic.Tag(model.__name__)
+        choices.append(Annotated[member, normalize, tag])
+    union: Any = Union[tuple(choices)]
+    settings = {
+        name: getattr(marker, name)
+        for name in ("discriminator", "union_mode")
+        if getattr(marker, name, None) is not None
+    }
+    kept = [m for m in metadata if (type(m).__module__ or "").startswith("pydantic")]
+    if settings:
+        kept.append(pydantic.Field(**settings))
+    return _compile_pydantic(Annotated[tuple([union, *kept])] if kept else union)
+
+
+def _branch_reader(model: type) -> Callable[[Any], Any]:
+    """A before-validator giving one union member the form fields the way it would read them alone."""
+    keys, _ = _model_keys(model)
+
+    def read_for_member(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        pairs = [
+            (k, item)
+            for k, items in value.items()
+            for item in (items if isinstance(items, list) else [items])
+        ]
+        form = FormData(pairs)
+        data = _read_model_fields(keys, form)
+        # A validator before this one may put in values no form can carry (None, an empty list): keep them.
+        for k, item in value.items():
+            if item is None or (isinstance(item, list) and not item):
+                data[k] = item
+        return data
+
+    return read_for_member
+
+
 class _ModelKey:
     """One field of a form model: the form names it is read from (in preference order), and if a list."""
 
@@ -593,6 +672,7 @@ class _FieldPlan:
         "model_keys",
         "model_names",
         "model_optional",
+        "model_union",
         "read_bytes",
     )
 
@@ -605,6 +685,7 @@ class _FieldPlan:
         model_keys: list[_ModelKey] | None = None,
         model_extra: str | None = None,
         model_optional: bool = False,
+        model_union: bool = False,
     ) -> None:
         self.field = field
         self.is_list = is_list
@@ -615,6 +696,8 @@ class _FieldPlan:
         self.model_names = frozenset(n for k in model_keys or () for n in k.names)
         self.model_extra = model_extra
         self.model_optional = model_optional
+        #: A union of pydantic models, validated by ``form_union_validator``.
+        self.model_union = model_union
 
 
 def _plan_field(field: BodyField) -> _FieldPlan:
@@ -634,41 +717,49 @@ def _plan_field(field: BodyField) -> _FieldPlan:
             model_keys=keys,
             model_extra=extra,
             model_optional=members is not None and type(None) in members,
+            model_union=_pydantic_union_members(tp) is not None,
         )
     is_file = isinstance(marker, params.File)
-    is_list = _is_sequence(tp)
+    is_list = _is_sequence(tp) and not field.is_json  # Json[list[...]] is one field holding JSON text
     read_bytes = is_file and (_is_sequence_of(tp, bytes) if is_list else _is_or_has(tp, bytes))
     return _FieldPlan(field, is_list=is_list, read_bytes=read_bytes)
 
 
-def _model_input(plan: _FieldPlan, form: FormData) -> Any:
-    """The dict a form model is validated from: its fields, then every other form field (extras)."""
-    names = plan.model_names
-    if plan.model_optional:
-        supplied = any(n in form for n in names) or (
-            plan.model_extra in ("allow", "forbid") and len(form) > 0
-        )
-        if not supplied:
-            return _MISSING
+def _read_model_fields(keys: list[_ModelKey], form: FormData) -> dict[str, Any]:
+    """A model's fields read from a form (the first of its names that was sent), then the other form fields.
+
+    A field's names after the one it was read from are left to the extras, as FastAPI does: another field
+    may read them, and ``extra="forbid"`` reports them.
+    """
     data: dict[str, Any] = {}
-    assert plan.model_keys is not None
-    for key in plan.model_keys:
+    used: set[str] = set()
+    for key in keys:
         for name in key.names:
+            used.add(name)
             value = _lookup(form, name, key.is_list)
             if value is not _MISSING:
                 data[name] = value
                 break
     grouped: dict[str, list[Any]] = {}
     for name, value in form.multi_items():
-        if name not in names:
+        if name not in used:
             grouped.setdefault(name, []).append(value)
     for name, found in grouped.items():
         data[name] = found[0] if len(found) == 1 else found
     return data
 
 
-def _missing(loc: tuple[Any, ...]) -> dict[str, Any]:
-    return {"type": "missing", "loc": loc, "msg": "Field required", "input": None}
+def _model_input(plan: _FieldPlan, form: FormData) -> Any:
+    """The dict a form model is validated from: its fields, then every other form field (extras)."""
+    if plan.model_optional:
+        supplied = any(n in form for n in plan.model_names) or (
+            plan.model_extra in ("allow", "forbid") and len(form) > 0
+        )
+        if not supplied:
+            return _MISSING
+    assert plan.model_keys is not None
+    # A union of pydantic models gets every field as sent: each member reads them its own way.
+    return _read_model_fields([] if plan.model_union else plan.model_keys, form)
 
 
 def _prefixed(errors: list[dict[str, Any]], prefix: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -676,9 +767,13 @@ def _prefixed(errors: list[dict[str, Any]], prefix: tuple[Any, ...]) -> list[dic
 
 
 async def read_route_form(request: Request) -> FormData:
-    """``request.form()`` for a route's Form()/File() fields, failing as FastAPI does (400, parse details)."""
+    """``request.form()`` for a route's Form()/File() fields, failing as FastAPI does (400, parse details).
+
+    A route with ``form_limits`` (fulmen.limits) left them on the request; others parse with the defaults.
+    """
+    limits = getattr(request, "_form_limits", None)
     try:
-        return await request.form()
+        return await (request.form() if limits is None else request.form(**limits))
     except BaseHTTPException:
         raise
     except Exception as exc:
@@ -706,18 +801,23 @@ def compile_form_solver(fields: list[BodyField], where: str) -> FormSolver:
                 raw = _model_input(plan, form)
                 loc = ("body",)
             else:
-                raw = _lookup(form, f.alias, plan.is_list)
-                loc = ("body", f.alias)
+                # The first of the field's names (AliasChoices) that was sent; errors name that one.
+                alias = f.alias
+                raw = _lookup(form, alias, plan.is_list)
+                if raw is _MISSING:
+                    for other in f.alt_aliases:
+                        raw = _lookup(form, other, plan.is_list)
+                        if raw is not _MISSING:
+                            alias = other
+                            break
+                loc = ("body", alias)
                 if plan.read_bytes and raw is not _MISSING:
                     if plan.is_list:
                         raw = [await _file_bytes(v) if isinstance(v, UploadFile) else v for v in raw]
                     elif isinstance(raw, UploadFile):
                         raw = await _file_bytes(raw)
             if raw is _MISSING:
-                if f.required:
-                    errors.append(_missing(loc))
-                else:
-                    values[f.name] = f.default_value()
+                f.fill_missing(loc, values, errors)
                 continue
             try:
                 values[f.name] = f.validate(raw)

@@ -125,9 +125,9 @@ class ParamModel:
         config: Any = getattr(model, "model_config", None) if is_pydantic_model(model) else None
         if lower and (config is None or config.get("loc_by_alias", True) is not False):
             for k in keys:
-                alias, request = k.pairs[0]
-                if alias != request and alias == k.field:
-                    self.header_locs[alias] = request
+                for alias, request in k.pairs:  # the field name read by name (populate_by_name) too
+                    if alias != request and alias == k.field:
+                        self.header_locs[alias] = request
 
     def extract(self, received: Any) -> Any:
         """The dict the model is validated from, or ``_MISSING`` for an optional model nobody sent."""

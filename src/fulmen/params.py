@@ -6,6 +6,9 @@ turns it into a validator once, when the route is registered.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import weakref
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, Literal
@@ -36,6 +39,33 @@ class _UndefinedType:
 
 
 Undefined: Any = _UndefinedType()
+
+
+class _UnsetType:
+    """'Not passed', for marker settings a pydantic ``Field()`` in ``Annotated`` may fill in (FastAPI's)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "None"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_Unset: Any = _UnsetType()
+#: Marker settings that, when not passed, come from a pydantic ``Field()`` in the same ``Annotated``.
+FIELD_INFO_SETTINGS = (
+    "alias",
+    "validation_alias",
+    "serialization_alias",
+    "title",
+    "description",
+    "examples",
+    "deprecated",
+    "json_schema_extra",
+    "discriminator",
+)
 
 
 def _deprecated(message: str) -> None:
@@ -73,12 +103,12 @@ class Param:
         *,
         default_factory: Callable[[], Any] | None = None,
         annotation: Any | None = None,
-        alias: str | None = None,
+        alias: str | None = _Unset,
         alias_priority: int | None = None,
-        validation_alias: str | None = None,
-        serialization_alias: str | None = None,
-        title: str | None = None,
-        description: str | None = None,
+        validation_alias: str | None = _Unset,
+        serialization_alias: str | None = _Unset,
+        title: str | None = _Unset,
+        description: str | None = _Unset,
         gt: float | None = None,
         ge: float | None = None,
         lt: float | None = None,
@@ -87,7 +117,7 @@ class Param:
         max_length: int | None = None,
         pattern: str | None = None,
         regex: str | None = None,
-        discriminator: str | None = None,
+        discriminator: str | None = _Unset,
         strict: bool | None = None,
         validate_default: bool | None = None,
         union_mode: Literal["smart", "left_to_right"] | None = None,
@@ -96,14 +126,38 @@ class Param:
         allow_inf_nan: bool | None = None,
         max_digits: int | None = None,
         decimal_places: int | None = None,
-        examples: list[Any] | None = None,
+        examples: list[Any] | None = _Unset,
         example: Any = Undefined,
         openapi_examples: dict[str, Any] | None = None,
-        deprecated: bool | str | None = None,
+        deprecated: bool | str | None = _Unset,
         include_in_schema: bool = True,
-        json_schema_extra: dict[str, Any] | None = None,
+        json_schema_extra: dict[str, Any] | None = _Unset,
         **extra: Any,
     ) -> None:
+        passed = {
+            "alias": alias,
+            "validation_alias": validation_alias,
+            "serialization_alias": serialization_alias,
+            "title": title,
+            "description": description,
+            "examples": examples,
+            "deprecated": deprecated,
+            "json_schema_extra": json_schema_extra,
+            "discriminator": discriminator,
+        }
+        #: The settings given here, even as None (they then override a pydantic ``Field()`` in ``Annotated``).
+        self.explicit_settings = frozenset(k for k, v in passed.items() if v is not _Unset)
+        if "alias" in self.explicit_settings:  # the alias is the validation alias too (FastAPI)
+            self.explicit_settings |= {"validation_alias", "serialization_alias"}
+        alias = None if alias is _Unset else alias
+        validation_alias = None if validation_alias is _Unset else validation_alias
+        serialization_alias = None if serialization_alias is _Unset else serialization_alias
+        title = None if title is _Unset else title
+        description = None if description is _Unset else description
+        examples = None if examples is _Unset else examples
+        deprecated = None if deprecated is _Unset else deprecated
+        json_schema_extra = None if json_schema_extra is _Unset else json_schema_extra
+        discriminator = None if discriminator is _Unset else discriminator
         if default is not Undefined and default_factory is not None:
             raise TypeError("cannot specify both default and default_factory")
         # FastAPI's deprecations, same words and category, so code moving over sees the same warnings.
@@ -151,7 +205,9 @@ class Param:
         return self.default_factory is None and (self.default is Undefined or self.default is Ellipsis)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.default!r})"
+        # FastAPI's form: the default's str(), and "..." shown as the pydantic 'undefined' it stands for.
+        default = Undefined if self.default is Ellipsis else self.default
+        return f"{type(self).__name__}({default})"
 
 
 class Path(Param):
@@ -221,30 +277,60 @@ class File(Form):
         super().__init__(default, media_type=media_type, **kw)
 
 
+class ConcurrencyLimit:
+    """The slots of one ``Depends(max_concurrency=n)`` declaration: one semaphore per event loop.
+
+    Shared by every route, router and app that uses the same declaration object (and kept by
+    ``dataclasses.replace`` copies with the same limit), as in FastAPI.
+    """
+
+    __slots__ = ("__weakref__", "limit", "semaphores")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        # A semaphore belongs to the loop that first waits on it; an app may be served by several loops.
+        self.semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self) -> asyncio.Semaphore:
+        """The running loop's semaphore for this declaration."""
+        loop = asyncio.get_running_loop()
+        sem = self.semaphores.get(loop)
+        if sem is None:
+            sem = self.semaphores[loop] = asyncio.Semaphore(self.limit)
+        return sem
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class Depends:
     """Declare a dependency: ``dependency`` is called per request and its result injected.
 
     ``scope="function"`` ends a ``yield`` dependency right after the handler returns; the default
-    (``"request"``) ends it after the response has been sent, as in FastAPI.
+    (``"request"``) ends it after the response has been sent, as in FastAPI. A frozen dataclass, as
+    FastAPI's: equal declarations hash alike and ``dataclasses.replace`` copies one.
     """
 
-    def __init__(
-        self,
-        dependency: Callable[..., Any] | None = None,
-        *,
-        use_cache: bool = True,
-        scope: Literal["function", "request"] | None = None,
-        max_concurrency: int | None = None,
-    ) -> None:
-        if scope not in (None, "function", "request"):
-            raise ValueError(f"Depends(scope=...) must be 'function' or 'request', got {scope!r}")
-        if max_concurrency is not None and (type(max_concurrency) is not int or max_concurrency < 1):
+    dependency: Callable[..., Any] | None = None
+    use_cache: bool = dataclasses.field(default=True, kw_only=True)
+    scope: Literal["function", "request"] | None = dataclasses.field(default=None, kw_only=True)
+    #: At most this many calls of this dependency run at once (a ``yield`` one counts until it ends).
+    max_concurrency: int | None = dataclasses.field(default=None, kw_only=True)
+    #: The declaration's own slots: two declarations with the same arguments don't share a limit.
+    _limit: ConcurrencyLimit | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.scope not in (None, "function", "request"):
+            raise ValueError(f"Depends(scope=...) must be 'function' or 'request', got {self.scope!r}")
+        limit = self.max_concurrency
+        if limit is None:
+            object.__setattr__(self, "_limit", None)
+            return
+        if type(limit) is not int or limit < 1:
             raise ValueError("max_concurrency must be a positive integer or None")
-        self.dependency = dependency
-        self.use_cache = use_cache
-        self.scope = scope
-        #: At most this many calls of this dependency run at once (a ``yield`` one counts until it ends).
-        self.max_concurrency = max_concurrency
+        # A copy (dataclasses.replace) keeps the original's slots unless it changed the limit.
+        if self._limit is None or self._limit.limit != limit:
+            object.__setattr__(self, "_limit", ConcurrencyLimit(limit))
 
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__name__", type(self.dependency).__name__)
@@ -252,15 +338,8 @@ class Depends:
         return f"{type(self).__name__}({name}{cache})"
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
 class Security(Depends):
     """A dependency that also declares OAuth2 scopes (for security schemes and ``SecurityScopes``)."""
 
-    def __init__(
-        self,
-        dependency: Callable[..., Any] | None = None,
-        *,
-        scopes: Sequence[str] | None = None,
-        use_cache: bool = True,
-    ) -> None:
-        super().__init__(dependency=dependency, use_cache=use_cache)
-        self.scopes = list(scopes or [])
+    scopes: Sequence[str] | None = dataclasses.field(default=None, kw_only=True)

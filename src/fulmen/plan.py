@@ -8,14 +8,16 @@ result becomes bytes) is decided once (DESIGN.md §3.1); a request only runs the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import dataclasses
 import functools
 import inspect
 import re
+import sys
 import typing
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -31,12 +33,14 @@ from fulmen.exceptions import (
     RequestValidationError,
     ValidationException,
 )
+from fulmen.foreign import foreign_response, is_starlette_json_class, is_starlette_response
 from fulmen.forms import (
     FormSolver,
     close_files_after,
     compile_form_solver,
     ensure_multipart_installed,
     form_fields_are_not_json,
+    form_union_validator,
     has_form_fields,
     is_upload_annotation,
 )
@@ -44,7 +48,6 @@ from fulmen.param_models import ParamModel, is_missing, missing_model, param_mod
 from fulmen.requests import HTTPConnection, Request
 from fulmen.responses import InjectedResponse, JSONResponse, Response
 from fulmen.validation import (
-    _PYDANTIC_ONLY_SETTINGS,
     BodyParseFailure,
     Constraints,
     JSONDecodeFailure,
@@ -54,6 +57,7 @@ from fulmen.validation import (
     constraints_from_metadata,
     is_pydantic_model,
     loads_json,
+    marker_needs_pydantic,
 )
 from fulmen.websockets import WebSocket
 
@@ -100,14 +104,39 @@ class _Field:
     required: bool = dataclasses.field(init=False)
     #: ``validation_alias=AliasChoices("a", "b")``: the other names, tried in order when ``alias`` is missing.
     alt_aliases: tuple[str, ...] = ()
+    #: ``validate_default=True``: a default used for a missing value goes through the validator too.
+    validate_default: bool = False
+
+    #: The default can change in place (a list, a model instance): each request gets a deep copy of it.
+    copy_default: bool = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.required = self.default is _MISSING and self.default_factory is None
+        self.copy_default = _needs_copy(self.default)
 
     def default_value(self) -> Any:
-        """The declared default (a fresh one from ``default_factory`` when given)."""
+        """The declared default: a fresh one from ``default_factory``, a deep copy when it is mutable."""
         factory = self.default_factory
-        return factory() if factory is not None else _copy_default(self.default)
+        if factory is not None:
+            return factory()
+        # PERF: decided once; immutable defaults (numbers, strings, enums ...) are handed out as they are.
+        return copy.deepcopy(self.default) if self.copy_default else self.default
+
+    def fill_missing(
+        self, loc: tuple[Any, ...], values: dict[str, Any], errors: list[dict[str, Any]]
+    ) -> None:
+        """Handle a value the request didn't send: a 'missing' error, or the default (validated if asked)."""
+        if self.required:
+            errors.append(_missing(loc))
+            return
+        value = self.default_value()
+        if self.validate_default:
+            try:
+                value = self.validate(value)
+            except ValidationFailure as exc:
+                errors.extend(_prefixed(exc.errors, loc))
+                return
+        values[self.name] = value
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -127,6 +156,8 @@ class BodyField(_Field):
 
     marker: params.Body
     decode_json: Callable[[bytes], Any]
+    #: ``Json[...]`` (pydantic): one value holding JSON text, even when it decodes to a list.
+    is_json: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -158,9 +189,11 @@ class Dependant:
     #: Identity for the per-request cache (the call, plus its OAuth2 scopes when it uses them).
     cache_key: Any = None
     #: ``Depends(max_concurrency=n)``: the limit, shared by every request through this declaration.
-    limiter: ConcurrencyLimit | None = None
+    limiter: params.ConcurrencyLimit | None = None
     path: str = ""
     where: str = ""
+    #: ``strict_content_type=False``: a body sent without a Content-Type header is read as JSON (root only).
+    json_without_content_type: bool = False
 
     @property
     def scopes(self) -> list[str]:
@@ -180,40 +213,56 @@ class Dependant:
         return out
 
 
-def _copy_default(value: Any) -> Any:
-    # Mutable defaults are copied per request so one request can't leak into the next (FastAPI deep-copies).
-    if isinstance(value, (list, dict, set)):
-        return copy.deepcopy(value)
-    return value
+def _needs_copy(value: Any) -> bool:
+    """Whether a default must be deep-copied for each request so one request can't leak into the next.
 
-
-def _call_candidates(call: Any) -> list[Any]:
-    """The functions that tell what kind of callable ``call`` is: itself, what ``functools.partial`` and
-    ``functools.wraps`` wrap, and (for a callable instance) its ``__call__`` seen the same way.
-
-    A decorator written with ``functools.wraps`` keeps its target's kind, as in FastAPI: a sync wrapper around
-    an ``async def`` is awaited, one around a generator is a yield dependency.
+    FastAPI deep-copies every default (a model instance as much as a list); deepcopy gives back the value
+    itself for immutable ones, which are then handed out as they are.
     """
-    bare = call
-    while isinstance(bare, functools.partial):
-        bare = bare.func
-    unwrapped = inspect.unwrap(bare)
-    if inspect.isclass(unwrapped):
-        return [bare]  # an ``async def`` wrapper around a class is still awaited
-    found = [bare, unwrapped]
-    for holder in (bare, unwrapped):
-        if inspect.isroutine(holder):
-            continue
-        dunder_call = getattr(holder, "__call__", None)  # noqa: B004
-        while isinstance(dunder_call, functools.partial):
-            dunder_call = dunder_call.func
-        if dunder_call is not None:
-            found += [dunder_call, inspect.unwrap(dunder_call)]
-    return found
+    try:
+        return copy.deepcopy(value) is not value
+    except Exception:  # can't be copied: copy per request anyway, failing there as FastAPI does
+        return True
+
+
+def _unwrap_partial(call: Any) -> Any:
+    """The callable a ``functools.partial`` (of a partial ...) calls: its kind decides how it is run."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    return call
+
+
+def _unwrapped(call: Any) -> Any:
+    """What ``call`` stands for: through ``functools.partial`` and ``functools.wraps`` (``__wrapped__``)."""
+    call = _unwrap_partial(call)
+    try:
+        return inspect.unwrap(call)
+    except ValueError:  # a __wrapped__ cycle: take the callable as it is
+        return call
+
+
+def _has_kind(call: Any, test: Callable[[Any], bool]) -> bool:
+    """Whether ``call`` runs as ``test`` says (coroutine, generator ...), FastAPI's way: the callable or what
+    it wraps passes, or else (not for a class) its ``__call__``, or what that wraps, passes.
+
+    So a ``functools.wraps`` decorator around a generator or coroutine function, or around a callable
+    instance, keeps the kind of what it decorates, as in FastAPI (the call itself returns the generator or
+    awaitable).
+    """
+    direct, inner = _unwrap_partial(call), _unwrapped(call)
+    if test(direct) or test(inner):
+        return True
+    if inspect.isclass(direct) or inspect.isclass(inner):
+        return False
+    for owner in (direct, inner):
+        dunder = getattr(owner, "__call__", None)  # noqa: B004
+        if dunder is not None and (test(_unwrap_partial(dunder)) or test(_unwrapped(dunder))):
+            return True
+    return False
 
 
 def _is_coroutine_callable(call: Any) -> bool:
-    return any(inspect.iscoroutinefunction(target) for target in _call_candidates(call))
+    return _has_kind(call, inspect.iscoroutinefunction)
 
 
 def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
@@ -263,10 +312,10 @@ def _annotated(tp: Any, metadata: list[Any]) -> Any:
 
 def _with_marker(ann: Any, metadata: list[Any], marker: Any) -> Any:
     """``ann`` with a marker given as the default (``Query(strict=True)``) attached when it asks for a setting
-    only pydantic implements (``strict``, ``allow_inf_nan``, ``max_digits``, ``decimal_places``)."""
+    only pydantic implements (``strict``, ``union_mode``, ``fail_fast``, a compiled ``pattern`` ...)."""
     if any(m is marker for m in metadata):
         return ann
-    if all(getattr(marker, name, None) is None for name in _PYDANTIC_ONLY_SETTINGS):
+    if not marker_needs_pydantic(marker):
         return ann
     return _annotated(ann, [marker])
 
@@ -296,8 +345,17 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
+def _core_type(tp: Any) -> Any:
+    """``tp`` without ``Annotated`` and ``| None`` layers, in any nesting (``Annotated[X, ...] | None``)."""
+    while True:
+        inner = _strip_optional(_unwrap_annotated(tp)[0])
+        if inner is tp:
+            return tp
+        tp = inner
+
+
 def _is_sequence(tp: Any) -> bool:
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     origin = get_origin(tp)
     return (
         origin in (list, set, frozenset, tuple)
@@ -308,7 +366,7 @@ def _is_sequence(tp: Any) -> bool:
 
 def _is_scalar(tp: Any) -> bool:
     """True for types that FastAPI reads from the query string by default (not models, dicts or lists)."""
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     origin = get_origin(tp)
     if origin is not None:
         if origin is typing.Literal:
@@ -327,7 +385,7 @@ def _is_scalar(tp: Any) -> bool:
 
 def _has_scalar_items(tp: Any) -> bool:
     """True for a sequence annotation of scalars (``list[int]``): what a repeated key can fill."""
-    tp = _strip_optional(_unwrap_annotated(tp)[0])
+    tp = _core_type(tp)
     return all(_is_scalar(a) for a in get_args(tp) if a is not Ellipsis)
 
 
@@ -370,12 +428,16 @@ def get_dependant(
     elif scope is not None:
         dep.scope = scope
     for pname, annotation, default in _typed_signature(call):
+        if type(annotation).__name__ == "TypeAliasType":
+            # ``type Alias = Annotated[T, Depends(...)]`` (PEP 695 or typing_extensions): its value declares.
+            annotation = annotation.__value__
         base, metadata = _unwrap_annotated(annotation)
         marker: Any = None
         for m in metadata:
             if isinstance(m, (params.Param, params.Body, params.Depends)):
                 marker = m
-        if isinstance(default, (params.Param, params.Body, params.Depends)):
+        marker_is_default = isinstance(default, (params.Param, params.Body, params.Depends))
+        if marker_is_default:
             if marker is not None:
                 raise FastAPIError(
                     f"{where}: parameter {pname!r} declares {type(marker).__name__}() in Annotated and "
@@ -388,12 +450,18 @@ def get_dependant(
         if isinstance(marker, params.Depends):
             dep.dependencies.append(sub_dependant(marker, dep, name=pname, annotation=base))
             continue
+        # A pydantic Field() in Annotated fills in what the marker (there, or implied below) leaves unset; a
+        # marker given as the default value stands alone (FastAPI ignores the annotation's Field() then).
+        infos = [] if marker_is_default else [m for m in metadata if _is_field_info(m)]
+        if infos and marker is not None:
+            marker = _with_field_info(marker, infos)
         if marker is None and isinstance(base, type):
-            if (
-                base is HTTPConnection
-                or issubclass(base, (Request, WebSocket))
-                or _is_starlette_connection(base)
-            ):
+            role = _starlette_role(base)
+            if role is not None:
+                # FastAPI code may annotate with Starlette's classes; fulmen's objects fill the same role.
+                setattr(dep, role, pname)
+                continue
+            if base is HTTPConnection or issubclass(base, (Request, WebSocket)):
                 # A WebSocket route passes its WebSocket where an HTTP route passes its Request.
                 dep.request_param = pname
                 continue
@@ -413,28 +481,39 @@ def get_dependant(
         where_param = f"{where}, parameter {pname!r}"
         if base is inspect.Parameter.empty:
             base = Any
-        if pname in path_param_names and not isinstance(marker, params.Body):
-            if marker is not None and not isinstance(marker, params.Path):
+        is_path = isinstance(marker, params.Path)
+        key = _path_key(pname, marker, path_param_names) if is_path else pname
+        if key in path_param_names and not isinstance(marker, params.Body):
+            if marker is not None and not is_path:
                 raise FastAPIError(
                     f"{where_param} is a path parameter in {path!r} but is declared as "
                     f"{type(marker).__name__}()"
                 )
-            marker = marker or params.Path()
-            dep.path_params.append(_param_field(pname, base, metadata, marker, _MISSING, "path", where_param))
+            marker = marker or _with_field_info(params.Path(), infos)
+            field = _param_field(pname, base, metadata, marker, _MISSING, "path", where_param, key)
+            dep.path_params.append(field)
             continue
-        if isinstance(marker, params.Path):
-            raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{pname}}}")
+        if is_path:
+            if not _router_prefix_pending.get():
+                raise FastAPIError(f"{where_param} is declared with Path() but {path!r} has no {{{key}}}")
+            # On an APIRouter the placeholder may come with include_router(prefix=...), where the route is
+            # analysed again with its full path; until then it is a path parameter that is never sent.
+            field = _param_field(pname, base, metadata, marker, _MISSING, "path", where_param, key)
+            dep.path_params.append(field)
+            continue
         if marker is None and is_upload_annotation(base):
-            marker = params.File()  # FastAPI: an UploadFile annotation alone means File()
+            marker = _with_field_info(params.File(), infos)  # FastAPI: an UploadFile alone means File()
         if isinstance(marker, params.Body):
             dep.body_params.append(_body_field(pname, base, metadata, marker, default, where_param))
             continue
         if marker is None:
             if _is_scalar(base):
-                marker = params.Query()
+                marker = _with_field_info(params.Query(), infos)
             else:
                 dep.body_params.append(
-                    _body_field(pname, base, metadata, params.Body(), default, where_param)
+                    _body_field(
+                        pname, base, metadata, _with_field_info(params.Body(), infos), default, where_param
+                    )
                 )
                 continue
         source = marker.in_.value if marker.in_ is not None else "query"
@@ -468,7 +547,7 @@ def sub_dependant(
             f'The dependency "{getattr(parent.call, "__name__", parent.call)}" has a scope of "request", '
             'it cannot depend on dependencies with scope "function".'
         )
-    own = list(marker.scopes) if isinstance(marker, params.Security) else []
+    own = list(marker.scopes or []) if isinstance(marker, params.Security) else []
     label = getattr(call, "__qualname__", None) or type(call).__qualname__
     sub = get_dependant(
         call,
@@ -481,26 +560,8 @@ def sub_dependant(
         own_scopes=own,
         parent_scopes=parent.scopes,
     )
-    if marker.max_concurrency is not None:
-        sub.limiter = ConcurrencyLimit(marker.max_concurrency)
+    sub.limiter = marker._limit
     return sub
-
-
-class ConcurrencyLimit:
-    """A semaphore for ``Depends(max_concurrency=n)``, created in the loop that first uses it."""
-
-    __slots__ = ("limit", "semaphore")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.semaphore: asyncio.Semaphore | None = None
-
-    def get(self) -> asyncio.Semaphore:
-        """The semaphore (one per declaration; each worker process has its own)."""
-        sem = self.semaphore
-        if sem is None:
-            sem = self.semaphore = asyncio.Semaphore(self.limit)
-        return sem
 
 
 def add_route_dependencies(dep: Dependant, markers: Sequence[params.Depends]) -> None:
@@ -521,27 +582,28 @@ def _path_param_names(path: str) -> set[str]:
 
 
 def _generator_kind(call: Any) -> tuple[bool, bool]:
-    """(is a generator function, is an async generator function), looking through callable instances,
-    ``functools.partial`` and ``functools.wraps`` decorators."""
-    targets = _call_candidates(call)
-    return (
-        any(inspect.isgeneratorfunction(target) for target in targets),
-        any(inspect.isasyncgenfunction(target) for target in targets),
-    )
+    """(is a generator function, is an async generator function), as ``_has_kind`` decides."""
+    return _has_kind(call, inspect.isgeneratorfunction), _has_kind(call, inspect.isasyncgenfunction)
 
 
-_STARLETTE_CONNECTIONS = {
-    ("starlette.requests", "Request"),
-    ("starlette.requests", "HTTPConnection"),
-    ("starlette.websockets", "WebSocket"),
+#: Starlette's classes that FastAPI code annotates parameters with, and the ``Dependant`` slot fulmen fills
+#: for each (fulmen's Request, WebSocket, Response and BackgroundTasks have the same API). Matched by name,
+#: so Starlette is never imported.
+_STARLETTE_ROLES = {
+    ("starlette.requests", "Request"): "request_param",
+    ("starlette.requests", "HTTPConnection"): "request_param",
+    ("starlette.websockets", "WebSocket"): "request_param",
+    ("starlette.responses", "Response"): "response_param",
+    ("starlette.background", "BackgroundTasks"): "background_param",
 }
 
 
-def _is_starlette_connection(tp: type) -> bool:
-    """Starlette's ``Request``/``WebSocket``/``HTTPConnection`` (code written for FastAPI often imports
-    them from Starlette): the parameter gets fulmen's request or WebSocket. Told by name, not by import.
-    """
-    return any((klass.__module__, klass.__qualname__) in _STARLETTE_CONNECTIONS for klass in tp.__mro__)
+def _starlette_role(cls: type) -> str | None:
+    """The ``Dependant`` slot for a parameter annotated with one of Starlette's classes, else None."""
+    module = getattr(cls, "__module__", "")
+    if not isinstance(module, str) or not module.startswith("starlette."):
+        return None
+    return _STARLETTE_ROLES.get((module, cls.__qualname__))
 
 
 def _is_security_scopes(tp: type) -> bool:
@@ -580,46 +642,137 @@ def _validation_aliases(marker: Any) -> tuple[str, ...]:
     return ()
 
 
+def _is_field_info(item: Any) -> bool:
+    return type(item).__name__ == "FieldInfo" and (type(item).__module__ or "").startswith("pydantic")
+
+
+def _with_field_info(marker: Any, infos: list[Any]) -> Any:
+    """``marker`` (a copy) with the names and metadata of the pydantic ``Field()``s from its ``Annotated``,
+    where the marker leaves them unset."""
+    found = {}
+    for info in infos:
+        for name in params.FIELD_INFO_SETTINGS:
+            value = getattr(info, name, None)
+            if value is not None:
+                found[name] = value
+    explicit: frozenset[str] = getattr(marker, "explicit_settings", frozenset())
+    found = {
+        name: value
+        for name, value in found.items()
+        if name not in explicit and getattr(marker, name, None) is None
+    }
+    if not found:
+        return marker
+    marker = copy.copy(marker)
+    for name, value in found.items():
+        setattr(marker, name, value)
+    return marker
+
+
+class ParameterTypeError(FastAPIError, AssertionError):
+    """A parameter declared with a type its source can't carry (a model from the path, a dict from the query).
+
+    Also an ``AssertionError``: FastAPI reports these with ``assert``, so code catching that keeps working.
+    """
+
+
+def _default_settings(marker: Any, metadata: list[Any]) -> tuple[Callable[[], Any] | None, bool]:
+    """The default factory and ``validate_default`` of a parameter: the marker's, else a pydantic ``Field``'s
+    in ``Annotated`` (FastAPI merges the two, the marker winning where it says something)."""
+    factory = marker.default_factory
+    validate_default = marker.validate_default
+    for m in metadata:
+        if type(m).__name__ == "FieldInfo" and (type(m).__module__ or "").startswith("pydantic"):
+            if factory is None:
+                factory = m.default_factory
+            if validate_default is None:
+                validate_default = m.validate_default
+    return factory, bool(validate_default)
+
+
+#: True while an APIRouter (not an app) registers a route: ``Path()`` parameters whose ``{placeholder}`` isn't
+#: in the route's path yet are accepted, since ``include_router(prefix=...)`` may add it.
+_router_prefix_pending: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "fulmen_router_prefix_pending", default=False
+)
+
+
+@contextlib.contextmanager
+def path_placeholders_may_come_later(pending: bool) -> Iterator[None]:
+    """While registering one route: whether a missing ``{placeholder}`` may still come from a prefix."""
+    token = _router_prefix_pending.set(pending)
+    try:
+        yield
+    finally:
+        _router_prefix_pending.reset(token)
+
+
+def _path_key(name: str, marker: params.Param, path_param_names: set[str]) -> str:
+    """The ``{placeholder}`` a ``Path()`` parameter reads: the first ``validation_alias`` choice the path has,
+    else a plain-string validation alias, else its alias, else its name (as FastAPI looks it up)."""
+    for candidate in _validation_aliases(marker):
+        if candidate in path_param_names:
+            return candidate
+    if isinstance(marker.validation_alias, str) and marker.validation_alias:
+        return marker.validation_alias
+    return marker.alias or name
+
+
 def _param_field(
-    name: str, tp: Any, metadata: list[Any], marker: params.Param, default: Any, source: str, where: str
+    name: str,
+    tp: Any,
+    metadata: list[Any],
+    marker: params.Param,
+    default: Any,
+    source: str,
+    where: str,
+    path_key: str | None = None,
 ) -> ParamField:
-    alias = marker.alias or name
+    alias = path_key or marker.alias or name
     if source == "header" and marker.alias is None and getattr(marker, "convert_underscores", True):
         alias = name.replace("_", "-")
     # FastAPI reads a parameter under its validation alias when one is declared, literally (no conversion).
     aliases = _validation_aliases(marker) if source != "path" else ()
     if aliases:
         alias = aliases[0]
-    if source == "header":
-        alias = alias.lower()
-        aliases = tuple(a.lower() for a in aliases)
+    if source == "header" and not aliases and marker.alias is None:
+        alias = alias.lower()  # a declared name keeps its case in error locations (headers match any case)
     # pydantic's ``Json[list[int]]`` is one value holding JSON text, not a repeated key.
     is_json = any(_is_json_marker(m) for m in metadata)
     is_list = _is_sequence(tp) and not is_json
-    if is_list and source in ("path", "cookie"):
+    if is_list and source == "path":
+        raise ParameterTypeError(f"{where}: Path params must be of one of the supported types (not a list)")
+    if is_list and source == "cookie":
         raise FastAPIError(f"{where}: a list can't come from a {source} parameter")
     model: ParamModel | None = None
-    found = param_model_of(tp) if source != "path" and not is_list else None
+    # ``Json[Model]`` is one value holding a model's JSON, not a parameter model read from many keys.
+    found = param_model_of(tp) if source != "path" and not is_list and not is_json else None
     if found is not None:
         try:
             model = ParamModel(*found, source, getattr(marker, "convert_underscores", True))
         except Exception as exc:  # a model whose fields can't be inspected
             raise FastAPIError(f"{where}: {exc}") from exc
+    elif source == "path" and not (is_json or _is_scalar(tp)):
+        raise ParameterTypeError(
+            f"{where}: Path params must be of one of the supported types (scalar types), got {tp!r}"
+        )
     elif not (is_json or (_has_scalar_items(tp) if is_list else _is_scalar(tp))):
-        raise FastAPIError(
-            f"{where}: {source} parameters must be scalar types, lists of them or a parameter model (a "
-            f"Pydantic model, msgspec Struct, dataclass or TypedDict, or one of them | None), got {tp!r}; "
-            "use Body() for structured data"
+        raise ParameterTypeError(
+            f"{where}: {source.capitalize()} parameter {name!r} must be one of the supported types: scalar "
+            "types, lists of them or a parameter model (a Pydantic model, msgspec Struct, dataclass or "
+            f"TypedDict, or one of them | None), got {tp!r}; use Body() for structured data"
         )
     ann = _with_marker(_annotated(tp, metadata), metadata, marker)
     validate = _validator(ann, constraints_from_metadata([marker]), where)
+    factory, validate_default = _default_settings(marker, metadata)
     return ParamField(
         name=name,
         alias=alias,
         annotation=tp,
         validate=validate,
         default=default,
-        default_factory=marker.default_factory,
+        default_factory=factory,
+        validate_default=validate_default,
         source=source,
         marker=marker,
         is_list=is_list,
@@ -636,7 +789,8 @@ def _body_field(
         ensure_multipart_installed(where)  # needs python-multipart, like FastAPI (at registration)
     ann = _with_marker(_annotated(tp, metadata), metadata, marker)
     constraints = constraints_from_metadata([marker])
-    validate = _validator(ann, constraints, where)
+    union_validate = form_union_validator(tp, metadata, marker) if is_form else None
+    validate = union_validate or _validator(ann, constraints, where)
     decode: Callable[[bytes], Any]
     if is_form:
         decode = form_fields_are_not_json  # read from the parsed form (fulmen.forms), never from JSON
@@ -650,6 +804,7 @@ def _body_field(
     if not is_form and not metadata and constraints is None and is_pydantic_model(tp) and not _is_strict(tp):
         decode = _pydantic_fast_path(tp, decode)
     aliases = _validation_aliases(marker)
+    factory, validate_default = _default_settings(marker, metadata)
     return BodyField(
         name=name,
         alias=aliases[0] if aliases else marker.alias or name,
@@ -657,9 +812,11 @@ def _body_field(
         annotation=tp,
         validate=validate,
         default=default,
-        default_factory=marker.default_factory,
+        default_factory=factory,
+        validate_default=validate_default,
         marker=marker,
         decode_json=decode,
+        is_json=any(_is_json_marker(m) for m in metadata),
     )
 
 
@@ -778,10 +935,7 @@ def _solve_params(
         if raw is None and f.alt_aliases:
             raw, alias = _lookup_alternatives(f, lookup, getlist)
         if raw is None:
-            if f.required:
-                errors.append(_missing((f.source, f.alias)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing((f.source, f.alias), values, errors)
             continue
         try:
             values[f.name] = f.validate(raw)
@@ -807,16 +961,19 @@ def _solve_model(
     if is_missing(raw):
         if f.required:
             errors.append(missing_model(model))
-        else:
+            return
+        if not f.validate_default:
             values[f.name] = f.default_value()
-        return
+            return
+        raw = f.default_value()
     try:
         values[f.name] = f.validate(raw)
     except ValidationFailure as exc:
         errors.extend(model.relocate(exc.errors))
 
 
-def _is_json_content_type(request: Request) -> bool:
+def _is_json_content_type(request: Request, lax: bool = False) -> bool:
+    """Whether the body is JSON by its Content-Type (``lax``, from ``strict_content_type=False``: or none)."""
     for k, v in request.raw_headers:
         if k == b"content-type":
             # PERF: the overwhelmingly common value is checked without parsing.
@@ -827,23 +984,37 @@ def _is_json_content_type(request: Request) -> bool:
                 return False
             sub = media[12:]
             return sub == b"json" or sub.endswith(b"+json")
-    return False
+    return lax
+
+
+async def read_route_body(request: Request) -> bytes:
+    """``request.body()`` for a route's body parameters: a failed read (the client left mid-body under an ASGI
+    server) is FastAPI's 400, not a 500 with a logged traceback; HTTP errors (a limit's 413) pass through."""
+    try:
+        return await request.body()
+    except BaseHTTPException:
+        raise
+    except Exception as exc:
+        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from exc
 
 
 async def _solve_body(
     dep: Dependant, request: Request, values: dict[str, Any], errors: list[dict[str, Any]]
 ) -> Any:
     fields = dep.body_params
-    body = await request.body()
-    is_json = bool(body) and _is_json_content_type(request)
+    # PERF: read_route_body inlined (one coroutine frame less per body request).
+    try:
+        body = await request.body()
+    except BaseHTTPException:
+        raise
+    except Exception as unreadable:
+        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unreadable
+    is_json = bool(body) and _is_json_content_type(request, dep.json_without_content_type)
     embed = len(fields) > 1 or bool(fields[0].marker.embed)
     if not embed:
         f = fields[0]
         if not body:
-            if f.required:
-                errors.append(_missing(("body",)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing(("body",), values, errors)
             return None
         # One name per except clause: mypyc types a name once per function (docs/engine.md, What to compile).
         try:
@@ -891,10 +1062,7 @@ def solve_embedded(
                     raw, alias = data[alt], alt
                     break
         if raw is _MISSING:
-            if f.required:
-                errors.append(_missing(("body", f.alias)))
-            else:
-                values[f.name] = f.default_value()
+            f.fill_missing(("body", f.alias), values, errors)
             continue
         try:
             values[f.name] = f.validate(raw)
@@ -989,6 +1157,16 @@ def json_response(body: bytes, status_code: int) -> Response:
     return r
 
 
+def as_response(response: Any) -> Response:
+    """``response`` as fulmen's ``Response``: a ``response_class`` may be Starlette's (FastAPI code)."""
+    if isinstance(response, Response):
+        return response
+    foreign = foreign_response(response)
+    if foreign is None:
+        raise TypeError(f"response_class made {type(response).__name__}, which is not a Response")
+    return foreign
+
+
 def _make_serializer(
     response_class: type[Response],
     status_code: int | None,
@@ -1010,6 +1188,9 @@ def _make_serializer(
             def model_bytes(result: Any) -> Response:
                 if isinstance(result, Response):
                     return result
+                foreign = foreign_response(result)
+                if foreign is not None:
+                    return foreign
                 return json_response(serialize_result(result), default_status)
 
             return model_bytes
@@ -1019,6 +1200,9 @@ def _make_serializer(
             def model_json(result: Any) -> Response:
                 if isinstance(result, Response):
                     return result
+                foreign = foreign_response(result)
+                if foreign is not None:
+                    return foreign
                 return json_response(encode_json_plain(serialize_result(result)), default_status)
 
             return model_json
@@ -1026,7 +1210,10 @@ def _make_serializer(
         def model_class(result: Any) -> Response:
             if isinstance(result, Response):
                 return result
-            return response_class(serialize_result(result), **class_status)
+            foreign = foreign_response(result)
+            if foreign is not None:
+                return foreign
+            return as_response(response_class(serialize_result(result), **class_status))
 
         return model_class
 
@@ -1036,6 +1223,9 @@ def _make_serializer(
             def no_body(result: Any) -> Response:
                 if isinstance(result, Response):
                     return result
+                foreign = foreign_response(result)
+                if foreign is not None:
+                    return foreign
                 return Response(status_code=default_status, media_type=response_class.media_type)
 
             return no_body
@@ -1044,19 +1234,25 @@ def _make_serializer(
             if isinstance(result, Response):
                 return result
             # PERF: the native case inline (no encoder frame per request); see fulmen.encoders.
-            return json_response(
-                _encode(result) if _is_native(result) else encode_json_converted(result), default_status
-            )
+            if _is_native(result):
+                return json_response(_encode(result), default_status)
+            foreign = foreign_response(result)  # a Starlette response (not on the native path above)
+            if foreign is not None:
+                return foreign
+            return json_response(encode_json_converted(result), default_status)
 
         return to_json
 
-    is_json_class = issubclass(response_class, JSONResponse)
+    is_json_class = issubclass(response_class, JSONResponse) or is_starlette_json_class(response_class)
 
     def to_class(result: Any) -> Response:
         if isinstance(result, Response):
             return result
+        foreign = foreign_response(result)
+        if foreign is not None:
+            return foreign
         content = jsonable_encoder(result) if is_json_class else result
-        return response_class(content, **class_status)
+        return as_response(response_class(content, **class_status))
 
     return to_class
 
@@ -1109,6 +1305,9 @@ class EndpointContext:
     def attach(self, exc: BaseException, method: str, root_path: str) -> None:
         """Record the endpoint on a validation error that has no endpoint yet; other exceptions pass."""
         if isinstance(exc, ValidationException) and exc.endpoint_ctx is None:
+            telemetry = sys.modules.get("fulmen.telemetry._api")
+            if telemetry is not None:
+                telemetry.validation_failed(exc)
             ctx = dict(self._where())
             if self.path:
                 ctx["path"] = f"{method} {root_path.rstrip('/')}{self.path}"
@@ -1124,11 +1323,13 @@ def compile_plan(
     serialize_result: Callable[[Any], Any] | None = None,
     result_is_json: bool = False,
     invoke_override: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+    operations: Any = None,
 ) -> RequestHandler:
     """Build the request handler for an endpoint: only the steps this endpoint needs, in a flat sequence.
 
     ``serialize_result`` applies a response model to non-Response results (``fulmen.response_model``); it
     returns JSON-ready data for ``response_class``, or the JSON body bytes when ``result_is_json``.
+    ``operations`` (``fulmen.telemetry._operations``, for an instrumented app) times the steps in spans.
     """
     call = dep.call
     serialize = _make_serializer(response_class, status_code, serialize_result, result_is_json)
@@ -1166,11 +1367,26 @@ def compile_plan(
         # A generator endpoint (fulmen.stream_endpoints): calling it builds the streaming response.
         invoke = invoke_override
 
-    if dep.dependencies or dep.security_scopes_param is not None:
+    # An instrumented app's route (APIRoute.instrument): the steps are timed, and the plan takes the general
+    # path, whose solver is one step to time. Other routes are compiled without any of it.
+    timed = operations
+    if timed is not None:
+        mode = (
+            "other" if streams else "async" if dep.is_coroutine else "inline" if inline_sync else "threadpool"
+        )
+        invoke = timed.timed_invoke(invoke, call, mode)
+        serialize = timed.timed_serialize(serialize, call)
+
+    if dep.dependencies or dep.security_scopes_param is not None or timed is not None:
         from fulmen.dependencies import compile_with_dependencies
 
         handler = compile_with_dependencies(
-            dep, invoke=invoke, serialize=serialize, inline_sync=inline_sync, streams=streams
+            dep,
+            invoke=invoke,
+            serialize=serialize,
+            inline_sync=inline_sync,
+            streams=streams,
+            operations=timed,
         )
         if any(has_form_fields(d.body_params) for d in dep.iter_tree()):
             return close_files_after(handler)
@@ -1219,9 +1435,11 @@ def compile_plan(
                     tasks = values[dep.background_param] = BackgroundTasks()
             result = await invoke(values)
             response = serialize(result)
-            if sub is not None and (response is not result or streams):
+            if sub is not None and (
+                (response is not result and not is_starlette_response(result)) or streams
+            ):
                 # FastAPI applies the injected response to data it serialises (and to generator streams), not
-                # to a Response the handler returns itself.
+                # to a Response the handler returns itself (fulmen's, or Starlette's converted).
                 response = _merge_sub_response(response, sub)
             # A generator endpoint adds its tasks while the response streams: attach them even when none
             # was added yet (an empty BackgroundTasks runs nothing).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
@@ -69,11 +69,13 @@ class Request:
     """An HTTP request: method, URL, headers, cookies, client, body and per-request state."""
 
     __slots__ = (
+        "__weakref__",  # weak references work, as on Starlette's Request (caches keyed by request)
         "_asgi_scope",
         "_body",
         "_cookies",
         "_disconnect_probe",
         "_form",
+        "_form_limits",
         "_headers",
         "_json",
         "_mounted_from",
@@ -257,6 +259,8 @@ class Request:
 
     #: The parsed form, once ``form()`` has read it (unset until then).
     _form: FormData
+    #: The route's ``form_limits`` for its Form()/File() parameters (fulmen.limits; unset for most routes).
+    _form_limits: Mapping[str, Any]
 
     def form(
         self,
@@ -332,6 +336,11 @@ class Request:
             "app": self.app,
             "state": self.state._state,
         }
+        if self.app is not None:
+            # Starlette's scope["route"]: routing records nothing per request, so it is found again here.
+            route = self.app._matched_route(self)
+            if route is not None:
+                scope["route"] = route
         asgi_scope: dict[str, Any] | None = getattr(self, "_asgi_scope", None)
         if asgi_scope is not None:
             # What ASGI middleware added to the server's scope (``session``, ``user``, ``auth``...).

@@ -42,6 +42,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 import msgspec
 
 from fulmen.exceptions import FastAPIError, ResponseValidationError
+from fulmen.foreign import is_starlette_response_class
 from fulmen.responses import Response
 
 __all__ = [
@@ -144,7 +145,9 @@ def effective_response_model(
     if not isinstance(response_model, DefaultPlaceholder):
         return response_model
     annotation = _return_annotation(endpoint, where)
-    if isinstance(annotation, type) and issubclass(annotation, Response):
+    if isinstance(annotation, type) and (
+        issubclass(annotation, Response) or is_starlette_response_class(annotation)
+    ):
         return None
     origin = get_origin(annotation)
     if origin in _STREAM_ORIGINS and _is_generator_callable(endpoint):

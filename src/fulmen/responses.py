@@ -46,6 +46,9 @@ class Response:
     #: True when the body is produced while sending (streams, files): the front doors then call ``prepare``
     #: and ``send_body`` instead of writing ``body``. PERF: a class attribute, read once per response.
     streaming: ClassVar[bool] = False
+    #: True for template responses: under a client that asks for ASGI's ``http.response.debug`` extension
+    #: (the TestClient), the template and its context are sent ahead of the response for the test to read.
+    has_debug_info: ClassVar[bool] = False
 
     __slots__ = ("background", "body", "raw_headers", "status_code")
 
@@ -156,8 +159,9 @@ class Response:
         secure: bool = False,
         httponly: bool = False,
         samesite: Literal["lax", "strict", "none"] | None = "lax",
+        partitioned: bool = False,
     ) -> None:
-        """Expire a cookie in the client."""
+        """Expire a cookie in the client (a partitioned cookie is only removed by a partitioned deletion)."""
         self.set_cookie(
             key,
             max_age=0,
@@ -167,6 +171,7 @@ class Response:
             secure=secure,
             httponly=httponly,
             samesite=samesite,
+            partitioned=partitioned,
         )
 
     # -- the sending protocol (used by the front doors for ``streaming`` responses) -------------------------

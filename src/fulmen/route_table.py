@@ -138,9 +138,20 @@ class RouteTable:
         """Routes in declaration order."""
         return self._routes
 
+    def clear(self) -> None:
+        """Forget every route and mount (the router's route list is added again after an edit)."""
+        self._routes = []
+        self.mounts.clear()
+        self._root = _Node()
+        self._static_paths = {}
+        self._static = None
+
     def add(self, route: APIRoute) -> None:
         """Register a route; the same method on an identical path template is a start-up error."""
         shape = path_shape(route.path)
+        if route.implicit_head and "HEAD" not in route.methods:  # given back when the table is rebuilt
+            route.methods.add("HEAD")
+            route.method_list.append("HEAD")
         for other in self._routes:
             if path_shape(other.path) == shape:
                 clash = (route.methods & other.methods) - {"HEAD"}
@@ -150,6 +161,12 @@ class RouteTable:
                         f"declared before it, {other.path!r} ({other.name}); the second could never be "
                         "reached"
                     )
+                # A route declaring HEAD answers it, declared before or after a GET route on the same path
+                # (FastAPI's GET routes don't answer HEAD at all).
+                if route.implicit_head and "HEAD" in other.methods and not other.implicit_head:
+                    _drop_head(route)
+                elif other.implicit_head and "HEAD" in route.methods and not route.implicit_head:
+                    _drop_head(other)
         index = len(self._routes)
         self._routes.append(route)
         if all(s.static for s in route.segments):
@@ -288,6 +305,12 @@ class RouteTable:
             if path is not None:
                 return path
         raise FastAPIError(f"No route exists for name {name!r} and params {sorted(path_params)!r}.")
+
+
+def _drop_head(route: APIRoute) -> None:
+    route.methods.discard("HEAD")
+    if "HEAD" in route.method_list:
+        route.method_list.remove("HEAD")
 
 
 def path_shape(path: str) -> str:

@@ -11,6 +11,8 @@ from enum import Enum
 from typing import Any
 
 from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
+from fulmen.forms import has_form_fields
+from fulmen.limits import FormLimits, first_limit, limit_request, validate_form_limits, validate_max_body_size
 from fulmen.params import Depends
 from fulmen.plan import (
     Dependant,
@@ -106,18 +108,31 @@ class APIRoute:
         inline_sync: bool = False,
         dependencies: Sequence[Depends] | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] = _generate_unique_id,
+        strict_content_type: bool | DefaultPlaceholder = Default(True),
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
         **extra: Any,
     ) -> None:
-        # "" is a router's own root ("@router.get('')"): it becomes the include prefix, never routed alone.
         if path and not path.startswith("/") and not path.startswith("{$"):
-            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed.
+            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed. An empty
+            # path is a router's route that include_router gives a prefix (``@router.get("")``).
             raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
+        validate_max_body_size(max_body_size)
+        #: Largest request body in bytes (None: no limit); a router's default is already applied.
+        self.max_body_size = max_body_size
+        #: Limits for parsing this route's Form()/File() parameters (a router's defaults already merged in).
+        self.form_limits: FormLimits = validate_form_limits(form_limits)
+        #: False: a body without a Content-Type header is read as JSON. A Default() value was not chosen here
+        #: (an including router's choice then applies).
+        self.strict_content_type = strict_content_type
         self.path = path
         #: The unique-id function chosen for this route or its router (None: the including router's).
         self.unique_id_function: Callable[[APIRoute], str] | None = None
         self.endpoint = endpoint
         upper = [m.upper() for m in (methods or ["GET"])]
-        if "GET" in upper and "HEAD" not in upper:
+        #: HEAD answered because the route takes GET (fulmen adds it); a route declaring HEAD takes it over.
+        self.implicit_head = "GET" in upper and "HEAD" not in upper
+        if self.implicit_head:
             upper.append("HEAD")
         self.methods: set[str] = set(upper)
         #: Methods in declaration order, for the ``Allow`` header.
@@ -167,12 +182,22 @@ class APIRoute:
         )
         if self.dependencies:
             add_route_dependencies(self.dependant, self.dependencies)
-        declared = {f.name for d in self.dependant.iter_tree() for f in d.path_params}
+        strict = (
+            strict_content_type.value
+            if isinstance(strict_content_type, DefaultPlaceholder)
+            else strict_content_type
+        )
+        self.dependant.json_without_content_type = not strict
+        tree = self.dependant.iter_tree()
+        declared = {f.alias for d in tree for f in d.path_params}
         missing = [p for p in self.param_convertors if p not in declared]
-        if missing:
+        # A path parameter nobody declares is a typo, unless the endpoint or a dependency takes the Request
+        # and reads it from ``request.path_params`` (valid FastAPI code).
+        if missing and all(d.request_param is None for d in tree):
             raise FastAPIError(
                 f"{where}: path parameter {missing[0]!r} is not a parameter of "
-                f"{getattr(endpoint, '__qualname__', endpoint)!r}; add `{missing[0]}` to its signature"
+                f"{getattr(endpoint, '__qualname__', endpoint)!r}; add `{missing[0]}` to its signature "
+                f"(or take the Request and read request.path_params)"
             )
         self.unique_id = operation_id or generate_unique_id_function(self)
         #: The model results are validated and serialised with (FastAPI's rules), or None.
@@ -195,17 +220,43 @@ class APIRoute:
         invoke_override = None
         if self.dependant.is_generator or self.dependant.is_async_generator:
             invoke_override = self._stream_invoke(status_code, where)
-        self.handler: RequestHandler = compile_plan(
-            self.dependant,
-            response_class=self.response_class,
-            status_code=status_code,
-            inline_sync=inline_sync,
-            serialize_result=serialize_result,
-            result_is_json=self.response_class_is_default,
-            invoke_override=invoke_override,
-        )
+        self._plan_options: dict[str, Any] = {
+            "response_class": self.response_class,
+            "status_code": status_code,
+            "inline_sync": inline_sync,
+            "serialize_result": serialize_result,
+            "result_is_json": self.response_class_is_default,
+            "invoke_override": invoke_override,
+        }
+        self.handler: RequestHandler = compile_plan(self.dependant, **self._plan_options)
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
+        #: The handler without body or form limits (a mount point's limits are added to it later).
+        self._unlimited_handler = self.handler
+        self._inherited_limits: tuple[int | None, FormLimits] = (None, {})
+        self._apply_limits(None, {})
+
+    #: Whether an instrumented app times this route's steps in operation spans (not its docs routes).
+    operation_spans = True
+
+    def instrument(self, operations: Any) -> None:
+        """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
+        self.handler = compile_plan(self.dependant, operations=operations, **self._plan_options)
+        if type(self).get_route_handler is not APIRoute.get_route_handler:
+            self.handler = _guarded(self.get_route_handler())
+        self._unlimited_handler = self.handler
+        self._apply_limits(*self._inherited_limits)  # the limits it had, around the new handler
+
+    def _apply_limits(self, inherited_body_size: int | None, inherited_form_limits: FormLimits) -> None:
+        """Install the limit checks: this route's own settings, else what its app's mount point has."""
+        self._inherited_limits = (inherited_body_size, inherited_form_limits)
+        form_limits: FormLimits = {**inherited_form_limits, **self.form_limits}
+        uses_forms = any(has_form_fields(d.body_params) for d in self.dependant.iter_tree())
+        self.handler = limit_request(
+            self._unlimited_handler,
+            first_limit(self.max_body_size, inherited_body_size),
+            form_limits if uses_forms else None,
+        )
 
     def get_route_handler(self) -> Callable[[Any], Coroutine[Any, Any, Response]]:
         """The compiled ``request -> response`` handler; a route class may wrap it, as in FastAPI.
@@ -266,13 +317,31 @@ class Mount:
     (``root_path`` grows by ``path``, ``path`` loses it); any other ASGI app goes through the ASGI adapter.
     """
 
-    def __init__(self, path: str, app: Any, name: str | None = None) -> None:
-        if path and (not path.startswith("/") or path.endswith("/")):
-            raise FastAPIError(f"A mount path must start with '/' and must not end with '/', got {path!r}")
-        self.path = path
+    def __init__(
+        self, path: str, app: Any = None, routes: Sequence[Any] | None = None, name: str | None = None
+    ) -> None:
+        if path and not path.startswith("/"):
+            raise FastAPIError(f"A mount path must start with '/', got {path!r}")
+        if (app is None) == (routes is None):
+            raise FastAPIError("Mount takes either an 'app' or 'routes', not both and not neither")
+        if app is None:
+            # Starlette's Mount(path, routes=[...]): a router of those routes, mounted as an APIRouter is.
+            from fulmen.app import APIRouter
+
+            app = APIRouter(routes=routes)
+        # As Starlette: a trailing slash is dropped, so "/" mounts the app under every path.
+        self.path = path.rstrip("/")
         self.app = app
         self.name = name
         self._handle: Callable[[Any], Any] | None = None
+        #: The limits in force where the app is mounted (fulmen.limits); the app's own settings come first.
+        self.max_body_size: int | None = None
+        self.form_limits: FormLimits = {}
+
+    def inherit_limits(self, max_body_size: int | None, form_limits: FormLimits) -> None:
+        """Record the mount point's limits; they are handed to the app when it is first called."""
+        self.max_body_size = max_body_size
+        self.form_limits = form_limits
 
     def matches(self, path: str) -> bool:
         """Whether ``path`` (relative to the parent's root) is under this mount."""
@@ -284,10 +353,15 @@ class Mount:
         """The sub-app's ``handle(request)``: native when it has one, else through the ASGI adapter."""
         handle = self._handle
         if handle is None:
+            inherit = getattr(self.app, "_inherit_limits", None)
+            if inherit is not None and (self.max_body_size is not None or self.form_limits):
+                inherit(self.max_body_size, self.form_limits)  # before its middleware stack is built
             build = getattr(self.app, "build_middleware_stack", None)
             if build is not None:
                 build()  # a fulmen sub-app: its middleware stack is final from here on
             native = getattr(self.app, "handle", None)
+            if native is None:  # a mounted APIRouter: its routes, the mounting app's exception handlers
+                native = getattr(self.app, "_handle_mounted", None)
             if getattr(self.app, "asgi_middleware_installed", False):
                 native = None  # its ASGI middleware only runs through its ASGI entry point
             if callable(native):
@@ -296,6 +370,8 @@ class Mount:
                 from fulmen.engine.asgi_adapter import ASGIAdapter
 
                 handle = ASGIAdapter(self.app).handle
+                if inherit is None:  # an app of another framework: the mount point's body limit applies
+                    handle = limit_request(handle, self.max_body_size, None)
             self._handle = handle
         return handle
 
@@ -365,7 +441,7 @@ class APIWebSocketRoute:
         if self.dependencies:
             add_route_dependencies(self.dependant, self.dependencies)
         tree = self.dependant.iter_tree()
-        declared = {f.name for d in tree for f in d.path_params}
+        declared = {f.alias for d in tree for f in d.path_params}
         missing = [p for p in self.param_convertors if p not in declared]
         if missing:
             raise FastAPIError(
@@ -382,6 +458,10 @@ class APIWebSocketRoute:
         if not self.dependant.is_coroutine:
             raise FastAPIError(f"{where}: a WebSocket endpoint must be an `async def` function")
         self.handler: WebSocketHandler = compile_websocket_handler(self.dependant)
+
+    def instrument(self, operations: Any) -> None:
+        """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
+        self.handler = compile_websocket_handler(self.dependant, operations)
 
     def match(self, path: str) -> dict[str, Any] | None:
         """The converted path parameters if ``path`` fits this route's template, else None."""
@@ -447,9 +527,10 @@ class WebSocketRouteTable:
         return None
 
 
-def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
+def compile_websocket_handler(dep: Dependant, operations: Any = None) -> WebSocketHandler:
     """``async handler(websocket)``: solve the parameters and dependencies, run the endpoint, end ``yield``
     dependencies (newest first, the endpoint's exception thrown into them), as FastAPI's websocket routes do.
+    ``operations`` (``fulmen.telemetry._operations``, for an instrumented app) times the steps in spans.
     """
     from fulmen.dependencies import DependencyRunner, _Run, _unwind
     from fulmen.exceptions import RequestValidationError, WebSocketRequestValidationError
@@ -458,32 +539,45 @@ def compile_websocket_handler(dep: Dependant) -> WebSocketHandler:
     runner = DependencyRunner(dep, inline_sync=False)
     call = dep.call
     where = EndpointContext(call, dep.path)
+    solve = runner.solve
+    if operations is not None:
+        solve = operations.timed_solve(runner, call)
+        call = operations.timed_call(call)
 
     async def run_websocket(websocket: Any) -> None:
         run = _Run(websocket, False)
         try:
             try:
-                values = await runner.solve(run)
+                values = await solve(run)
             except RequestValidationError as exc:
                 invalid = WebSocketRequestValidationError(exc.errors())
                 where.attach(invalid, "WS", websocket.scope.get("root_path", ""))
                 raise invalid from None
             await call(**values)
         except BaseException as exc:
+            guard = run.guard
             if not (run.function_exits or run.request_exits):
+                if guard:
+                    await guard.close(exc)
                 raise
-            left = await _unwind(run.function_exits, exc, False)
-            left = await _unwind(run.request_exits, left, False)
+            left = await _unwind(run.function_exits, exc, False, guard)
+            left = await _unwind(run.request_exits, left, False, guard)
+            if guard:
+                await guard.close(left)
             if left is None:
                 return  # a yield dependency handled it (as an AsyncExitStack would)
             if left is exc:
                 raise
             raise left from None
         if run.function_exits or run.request_exits:
-            left = await _unwind(run.function_exits, None, False)
-            left = await _unwind(run.request_exits, left, False)
+            left = await _unwind(run.function_exits, None, False, run.guard)
+            left = await _unwind(run.request_exits, left, False, run.guard)
+            if run.guard:
+                await run.guard.close(left)
             if left is not None:
                 raise left
+        elif run.guard:
+            await run.guard.close(None)
 
     return run_websocket
 

@@ -16,7 +16,7 @@ from email.utils import parsedate
 from typing import Any, Union
 
 from fulmen.datastructures import Headers
-from fulmen.exceptions import BaseHTTPException
+from fulmen.exceptions import BaseHTTPException, http_error
 from fulmen.requests import Request
 from fulmen.responses import FileResponse, RedirectResponse, Response
 
@@ -122,18 +122,18 @@ class StaticFiles:
     async def get_response(self, path: str, request: Request) -> Response:
         """The response for ``path``; raises ``BaseHTTPException`` (404, 405, 401) otherwise."""
         if request.method not in ("GET", "HEAD"):
-            raise BaseHTTPException(status_code=405, headers={"Allow": "GET, HEAD"})
+            raise http_error(405, headers={"Allow": "GET, HEAD"})
         # The lookups run on the loop: stat/realpath are metadata calls, cheaper than a thread hop locally.
         try:
             full_path, stat_result = self.lookup_path(path)
         except PermissionError:
-            raise BaseHTTPException(status_code=401) from None
+            raise http_error(401) from None
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:  # too long to be a file of ours
-                raise BaseHTTPException(status_code=404) from None
+                raise http_error(404) from None
             raise
         except ValueError:  # NUL bytes and other characters no path can hold
-            raise BaseHTTPException(status_code=404) from None
+            raise http_error(404) from None
         if stat_result is not None and stat.S_ISREG(stat_result.st_mode):
             return self.file_response(full_path, stat_result, request)
         if stat_result is not None and stat.S_ISDIR(stat_result.st_mode) and self.html:
@@ -148,7 +148,7 @@ class StaticFiles:
             full_path, stat_result = self.lookup_path("404.html")
             if stat_result is not None and stat.S_ISREG(stat_result.st_mode):
                 return FileResponse(full_path, stat_result=stat_result, status_code=404)
-        raise BaseHTTPException(status_code=404)
+        raise http_error(404)
 
     def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
         """``(full path, stat)`` of ``path`` in the first directory that has it, never outside them."""

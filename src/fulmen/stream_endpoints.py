@@ -9,6 +9,7 @@ through it.
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc
 import json
 import typing
@@ -98,6 +99,7 @@ def compile_stream_invoke(
                     try:
                         async for item in gen:
                             yield serialize(item) + b"\n"
+                            await asyncio.sleep(0)  # see _checkpointed
                     finally:
                         await gen.aclose()
 
@@ -116,10 +118,31 @@ def compile_stream_invoke(
 
         return invoke_jsonl_sync
 
+    if is_async:
+
+        async def invoke_raw_async(kwargs: dict[str, Any]) -> Response:
+            return response_class(content=_checkpointed(call(**kwargs)), **status)
+
+        return invoke_raw_async
+
     async def invoke_raw(kwargs: dict[str, Any]) -> Response:
         return response_class(content=call(**kwargs), **status)
 
     return invoke_raw
+
+
+async def _checkpointed(gen: Any) -> AsyncIterator[Any]:
+    """The generator's items, with a pass through the event loop after each one, as FastAPI does.
+
+    A generator that never awaits (``while True: yield ...``) would otherwise keep the loop to itself: no
+    other request runs, and neither a disconnect nor a cancellation can stop it.
+    """
+    try:
+        async for item in gen:
+            yield item
+            await asyncio.sleep(0)
+    finally:
+        await gen.aclose()
 
 
 def item_serializer_for(

@@ -29,6 +29,7 @@ class _TemplateResponse(HTMLResponse):
     """An HTML response rendered from a template; keeps ``template`` and ``context`` for tests."""
 
     __slots__ = ("context", "template")
+    has_debug_info = True
 
     def __init__(
         self,

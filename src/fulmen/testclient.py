@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from fulmen.websockets import WebSocketDisconnect
+from fulmen.websockets import WebSocketDisconnect, disconnect_error
 
 try:
     import httpx
@@ -72,21 +72,27 @@ class _ASGITransport(httpx.BaseTransport):
             "client": client.client_address,
             "server": (url.host, url.port or default_port),
             "state": dict(client.app_state),
-            "extensions": {},
+            "extensions": {"http.response.debug": {}},
         }
         if client.raise_server_exceptions:
             scope[_RAISE_KEY] = True
         body = request.read()
+        debug: dict[str, Any] = {}
         status, out_headers, content = client._portal().run(
-            _call_asgi(client.app, scope, body, client.raise_server_exceptions)
+            _call_asgi(client.app, scope, body, client.raise_server_exceptions, debug)
         )
         # A stream, not content=: httpx would add a content-length the app never sent (streamed responses have
         # none, as under Starlette's TestClient).
-        return httpx.Response(status, headers=out_headers, stream=httpx.ByteStream(content), request=request)
+        stream = httpx.ByteStream(content)
+        response = httpx.Response(status, headers=out_headers, stream=stream, request=request)
+        if debug:  # a template response: its template and context, as Starlette's TestClient exposes them
+            response.template = debug.get("template")  # type: ignore[attr-defined]
+            response.context = debug.get("context")  # type: ignore[attr-defined]
+        return response
 
 
 async def _call_asgi(
-    app: Any, scope: dict[str, Any], body: bytes, raise_exceptions: bool
+    app: Any, scope: dict[str, Any], body: bytes, raise_exceptions: bool, debug: dict[str, Any]
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     sent = False
     started = False
@@ -110,6 +116,8 @@ async def _call_asgi(
             headers = list(message.get("headers", []))
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
+        elif message["type"] == "http.response.debug":
+            debug.update(message.get("info", {}))
 
     try:
         await app(scope, receive, send)
@@ -462,7 +470,7 @@ class WebSocketTestSession:
     def _raise_on_close(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "websocket.close":
-            raise WebSocketDisconnect(code=message.get("code", 1000), reason=message.get("reason", ""))
+            raise disconnect_error(message.get("code", 1000), message.get("reason", ""))
         if kind == "websocket.http.response.start":
             body: list[bytes] = []
             while True:

@@ -37,6 +37,7 @@ Messages match pydantic 2.14 / pydantic-core 2.50.x (checked against pydantic 2.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import decimal
@@ -1276,7 +1277,14 @@ def _compile_pydantic(tp: Any) -> Validator:
 
 
 #: Settings of ``Field()``, ``Query()`` ... only pydantic implements: declaring one hands validation to it.
-_PYDANTIC_ONLY_SETTINGS = ("strict", "allow_inf_nan", "max_digits", "decimal_places")
+_PYDANTIC_ONLY_SETTINGS = (
+    "strict",
+    "allow_inf_nan",
+    "max_digits",
+    "decimal_places",
+    "union_mode",
+    "fail_fast",
+)
 #: annotated_types constraints fulmen's own validators don't apply (pydantic does).
 _UNAPPLIED_ANNOTATED_TYPES = frozenset({"Predicate", "Timezone", "Not", "Unit"})
 
@@ -1287,11 +1295,28 @@ def _needs_pydantic(item: Any) -> bool:
     module = type(item).__module__ or ""
     if module.startswith("pydantic"):
         if type(item).__name__ == "FieldInfo":
-            return any(_needs_pydantic(m) for m in item.metadata)
+            return item.discriminator is not None or any(_needs_pydantic(m) for m in item.metadata)
         return True
     if module.startswith("annotated_types"):
         return type(item).__name__ in _UNAPPLIED_ANNOTATED_TYPES
-    return any(getattr(item, name, None) is not None for name in _PYDANTIC_ONLY_SETTINGS)
+    return marker_needs_pydantic(item)
+
+
+def marker_needs_pydantic(marker: Any) -> bool:
+    """True when a marker (``Query(...)``, ``msgspec.Meta``) asks for what only pydantic implements: a setting
+    such as ``strict`` or ``union_mode``, or a compiled ``pattern`` (its flags, Python's regex engine)."""
+    if isinstance(getattr(marker, "pattern", None), re.Pattern):
+        return True
+    return any(getattr(marker, name, None) is not None for name in _PYDANTIC_ONLY_SETTINGS)
+
+
+def _without_validate_default(info: Any) -> Any:
+    """A copy of a pydantic ``Field`` without ``validate_default``: fulmen applies that setting itself, and a
+    ``TypeAdapter`` given it warns that it has no effect."""
+    info = copy.copy(info)
+    info.validate_default = None
+    info._attributes_set = {k: v for k, v in info._attributes_set.items() if k != "validate_default"}
+    return info
 
 
 def _compile_delegated(base: Any, metadata: Iterable[Any], c: Constraints | None) -> Validator:
@@ -1306,6 +1331,8 @@ def _compile_delegated(base: Any, metadata: Iterable[Any], c: Constraints | None
     others: list[Any] = []
     for item in metadata:
         own = (type(item).__module__ or "").startswith(("pydantic", "annotated_types"))
+        if own and getattr(item, "validate_default", None) is not None and type(item).__name__ == "FieldInfo":
+            item = _without_validate_default(item)
         (kept if own else others).append(item)
     settings: dict[str, Any] = {}
     for item in others:
@@ -1320,6 +1347,10 @@ def _compile_delegated(base: Any, metadata: Iterable[Any], c: Constraints | None
             value = getattr(merged, name)
             if value is not None:
                 settings[name] = value
+    for item in others:
+        pattern = getattr(item, "pattern", None)
+        if isinstance(pattern, re.Pattern):
+            settings["pattern"] = pattern  # with its flags (the constraints above keep only its text)
     if settings:
         kept.append(pydantic.Field(**settings))
     parts = (base, *kept)

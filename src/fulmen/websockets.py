@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,15 @@ class WebSocketState(enum.Enum):
     DISCONNECTED = 2
     RESPONSE = 3
 
+    def __eq__(self, other: object) -> bool:
+        # FastAPI code compares ``websocket.client_state`` with ``starlette.websockets.WebSocketState``
+        # members: equal by name and value to another framework's WebSocketState.
+        if isinstance(other, enum.Enum) and type(other).__name__ == "WebSocketState":
+            return self.name == other.name and self.value == other.value
+        return NotImplemented
+
+    __hash__ = enum.Enum.__hash__
+
 
 class WebSocketDisconnect(Exception):
     """The peer closed the WebSocket (raised by ``receive_*``), with its close frame's code and reason."""
@@ -46,6 +56,31 @@ class WebSocketDisconnect(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
+
+
+_catchable_disconnect: type[WebSocketDisconnect] | None = None
+
+
+def disconnect_error(code: int = 1000, reason: str | None = None) -> WebSocketDisconnect:
+    """The ``WebSocketDisconnect`` fulmen raises when the peer closes.
+
+    Once the program has imported ``starlette.websockets``, it is also an instance of Starlette's class, so
+    FastAPI code that catches ``starlette.websockets.WebSocketDisconnect`` catches fulmen's too.
+    """
+    global _catchable_disconnect
+    cls = _catchable_disconnect
+    if cls is None:
+        module = sys.modules.get("starlette.websockets")
+        if module is None:
+            return WebSocketDisconnect(code, reason)
+        cls = _catchable_disconnect = type(
+            "WebSocketDisconnect",
+            (WebSocketDisconnect, module.WebSocketDisconnect),
+            {"__module__": __name__, "__doc__": WebSocketDisconnect.__doc__},
+        )
+    error = cls(code, reason)
+    Exception.__init__(error, code, error.reason)  # Starlette's __init__, last in the chain, sets no args
+    return error
 
 
 class WebSocketDisconnected(RuntimeError):
@@ -177,6 +212,11 @@ class WebSocket:
         scope = self.request.scope
         scope["type"] = "websocket"
         scope.pop("method", None)
+        scope.pop("route", None)  # an HTTP route on the same path; the WebSocket route is looked up here
+        if self.app is not None:
+            route = self.app._matched_route(self.request, websocket=True)
+            if route is not None:
+                scope["route"] = route
         scope["subprotocols"] = self.subprotocols
         return scope
 
@@ -225,7 +265,7 @@ class WebSocket:
                 await self._send(message)
             except OSError:
                 self.application_state = WebSocketState.DISCONNECTED
-                raise WebSocketDisconnect(code=1006) from None
+                raise disconnect_error(1006) from None
             return
         if state is WebSocketState.CONNECTING:
             if kind == _ACCEPT:
@@ -266,7 +306,7 @@ class WebSocket:
         self._check_connected()
         message = await self.receive()
         if message["type"] == _DISCONNECT:
-            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+            raise disconnect_error(message.get("code", 1000), message.get("reason"))
         return message
 
     async def receive_text(self) -> str:

@@ -216,11 +216,30 @@ def served_app(
     build = getattr(app, "build_middleware_stack", None)
     if build is not None:
         build()
-    if kind == "asgi" or getattr(app, "asgi_middleware_installed", False):
+    # An instrumented app (fulmen.telemetry) is served through its ASGI entry, where its spans are made.
+    if (
+        kind == "asgi"
+        or getattr(app, "asgi_middleware_installed", False)
+        or getattr(app, "telemetry_enabled", False)
+    ):
         from fulmen.engine.asgi_adapter import ASGIAdapter
 
         return ASGIAdapter(app)
     return cast(App, app)
+
+
+def _warn_route_limits_over_cap(app: Any, cap: int) -> None:
+    """Routes whose ``max_body_size`` is over the server's: the server answers 413 before they are reached."""
+    from fulmen.limits import limits_over
+
+    over = limits_over(app, cap)
+    if over:
+        logger.warning(
+            "%s: max_body_size is larger than the server's (%d bytes), which is checked first; "
+            "raise it with --max-body-size or Config(max_body_size=...)",
+            ", ".join(over),
+            cap,
+        )
 
 
 def protocol_factory(app: App) -> type[HttpProtocol]:
@@ -308,6 +327,7 @@ class Server:
             logger.exception("Application startup failed")
             self.started.set()
             return False
+        _warn_route_limits_over_cap(self.app, config.max_body_size)
         if install_signals is None:
             install_signals = threading.current_thread() is threading.main_thread()
         if sock is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,9 @@ async def server_error_response(app: Fulmen, request: Request, exc: Exception) -
     if extra is not None and extra.get(_RAISE_KEY):
         raise exc  # TestClient(raise_server_exceptions=True) shows the test the real error
     logger.error("Exception in ASGI application", exc_info=exc)
+    telemetry = sys.modules.get("fulmen.telemetry._api")
+    if telemetry is not None:  # the request's span and log record name the exception, not just the 500
+        telemetry.exception_raised(exc)
     handler = None
     for key, value in app.exception_handlers.items():
         if key == 500 or key is Exception:
@@ -126,6 +130,11 @@ def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
         handle = core
         for cls, args, kwargs in reversed(specs):
             handle = cls(UNBOUND_APP, *args, **kwargs).wrap_handle(handle)
+        if app.max_body_size is not None:
+            from fulmen.limits import limit_before_middleware
+
+            # As FastAPI's app-wide limit, outside the user's middleware: a body they read is limited too.
+            handle = limit_before_middleware(handle, app.max_body_size)
         return native_errors(app, handle), None
     if app.root_path:
         from fulmen.app import with_root_path

@@ -93,10 +93,13 @@ def marker_field_kwargs(marker: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if marker is None:
         return out
+    explicit: frozenset[str] = getattr(marker, "explicit_settings", frozenset())
     for name in (*FIELD_ATTRIBUTES, *CONSTRAINT_ATTRIBUTES):
         value = getattr(marker, name, None)
-        if value is not None:
-            out[name] = value
+        if value is not None or name in explicit:
+            out[name] = value  # an explicit None clears what a pydantic Field() in Annotated says
+    if "alias" in explicit and getattr(marker, "alias", None) is None:
+        out["alias"] = out["validation_alias"] = None
     alias = getattr(marker, "alias", None)
     if alias is not None:
         out["alias"] = alias

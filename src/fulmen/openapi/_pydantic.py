@@ -9,10 +9,12 @@ Imported only while a document is generated.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import warnings
 import weakref
+from collections.abc import Callable
 from typing import Annotated, Any, ForwardRef, Literal, Optional, Union, get_args, get_origin
 
 import msgspec
@@ -172,9 +174,11 @@ class MarkerFieldInfo(FieldInfo):  # type: ignore[misc]
 def _field_info(field: SchemaField, translator: _Translator) -> FieldInfo:
     """The FieldInfo FastAPI's ``analyze_param`` (or ``create_model_field``) ends up with for ``field``."""
     if field.members is not None:
-        return MarkerFieldInfo(
-            annotation=_body_model(field, translator), default=None if not field.required else ...
-        )
+        # A lone nullable form model keeps its parameter's default (FastAPI copies the parameter's field).
+        body = MarkerFieldInfo(annotation=_body_model(field, translator))
+        body.default = ... if field.required else pydantic_default(field.default)
+        body.default_factory = field.default_factory
+        return body
     if field.marker is None:
         return FieldInfo(annotation=translator.annotation(field.annotation))
     base, metadata = _split_annotated(field.annotation)
@@ -227,7 +231,8 @@ def _body_model(field: SchemaField, translator: _Translator) -> Any:
             # attributes when it merges the Annotated type below: only the marker's own arguments stay.
             model = translator.annotation(member_models[0])
             info = MarkerFieldInfo(annotation=info.annotation, **marker_field_kwargs(member.marker))
-            wrapped: Any = Annotated[model, GetPydanticSchema(get_pydantic_json_schema=_form_model_schema)]
+            hook = GetPydanticSchema(get_pydantic_json_schema=_form_model_schema(model))
+            wrapped: Any = Annotated[model, hook]
             info.annotation = wrapped if info.annotation is model else Optional[wrapped]
         info.alias = info.validation_alias = info.serialization_alias = name
         info.title = info.title or member.name.replace("_", " ").title()
@@ -244,8 +249,61 @@ def _body_model(field: SchemaField, translator: _Translator) -> Any:
         return pydantic.create_model(field.model_name, __config__=config, **fields)
 
 
-def _form_model_schema(core_schema: Any, handler: Any) -> JsonSchema:
-    return handler(core_schema)  # type: ignore[no-any-return]
+def _form_model_schema(model: Any) -> Callable[[Any, Any], JsonSchema]:
+    """The JSON schema hook of a form model in a form body: its properties under the names the form reads.
+
+    As FastAPI: a field read under another name than its schema name (``populate_by_name``, ``AliasChoices``)
+    is shown under the first name it is read from, and when it has several, ``required`` becomes an
+    ``allOf``/``anyOf`` of them. Only this form's copy of the schema changes, not the shared component.
+    """
+
+    def schema(core_schema: Any, handler: Any) -> JsonSchema:
+        found: JsonSchema = handler(core_schema)
+        if not hasattr(model, "model_fields"):
+            return found
+        resolved = handler.resolve_ref_schema(found)
+        properties = resolved.get("properties", {})
+        required = resolved.get("required", [])
+        renamed: dict[str, list[str]] = {}
+        for name, info in model.model_fields.items():
+            va = info.validation_alias
+            choices = getattr(va, "choices", None) if type(va).__name__ == "AliasChoices" else None
+            shown = choices[0] if choices else (va if isinstance(va, str) and va else info.alias or name)
+            names = _form_names(model, name, info)
+            if not isinstance(shown, str) or shown not in properties:
+                continue
+            if names[0] != shown or (len(names) > 1 and shown in required):
+                renamed[shown] = names
+        if not renamed:
+            return found
+        out: JsonSchema = copy.deepcopy(resolved)
+        out["properties"] = {renamed.get(k, [k])[0]: v for k, v in out["properties"].items()}
+        out["required"] = []
+        for key in required:
+            names = renamed.get(key, [key])
+            if len(names) == 1:
+                out["required"].append(names[0])
+            else:
+                out.setdefault("allOf", []).append({"anyOf": [{"required": [n]} for n in names]})
+        return out
+
+    return schema
+
+
+def _form_names(model: Any, name: str, info: Any) -> list[str]:
+    """The form names one field of a pydantic model is read from, in preference order (fulmen.forms reads
+    them the same way)."""
+    config = _model_config(model)
+    va = info.validation_alias
+    names = [va if isinstance(va, str) and va else (info.alias or name)]
+    choices = getattr(va, "choices", None) if type(va).__name__ == "AliasChoices" else None
+    if choices and all(isinstance(c, str) for c in choices):
+        names = list(choices)
+    if config.get("validate_by_alias") is False:
+        return [name]
+    if config.get("validate_by_name", config.get("populate_by_name", False)) and name not in names:
+        names.append(name)
+    return names
 
 
 def _model_config(model: Any) -> dict[str, Any]:
@@ -261,19 +319,7 @@ def _model_field_names(model: Any) -> list[str]:
     """The form names a model's fields are read from (alias, and the name too when populating by name)."""
     if not hasattr(model, "model_fields"):  # a dataclass: its field names
         return [f.name for f in dataclasses.fields(model) if f.init]
-    config = _model_config(model)
-    by_name = config.get("validate_by_name", config.get("populate_by_name", False))
-    out: list[str] = []
-    for name, info in model.model_fields.items():
-        va = info.validation_alias
-        alias = va if isinstance(va, str) and va else (info.alias or name)
-        if config.get("validate_by_alias") is False:
-            out.append(name)
-            continue
-        out.append(alias)
-        if by_name and name != alias:
-            out.append(name)
-    return out
+    return [n for name, info in model.model_fields.items() for n in _form_names(model, name, info)]
 
 
 def _adapter(info: FieldInfo) -> Any:

@@ -102,6 +102,8 @@ class _Param:
     include_in_schema: bool
     #: A field of a ``Model | None`` parameter model with a default: never required (FastAPI's rule).
     in_optional_model: bool = False
+    #: One field of a parameter model (its name was worked out by the model's analysis).
+    from_model: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -136,7 +138,11 @@ def _signature(call: Any) -> dict[str, tuple[Any, Any]]:
     from fulmen.plan import _typed_signature
 
     try:
-        out = {name: (ann, default) for name, ann, default in _typed_signature(call)}
+        out = {
+            # An unannotated parameter is documented as Any (an empty schema), as FastAPI does.
+            name: (Any if ann is inspect.Parameter.empty else ann, default)
+            for name, ann, default in _typed_signature(call)
+        }
     except (TypeError, ValueError):
         out = {}
     try:
@@ -155,7 +161,9 @@ def _is_marker_default(dep: Dependant, name: str, marker: Any) -> tuple[Any, boo
 def _param_field(dep: Dependant, f: ParamField) -> _Param:
     marker = f.marker
     annotation, as_default = _is_marker_default(dep, f.name, marker)
-    if marker.alias:
+    if f.source == "path":
+        alias = f.alias  # the {placeholder} it is read from (validation_alias choice, alias or name)
+    elif marker.alias:
         alias = marker.alias
     elif f.source == "header" and getattr(marker, "convert_underscores", True):
         alias = f.name.replace("_", "-")
@@ -196,7 +204,7 @@ def _model_params(f: ParamField, model: ParamModel) -> list[_Param]:
             default_factory=info.default_factory,
             alias=info.alias,
         )
-        out.append(_Param(field, f.source, field_marker, include, optional))
+        out.append(_Param(field, f.source, field_marker, include, optional, from_model=True))
     return out
 
 
@@ -335,6 +343,8 @@ def _body_field(members: list[SchemaField], unique_id: str) -> tuple[SchemaField
         # A nullable form model: FastAPI keeps the parameter's field but types it with the model.
         body.name = members[0].name
         body.alias = members[0].alias
+        body.default = members[0].default
+        body.default_factory = members[0].default_factory
     return body, None
 
 
@@ -565,10 +575,14 @@ def _parameters(data: _RouteData, ctx: _Context) -> list[dict[str, Any]]:
             if not p.include_in_schema:
                 continue
             field, marker = p.field, p.marker
-            alias = field.schema_alias()
-            name = alias
-            if group == "header" and getattr(marker, "convert_underscores", True) and alias == field.name:
-                name = alias.replace("_", "-")
+            choices = _alias_choices(marker) if group != "path" and not p.from_model else ()
+            if choices:
+                alias = name = choices[0]  # FastAPI names it after the first choice, literally
+            else:
+                alias = field.alias or field.name if group == "path" else field.schema_alias()
+                name = alias
+                if group == "header" and getattr(marker, "convert_underscores", True) and alias == field.name:
+                    name = alias.replace("_", "-")
             parameter: dict[str, Any] = {
                 "name": name,
                 "in": group,
@@ -587,6 +601,15 @@ def _parameters(data: _RouteData, ctx: _Context) -> list[dict[str, Any]]:
                 parameter["deprecated"] = True
             out.append(parameter)
     return out
+
+
+def _alias_choices(marker: Any) -> tuple[str, ...]:
+    """The names of a marker's ``validation_alias=AliasChoices(...)`` (all plain names), else ()."""
+    va = getattr(marker, "validation_alias", None)
+    choices = getattr(va, "choices", None)
+    if type(va).__name__ == "AliasChoices" and choices and all(isinstance(c, str) for c in choices):
+        return tuple(choices)
+    return ()
 
 
 def _encode(value: Any) -> Any:
