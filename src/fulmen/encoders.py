@@ -74,6 +74,11 @@ def _pydantic_encoder(obj: Any) -> Callable[[Any], Any] | None:
     return None
 
 
+def isoformat(o: datetime.date | datetime.time) -> str:
+    """A date, time or datetime in ISO 8601 (``fastapi.encoders.isoformat``)."""
+    return o.isoformat()
+
+
 def _decimal_encoder(value: Decimal) -> int | float:
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent >= 0:
@@ -201,6 +206,12 @@ def jsonable_encoder(
     encode = _pydantic_encoder(obj)
     if encode is not None:
         return encode(obj)
+    if type(type(obj)).__module__.startswith("pydantic.v1."):
+        from fulmen.exceptions import PydanticV1NotSupportedError
+
+        raise PydanticV1NotSupportedError(
+            f"pydantic.v1 models are no longer supported by FastAPI. Please update the model {obj!r}."
+        )
     try:
         data = dict(obj)
     except Exception as e:
@@ -257,3 +268,7 @@ def encode_json_plain(value: Any) -> bytes:
     if _is_native(value):
         return _encode(value)
     return _dumps(value, _convert_leftover)
+
+
+#: FastAPI's public name: a Decimal as an int when it has no fractional digits, else a float.
+decimal_encoder = _decimal_encoder

@@ -56,6 +56,10 @@ class FastAPIError(RuntimeError):
 FulmenError = FastAPIError
 
 
+class PydanticV1NotSupportedError(FastAPIError):
+    """A ``pydantic.v1`` model is used in a route; only pydantic 2 models are supported (as in FastAPI)."""
+
+
 class DependencyScopeError(FastAPIError):
     """A ``yield`` dependency with request scope depends on one with function scope (it would end first)."""
 

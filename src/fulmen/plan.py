@@ -45,7 +45,7 @@ from fulmen.forms import (
     is_upload_annotation,
 )
 from fulmen.param_models import ParamModel, is_missing, missing_model, param_model_of
-from fulmen.requests import Request
+from fulmen.requests import HTTPConnection, Request
 from fulmen.responses import InjectedResponse, JSONResponse, Response
 from fulmen.validation import (
     BodyParseFailure,
@@ -461,7 +461,7 @@ def get_dependant(
                 # FastAPI code may annotate with Starlette's classes; fulmen's objects fill the same role.
                 setattr(dep, role, pname)
                 continue
-            if issubclass(base, (Request, WebSocket)):
+            if base is HTTPConnection or issubclass(base, (Request, WebSocket)):
                 # A WebSocket route passes its WebSocket where an HTTP route passes its Request.
                 dep.request_param = pname
                 continue

@@ -6,6 +6,7 @@ access only (DESIGN.md §3.2), so a route that reads nothing pays nothing.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import (
     AsyncIterator,
@@ -401,6 +402,54 @@ class Request:
 
 
 Mapping.register(Request)  # isinstance(request, Mapping), as for Starlette's
+
+
+if TYPE_CHECKING:
+
+    class HTTPConnection(Protocol):
+        """What a ``Request`` and a ``WebSocket`` have in common (URL, headers, cookies, client, app, state).
+
+        Type checkers see a protocol, which both satisfy; at run time it is an ABC both are registered with.
+        """
+
+        @property
+        def app(self) -> Fulmen | None: ...
+        @property
+        def url(self) -> URL: ...
+        @property
+        def base_url(self) -> URL: ...
+        @property
+        def headers(self) -> Headers: ...
+        @property
+        def query_params(self) -> QueryParams: ...
+        @property
+        def path_params(self) -> dict[str, Any]: ...
+        @property
+        def cookies(self) -> dict[str, str]: ...
+        @property
+        def client(self) -> Address | tuple[str, int] | None: ...
+        @property
+        def state(self) -> State: ...
+        @property
+        def scope(self) -> dict[str, Any]: ...
+        @property
+        def session(self) -> dict[str, Any]: ...
+        @property
+        def auth(self) -> Any: ...
+        @property
+        def user(self) -> Any: ...
+        def url_for(self, name: str, /, **path_params: Any) -> URL: ...
+
+else:
+
+    class HTTPConnection(abc.ABC):  # noqa: B024 - a marker: Request and WebSocket are registered, not derived
+        """What a ``Request`` and a ``WebSocket`` have in common (URL, headers, cookies, client, app, state).
+
+        Annotate a dependency's parameter with it to receive whichever the route has, as in FastAPI/Starlette;
+        ``isinstance(conn, HTTPConnection)`` is true for both.
+        """
+
+    HTTPConnection.register(Request)
 
 
 class _BodyChunks:

@@ -5,15 +5,23 @@ the WebSocket routes. Matching a request to a route is fulmen.route_table's job.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+import typing
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from enum import Enum
 from typing import Any
 
-from fulmen.exceptions import FastAPIError
+from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
 from fulmen.forms import has_form_fields
 from fulmen.limits import FormLimits, first_limit, limit_request, validate_form_limits, validate_max_body_size
 from fulmen.params import Depends
-from fulmen.plan import Dependant, RequestHandler, add_route_dependencies, compile_plan, get_dependant
+from fulmen.plan import (
+    Dependant,
+    RequestHandler,
+    _typed_signature,
+    add_route_dependencies,
+    compile_plan,
+    get_dependant,
+)
 from fulmen.response_model import (
     Default,
     DefaultPlaceholder,
@@ -24,6 +32,42 @@ from fulmen.response_model import (
 )
 from fulmen.responses import JSONResponse, Response
 from fulmen.route_table import CONVERTORS, parse_path, path_shape, rest_regex
+
+
+def _pydantic_v1_model_in(annotation: Any) -> Any:
+    """The first ``pydantic.v1`` model class in ``annotation`` (looking inside unions and generics), or None.
+
+    Told by its metaclass's module, so pydantic is never imported for it.
+    """
+    if isinstance(annotation, type) and type(annotation).__module__.startswith("pydantic.v1."):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _pydantic_v1_model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _reject_pydantic_v1(endpoint: Callable[..., Any], models: Sequence[Any]) -> None:
+    """Refuse a route whose parameters, return type, response model or ``responses`` use a pydantic.v1 model
+    (FastAPI raises the same error at declaration time)."""
+    try:
+        annotations = [annotation for _name, annotation, _default in _typed_signature(endpoint)]
+    except Exception:
+        annotations = []  # unresolvable annotations: get_dependant reports them with a clear message
+    for annotation in [*annotations, *models]:
+        model = _pydantic_v1_model_in(annotation)
+        if model is not None:
+            raise PydanticV1NotSupportedError(
+                f"pydantic.v1 models are no longer supported by FastAPI. Please update the model {model!r}."
+            )
+
+
+def _return_hint(endpoint: Callable[..., Any]) -> Any:
+    try:
+        return typing.get_type_hints(endpoint).get("return")
+    except Exception:
+        return None
 
 
 def _generate_unique_id(route: APIRoute) -> str:
@@ -125,6 +169,14 @@ class APIRoute:
         self.convert_params = any(c is not CONVERTORS["str"] for c in self.param_convertors.values())
         where = f"route {'/'.join(sorted(self.methods - {'HEAD'}) or self.methods)} {path!r}"
         self.dependencies = list(dependencies or [])
+        _reject_pydantic_v1(
+            endpoint,
+            [
+                _return_hint(endpoint),
+                None if isinstance(response_model, DefaultPlaceholder) else response_model,
+                *(r.get("model") for r in self.responses.values() if isinstance(r, dict)),
+            ],
+        )
         self.dependant: Dependant = get_dependant(
             endpoint, path=path, path_param_names=set(self.param_convertors), where=where
         )
@@ -540,3 +592,63 @@ def _guarded(handler: Callable[[Any], Awaitable[Response]]) -> RequestHandler:
             return await request.app.handle_exception(request, exc)  # type: ignore[no-any-return]
 
     return run_custom
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Route contexts (FastAPI 0.165)
+# ------------------------------------------------------------------------------------------------------------
+class RouteContext:
+    """A route as an application serves it, FastAPI 0.165's view for code that walks ``app.routes``.
+
+    FastAPI includes routers lazily and needs this to see an included route's effective path and settings;
+    fulmen's ``include_router`` already copies them into real routes, so a context simply wraps the route and
+    forwards every attribute to it.
+    """
+
+    __slots__ = ("route",)
+
+    def __init__(self, route: Any) -> None:
+        self.route = route
+
+    @property
+    def original_route(self) -> Any:
+        """The route as declared (in fulmen, the route itself)."""
+        return self.route
+
+    @property
+    def path(self) -> str | None:
+        return getattr(self.route, "path", None)
+
+    @property
+    def path_format(self) -> str | None:
+        return getattr(self.route, "path_format", None)
+
+    @property
+    def name(self) -> str | None:
+        return getattr(self.route, "name", None)
+
+    @property
+    def methods(self) -> set[str] | None:
+        return getattr(self.route, "methods", None)
+
+    @property
+    def endpoint(self) -> Callable[..., Any] | None:
+        return getattr(self.route, "endpoint", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.route, name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RouteContext) and other.route is self.route
+
+    def __hash__(self) -> int:
+        return hash(id(self.route))
+
+    def __repr__(self) -> str:
+        return f"RouteContext(route={self.route!r})"
+
+
+def iter_route_contexts(routes: Sequence[Any]) -> Iterator[RouteContext]:
+    """Each of ``routes`` as a ``RouteContext`` (contexts pass through), in order."""
+    for route in routes:
+        yield route if isinstance(route, RouteContext) else RouteContext(route)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from typing import TYPE_CHECKING, Any
 
 from fulmen.datastructures import URL, Address, Headers, QueryParams, State
-from fulmen.requests import Request
+from fulmen.requests import HTTPConnection, Request
 
 if TYPE_CHECKING:
     from fulmen.app import Fulmen
@@ -429,5 +429,8 @@ class WebSocketClose:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await send({"type": _CLOSE, "code": self.code, "reason": self.reason})
 
+
+if not TYPE_CHECKING:  # a protocol for type checkers, an ABC at run time (fulmen.requests)
+    HTTPConnection.register(WebSocket)
 
 __all__ = ["WebSocket", "WebSocketClose", "WebSocketDisconnect", "WebSocketDisconnected", "WebSocketState"]

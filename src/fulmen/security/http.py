@@ -17,6 +17,10 @@ class HTTPBasicCredentials:
     username: str
     password: str
 
+    def model_dump(self) -> dict[str, str]:
+        """The fields as a dict, as FastAPI's pydantic model dumps them."""
+        return dataclasses.asdict(self)
+
 
 @dataclasses.dataclass(slots=True)
 class HTTPAuthorizationCredentials:
@@ -24,6 +28,10 @@ class HTTPAuthorizationCredentials:
 
     scheme: str
     credentials: str
+
+    def model_dump(self) -> dict[str, str]:
+        """The fields as a dict, as FastAPI's pydantic model dumps them."""
+        return dataclasses.asdict(self)
 
 
 class HTTPBase(SecurityBase):
