@@ -8,6 +8,7 @@ behaviour is HTTP).
 No ``from __future__ import annotations`` here: FastAPI must resolve the handlers' annotations.
 """
 
+import gzip
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -67,3 +68,135 @@ def test_missing_websocket_credentials_are_a_starlette_denial(scheme: str) -> No
         client.websocket_connect("/ws") as session,
     ):
         assert session.receive_json() is None
+
+
+# -- custom Request and APIRoute classes ---------------------------------------------------------------------
+def _answer(response: Any) -> tuple[int, str | None, Any]:
+    return response.status_code, response.headers.get("content-type"), response.json()
+
+
+def _custom_route_app(fw: Any) -> Any:
+    class GzipRequest(fw.Request):  # type: ignore[misc,name-defined]
+        async def body(self) -> bytes:
+            if not hasattr(self, "_body"):
+                body = await super().body()
+                if "gzip" in self.headers.getlist("Content-Encoding"):
+                    body = gzip.decompress(body)
+                self._body = body
+            return self._body  # type: ignore[no-any-return]
+
+    class GzipRoute(fw.routing.APIRoute):  # type: ignore[misc,name-defined]
+        def get_route_handler(self) -> Callable[..., Any]:
+            original = super().get_route_handler()
+
+            async def handler(request: Any) -> Any:
+                return await original(GzipRequest(request.scope, request.receive))
+
+            return handler
+
+    class ErrorBodyRoute(fw.routing.APIRoute):  # type: ignore[misc,name-defined]
+        def get_route_handler(self) -> Callable[..., Any]:
+            original = super().get_route_handler()
+
+            async def handler(request: Any) -> Any:
+                try:
+                    return await original(request)
+                except fw.exceptions.RequestValidationError as exc:
+                    body = await request.body()
+                    raise fw.HTTPException(422, {"errors": exc.errors(), "body": body.decode()}) from None
+                except fw.HTTPException as exc:
+                    if exc.status_code == 418:
+                        return fw.responses.JSONResponse({"caught": exc.detail}, status_code=200)
+                    raise
+
+            return handler
+
+    app = fw.FastAPI()
+    gzipped = fw.APIRouter(route_class=GzipRoute)
+    logged = fw.APIRouter(route_class=ErrorBodyRoute)
+
+    @gzipped.post("/sum")
+    async def sum_numbers(numbers: list[int] = fw.Body()) -> Any:
+        return {"sum": sum(numbers)}
+
+    @gzipped.get("/class/{item}")
+    async def request_class(item: int, request: fw.Request, q: str = "") -> Any:
+        return {"class": type(request).__name__, "item": item, "q": q, "path": request.url.path}
+
+    @logged.post("/strict")
+    async def strict(numbers: list[int] = fw.Body()) -> Any:
+        return sum(numbers)
+
+    @logged.get("/raise/{code}")
+    async def raise_code(code: int) -> Any:
+        raise fw.HTTPException(code, "raised")
+
+    app.include_router(gzipped)
+    app.include_router(logged)
+    return app
+
+
+CUSTOM_ROUTE_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/sum", {"content": gzip.compress(b"[1, 2, 3]"), "headers": {"Content-Encoding": "gzip"}}),
+    ("POST", "/sum", {"content": b"[4, 5]", "headers": {"Content-Type": "application/json"}}),
+    ("POST", "/sum", {"content": gzip.compress(b"{}"), "headers": {"Content-Encoding": "gzip"}}),
+    ("GET", "/class/7?q=x", {}),
+    ("GET", "/class/nope", {}),
+    ("POST", "/strict", {"json": [1, 2]}),
+    ("POST", "/strict", {"json": {"numbers": [1]}}),
+    ("GET", "/raise/418", {}),
+    ("GET", "/raise/404", {}),
+]
+
+
+def test_custom_request_and_route_classes(serve: Callable[..., Any]) -> None:
+    """``MyRequest(request.scope, request.receive)`` reads the body; a route wrapper sees raised errors."""
+    with TestClient(_custom_route_app(fastapi)) as reference:
+        expected = [_answer(reference.request(m, url, **kw)) for m, url, kw in CUSTOM_ROUTE_CALLS]
+    client = serve(_custom_route_app(fulmen))
+    assert [_answer(client.request(m, url, **kw)) for m, url, kw in CUSTOM_ROUTE_CALLS] == expected
+
+
+def _scope_guard_app(fw: Any) -> Any:
+    class Guard:
+        """Pure ASGI middleware that reads the request through ``Request(scope, receive)``."""
+
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                request = fw.Request(scope, receive)
+                if request.query_params.get("key") != "open":
+                    detail = {"path": request.url.path, "agent": request.headers.get("x-agent")}
+                    await fw.responses.JSONResponse(detail, status_code=403)(scope, receive, send)
+                    return
+                if request.method == "PUT":
+                    body = await request.body()
+                    await fw.responses.JSONResponse({"echo": body.decode()})(scope, receive, send)
+                    return
+            await self.app(scope, receive, send)
+
+    app = fw.FastAPI()
+    app.add_middleware(Guard)
+
+    @app.get("/inside")
+    async def inside() -> Any:
+        return {"ok": True}
+
+    return app
+
+
+SCOPE_GUARD_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/inside?key=open", {}),
+    ("GET", "/inside", {"headers": {"x-agent": "007"}}),
+    ("PUT", "/anything?key=open", {"content": b"hello"}),
+]
+
+
+def test_request_built_from_an_asgi_scope(serve: Callable[..., Any]) -> None:
+    """Starlette's ``Request(scope, receive)`` works in pure ASGI middleware, body included."""
+    with TestClient(_scope_guard_app(fastapi)) as reference:
+        expected = [_answer(reference.request(m, url, **kw)) for m, url, kw in SCOPE_GUARD_CALLS]
+    client = serve(_scope_guard_app(fulmen))
+    assert [_answer(client.request(m, url, **kw)) for m, url, kw in SCOPE_GUARD_CALLS] == expected

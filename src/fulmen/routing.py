@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextvars import ContextVar
 from enum import Enum
 from typing import Any
 
@@ -177,6 +178,7 @@ class APIRoute:
             "invoke_override": invoke_override,
         }
         self.handler: RequestHandler = compile_plan(self.dependant, **self._plan_options)
+        self._compiled_handler = self.handler
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
         #: The handler without body or form limits (a mount point's limits are added to it later).
@@ -190,6 +192,7 @@ class APIRoute:
     def instrument(self, operations: Any) -> None:
         """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
         self.handler = compile_plan(self.dependant, operations=operations, **self._plan_options)
+        self._compiled_handler = self.handler
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
         self._unlimited_handler = self.handler
@@ -207,12 +210,21 @@ class APIRoute:
         )
 
     def get_route_handler(self) -> Callable[[Any], Coroutine[Any, Any, Response]]:
-        """The compiled ``request -> response`` handler; a route class may wrap it, as in FastAPI.
+        """The ``request -> response`` handler; a route class may wrap it, as in FastAPI.
 
-        Errors inside the wrapped handler are already responses (the app's exception handlers ran), so a
-        wrapper sees a 422 or 500 response rather than the exception.
+        As in FastAPI, errors leave it as exceptions (``RequestValidationError``, ``HTTPException``...): a
+        wrapper may catch them; the app's exception handlers answer what it lets through.
         """
-        return self.handler
+        compiled = self._compiled_handler
+
+        async def route_handler(request: Any) -> Response:
+            token = ROUTE_HANDLER_RAISES.set(True)
+            try:
+                return await compiled(request)
+            finally:
+                ROUTE_HANDLER_RAISES.reset(token)
+
+        return route_handler
 
     def _stream_invoke(self, status_code: int | None, where: str) -> Callable[[dict[str, Any]], Any]:
         """A path operation that yields: JSON Lines, Server-Sent Events or raw chunks (FastAPI 0.165)."""
@@ -528,6 +540,11 @@ def compile_websocket_handler(dep: Dependant, operations: Any = None) -> WebSock
             await run.guard.close(None)
 
     return run_websocket
+
+
+#: Set while a custom route class's wrapper runs the route's handler: the app's exception handling re-raises,
+#: so the wrapper sees the exception as FastAPI's would (decided per route class, at no cost to other routes).
+ROUTE_HANDLER_RAISES: ContextVar[bool] = ContextVar("fulmen.route_handler_raises", default=False)
 
 
 def _guarded(handler: Callable[[Any], Awaitable[Response]]) -> RequestHandler:

@@ -40,6 +40,10 @@ async def handle_exception_in_stack(app: Fulmen, request: Request, exc: Exceptio
 
     A handler that raises lets its exception out too (the outermost layer answers 500).
     """
+    from fulmen.routing import ROUTE_HANDLER_RAISES
+
+    if ROUTE_HANDLER_RAISES.get():
+        raise exc  # a custom route class's wrapper is to see it (fulmen.routing.APIRoute.get_route_handler)
     handler = _inner_handler(app, exc)
     if handler is None:
         raise exc
