@@ -200,3 +200,26 @@ def test_request_built_from_an_asgi_scope(serve: Callable[..., Any]) -> None:
         expected = [_answer(reference.request(m, url, **kw)) for m, url, kw in SCOPE_GUARD_CALLS]
     client = serve(_scope_guard_app(fulmen))
     assert [_answer(client.request(m, url, **kw)) for m, url, kw in SCOPE_GUARD_CALLS] == expected
+
+
+# -- OpenAPI: unannotated parameters -------------------------------------------------------------------------
+def _unannotated_app(fw: Any) -> Any:
+    app = fw.FastAPI()
+
+    @app.get("/path/{item_id}")
+    def by_path(item_id):
+        return item_id
+
+    @app.get("/query")
+    def by_query(query, optional=None, marked=fw.Query(default=None)):
+        return [query, optional, marked]
+
+    return app
+
+
+def test_unannotated_parameters_in_openapi() -> None:
+    """An unannotated parameter is ``Any``: its schema has only a title, as in FastAPI."""
+    app = _unannotated_app(fulmen)
+    assert app.openapi() == _unannotated_app(fastapi).openapi()
+    with TestClient(app) as client:
+        assert client.get("/query?query=1&marked=2").json() == ["1", None, "2"]
