@@ -9,12 +9,14 @@ No ``from __future__ import annotations`` here: FastAPI must resolve the handler
 """
 
 import gzip
+import pathlib
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import fastapi
 import fastapi.security
+import pydantic
 import pytest
 
 import fulmen
@@ -223,3 +225,109 @@ def test_unannotated_parameters_in_openapi() -> None:
     assert app.openapi() == _unannotated_app(fastapi).openapi()
     with TestClient(app) as client:
         assert client.get("/query?query=1&marked=2").json() == ["1", None, "2"]
+
+
+# -- Starlette's responses from endpoints and exception handlers ---------------------------------------------
+def _starlette_responses_app(fw: Any, file_path: str) -> Any:
+    from starlette import responses as sr
+
+    def on_http_error(request: Any, exc: Any) -> Any:
+        return sr.JSONResponse({"handled": exc.detail}, status_code=exc.status_code, headers={"x-h": "1"})
+
+    async def on_invalid(request: Any, exc: Any) -> Any:
+        return sr.PlainTextResponse("invalid", status_code=400)
+
+    def on_crash(request: Any, exc: Any) -> Any:
+        return sr.JSONResponse({"crash": str(exc)}, status_code=500)
+
+    app = fw.FastAPI(
+        exception_handlers={
+            fw.HTTPException: on_http_error,
+            fw.exceptions.RequestValidationError: on_invalid,
+            Exception: on_crash,
+        }
+    )
+
+    class Item(pydantic.BaseModel):
+        name: str
+
+    @app.get("/json")
+    def json_response() -> Any:
+        response = sr.JSONResponse({"a": 1}, status_code=201, headers={"x-extra": "yes"})
+        response.set_cookie("flavour", "oat")
+        return response
+
+    @app.get("/redirect")
+    def redirect() -> Any:
+        return sr.RedirectResponse("/json")
+
+    @app.get("/stream")
+    def stream() -> Any:
+        return sr.StreamingResponse(iter([b"one ", b"two"]), media_type="text/plain")
+
+    @app.get("/file")
+    def file() -> Any:
+        return sr.FileResponse(file_path, filename="notes.txt")
+
+    @app.get("/model", response_model=Item)
+    def with_model() -> Any:
+        return sr.JSONResponse({"not": "an item"})
+
+    @app.get("/empty", status_code=204)
+    def empty():  # type: ignore[no-untyped-def]  # no return annotation: a 204 route has no response model
+        return sr.Response(status_code=202)
+
+    @app.get("/html", response_class=fw.responses.HTMLResponse)
+    def html() -> Any:
+        return sr.HTMLResponse("<p>hi</p>", status_code=203)
+
+    @app.get("/http-error")
+    def http_error() -> Any:
+        raise fw.HTTPException(409, "taken")
+
+    @app.get("/invalid/{number}")
+    def invalid(number: int) -> Any:
+        return number  # pragma: no cover
+
+    @app.get("/crash")
+    def crash() -> Any:
+        raise RuntimeError("boom")
+
+    return app
+
+
+STARLETTE_RESPONSE_PATHS = [
+    "/json",
+    "/redirect",
+    "/stream",
+    "/file",
+    "/model",
+    "/empty",
+    "/html",
+    "/http-error",
+    "/invalid/x",
+    "/crash",
+]
+_SERVER_HEADERS = frozenset({"date", "server", "connection", "keep-alive", "transfer-encoding"})
+
+
+def _full_answer(response: Any) -> tuple[int, dict[str, str], bytes]:
+    headers = {k: v for k, v in response.headers.items() if k not in _SERVER_HEADERS}
+    if "content-length" not in headers or response.status_code in (204, 304):
+        headers.pop("content-length", None)
+    return response.status_code, headers, response.content
+
+
+def test_starlette_responses_from_endpoints_and_handlers(
+    serve: Callable[..., Any], tmp_path: pathlib.Path
+) -> None:
+    """Starlette's own response classes (FastAPI's are the same) are sent as they are, not as JSON data."""
+    path = tmp_path / "notes.txt"
+    path.write_text("some notes\n")
+    with TestClient(_starlette_responses_app(fastapi, str(path)), raise_server_exceptions=False) as reference:
+        expected = [_full_answer(reference.get(p, follow_redirects=False)) for p in STARLETTE_RESPONSE_PATHS]
+    client = serve(_starlette_responses_app(fulmen, str(path)))
+    got = [_full_answer(client.get(p, follow_redirects=False)) for p in STARLETTE_RESPONSE_PATHS]
+    assert dict(zip(STARLETTE_RESPONSE_PATHS, got, strict=True)) == dict(
+        zip(STARLETTE_RESPONSE_PATHS, expected, strict=True)
+    )

@@ -29,6 +29,7 @@ from fulmen.exceptions import (
     is_http_exception,
     starlette_equivalents,
 )
+from fulmen.foreign import foreign_response
 from fulmen.limits import (
     FormLimits,
     first_limit,
@@ -1182,7 +1183,7 @@ class Fulmen(APIRouter):
                 result = handler(request, exc)
                 if isinstance(result, Awaitable):
                     result = await result
-                return result  # type: ignore[no-any-return]
+                return foreign_response(result) or result  # a Starlette response, as FastAPI handlers return
             except Exception as inner:
                 exc = inner
         from fulmen.middleware._stack import server_error_response

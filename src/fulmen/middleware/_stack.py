@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from fulmen.foreign import foreign_response
 from fulmen.middleware import UNBOUND_APP, ASGIApp, Handle, Message, Receive, Scope, Send, is_native
 from fulmen.responses import PlainTextResponse, Response
 
@@ -50,7 +51,7 @@ async def handle_exception_in_stack(app: Fulmen, request: Request, exc: Exceptio
     result = handler(request, exc)
     if isinstance(result, Awaitable):
         result = await result
-    return result
+    return foreign_response(result) or result  # a Starlette response, as FastAPI handlers return
 
 
 async def server_error_response(app: Fulmen, request: Request, exc: Exception) -> Response:
@@ -71,7 +72,7 @@ async def server_error_response(app: Fulmen, request: Request, exc: Exception) -
             result = handler(request, exc)
             if isinstance(result, Awaitable):
                 result = await result
-            return result
+            return foreign_response(result) or result
         except Exception as inner:
             logger.error("Exception in exception handler", exc_info=inner)
     return PlainTextResponse("Internal Server Error", status_code=500)
