@@ -8,6 +8,7 @@ behaviour is HTTP).
 No ``from __future__ import annotations`` here: FastAPI must resolve the handlers' annotations.
 """
 
+import datetime
 import gzip
 import pathlib
 import warnings
@@ -331,3 +332,41 @@ def test_starlette_responses_from_endpoints_and_handlers(
     assert dict(zip(STARLETTE_RESPONSE_PATHS, got, strict=True)) == dict(
         zip(STARLETTE_RESPONSE_PATHS, expected, strict=True)
     )
+
+
+def _starlette_response_class_app(fw: Any) -> Any:
+    from starlette import responses as sr
+
+    class Point(pydantic.BaseModel):
+        x: int
+        when: datetime.date
+
+    app = fw.FastAPI()
+    router = fw.APIRouter(default_response_class=sr.JSONResponse)
+
+    @router.get("/data")
+    def data() -> Any:
+        return {"when": datetime.date(2024, 1, 2), "n": 1}
+
+    @router.get("/point", response_model=Point, responses={400: {"model": Point}})
+    def point() -> Any:
+        return {"x": "3", "when": "2024-01-02", "extra": True}
+
+    @app.get("/text", response_class=sr.PlainTextResponse, status_code=202)
+    def text() -> Any:
+        return "plain"
+
+    app.include_router(router)
+    return app
+
+
+def test_starlette_response_classes_as_response_class(serve: Callable[..., Any]) -> None:
+    """Starlette's classes as ``response_class=`` / ``default_response_class=``: same answers and OpenAPI."""
+    paths = ["/data", "/point", "/text"]
+    reference_app = _starlette_response_class_app(fastapi)
+    with TestClient(reference_app) as reference:
+        expected = [_full_answer(reference.get(p)) for p in paths]
+    app = _starlette_response_class_app(fulmen)
+    assert app.openapi() == reference_app.openapi()
+    client = serve(app)
+    assert [_full_answer(client.get(p)) for p in paths] == expected
