@@ -370,3 +370,57 @@ def test_starlette_response_classes_as_response_class(serve: Callable[..., Any])
     assert app.openapi() == reference_app.openapi()
     client = serve(app)
     assert [_full_answer(client.get(p)) for p in paths] == expected
+
+
+# -- scope["route"] and scope["endpoint"] --------------------------------------------------------------------
+def _route_scope_app(fw: Any) -> Any:
+    def describe(scope: Any) -> Any:
+        route = scope["route"]
+        return {
+            "path": route.path,
+            "name": route.name,
+            "route_class": type(route).__name__,
+            "endpoint": scope["endpoint"].__name__,
+        }
+
+    app = fw.FastAPI()
+    router = fw.APIRouter(prefix="/users")
+    sub = fw.FastAPI()
+
+    @router.get("/{user_id}")
+    async def get_user(user_id: str, request: fw.Request) -> Any:
+        return describe(request.scope)
+
+    @app.put("/items/{item_id:path}", name="put-item")
+    def put_item(item_id: str, request: fw.Request) -> Any:
+        return describe(request.scope)
+
+    @sub.get("/inner")
+    def inner(request: fw.Request) -> Any:
+        return describe(request.scope)
+
+    @app.websocket("/ws/{room}")
+    async def room(room: str, websocket: fw.WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json(describe(websocket.scope))
+        await websocket.close()
+
+    app.include_router(router)
+    app.mount("/sub", sub)
+    return app
+
+
+ROUTE_SCOPE_CALLS = [("GET", "/users/ann"), ("PUT", "/items/a/b"), ("GET", "/sub/inner")]
+
+
+def test_route_and_endpoint_in_the_scope(serve: Callable[..., Any]) -> None:
+    """``request.scope["route"]`` is the matched route (``.path`` the template), as FastAPI sets it."""
+    with TestClient(_route_scope_app(fastapi)) as reference:
+        expected = [reference.request(m, p).json() for m, p in ROUTE_SCOPE_CALLS]
+        with reference.websocket_connect("/ws/blue") as session:
+            expected.append(session.receive_json())
+    app = _route_scope_app(fulmen)
+    client = serve(app)
+    assert [client.request(m, p).json() for m, p in ROUTE_SCOPE_CALLS] == expected[:-1]
+    with TestClient(app).websocket_connect("/ws/blue") as session:
+        assert session.receive_json() == expected[-1]

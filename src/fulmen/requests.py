@@ -457,6 +457,8 @@ class Request:
             route = self.app._matched_route(self)
             if route is not None:
                 scope["route"] = route
+                # and scope["endpoint"], as Starlette's routing sets it (add_route's: the user's function)
+                scope["endpoint"] = getattr(route, "plain_endpoint", None) or route.endpoint
         asgi_scope: dict[str, Any] | None = getattr(self, "_asgi_scope", None)
         if asgi_scope is not None:
             # What ASGI middleware added to the server's scope (``session``, ``user``, ``auth``...).
