@@ -424,3 +424,19 @@ def test_route_and_endpoint_in_the_scope(serve: Callable[..., Any]) -> None:
     assert [client.request(m, p).json() for m, p in ROUTE_SCOPE_CALLS] == expected[:-1]
     with TestClient(app).websocket_connect("/ws/blue") as session:
         assert session.receive_json() == expected[-1]
+
+
+# -- responses={...: {"model": ...}} is checked at declaration --------------------------------------------
+class _NotAModel:
+    pass
+
+
+@pytest.mark.parametrize("model", [_NotAModel, list[_NotAModel]], ids=["class", "list"])
+def test_invalid_model_in_responses_is_a_declaration_error(model: Any) -> None:
+    """As FastAPI: a ``responses`` model that can't be a pydantic field fails when the route is declared."""
+    for fw in (fastapi, fulmen):
+        app = fw.FastAPI()
+        with pytest.raises(fw.exceptions.FastAPIError):
+            app.get("/", responses={"500": {"model": model}})(lambda: None)
+    app = fulmen.FastAPI()
+    app.get("/", responses={404: {"model": dict[str, int]}, 500: {"description": "no model"}})(lambda: None)

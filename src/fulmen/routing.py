@@ -19,6 +19,7 @@ from fulmen.response_model import (
     Default,
     DefaultPlaceholder,
     IncEx,
+    check_response_model,
     compile_response_serializer,
     effective_response_model,
     is_body_allowed_for_status_code,
@@ -149,6 +150,10 @@ class APIRoute:
                 f"(or take the Request and read request.path_params)"
             )
         self.unique_id = operation_id or generate_unique_id_function(self)
+        for code, extra in self.responses.items():
+            model = extra.get("model") if isinstance(extra, dict) else None
+            if model is not None:
+                check_response_model(model, where=f"{where} responses[{code!r}]")
         #: The model results are validated and serialised with (FastAPI's rules), or None.
         self.response_model: Any = effective_response_model(endpoint, response_model, where=where)
         serialize_result = None
