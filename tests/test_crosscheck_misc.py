@@ -440,3 +440,39 @@ def test_invalid_model_in_responses_is_a_declaration_error(model: Any) -> None:
             app.get("/", responses={"500": {"model": model}})(lambda: None)
     app = fulmen.FastAPI()
     app.get("/", responses={404: {"model": dict[str, int]}, 500: {"description": "no model"}})(lambda: None)
+
+
+# -- an explicit HEAD route beside a GET route -------------------------------------------------------------
+def _head_routes_app(fw: Any) -> Any:
+    app = fw.FastAPI()
+
+    @app.get("/after/{item_id}")
+    def get_after(item_id: str) -> Any:
+        return {"item_id": item_id}
+
+    @app.head("/after/{item_id}")
+    def head_after(item_id: str) -> Any:
+        return fw.responses.JSONResponse(None, headers={"x-item": item_id})
+
+    @app.head("/before")
+    def head_before() -> Any:
+        return fw.responses.Response(headers={"x-head": "own"})
+
+    @app.get("/before")
+    def get_before() -> Any:
+        return {"get": True}
+
+    return app
+
+
+def test_a_head_route_answers_head_beside_a_get_route(serve: Callable[..., Any]) -> None:
+    """fulmen answers HEAD on GET routes; a route declared for HEAD on the same path answers it (FastAPI's
+    only answer). A HEAD answer's body is not compared: a server drops it, an in-process client may not."""
+    calls = [("HEAD", "/after/foo"), ("GET", "/after/foo"), ("HEAD", "/before"), ("GET", "/before")]
+
+    def answers(client: Any) -> list[Any]:
+        return [_full_answer(client.request(m, p))[: 2 if m == "HEAD" else 3] for m, p in calls]
+
+    with TestClient(_head_routes_app(fastapi)) as reference:
+        expected = answers(reference)
+    assert answers(serve(_head_routes_app(fulmen))) == expected
