@@ -476,3 +476,61 @@ def test_a_head_route_answers_head_beside_a_get_route(serve: Callable[..., Any])
     with TestClient(_head_routes_app(fastapi)) as reference:
         expected = answers(reference)
     assert answers(serve(_head_routes_app(fulmen))) == expected
+
+
+# -- body-less statuses ------------------------------------------------------------------------------------
+def _no_body_app(fw: Any) -> Any:
+    class JsonApiResponse(fw.responses.JSONResponse):  # type: ignore[misc,name-defined]
+        media_type = "application/vnd.api+json"
+
+    def set_status(response: fw.Response, to: int = 0) -> None:
+        if to:
+            response.status_code = to
+
+    app = fw.FastAPI()
+
+    @app.get("/class-204", status_code=204, response_class=JsonApiResponse)
+    async def class_204() -> None:
+        return None
+
+    @app.get("/html-204", status_code=204, response_class=fw.responses.HTMLResponse)
+    async def html_204():  # type: ignore[no-untyped-def]
+        return "<p>dropped</p>"
+
+    @app.delete("/{item_id}", status_code=204, response_model=None)
+    async def delete(item_id: int, response: fw.Response, to: int = 0) -> Any:
+        if to:
+            response.status_code = to
+        return {"id": item_id}
+
+    @app.post("/dep", status_code=204, response_model=None, dependencies=[fw.Depends(set_status)])
+    async def by_dependency() -> Any:
+        return {"from": "dependency"}
+
+    @app.get("/to-304", response_model=None)
+    async def to_304(response: fw.Response) -> Any:
+        response.status_code = 304
+        return {"dropped": True}
+
+    return app
+
+
+NO_BODY_CALLS = [
+    ("GET", "/class-204"),
+    ("GET", "/html-204"),
+    ("DELETE", "/1"),
+    ("DELETE", "/1?to=400"),
+    ("DELETE", "/1?to=200"),
+    ("POST", "/dep"),
+    ("POST", "/dep?to=409"),
+    ("GET", "/to-304"),
+]
+
+
+def test_body_less_statuses_after_rendering(serve: Callable[..., Any]) -> None:
+    """A 204 route sends no body, but one whose injected ``response`` sets another status sends the data."""
+    with TestClient(_no_body_app(fastapi)) as reference:
+        expected = [_full_answer(reference.request(m, p)) for m, p in NO_BODY_CALLS]
+    client = serve(_no_body_app(fulmen))
+    got = [_full_answer(client.request(m, p)) for m, p in NO_BODY_CALLS]
+    assert dict(zip(NO_BODY_CALLS, got, strict=True)) == dict(zip(NO_BODY_CALLS, expected, strict=True))
