@@ -11,6 +11,7 @@ No ``from __future__ import annotations`` here: FastAPI must resolve the handler
 import datetime
 import gzip
 import pathlib
+import urllib.parse
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -534,3 +535,35 @@ def test_body_less_statuses_after_rendering(serve: Callable[..., Any]) -> None:
     client = serve(_no_body_app(fulmen))
     got = [_full_answer(client.request(m, p)) for m, p in NO_BODY_CALLS]
     assert dict(zip(NO_BODY_CALLS, got, strict=True)) == dict(zip(NO_BODY_CALLS, expected, strict=True))
+
+
+# -- an empty path on a router -------------------------------------------------------------------------------
+def _empty_path_app(fw: Any) -> tuple[Any, Any]:
+    router = fw.APIRouter()
+
+    @router.get("")
+    def get_empty() -> Any:
+        return ["OK"]
+
+    app = fw.FastAPI()
+    app.include_router(router, prefix="/prefix")
+    return app, router
+
+
+def test_empty_path_under_an_include_prefix(serve: Callable[..., Any]) -> None:
+    """``@router.get("")`` is the prefix itself; included without a prefix it is a declaration error."""
+    reference_app, reference_router = _empty_path_app(fastapi)
+    calls = ["/prefix", "/prefix/"]
+    with TestClient(reference_app) as reference:
+        expected = [_full_answer(reference.get(p, follow_redirects=False)) for p in calls]
+    app, router = _empty_path_app(fulmen)
+    assert app.openapi() == reference_app.openapi()
+    client = serve(app)
+    got = [_full_answer(client.get(p, follow_redirects=False)) for p in calls]
+    for answer in (*got, *expected):  # absolute, with the host each server saw: compare the path
+        if "location" in answer[1]:
+            answer[1]["location"] = urllib.parse.urlsplit(answer[1]["location"]).path
+    assert got == expected
+    for fw, unprefixed in ((fastapi, reference_router), (fulmen, router)):
+        with pytest.raises(fw.exceptions.FastAPIError, match="Prefix and path cannot be both empty"):
+            fw.FastAPI().include_router(unprefixed)
