@@ -567,3 +567,56 @@ def test_empty_path_under_an_include_prefix(serve: Callable[..., Any]) -> None:
     for fw, unprefixed in ((fastapi, reference_router), (fulmen, router)):
         with pytest.raises(fw.exceptions.FastAPIError, match="Prefix and path cannot be both empty"):
             fw.FastAPI().include_router(unprefixed)
+
+
+# -- Starlette-style routes: router.route() / add_route() ----------------------------------------------------
+def _plain_routes_app(fw: Any) -> Any:
+    def refuse() -> None:
+        raise fw.HTTPException(403, "router dependency")
+
+    router = fw.APIRouter(prefix="/r", dependencies=[fw.Depends(refuse)])
+
+    @router.route("/items/")
+    def read_items(request):  # type: ignore[no-untyped-def]  # Starlette's endpoints take it unannotated
+        return fw.responses.JSONResponse({"hello": request.url.path, "q": request.query_params.get("q")})
+
+    async def echo(request: Any) -> Any:
+        return fw.responses.PlainTextResponse((await request.body()).decode(), status_code=201)
+
+    router.add_route("/echo", echo, methods=["POST"], name="echo-route")
+
+    @router.get("/guarded")
+    def guarded() -> Any:
+        return "never"  # pragma: no cover
+
+    app = fw.FastAPI()
+    app.include_router(router, prefix="/v1")
+
+    async def top(request: Any) -> Any:
+        return fw.responses.JSONResponse({"method": request.method})
+
+    app.add_route("/top", top, methods=["GET", "PUT"])
+    return app
+
+
+PLAIN_ROUTE_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/v1/items/?q=1", {}),  # the router's prefix is not applied to these, as in FastAPI
+    ("GET", "/v1/r/items/", {}),
+    ("POST", "/v1/echo", {"content": b"body"}),
+    ("GET", "/v1/echo", {}),
+    ("GET", "/v1/r/guarded", {}),
+    ("PUT", "/top", {}),
+    ("GET", "/top", {}),
+]
+
+
+def test_starlette_style_routes(serve: Callable[..., Any]) -> None:
+    """``router.route()`` / ``add_route()``: the endpoint gets the request; no dependencies, no OpenAPI."""
+    reference_app = _plain_routes_app(fastapi)
+    with TestClient(reference_app) as reference:
+        expected = [_full_answer(reference.request(m, p, **kw)) for m, p, kw in PLAIN_ROUTE_CALLS]
+    app = _plain_routes_app(fulmen)
+    assert app.openapi() == reference_app.openapi()
+    client = serve(app)
+    assert [_full_answer(client.request(m, p, **kw)) for m, p, kw in PLAIN_ROUTE_CALLS] == expected
+    assert app.url_path_for("echo-route") == reference_app.url_path_for("echo-route")
