@@ -8,12 +8,13 @@ behaviour is HTTP).
 No ``from __future__ import annotations`` here: FastAPI must resolve the handlers' annotations.
 """
 
+import asyncio
 import datetime
 import gzip
 import pathlib
 import urllib.parse
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import fastapi
@@ -620,3 +621,63 @@ def test_starlette_style_routes(serve: Callable[..., Any]) -> None:
     client = serve(app)
     assert [_full_answer(client.request(m, p, **kw)) for m, p, kw in PLAIN_ROUTE_CALLS] == expected
     assert app.url_path_for("echo-route") == reference_app.url_path_for("echo-route")
+
+
+# -- generator endpoints that never await ----------------------------------------------------------------
+def _endless_streams_app() -> Any:
+    app = fulmen.FastAPI()
+
+    @app.get("/raw", response_class=fulmen.responses.StreamingResponse)
+    async def raw() -> AsyncIterator[str]:
+        i = 0
+        while True:  # never awaits
+            yield f"item {i}\n"
+            i += 1
+
+    @app.get("/jsonl")
+    async def jsonl() -> AsyncIterator[int]:
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    return app
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("path", ["/raw", "/jsonl"])
+def test_a_generator_that_never_awaits_can_be_cancelled(path: str) -> None:
+    """As FastAPI: the stream gives the event loop a turn per item, so a cancellation (a timeout, the
+    server shutting down) reaches an endless generator that never awaits."""
+    app = _endless_streams_app()
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)  # a client that never disconnects
+        return {"type": "http.disconnect"}  # pragma: no cover
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(app(scope, receive, send), timeout=0.3)
+
+    asyncio.run(main())
+    assert len(chunks) > 1
