@@ -681,3 +681,39 @@ def test_a_generator_that_never_awaits_can_be_cancelled(path: str) -> None:
 
     asyncio.run(main())
     assert len(chunks) > 1
+
+
+# -- Starlette's WebSocketDisconnect ----------------------------------------------------------------------
+def test_starlette_websocket_disconnect_is_caught() -> None:
+    """``except starlette.websockets.WebSocketDisconnect`` in an endpoint sees the client leave, and the
+    TestClient's close is Starlette's class too, as with FastAPI (whose class is Starlette's)."""
+    from starlette.websockets import WebSocketDisconnect as StarletteDisconnect
+
+    seen: list[Any] = []
+    app = fulmen.FastAPI()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: fulmen.WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.receive_text()
+        except StarletteDisconnect as exc:
+            seen.append((exc.code, isinstance(exc, fulmen.WebSocketDisconnect)))
+
+    @app.websocket("/closes")
+    async def closes(websocket: fulmen.WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close(4001, "bye")
+
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws") as session:
+            session.send_text("hi")
+            session.close(4000)
+        with (
+            client.websocket_connect("/closes") as session,
+            pytest.raises(StarletteDisconnect) as closed,
+        ):
+            session.receive_text()
+    assert seen == [(4000, True)]
+    assert (closed.value.code, closed.value.reason) == (4001, "bye")
