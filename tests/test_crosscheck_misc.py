@@ -769,3 +769,37 @@ def test_starlette_classes_as_parameter_annotations(serve: Callable[..., Any]) -
     assert [_full_answer(client.get(p)) for p in calls] == expected
     with TestClient(app) as local, local.websocket_connect("/ws") as session:
         assert session.receive_text() == expected_ws
+
+
+def _middleware_answers_app(fw: Any, asgi_layer: bool) -> Any:
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.responses import JSONResponse as StarletteJSON
+
+    app = fw.FastAPI()
+
+    @app.middleware("http")
+    async def gate(request: Any, call_next: Any) -> Any:
+        if request.url.path == "/blocked":
+            return StarletteJSON({"blocked": True}, status_code=403, headers={"x-gate": "1"})
+        return await call_next(request)
+
+    if asgi_layer:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["*"])
+
+    @app.get("/ok")
+    def ok() -> Any:
+        return {"ok": True}
+
+    return app
+
+
+@pytest.mark.parametrize("asgi_layer", [False, True], ids=["native", "with-asgi-middleware"])
+def test_http_middleware_answers_with_a_starlette_response(
+    serve: Callable[..., Any], asgi_layer: bool
+) -> None:
+    """An ``@app.middleware("http")`` function may answer with Starlette's response class, as in FastAPI."""
+    calls = ["/blocked", "/ok"]
+    with TestClient(_middleware_answers_app(fastapi, asgi_layer)) as reference:
+        expected = [_full_answer(reference.get(p)) for p in calls]
+    client = serve(_middleware_answers_app(fulmen, asgi_layer))
+    assert [_full_answer(client.get(p)) for p in calls] == expected

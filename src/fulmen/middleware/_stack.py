@@ -83,9 +83,13 @@ def native_errors(app: Fulmen, handle: Handle) -> Handle:
 
     async def guarded(request: Request) -> Response:
         try:
-            return await handle(request)
+            response = await handle(request)
         except Exception as exc:
             return await server_error_response(app, request, exc)
+        if isinstance(response, Response):
+            return response
+        # An http middleware's dispatch answered with Starlette's response class (FastAPI code does).
+        return foreign_response(response) or response
 
     return guarded
 
