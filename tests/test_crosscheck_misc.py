@@ -803,3 +803,36 @@ def test_http_middleware_answers_with_a_starlette_response(
         expected = [_full_answer(reference.get(p)) for p in calls]
     client = serve(_middleware_answers_app(fulmen, asgi_layer))
     assert [_full_answer(client.get(p)) for p in calls] == expected
+
+
+def test_a_request_made_inside_a_wrapped_handler_is_answered() -> None:
+    """Only the wrapped request's errors reach the route class's wrapper; a request the endpoint makes to
+    the app in-process (same task context) is answered by the app's handlers as usual."""
+    import httpx
+
+    class Passthrough(fulmen.routing.APIRoute):
+        def get_route_handler(self) -> Callable[..., Any]:
+            original = super().get_route_handler()
+
+            async def handler(request: Any) -> Any:
+                return await original(request)
+
+            return handler
+
+    app = fulmen.FastAPI()
+    router = fulmen.APIRouter(route_class=Passthrough)
+
+    @app.get("/missing")
+    async def missing() -> Any:
+        raise fulmen.HTTPException(404, "nothing here")
+
+    @router.get("/outer")
+    async def outer() -> Any:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://inner") as inner:
+            answer = await inner.get("/missing")
+        return {"inner": answer.status_code, "body": answer.json()}
+
+    app.include_router(router)
+    with TestClient(app) as client:
+        assert client.get("/outer").json() == {"inner": 404, "body": {"detail": "nothing here"}}

@@ -1175,7 +1175,7 @@ class Fulmen(APIRouter):
         As Starlette's two layers: the handler for the exception's class or status code answers it; what has
         none, or what that handler raises, goes to the ``500``/``Exception`` handler or becomes a plain 500.
         """
-        if ROUTE_HANDLER_RAISES.get():
+        if ROUTE_HANDLER_RAISES.get() is request:
             raise exc  # for a custom route class's wrapper (fulmen.routing.APIRoute.get_route_handler)
         handler = lookup_exception_handler(self.exception_handlers, exc, catch_all=False)
         if handler is not None:

@@ -223,7 +223,7 @@ class APIRoute:
         compiled = self._compiled_handler
 
         async def route_handler(request: Any) -> Response:
-            token = ROUTE_HANDLER_RAISES.set(True)
+            token = ROUTE_HANDLER_RAISES.set(request)
             try:
                 return await compiled(request)
             finally:
@@ -547,9 +547,10 @@ def compile_websocket_handler(dep: Dependant, operations: Any = None) -> WebSock
     return run_websocket
 
 
-#: Set while a custom route class's wrapper runs the route's handler: the app's exception handling re-raises,
-#: so the wrapper sees the exception as FastAPI's would (decided per route class, at no cost to other routes).
-ROUTE_HANDLER_RAISES: ContextVar[bool] = ContextVar("fulmen.route_handler_raises", default=False)
+#: The request a custom route class's wrapper runs the route's handler for: the app's exception handling
+#: re-raises its errors, so the wrapper sees them as FastAPI's would (decided per route class, no cost to
+#: other routes). The request itself, not a flag: a request made from inside the handler is answered.
+ROUTE_HANDLER_RAISES: ContextVar[Any] = ContextVar("fulmen.route_handler_raises", default=None)
 
 
 def _guarded(handler: Callable[[Any], Awaitable[Response]]) -> RequestHandler:

@@ -43,7 +43,7 @@ async def handle_exception_in_stack(app: Fulmen, request: Request, exc: Exceptio
     """
     from fulmen.routing import ROUTE_HANDLER_RAISES
 
-    if ROUTE_HANDLER_RAISES.get():
+    if ROUTE_HANDLER_RAISES.get() is request:
         raise exc  # a custom route class's wrapper is to see it (fulmen.routing.APIRoute.get_route_handler)
     handler = _inner_handler(app, exc)
     if handler is None:
