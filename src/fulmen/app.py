@@ -29,6 +29,7 @@ from fulmen.exceptions import (
     is_http_exception,
     starlette_equivalents,
 )
+from fulmen.foreign import foreign_response
 from fulmen.limits import (
     FormLimits,
     first_limit,
@@ -44,7 +45,7 @@ from fulmen.response_model import Default, DefaultPlaceholder
 from fulmen.responses import JSONResponse, RedirectResponse, Response
 from fulmen.route_list import RouteList
 from fulmen.route_table import RouteTable
-from fulmen.routing import APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
+from fulmen.routing import ROUTE_HANDLER_RAISES, APIRoute, APIWebSocketRoute, Mount, WebSocketRouteTable
 from fulmen.telemetry._api import TelemetryConfig, telemetry_config
 from fulmen.websockets import WebSocket, WebSocketState
 
@@ -1174,13 +1175,15 @@ class Fulmen(APIRouter):
         As Starlette's two layers: the handler for the exception's class or status code answers it; what has
         none, or what that handler raises, goes to the ``500``/``Exception`` handler or becomes a plain 500.
         """
+        if ROUTE_HANDLER_RAISES.get() is request:
+            raise exc  # for a custom route class's wrapper (fulmen.routing.APIRoute.get_route_handler)
         handler = lookup_exception_handler(self.exception_handlers, exc, catch_all=False)
         if handler is not None:
             try:
                 result = handler(request, exc)
                 if isinstance(result, Awaitable):
                     result = await result
-                return result  # type: ignore[no-any-return]
+                return foreign_response(result) or result  # a Starlette response, as FastAPI handlers return
             except Exception as inner:
                 exc = inner
         from fulmen.middleware._stack import server_error_response

@@ -1172,8 +1172,15 @@ def _make_serializer(
     status_code: int | None,
     serialize_result: Callable[[Any], Any] | None = None,
     result_is_json: bool = False,
+    status_settable: bool = False,
 ) -> Callable[[Any], Response]:
+    """The ``result -> Response`` step of a route.
+
+    ``status_settable``: an injected ``response`` may change the status, so a route declared with a body-less
+    status (204...) still renders the body; ``_merge_sub_response`` drops it if the final status has none.
+    """
     default_status = status_code if status_code is not None else 200
+    body_less = not status_settable and (default_status < 200 or default_status in (204, 205, 304))
     # A chosen response class gets the content positionally, as FastAPI passes it (RedirectResponse's first
     # argument is ``url``, FileResponse's ``path``), and the route's status only when the route sets one: a
     # RedirectResponse keeps its own 307 otherwise.
@@ -1218,7 +1225,7 @@ def _make_serializer(
         return model_class
 
     if response_class is JSONResponse:
-        if default_status in (204, 304) or default_status < 200:
+        if body_less:
 
             def no_body(result: Any) -> Response:
                 if isinstance(result, Response):
@@ -1252,9 +1259,18 @@ def _make_serializer(
         if foreign is not None:
             return foreign
         content = jsonable_encoder(result) if is_json_class else result
-        return as_response(response_class(content, **class_status))
+        made = as_response(response_class(content, **class_status))
+        # As FastAPI: the class renders the content, then a status without a body sends none.
+        return _without_body(made) if body_less else made
 
     return to_class
+
+
+def _without_body(response: Response) -> Response:
+    if not response.streaming:
+        response.body = b""
+        response.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+    return response
 
 
 def _merge_sub_response(response: Response, sub: Response) -> Response:
@@ -1265,10 +1281,11 @@ def _merge_sub_response(response: Response, sub: Response) -> Response:
         response.raw_headers.append((name, value))
     if sub.status_code is not None:
         response.status_code = sub.status_code
-        if not response.streaming and (sub.status_code < 200 or sub.status_code in (204, 205, 304)):
-            # A status that carries no body: FastAPI sends none and no content-length.
-            response.body = b""
-            response.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+    status = response.status_code
+    if status < 200 or status in (204, 205, 304):
+        # A status that carries no body (set here or declared by the route): FastAPI sends none and no
+        # content-length.
+        _without_body(response)
     if sub.background is not None and response.background is None:
         response.background = sub.background
     return response
@@ -1332,7 +1349,10 @@ def compile_plan(
     ``operations`` (``fulmen.telemetry._operations``, for an instrumented app) times the steps in spans.
     """
     call = dep.call
-    serialize = _make_serializer(response_class, status_code, serialize_result, result_is_json)
+    status_settable = any(d.response_param is not None for d in dep.iter_tree())
+    serialize = _make_serializer(
+        response_class, status_code, serialize_result, result_is_json, status_settable=status_settable
+    )
     needs_solving = bool(
         dep.path_params
         or dep.query_params

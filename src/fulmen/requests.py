@@ -7,6 +7,7 @@ access only (DESIGN.md §3.2), so a route that reads nothing pays nothing.
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 from collections.abc import (
     AsyncIterator,
@@ -19,7 +20,7 @@ from collections.abc import (
     ValuesView,
 )
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 from urllib.parse import unquote
 
 import msgspec
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
 
 #: An async callable that returns the next chunk of the request body, b"" at the end.
 BodyReader = Callable[[], Awaitable[bytes]]
+#: An ASGI ``receive`` callable.
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def _empty_receive() -> dict[str, Any]:
+    raise RuntimeError("Receive channel has not been made available")
 
 
 class ClientDisconnect(Exception):
@@ -90,6 +97,7 @@ class Request:
         "_mounted_from",
         "_query_params",
         "_read_body",
+        "_receive",
         "_state",
         "_url",
         "app",
@@ -107,12 +115,36 @@ class Request:
         "server",
     )
 
+    @overload
+    def __init__(
+        self, scope: dict[str, Any], receive: Receive = _empty_receive, send: Any = None, /
+    ) -> None: ...
+
+    @overload
     def __init__(
         self,
         method: str,
         raw_path: bytes,
         query_string: bytes,
         raw_headers: list[tuple[bytes, bytes]],
+        path: str | None = None,
+        body: bytes | None = b"",
+        read_body: BodyReader | None = None,
+        client: Address | tuple[str, int] | None = None,
+        server: Address | tuple[str, int] | None = None,
+        scheme: str = "http",
+        http_version: str = "1.1",
+        root_path: str = "",
+        app: Fulmen | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        method: Any,
+        raw_path: Any = _empty_receive,
+        query_string: Any = b"",
+        raw_headers: Any = None,
         # PERF: not keyword-only: the engine passes everything positionally (about half the call cost).
         path: str | None = None,
         body: bytes | None = b"",
@@ -125,16 +157,26 @@ class Request:
         app: Fulmen | None = None,
         state: dict[str, Any] | None = None,
     ) -> None:
-        self.method = method
-        self.raw_path = raw_path
+        """Front doors pass the parsed request; ``Request(scope, receive)`` (Starlette's signature) works too,
+        for custom request classes (``MyRequest(request.scope, request.receive)``) and pure ASGI code."""
         # PERF: most paths carry no escapes; skip unquote's work for them.
         if path is None:
-            raw = raw_path.decode("latin-1")
+            try:
+                raw = raw_path.decode("latin-1")
+            except AttributeError:
+                # PERF: Starlette's signature is told apart here, where the engine's call passes no path
+                # anyway: a try costs nothing when nothing is raised.
+                if not isinstance(method, dict):
+                    raise
+                self._init_from_scope(method, raw_path)
+                return
             path = unquote(raw) if "%" in raw else raw
-        self.path = path
-        self.query_string = query_string
+        self.method: str = method
+        self.raw_path: bytes = raw_path
+        self.path: str = path
+        self.query_string: bytes = query_string
         #: Header (name, value) pairs with lower-case names, in arrival order.
-        self.raw_headers = raw_headers
+        self.raw_headers: list[tuple[bytes, bytes]] = raw_headers
         self._body = body
         self._read_body = read_body
         self.client = client
@@ -154,6 +196,77 @@ class Request:
         # PERF: set here, not left unset: getattr() on an unset slot raises and clears an AttributeError
         # inside, which cost a mounted route ~3,400 instructions per request (callgrind) in _call_mount.
         self._mounted_from: tuple[Any, str, str] | None = None
+
+    def _init_from_scope(self, scope: dict[str, Any], receive: Receive) -> None:
+        """``Request(scope, receive)``: the request an ASGI scope describes, its body read from ``receive``.
+
+        Built from another request's ``scope`` and ``receive`` it keeps that request's views (root path,
+        mount, state, disconnect check) and takes the scope's headers and path parameters.
+        """
+        from fulmen.asgi import _ASGIBody, _under_root_path
+
+        kind = scope.get("type")
+        if kind not in ("http", "websocket"):
+            raise AssertionError(f"Request needs an http or websocket scope, not {kind!r}")
+        headers = [(k.lower(), v) for k, v in scope.get("headers", ())]
+        reader = _ASGIBody(receive)
+        source = receive.request if isinstance(receive, _RequestReceive) else None
+        if source is not None:
+            self.method = source.method
+            self.raw_path = source.raw_path
+            self.path = source.path
+            self.query_string = source.query_string
+            self.client = source.client
+            self.server = source.server
+            self.scheme = source.scheme
+            self.http_version = source.http_version
+            self.root_path = source.root_path
+            self._state = source.state
+            self.scope_extra = source.scope_extra
+            self._mounted_from = source._mounted_from
+            asgi_scope: dict[str, Any] | None = getattr(source, "_asgi_scope", None)
+            if asgi_scope is not None:
+                self._asgi_scope = asgi_scope
+            probe: DisconnectProbe | None = getattr(source, "_disconnect_probe", None)
+            self._disconnect_probe = reader if probe is None else probe
+        else:
+            path, raw_path, root_path = _under_root_path(scope)
+            client = scope.get("client")
+            server = scope.get("server")
+            self.method = scope.get("method", "GET")
+            self.raw_path = raw_path
+            self.path = path
+            self.query_string = scope.get("query_string", b"")
+            self.client = Address(*client) if client else None
+            self.server = Address(*server) if server and server[1] is not None else None
+            self.scheme = scope.get("scheme", "http")
+            self.http_version = scope.get("http_version", "1.1")
+            self.root_path = root_path
+            state = scope.get("state")
+            self._state = None if state is None else State(state)
+            self.scope_extra = None
+            self._mounted_from = None
+            self._asgi_scope = scope
+            self._disconnect_probe = reader
+        # ``_body`` stays unset until the body is read: Starlette's custom request recipes test for it.
+        self._read_body = reader
+        self._receive = receive
+        self.raw_headers = headers
+        self.app = scope.get("app")
+        self.path_params = dict(scope.get("path_params") or {})
+        self._headers = None
+        self._query_params = None
+        self._cookies = None
+        self._url = None
+        self._json = _UNSET
+
+    @property
+    def receive(self) -> Receive:
+        """An ASGI ``receive`` callable that delivers this request's body, for ``Request(scope, receive)``."""
+        receive: Receive | None = getattr(self, "_receive", None)
+        if receive is None:
+            receive = self._receive = _RequestReceive(self)
+        return receive
 
     # -- lazily parsed views -------------------------------------------------------------------------------
     @property
@@ -240,9 +353,13 @@ class Request:
 
     async def body(self) -> bytes:
         """The whole request body as bytes (read once, then cached)."""
-        if self._body is None:
-            self._body = b"".join([chunk async for chunk in self.stream()])
-        return self._body
+        try:
+            body = self._body
+        except AttributeError:  # a request built from an ASGI scope, its body not read yet
+            body = None
+        if body is None:
+            body = self._body = b"".join([chunk async for chunk in self.stream()])
+        return body
 
     async def json(self) -> Any:
         """The body decoded as JSON (``json.JSONDecodeError`` when it isn't JSON, as in Starlette)."""
@@ -350,6 +467,8 @@ class Request:
             route = self.app._matched_route(self)
             if route is not None:
                 scope["route"] = route
+                # and scope["endpoint"], as Starlette's routing sets it (add_route's: the user's function)
+                scope["endpoint"] = getattr(route, "plain_endpoint", None) or route.endpoint
         asgi_scope: dict[str, Any] | None = getattr(self, "_asgi_scope", None)
         if asgi_scope is not None:
             # What ASGI middleware added to the server's scope (``session``, ``user``, ``auth``...).
@@ -467,9 +586,13 @@ class _BodyChunks:
         if request is not None:
             # The first step, as an async generator would take it: on the first __anext__, not on stream().
             self._request = None
-            if request._body is not None:
-                if request._body:
-                    return request._body
+            try:
+                body = request._body
+            except AttributeError:  # a request built from an ASGI scope, its body not read yet
+                body = None
+            if body is not None:
+                if body:
+                    return body
                 raise StopAsyncIteration
             reader = request._read_body
             if reader is None:
@@ -490,6 +613,33 @@ class _BodyChunks:
         """Stop early, as ``aclose()`` on an async generator does; later ``__anext__`` calls end at once."""
         self._request = None
         self._reader = None
+
+
+class _RequestReceive:
+    """``Request.receive``: the body as ASGI ``http.request`` messages, then ``http.disconnect`` once the
+    client has gone (until then it waits, as a server's ``receive`` does)."""
+
+    __slots__ = ("_chunks", "_done", "request")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._done = False
+
+    async def __call__(self) -> dict[str, Any]:
+        if not self._done:
+            chunks = self._chunks
+            if chunks is None:
+                chunks = self._chunks = self.request.stream()
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                self._done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": chunk, "more_body": True}
+        while not await self.request.is_disconnected():
+            await asyncio.sleep(0.1)
+        return {"type": "http.disconnect"}
 
 
 class _Unset:

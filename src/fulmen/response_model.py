@@ -192,6 +192,24 @@ def compile_response_serializer(
     return _msgspec_serializer(annotation, options, where, json_bytes)
 
 
+_checked_models: set[Any] = set()
+
+
+def check_response_model(annotation: Any, *, where: str = "route") -> None:
+    """Raise ``FastAPIError`` at declaration when ``annotation`` can't be a response model (as FastAPI does
+    for ``responses={code: {"model": ...}}``); each model is checked once."""
+    try:
+        if annotation in _checked_models:
+            return
+    except TypeError:  # unhashable: check it every time
+        pass
+    compile_response_serializer(annotation, where=where)
+    try:
+        _checked_models.add(annotation)
+    except TypeError:
+        pass
+
+
 def _import_pydantic() -> Any:
     try:
         import pydantic

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextvars import ContextVar
 from enum import Enum
 from typing import Any
 
@@ -26,6 +27,7 @@ from fulmen.response_model import (
     Default,
     DefaultPlaceholder,
     IncEx,
+    check_response_model,
     compile_response_serializer,
     effective_response_model,
     is_body_allowed_for_status_code,
@@ -200,6 +202,10 @@ class APIRoute:
                 f"(or take the Request and read request.path_params)"
             )
         self.unique_id = operation_id or generate_unique_id_function(self)
+        for code, extra in self.responses.items():
+            model = extra.get("model") if isinstance(extra, dict) else None
+            if model is not None:
+                check_response_model(model, where=f"{where} responses[{code!r}]")
         #: The model results are validated and serialised with (FastAPI's rules), or None.
         self.response_model: Any = effective_response_model(endpoint, response_model, where=where)
         serialize_result = None
@@ -229,6 +235,7 @@ class APIRoute:
             "invoke_override": invoke_override,
         }
         self.handler: RequestHandler = compile_plan(self.dependant, **self._plan_options)
+        self._compiled_handler = self.handler
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
         #: The handler without body or form limits (a mount point's limits are added to it later).
@@ -242,6 +249,7 @@ class APIRoute:
     def instrument(self, operations: Any) -> None:
         """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
         self.handler = compile_plan(self.dependant, operations=operations, **self._plan_options)
+        self._compiled_handler = self.handler
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
         self._unlimited_handler = self.handler
@@ -259,12 +267,21 @@ class APIRoute:
         )
 
     def get_route_handler(self) -> Callable[[Any], Coroutine[Any, Any, Response]]:
-        """The compiled ``request -> response`` handler; a route class may wrap it, as in FastAPI.
+        """The ``request -> response`` handler; a route class may wrap it, as in FastAPI.
 
-        Errors inside the wrapped handler are already responses (the app's exception handlers ran), so a
-        wrapper sees a 422 or 500 response rather than the exception.
+        As in FastAPI, errors leave it as exceptions (``RequestValidationError``, ``HTTPException``...): a
+        wrapper may catch them; the app's exception handlers answer what it lets through.
         """
-        return self.handler
+        compiled = self._compiled_handler
+
+        async def route_handler(request: Any) -> Response:
+            token = ROUTE_HANDLER_RAISES.set(request)
+            try:
+                return await compiled(request)
+            finally:
+                ROUTE_HANDLER_RAISES.reset(token)
+
+        return route_handler
 
     def _stream_invoke(self, status_code: int | None, where: str) -> Callable[[dict[str, Any]], Any]:
         """A path operation that yields: JSON Lines, Server-Sent Events or raw chunks (FastAPI 0.165)."""
@@ -580,6 +597,12 @@ def compile_websocket_handler(dep: Dependant, operations: Any = None) -> WebSock
             await run.guard.close(None)
 
     return run_websocket
+
+
+#: The request a custom route class's wrapper runs the route's handler for: the app's exception handling
+#: re-raises its errors, so the wrapper sees them as FastAPI's would (decided per route class, no cost to
+#: other routes). The request itself, not a flag: a request made from inside the handler is answered.
+ROUTE_HANDLER_RAISES: ContextVar[Any] = ContextVar("fulmen.route_handler_raises", default=None)
 
 
 def _guarded(handler: Callable[[Any], Awaitable[Response]]) -> RequestHandler:

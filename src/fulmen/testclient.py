@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import sys
 import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
@@ -280,6 +281,26 @@ class WebSocketDenialResponse(httpx.Response, WebSocketDisconnect):  # type: ign
     """Raised by ``websocket_connect`` when the app rejects the handshake with an HTTP response."""
 
 
+_denial_classes: dict[type, type[WebSocketDenialResponse]] = {}
+
+
+def _denial_class() -> type[WebSocketDenialResponse]:
+    """The class a denial raises: also Starlette's once a program has imported ``starlette.testclient``.
+
+    FastAPI tests catch ``starlette.testclient.WebSocketDenialResponse``; fulmen doesn't depend on Starlette.
+    """
+    module = sys.modules.get("starlette.testclient")
+    theirs = getattr(module, "WebSocketDenialResponse", None)
+    if not isinstance(theirs, type):
+        return WebSocketDenialResponse
+    cls = _denial_classes.get(theirs)
+    if cls is None:
+        cls = type("WebSocketDenialResponse", (WebSocketDenialResponse, theirs), {})
+        cls.__module__ = __name__
+        _denial_classes[theirs] = cls
+    return cls
+
+
 def _websocket_scope(client: TestClient, request: httpx.Request) -> dict[str, Any]:
     url = request.url
     raw_path, _, _ = url.raw_path.partition(b"?")
@@ -482,7 +503,7 @@ class WebSocketTestSession:
                 body.append(part.get("body", b""))
                 if not part.get("more_body", False):
                     break
-            raise WebSocketDenialResponse(
+            raise _denial_class()(
                 status_code=message["status"], headers=message.get("headers", []), content=b"".join(body)
             )
 

@@ -214,10 +214,12 @@ class WebSocket(Mapping[str, Any]):
         scope["type"] = "websocket"
         scope.pop("method", None)
         scope.pop("route", None)  # an HTTP route on the same path; the WebSocket route is looked up here
+        scope.pop("endpoint", None)
         if self.app is not None:
             route = self.app._matched_route(self.request, websocket=True)
             if route is not None:
                 scope["route"] = route
+                scope["endpoint"] = route.endpoint
         scope["subprotocols"] = self.subprotocols
         return scope
 

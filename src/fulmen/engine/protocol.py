@@ -712,7 +712,7 @@ class HttpProtocol(asyncio.Protocol):
         parts = self._body_parts
         # PERF: positional arguments (order of Request.__init__): keyword passing costs about as much again.
         # StreamingBodyProtocol.on_headers_complete (engine/streamed_body.py) builds the same: keep in step.
-        slot.request = Request(
+        slot.request = Request(  # type: ignore[call-overload]  # the engine's app is any app
             _METHODS.get(method) or method.decode("latin-1"),
             path,
             query,
@@ -725,7 +725,7 @@ class HttpProtocol(asyncio.Protocol):
             self._scheme,
             "1.0" if slot.http10 else "1.1",
             self._root_path,
-            self._app,  # type: ignore[arg-type]
+            self._app,
         )
         slot.request._disconnect_probe = self  # request.is_disconnected(): client_disconnected() below
         if self._forwarded:  # a trusted proxy sent forwarding headers (never set on other connections)
@@ -1191,7 +1191,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._fail(reject)
                 return
         method = self._parser.get_method()
-        request = Request(
+        request = Request(  # type: ignore[call-overload]  # the engine's app is any app
             _METHODS.get(method) or method.decode("latin-1"),
             path,
             query,
@@ -1204,7 +1204,7 @@ class HttpProtocol(asyncio.Protocol):
             "wss" if self._scheme == "https" else "ws",
             self._parser.get_http_version(),
             self._root_path,
-            self._app,  # type: ignore[arg-type]
+            self._app,
         )
         if self._forwarded:
             self._apply_forwarded(request, True)

@@ -262,7 +262,7 @@ class StreamingBodyProtocol(HttpProtocol):
         else:
             path, query = self._split_target(url)
         method = self._parser.get_method()
-        slot.request = Request(
+        slot.request = Request(  # type: ignore[call-overload]  # the engine's app is any app
             _METHODS.get(method) or method.decode("latin-1"),
             path,
             query,
@@ -275,7 +275,7 @@ class StreamingBodyProtocol(HttpProtocol):
             self._scheme,
             "1.0" if slot.http10 else "1.1",
             self._root_path,
-            self._app,  # type: ignore[arg-type]
+            self._app,
         )
         slot.request._disconnect_probe = self
         if self._forwarded:  # a trusted proxy sent forwarding headers

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from fulmen.foreign import foreign_response
 from fulmen.middleware import UNBOUND_APP, ASGIApp, Handle, Message, Receive, Scope, Send, is_native
 from fulmen.responses import PlainTextResponse, Response
 
@@ -40,13 +41,17 @@ async def handle_exception_in_stack(app: Fulmen, request: Request, exc: Exceptio
 
     A handler that raises lets its exception out too (the outermost layer answers 500).
     """
+    from fulmen.routing import ROUTE_HANDLER_RAISES
+
+    if ROUTE_HANDLER_RAISES.get() is request:
+        raise exc  # a custom route class's wrapper is to see it (fulmen.routing.APIRoute.get_route_handler)
     handler = _inner_handler(app, exc)
     if handler is None:
         raise exc
     result = handler(request, exc)
     if isinstance(result, Awaitable):
         result = await result
-    return result
+    return foreign_response(result) or result  # a Starlette response, as FastAPI handlers return
 
 
 async def server_error_response(app: Fulmen, request: Request, exc: Exception) -> Response:
@@ -67,7 +72,7 @@ async def server_error_response(app: Fulmen, request: Request, exc: Exception) -
             result = handler(request, exc)
             if isinstance(result, Awaitable):
                 result = await result
-            return result
+            return foreign_response(result) or result
         except Exception as inner:
             logger.error("Exception in exception handler", exc_info=inner)
     return PlainTextResponse("Internal Server Error", status_code=500)
@@ -78,9 +83,13 @@ def native_errors(app: Fulmen, handle: Handle) -> Handle:
 
     async def guarded(request: Request) -> Response:
         try:
-            return await handle(request)
+            response = await handle(request)
         except Exception as exc:
             return await server_error_response(app, request, exc)
+        if isinstance(response, Response):
+            return response
+        # An http middleware's dispatch answered with Starlette's response class (FastAPI code does).
+        return foreign_response(response) or response
 
     return guarded
 

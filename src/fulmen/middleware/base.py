@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
+from fulmen.foreign import foreign_response
 from fulmen.middleware import ASGIApp, Handle, Message, Receive, Scope, Send
 from fulmen.middleware._asgi import collect_response
 
@@ -59,8 +60,10 @@ class BaseHTTPMiddleware:
             inner["state"] = request.state._state
             return await collect_response(app, inner, _replay_body(request, receive))
 
-        def run(request: Request) -> Awaitable[Response]:
-            return dispatch(request, call_next)
+        async def run(request: Request) -> Response:
+            response = await dispatch(request, call_next)
+            # Starlette's response class (FastAPI code returns it) is sent as fulmen's.
+            return foreign_response(response) or response
 
         fulmen = cast("Fulmen", scope.get("app"))  # None around a non-fulmen app: the Request has no app
         await _http(fulmen, cast("dict[str, Any]", scope), receive, send, handle=run)

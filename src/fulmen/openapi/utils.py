@@ -31,6 +31,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import msgspec
 
 from fulmen import params
+from fulmen.foreign import is_starlette_json_class
 from fulmen.openapi._document import shape_document
 from fulmen.openapi._fields import SchemaField
 from fulmen.openapi.constants import METHODS_WITH_BODY, REF_PREFIX
@@ -726,7 +727,9 @@ def get_openapi_path(
                 content.setdefault("content", {})["text/event-stream"] = {"itemSchema": event}
             elif media_type:
                 response_schema: dict[str, Any] = {"type": "string"}
-                if isinstance(response_class, type) and issubclass(response_class, JSONResponse):
+                if isinstance(response_class, type) and (
+                    issubclass(response_class, JSONResponse) or is_starlette_json_class(response_class)
+                ):
                     response_schema = ctx.schema(data.response) if data.response is not None else {}
                 content.setdefault("content", {}).setdefault(media_type, {})["schema"] = response_schema
         if route.responses:
