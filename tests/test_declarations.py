@@ -120,3 +120,10 @@ def test_path_parameter_read_from_the_request_as_in_fastapi() -> None:
         )
     assert answers[1] == answers[0]
     assert answers[0][0] == {"item_id": "3"}
+
+
+def test_mount_path_with_a_parameter_is_a_start_up_error() -> None:
+    """Starlette mounts "/tenants/{tenant}" with a parameter; fulmen refuses it rather than never matching."""
+    app = FastAPI()
+    with pytest.raises(FastAPIError, match="has a path parameter"):
+        app.mount("/tenants/{tenant}", FastAPI())

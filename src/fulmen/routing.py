@@ -339,6 +339,13 @@ class Mount:
     ) -> None:
         if path and not path.startswith("/"):
             raise FastAPIError(f"A mount path must start with '/', got {path!r}")
+        if "{" in path:
+            # Starlette matches "/tenants/{tenant}" with a parameter; fulmen would match the braces literally
+            # and answer 404 forever: refuse it here instead.
+            raise FastAPIError(
+                f"Mount path {path!r} has a path parameter; fulmen mounts fixed prefixes only (declare the "
+                "parameter on the sub-app's routes, or include an APIRouter with that prefix instead)"
+            )
         if (app is None) == (routes is None):
             raise FastAPIError("Mount takes either an 'app' or 'routes', not both and not neither")
         if app is None:
