@@ -131,9 +131,12 @@ def test_fastapis_generated_document_validates() -> None:
 
 
 def _errors(module: Any, name: str, data: dict[str, Any]) -> list[tuple[Any, ...]]:
-    with pytest.raises(pydantic.ValidationError) as caught:
+    """The validation errors ``module.name(**data)`` raises; ``[("accepted",)]`` when it raises none."""
+    try:
         getattr(module, name)(**data)
-    return [(e["type"], e["loc"], e["msg"]) for e in caught.value.errors()]
+    except pydantic.ValidationError as exc:
+        return [(e["type"], e["loc"], e["msg"]) for e in exc.errors()]
+    return [("accepted",)]
 
 
 @pytest.mark.parametrize(
@@ -158,7 +161,10 @@ def _errors(module: Any, name: str, data: dict[str, Any]) -> list[tuple[Any, ...
     ],
 )
 def test_invalid_objects_fail_as_in_fastapi(name: str, data: dict[str, Any]) -> None:
-    assert _errors(fu_models, name, data) == _errors(fa_models, name, data)
+    expected = _errors(fa_models, name, data)
+    assert _errors(fu_models, name, data) == expected
+    if "email" not in data:  # an e-mail address is checked only when email-validator is installed
+        assert expected != [("accepted",)]
 
 
 @pytest.mark.parametrize(
