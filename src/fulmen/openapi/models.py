@@ -9,6 +9,7 @@ fulmen's own generator doesn't use them, so ``import fulmen`` never imports pyda
 
 from __future__ import annotations
 
+import importlib.util
 from enum import Enum
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -20,9 +21,9 @@ from typing_extensions import TypedDict
 
 from fulmen.security.models import APIKeyIn, SecuritySchemeType
 
-try:  # an e-mail address is checked when email-validator is installed, as in FastAPI
-    import email_validator  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the environment
+# An e-mail address is checked when email-validator is installed, as in FastAPI (found, not imported here:
+# pydantic imports it when an address is validated).
+if importlib.util.find_spec("email_validator") is None:  # pragma: no cover - depends on the environment
     EmailStr = str
 else:
     from pydantic import EmailStr
