@@ -1381,7 +1381,7 @@ class Fulmen(APIRouter):
         finally:
             telemetry_runtime = sys.modules.get("fulmen.telemetry._runtime")
             if telemetry_runtime is not None and telemetry_runtime.owns_components():
-                from fulmen.plan import run_in_threadpool
+                from fulmen._concurrency import run_in_threadpool
 
                 await run_in_threadpool(telemetry_runtime.flush)
 

@@ -271,7 +271,7 @@ class _ASGIBodyWriter:
         await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
-        from fulmen.plan import run_in_threadpool
+        from fulmen._concurrency import run_in_threadpool
 
         while count > 0:
             size = min(count, FileResponse.chunk_size)

@@ -7,7 +7,6 @@ result becomes bytes) is decided once (DESIGN.md §3.1); a request only runs the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import copy
@@ -18,12 +17,12 @@ import re
 import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
 from fulmen import params
+from fulmen._concurrency import run_in_threadpool
 from fulmen.background import BackgroundTasks
 from fulmen.encoders import _encode, _is_native, encode_json_converted, jsonable_encoder
 from fulmen.exceptions import (
@@ -67,24 +66,6 @@ Connection = Request | WebSocket
 RequestHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 _MISSING: Any = params.Undefined
-
-# Thread pool for ``def`` handlers, sized like anyio's default limiter (40) that FastAPI users know.
-_executor: ThreadPoolExecutor | None = None
-
-
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=40, thread_name_prefix="fulmen-sync")
-    return _executor
-
-
-async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking function in the handler thread pool, carrying the caller's contextvars."""
-    loop = asyncio.get_running_loop()
-    ctx = contextvars.copy_context()
-    call = functools.partial(ctx.run, func, *args, **kwargs)
-    return await loop.run_in_executor(_get_executor(), call)
 
 
 # ------------------------------------------------------------------------------------------------------------
