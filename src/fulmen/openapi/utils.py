@@ -224,9 +224,11 @@ def _body_member(dep: Dependant, f: BodyField) -> SchemaField:
 
 
 def _is_security_scheme(call: Any) -> bool:
+    from fulmen.foreign_params import is_fastapi_security_scheme
     from fulmen.security.base import SecurityBase
 
-    return isinstance(inspect.unwrap(call) if callable(call) else call, SecurityBase)
+    scheme = inspect.unwrap(call) if callable(call) else call
+    return isinstance(scheme, SecurityBase) or is_fastapi_security_scheme(scheme)
 
 
 def _walk(root: Dependant) -> tuple[list[tuple[Dependant, list[str], bool]], list[tuple[Dependant, Any]]]:
