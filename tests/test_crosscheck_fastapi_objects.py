@@ -242,3 +242,36 @@ def test_marker_subclass_from_a_library() -> None:
 
     with TestClient(app) as client:
         assert client.get("/?n=4").json() == 5
+
+
+def test_fulmen_depends_is_fastapi_depends_once_fastapi_is_imported() -> None:
+    """A library builds a ``fastapi.APIRouter`` around a dependency of the user (fastapi-users'
+    ``get_user_manager(user_db = Depends(get_user_db))``): FastAPI takes fulmen's ``Depends`` as its own."""
+
+    class Database:  # not a pydantic type: taken for a body, FastAPI would refuse the route
+        pass
+
+    def get_db() -> Database:
+        return Database()
+
+    def get_manager(db: Database = fulmen.Depends(get_db)) -> str:
+        return type(db).__name__
+
+    def get_scoped(db: Annotated[Database, fulmen.Security(get_db, scopes=["a"])]) -> str:
+        return type(db).__name__
+
+    assert isinstance(fulmen.Depends(get_db), fastapi.params.Depends)
+    assert isinstance(fulmen.Security(get_db), fastapi.params.Security)
+    router = fastapi.APIRouter()
+
+    @router.get("/manager")
+    def manager(
+        name: Annotated[str, fastapi.Depends(get_manager)], scoped: str = fastapi.Depends(get_scoped)
+    ) -> Any:
+        return [name, scoped]
+
+    for fw in (fastapi, fulmen):
+        app = fw.FastAPI()
+        app.include_router(router)
+        with TestClient(app) as client:
+            assert client.get("/manager").json() == ["Database", "Database"]

@@ -68,6 +68,8 @@ def _fastapi_kind(obj: Any) -> str | None:
     """The name of FastAPI's marker class ``obj`` is an instance of (subclasses too), or None."""
     if _MODULE not in sys.modules:  # no FastAPI marker can exist before fastapi.params is imported
         return None
+    if isinstance(obj, (params.Param, params.Depends)):
+        return None  # fulmen's own (a Depends() made after FastAPI's import is FastAPI's too)
     for cls in type(obj).__mro__:
         if getattr(cls, "__module__", None) == _MODULE and cls.__name__ in _KINDS:
             return cls.__name__
