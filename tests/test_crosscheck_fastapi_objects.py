@@ -6,6 +6,7 @@ when the app is fulmen's. Here the app is built with each framework but every ma
 exception and annotated class comes from ``fastapi``: fulmen must answer, and document, exactly as FastAPI.
 """
 
+import copy
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -57,8 +58,9 @@ def build_markers(fw: Any) -> Any:
         user_agent: Annotated[str | None, fastapi.Header()] = None,
         x_tag: str | None = fastapi.Header(None, convert_underscores=False),
         q: Annotated[list[str] | None, fastapi.Query(max_length=3)] = None,
+        copied: int = copy.deepcopy(fastapi.Query(1, description="deep-copied, as fastapi-filter does")),
     ) -> Any:
-        return {"id": item_id, "v": v, "page": page, "ua": user_agent, "tag": x_tag, "q": q}
+        return {"id": item_id, "v": v, "page": page, "ua": user_agent, "tag": x_tag, "q": q, "c": copied}
 
     @app.post("/bodies")
     def bodies(

@@ -205,7 +205,13 @@ def _param(obj: Any, kind: str) -> params.Param:
         default = params.Undefined
     marker: params.Param = _KINDS[kind](default, **kwargs)
     example = getattr(obj, "example", None)
-    if example is not None and type(example).__name__ != "DefaultPlaceholder":
+    if type(example).__name__ in ("DefaultPlaceholder", "PydanticUndefinedType"):
+        # FastAPI tells "not given" by identity with its ``_Unset``; a copied marker (fastapi-filter
+        # deep-copies its fields) holds a copy or pydantic's Undefined: FastAPI's OpenAPI shows "example": {}.
+        unset = getattr(sys.modules.get("fastapi.datastructures"), "_Unset", None)
+        if example is not unset:
+            marker.example = {}
+    elif example is not None:
         marker.example = example  # FastAPI already warned that ``example`` is deprecated
     return marker
 
