@@ -85,6 +85,16 @@ def library_router(get_manager: Callable[..., Any]) -> fastapi.APIRouter:
         await websocket.send_json({"q": q})
         await websocket.close()
 
+    events_router = fastapi.APIRouter()  # OpenAPI callbacks, declared on FastAPI's router as its docs show
+
+    @events_router.post("{$callback_url}/users/{$request.body.email}", response_model=User)
+    def user_created(body: User) -> None:
+        pass
+
+    @router.post("/subscriptions", callbacks=events_router.routes, status_code=202)
+    def subscribe(callback_url: str) -> Any:
+        return {"to": callback_url}
+
     def plain(request: Any) -> Any:
         return fastapi.responses.PlainTextResponse(f"plain {request.url.path}")
 
@@ -138,6 +148,7 @@ CASES: list[Case] = [
     ("nested", "GET", "/v1/users/admin/stats?n=2", {"headers": {"authorization": "Bearer ok"}}),
     ("nested-invalid", "GET", "/v1/users/admin/stats?n=9", {"headers": {"authorization": "Bearer ok"}}),
     ("nested-unauthorized", "GET", "/v1/users/admin/stats", {}),
+    ("subscribe", "POST", "/v1/users/subscriptions?callback_url=http://x", {}),
     ("openapi", "GET", "/openapi.json", {}),
 ]
 

@@ -158,3 +158,27 @@ def _include(out: APIRouter, included: Any) -> None:
         generate_unique_id_function=_given(ctx.generate_unique_id_function),
         max_body_size=ctx.max_body_size,
     )
+
+
+def is_fastapi_api_route(route: Any) -> bool:
+    """True for FastAPI's ``APIRoute`` (and subclasses): a route a library declared on FastAPI's router."""
+    return ("fastapi.routing", "APIRoute") in _class_names(route)
+
+
+def foreign_api_routes(routes: list[Any]) -> list[Any]:
+    """fulmen's ``APIRoute`` for each of FastAPI's ``routes`` (OpenAPI callbacks declared on its router)."""
+    from fulmen.app import APIRouter
+
+    found = []
+    for route in routes:
+        known = _converted.get(id(route))
+        if known is None or known[0] is not route:
+            out = APIRouter()
+            _add_api_route(out, route)
+            known = _converted[id(route)] = (route, list(out.table.routes))
+        found.extend(known[1])
+    return found
+
+
+#: id(FastAPI route) -> (that route, its fulmen routes): one conversion per route, as OpenAPI looks twice.
+_converted: dict[int, tuple[Any, list[Any]]] = {}
