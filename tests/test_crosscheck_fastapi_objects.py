@@ -7,6 +7,9 @@ exception and annotated class comes from ``fastapi``: fulmen must answer, and do
 """
 
 import copy
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -277,3 +280,17 @@ def test_fulmen_depends_is_fastapi_depends_once_fastapi_is_imported() -> None:
         app.include_router(router)
         with TestClient(app) as client:
             assert client.get("/manager").json() == ["Database", "Database"]
+
+
+def test_fastapi_exceptions_known_when_fastapi_is_imported_after_starlette() -> None:
+    """Starlette's classes may be looked up first (an exception before any library imported FastAPI)."""
+    code = (
+        "import starlette.exceptions\n"
+        "from fulmen.exceptions import HTTPException, RequestValidationError, handler_key\n"
+        "assert handler_key(starlette.exceptions.HTTPException) is not starlette.exceptions.HTTPException\n"
+        "import fastapi, fastapi.exceptions\n"
+        "assert handler_key(fastapi.HTTPException) is HTTPException\n"
+        "assert handler_key(fastapi.exceptions.RequestValidationError) is RequestValidationError\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
