@@ -408,6 +408,12 @@ class APIRouter:
         """
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        if not isinstance(router, APIRouter):
+            from fulmen.foreign_routing import foreign_router, is_foreign_router
+
+            if not is_foreign_router(router):
+                raise FastAPIError(f"include_router() takes an APIRouter, got {router!r}")
+            router = foreign_router(router)  # FastAPI's (a library's): its routes, registered again here
         # FastAPI's assertion and message (fulmen would otherwise report a clash of every route with itself).
         if router is self:
             raise AssertionError(

@@ -33,6 +33,7 @@ from fulmen.exceptions import (
     ValidationException,
 )
 from fulmen.foreign import foreign_response, is_starlette_json_class, is_starlette_response
+from fulmen.foreign_params import is_fastapi_security_scheme, translate_annotation, translate_marker
 from fulmen.forms import (
     FormSolver,
     close_files_after,
@@ -263,7 +264,8 @@ def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
         ann = hints.get(p.name, p.annotation)
         if isinstance(ann, str):
             ann = _resolve_one(target, p.name, ann)
-        out.append((p.name, ann, p.default))
+        # FastAPI's own markers (from libraries written for it) become fulmen's, once, here.
+        out.append((p.name, translate_annotation(ann), translate_marker(p.default)))
     return out
 
 
@@ -411,7 +413,7 @@ def get_dependant(
     for pname, annotation, default in _typed_signature(call):
         if type(annotation).__name__ == "TypeAliasType":
             # ``type Alias = Annotated[T, Depends(...)]`` (PEP 695 or typing_extensions): its value declares.
-            annotation = annotation.__value__
+            annotation = translate_annotation(annotation.__value__)
         base, metadata = _unwrap_annotated(annotation)
         marker: Any = None
         for m in metadata:
@@ -548,7 +550,7 @@ def sub_dependant(
 def add_route_dependencies(dep: Dependant, markers: Sequence[params.Depends]) -> None:
     """Put ``dependencies=[...]`` of a route (and its routers and app) first, in order, as FastAPI does."""
     subs = []
-    for marker in markers:
+    for marker in map(translate_marker, markers):
         if not isinstance(marker, params.Depends):
             raise FastAPIError(f"{dep.where}: dependencies=[...] takes Depends() items, got {marker!r}")
         subs.append(sub_dependant(marker, dep, name=None))
@@ -580,11 +582,18 @@ _STARLETTE_ROLES = {
 
 
 def _starlette_role(cls: type) -> str | None:
-    """The ``Dependant`` slot for a parameter annotated with one of Starlette's classes, else None."""
+    """The ``Dependant`` slot for a parameter annotated with one of Starlette's classes, else None.
+
+    FastAPI's subclasses of them (``fastapi.BackgroundTasks``) fill the same slot.
+    """
     module = getattr(cls, "__module__", "")
-    if not isinstance(module, str) or not module.startswith("starlette."):
+    if not isinstance(module, str) or not module.startswith(("starlette.", "fastapi.")):
         return None
-    return _STARLETTE_ROLES.get((module, cls.__qualname__))
+    for c in cls.__mro__:
+        role = _STARLETTE_ROLES.get((getattr(c, "__module__", ""), c.__qualname__))
+        if role is not None:
+            return role
+    return None
 
 
 def _is_security_scopes(tp: type) -> bool:
@@ -598,7 +607,7 @@ def _is_security_scheme(call: Any) -> bool:
         from fulmen.security.base import SecurityBase
     except ImportError:  # pragma: no cover - the package always ships it
         return False
-    return isinstance(call, SecurityBase)
+    return isinstance(call, SecurityBase) or is_fastapi_security_scheme(call)
 
 
 def _uses_scopes(dep: Dependant) -> bool:
