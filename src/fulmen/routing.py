@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
+from fulmen.exceptions import NoMatchFound as NoMatchFound
 from fulmen.forms import has_form_fields
 from fulmen.limits import FormLimits, first_limit, limit_request, validate_form_limits, validate_max_body_size
 from fulmen.params import Depends
