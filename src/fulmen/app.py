@@ -8,6 +8,7 @@ responses here, so no front door can lose one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import sys
@@ -127,6 +128,23 @@ def _router_lifespan(router: APIRouter) -> Lifespan | None:
     return lifespan
 
 
+@dataclasses.dataclass(frozen=True)
+class _Inclusion:
+    """The options of one ``include_router`` call, kept so routes declared later are included alike."""
+
+    prefix: str
+    tags: list[str | Enum] | None
+    responses: dict[int | str, dict[str, Any]] | None
+    deprecated: bool | None
+    include_in_schema: bool
+    dependencies: Sequence[Depends] | None
+    default_response_class: type[Response] | None
+    callbacks: list[Any] | None
+    generate_unique_id_function: Callable[[APIRoute], str] | None
+    max_body_size: int | None
+    form_limits: FormLimits
+
+
 class APIRouter:
     """A group of routes with a shared prefix and settings, included into an app with ``include_router``."""
 
@@ -186,6 +204,8 @@ class APIRouter:
         #: ``frontend()`` declarations: this router's own first, then included routers' (FastAPI's order).
         self.frontends: list[Frontend] = []
         self._own_frontends = 0
+        #: Where ``include_router`` put this router, with its options: routes added later go there too.
+        self._included_into: list[tuple[APIRouter, _Inclusion]] = []
         self._route_list.extend(routes or ())
 
     def on_event(self, event_type: str) -> Callable[[F], F]:
@@ -421,19 +441,27 @@ class APIRouter:
                 "Did you mean to include a different router?"
             )
         validate_max_body_size(max_body_size)
-        include_form_limits = validate_form_limits(form_limits)
+        inclusion = _Inclusion(
+            prefix=prefix,
+            tags=tags,
+            responses=responses,
+            deprecated=deprecated,
+            include_in_schema=include_in_schema,
+            dependencies=dependencies,
+            default_response_class=default_response_class,
+            callbacks=callbacks,
+            generate_unique_id_function=generate_unique_id_function,
+            max_body_size=max_body_size,
+            form_limits=validate_form_limits(form_limits),
+        )
         if not prefix:
             for route in router.routes:
                 if isinstance(route, (APIRoute, APIWebSocketRoute)) and not route.path:
                     raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
         for mount in router.table.mounts:
-            copied = Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name)
-            copied.inherit_limits(
-                first_limit(mount.max_body_size, max_body_size, self.max_body_size),
-                {**self.form_limits, **include_form_limits, **mount.form_limits},
-            )
-            self._route_list._add(copied)
-        self._include_websocket_routes(router, prefix, dependencies)
+            self._include_route(mount, inclusion)
+        for ws_route in router._websocket_routes():
+            self._include_route(ws_route, inclusion)
         for frontend in router.frontends:
             self.frontends.append(
                 frontend.included(self.prefix + prefix, [*self.dependencies, *(dependencies or [])])
@@ -441,45 +469,79 @@ class APIRouter:
         # As FastAPI: the included router's start-up work runs inside the including one's lifespan, in order.
         self.lifespan_context = _merge_lifespans(self.lifespan_context, _router_lifespan(router))
         for route in router.table.routes:
-            extra = dict(route.extra)
-            route_callbacks = extra.pop("callbacks", None) or []
-            own_id_function = getattr(route, "unique_id_function", None) or generate_unique_id_function
-            if own_id_function is not None:
-                extra["generate_unique_id_function"] = own_id_function
-            self.add_api_route(
+            self._include_route(route, inclusion)
+        # FastAPI 0.165 includes lazily: a route declared on ``router`` after this call is served here too.
+        router._included_into.append((self, inclusion))
+
+    def _include_route(self, route: Any, inclusion: _Inclusion) -> None:
+        """Register one route (a route, WebSocket route or mount) of a router included with ``inclusion``."""
+        prefix = inclusion.prefix
+        if isinstance(route, Mount):
+            copied = Mount(self.prefix + prefix + route.path, route.app, name=route.name)
+            copied.inherit_limits(
+                first_limit(route.max_body_size, inclusion.max_body_size, self.max_body_size),
+                {**self.form_limits, **inclusion.form_limits, **route.form_limits},
+            )
+            self._route_list._add(copied)
+            return
+        if isinstance(route, APIWebSocketRoute):
+            if not (prefix or route.path):
+                raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
+            self.add_api_websocket_route(
                 prefix + route.path,
                 route.endpoint,
-                methods=[m for m in route.method_list if not (m == "HEAD" and "GET" in route.methods)],
-                response_class=default_response_class
-                if route.response_class_is_default
-                else route.response_class,
-                callbacks=[*(callbacks or []), *route_callbacks] or None,
-                route_class_override=type(route),
-                status_code=route.status_code,
                 name=route.name,
-                tags=[*(tags or []), *route.tags],
-                summary=route.summary,
-                description=route.description,
-                response_description=route.response_description,
-                responses={**(responses or {}), **route.responses},
-                deprecated=route.deprecated if route.deprecated is not None else deprecated,
-                operation_id=route.operation_id,
-                include_in_schema=route.include_in_schema and include_in_schema,
-                response_model=route.response_model,
-                response_model_include=route.response_model_include,
-                response_model_exclude=route.response_model_exclude,
-                response_model_by_alias=route.response_model_by_alias,
-                response_model_exclude_unset=route.response_model_exclude_unset,
-                response_model_exclude_defaults=route.response_model_exclude_defaults,
-                response_model_exclude_none=route.response_model_exclude_none,
-                openapi_extra=route.openapi_extra,
-                inline_sync=route.inline_sync,
-                dependencies=[*(dependencies or []), *route.dependencies],
-                strict_content_type=route.strict_content_type,
-                max_body_size=first_limit(route.max_body_size, max_body_size),
-                form_limits={**include_form_limits, **route.form_limits},
-                **extra,
+                dependencies=[*(inclusion.dependencies or []), *route.dependencies],
             )
+            return
+        if not isinstance(route, APIRoute):
+            return  # nothing else is kept in a router's route list
+        if not (prefix or route.path):
+            raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
+        extra = dict(route.extra)
+        route_callbacks = extra.pop("callbacks", None) or []
+        own_id_function = getattr(route, "unique_id_function", None) or inclusion.generate_unique_id_function
+        if own_id_function is not None:
+            extra["generate_unique_id_function"] = own_id_function
+        self.add_api_route(
+            prefix + route.path,
+            route.endpoint,
+            methods=[m for m in route.method_list if not (m == "HEAD" and "GET" in route.methods)],
+            response_class=inclusion.default_response_class
+            if route.response_class_is_default
+            else route.response_class,
+            callbacks=[*(inclusion.callbacks or []), *route_callbacks] or None,
+            route_class_override=type(route),
+            status_code=route.status_code,
+            name=route.name,
+            tags=[*(inclusion.tags or []), *route.tags],
+            summary=route.summary,
+            description=route.description,
+            response_description=route.response_description,
+            responses={**(inclusion.responses or {}), **route.responses},
+            deprecated=route.deprecated if route.deprecated is not None else inclusion.deprecated,
+            operation_id=route.operation_id,
+            include_in_schema=route.include_in_schema and inclusion.include_in_schema,
+            response_model=route.response_model,
+            response_model_include=route.response_model_include,
+            response_model_exclude=route.response_model_exclude,
+            response_model_by_alias=route.response_model_by_alias,
+            response_model_exclude_unset=route.response_model_exclude_unset,
+            response_model_exclude_defaults=route.response_model_exclude_defaults,
+            response_model_exclude_none=route.response_model_exclude_none,
+            openapi_extra=route.openapi_extra,
+            inline_sync=route.inline_sync,
+            dependencies=[*(inclusion.dependencies or []), *route.dependencies],
+            strict_content_type=route.strict_content_type,
+            max_body_size=first_limit(route.max_body_size, inclusion.max_body_size),
+            form_limits={**inclusion.form_limits, **route.form_limits},
+            **extra,
+        )
+
+    def _route_declared(self, route: Any) -> None:
+        """A route was added to this router: the routers that included it earlier serve it too (lazily)."""
+        for parent, inclusion in self._included_into:
+            parent._include_route(route, inclusion)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         """The path of the route (HTTP or WebSocket) called ``name``, a ``URLPath`` as in Starlette."""
@@ -613,17 +675,6 @@ class APIRouter:
             return func
 
         return decorator
-
-    def _include_websocket_routes(
-        self, router: APIRouter, prefix: str, dependencies: Sequence[Depends] | None
-    ) -> None:
-        for route in router._websocket_routes():
-            self.add_api_websocket_route(
-                prefix + route.path,
-                route.endpoint,
-                name=route.name,
-                dependencies=[*(dependencies or []), *route.dependencies],
-            )
 
 
 def apply_root_path(request: Request, root_path: str) -> None:
