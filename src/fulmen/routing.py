@@ -33,7 +33,8 @@ from fulmen.response_model import (
     is_body_allowed_for_status_code,
 )
 from fulmen.responses import JSONResponse, Response
-from fulmen.route_table import CONVERTORS, parse_path, path_shape, rest_regex
+from fulmen.route_match import match_http_route, match_mount, match_websocket_route
+from fulmen.route_table import CONVERTORS, parse_path, path_shape, template_regex
 
 
 def _pydantic_v1_model_in(annotation: Any) -> Any:
@@ -167,6 +168,8 @@ class APIRoute:
         self.inline_sync = inline_sync
         self.extra = extra
         self.path_format, self.param_convertors, self.segments = parse_path(path)
+        #: The template as one regex (Starlette's attribute): ``matches(scope)`` uses it, routing doesn't.
+        self.path_regex = template_regex(self.segments)
         #: False when every parameter uses the str convertor (values pass through unchanged).
         self.convert_params = any(c is not CONVERTORS["str"] for c in self.param_convertors.values())
         where = f"route {'/'.join(sorted(self.methods - {'HEAD'}) or self.methods)} {path!r}"
@@ -311,6 +314,13 @@ class APIRoute:
             item_serializer=item_serializer,
         )
 
+    def matches(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Starlette's ``(Match, child_scope)`` for an ASGI scope, for middleware that looks routes up itself.
+
+        fulmen's router doesn't call it (fulmen.route_match); HEAD is a FULL match where fulmen answers it.
+        """
+        return match_http_route(self, scope)
+
     def url_path_for(self, **path_params: Any) -> str | None:
         """This route's path with the given parameters filled in, or None if they don't fit."""
         if set(path_params) != set(self.param_convertors):
@@ -367,10 +377,19 @@ class Mount:
         self.max_body_size = max_body_size
         self.form_limits = form_limits
 
-    def matches(self, path: str) -> bool:
+    def covers(self, path: str) -> bool:
         """Whether ``path`` (relative to the parent's root) is under this mount."""
         prefix = self.path
         return path == prefix or path.startswith(prefix + "/") or not prefix
+
+    def matches(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Starlette's ``(Match, child_scope)``: FULL for a path under the mount, with ``root_path`` grown."""
+        return match_mount(self, scope)
+
+    @property
+    def routes(self) -> list[Any]:
+        """The mounted app's routes (Starlette's ``Mount.routes``); an empty list for an opaque ASGI app."""
+        return list(getattr(self.app, "routes", None) or [])
 
     @property
     def handle(self) -> Callable[[Any], Any]:
@@ -457,7 +476,7 @@ class APIWebSocketRoute:
         self.dependencies = list(dependencies or [])
         self.path_format, self.param_convertors, segments = parse_path(path)
         self.static = all(s.static for s in segments)
-        self.path_regex = re.compile("^/" + rest_regex(segments).pattern[1:])
+        self.path_regex = template_regex(segments)
         where = f"websocket route {path!r}"
         self.dependant: Dependant = get_dependant(
             endpoint, path=path, path_param_names=set(self.param_convertors), where=where
@@ -499,6 +518,10 @@ class APIWebSocketRoute:
             return {k: self.param_convertors[k].convert(v) for k, v in raw.items()}
         except ValueError:
             return None
+
+    def matches(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Starlette's ``(Match, child_scope)`` for an ASGI scope: FULL for a websocket scope that fits."""
+        return match_websocket_route(self, scope)
 
     def url_path_for(self, **path_params: Any) -> str | None:
         """This route's path with the given parameters filled in, or None if they don't fit."""

@@ -156,15 +156,49 @@ def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
     return ASGIAdapter(app).handle, ASGIServerErrors(app, asgi)
 
 
+def record_route(app: Fulmen, request: Request) -> None:
+    """Write what routing matched into the ASGI scope, as Starlette's router does, for the ASGI middleware.
+
+    ``endpoint``, ``route`` and ``path_params`` (also for a 405: the route whose path fits), or the mounted
+    app as ``endpoint``; metrics middleware reads them after the response (starlette-exporter's
+    ``group_paths``). Only an app with ASGI middleware pays for this: fulmen's routing records nothing.
+    """
+    scope = request._asgi_scope
+    path = request.path
+    table = app.table
+    found = table.match(request.method, path)
+    if type(found) is tuple:
+        route, params = found
+    else:
+        candidates = table._candidates(path) if found is not None else []
+        if not candidates:
+            for mount in table.mounts:
+                if mount.covers(path):
+                    scope["endpoint"] = mount.app
+                    return
+            return
+        _, route, params = candidates[0]
+    scope["endpoint"] = getattr(route, "plain_endpoint", None) or route.endpoint
+    scope["route"] = route
+    scope["path_params"] = {**scope.get("path_params", {}), **params}
+
+
 def build_asgi(app: Fulmen, specs: list[Any], core: Handle | None = None) -> ASGIApp:
     """The layers in ASGI form around the app's core (WebSocket connections always take this form)."""
     from fulmen.asgi import _http, asgi_entry
 
     inner: Handle = core if core is not None else type(app).handle.__get__(app)
 
+    def routed(request: Request) -> Awaitable[Response]:
+        answer = inner(request)  # routing runs here, synchronously; the route's coroutine hasn't started
+        record_route(app, request)
+        return answer
+
     async def core_asgi(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await _http(app, scope, receive, send, handle=inner)  # type: ignore[arg-type]
+            if "router" not in scope:
+                scope["router"] = app
+            await _http(app, scope, receive, send, handle=routed)  # type: ignore[arg-type]
         else:
             await asgi_entry(app, scope, receive, send)  # type: ignore[arg-type]
 
