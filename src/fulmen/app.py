@@ -641,6 +641,21 @@ def apply_root_path(request: Request, root_path: str) -> None:
     request.root_path = root_path
 
 
+def _contains_otel_middleware(stack: Any) -> bool:
+    """Whether OpenTelemetry's contrib ``OpenTelemetryMiddleware`` is a layer of ``stack`` (via ``.app``)."""
+    seen: set[int] = set()
+    while stack is not None and id(stack) not in seen:
+        seen.add(id(stack))
+        cls = type(stack)
+        if (cls.__module__, cls.__name__) == (
+            "opentelemetry.instrumentation.asgi",
+            "OpenTelemetryMiddleware",
+        ):
+            return True
+        stack = getattr(stack, "app", None)
+    return False
+
+
 def with_root_path(root_path: str, handle: Handle) -> Handle:
     """``handle`` with ``apply_root_path`` in front (installed only for an app whose ``root_path`` is set)."""
 
@@ -1231,6 +1246,10 @@ class Fulmen(APIRouter):
         # stack is built, then the ASGI stack, or None when the stack is native or empty.
         self._asgi_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = self._build_then_call
         self._asgi_middleware: Callable[[Any, Any, Any], Awaitable[None]] | None = None
+        #: Built with ``build_middleware_stack`` wrapped on the instance (served through the wrapper).
+        self._stack_wrapped = False
+        self._unwrapped_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = None
+        self._recording_handle: Handle | None = None
         if self.user_middleware:
             self._install_build_trampoline()
 
@@ -1266,11 +1285,75 @@ class Fulmen(APIRouter):
 
         return decorator
 
-    def build_middleware_stack(self) -> None:
+    def build_middleware_stack(self) -> Any:
         """Build the middleware stack once; later ``add_middleware`` calls raise RuntimeError.
 
-        The engine calls this at start-up; the ASGI front door and ``handle`` on their first call.
+        The engine calls this at start-up; the ASGI front door and ``handle`` on their first call. As
+        Starlette's, it returns the app in ASGI form, for code that wraps this method on the instance
+        (OpenTelemetry's ``FastAPIInstrumentor.instrument_app``): fulmen then serves what the wrapper returns.
         """
+        if not self._middleware_built:
+            self._build_stack()
+            if "build_middleware_stack" in vars(self):
+                # PERF: the wrapper is called on the first request (see _serve_through_wrapper); an app
+                # whose method nobody wrapped keeps its direct path.
+                self._unwrapped_stack = self._asgi_stack
+                self._asgi_stack = self._serve_through_wrapper
+                self._stack_wrapped = True
+        if not self._stack_wrapped:
+            return self
+        errors = sys.modules.get("starlette.middleware.errors")
+        if errors is None:
+            return self._serve_unwrapped
+        # The wrapper expects Starlette's outermost layer and re-wraps what is inside it.
+        return errors.ServerErrorMiddleware(app=self._serve_unwrapped, debug=self.debug)
+
+    async def _serve_through_wrapper(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """First call of an app whose ``build_middleware_stack`` was wrapped: adopt the wrapper's ASGI app."""
+        wrapper = vars(self).get("build_middleware_stack")
+        stack = wrapper() if wrapper is not None else None
+        if stack is None:
+            stack = self._serve_unwrapped
+        native = self._native_telemetry
+        if native is not None and _contains_otel_middleware(stack):
+            native.legacy_otel = True  # OpenTelemetry's own middleware reports the requests, as in FastAPI
+        from fulmen.middleware._stack import recording
+
+        # The wrapper's layers read scope["route"] after the response (OpenTelemetry's http.target metric
+        # attribute), as Starlette's router leaves it there: the plain front door writes it in this app.
+        self._recording_handle = recording(self, self.handle)
+        self._asgi_stack = functools.partial(self._serve_wrapped, stack)
+        await self._asgi_stack(scope, receive, send)
+
+    async def _serve_wrapped(self, stack: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["app"] = self  # as Starlette's __call__, before any layer reads it (route lookups do)
+        await stack(scope, receive, send)
+
+    async def _serve_unwrapped(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """What ``__call__`` runs inside a wrapper's layers: fulmen's own stack, or the plain front door."""
+        native = self._native_telemetry
+        if (
+            scope["type"] == "http"
+            and self._asgi_middleware is None
+            and (native is None or native.legacy_otel)
+        ):
+            from fulmen.asgi import _http
+
+            await _http(self, scope, receive, send, handle=self._recording_handle)
+            return
+        stack = self._unwrapped_stack
+        if stack is not None:
+            await stack(scope, receive, send)
+            return
+        if self.websocket_asgi is not None and scope["type"] == "websocket":
+            await self.websocket_asgi(scope, receive, send)
+            return
+        from fulmen.asgi import asgi_entry
+
+        await asgi_entry(self, scope, receive, send)
+
+    def _build_stack(self) -> None:
         if self._middleware_built:
             return
         state = vars(self)
@@ -1342,7 +1425,7 @@ class Fulmen(APIRouter):
     @property
     def asgi_middleware_installed(self) -> bool:
         """True once the stack is built with an ASGI-only middleware in it (the engine then adapts)."""
-        return self._middleware_built and self._asgi_middleware is not None
+        return self._middleware_built and (self._asgi_middleware is not None or self._stack_wrapped)
 
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from fulmen.foreign import foreign_response
@@ -183,16 +183,24 @@ def record_route(app: Fulmen, request: Request) -> None:
     scope["path_params"] = {**scope.get("path_params", {}), **params}
 
 
+def recording(app: Fulmen, handle: Handle) -> Handle:
+    """``handle`` that also writes what routing matched into the request's ASGI scope (``record_route``)."""
+
+    def routed(request: Request) -> Coroutine[Any, Any, Response]:
+        answer = handle(request)  # routing runs here, synchronously; the route's coroutine hasn't started
+        record_route(app, request)
+        return answer
+
+    return routed
+
+
 def build_asgi(app: Fulmen, specs: list[Any], core: Handle | None = None) -> ASGIApp:
     """The layers in ASGI form around the app's core (WebSocket connections always take this form)."""
     from fulmen.asgi import _http, asgi_entry
 
     inner: Handle = core if core is not None else type(app).handle.__get__(app)
 
-    def routed(request: Request) -> Awaitable[Response]:
-        answer = inner(request)  # routing runs here, synchronously; the route's coroutine hasn't started
-        record_route(app, request)
-        return answer
+    routed = recording(app, inner)
 
     async def core_asgi(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
