@@ -179,3 +179,61 @@ def test_otel_middleware_in_the_wrapper_silences_native_telemetry() -> None:
         r = client.get("/items/1")
     assert r.headers["x-span"] == "GET /items/{item_id}" and r.headers["x-target"] == "/items/{item_id}"
     assert exporter.get_finished_spans() == ()
+
+
+class Tag:
+    """A pure ASGI middleware adding ``x-tag`` to every response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def tagging_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-tag", b"1")]}
+            await send(message)
+
+        await self.app(scope, receive, tagging_send)
+
+
+@pytest.mark.parametrize("fw_name", ["fastapi", "fulmen"])
+def test_middleware_stack_reset_lets_middleware_be_added(fw_name: str) -> None:
+    """Starlette's ``app.middleware_stack``: None until built; set to None, the stack is built again."""
+    import fastapi
+
+    from fulmen.testclient import TestClient
+
+    fw = fastapi if fw_name == "fastapi" else fulmen
+    app = fw.FastAPI()
+
+    @app.get("/")
+    def root() -> Any:
+        return "root"
+
+    assert app.middleware_stack is None
+    client = TestClient(app)
+    assert "x-tag" not in client.get("/").headers
+    assert app.middleware_stack is not None
+    with pytest.raises(RuntimeError, match="Cannot add middleware after an application has started"):
+        app.add_middleware(Tag)
+    app.middleware_stack = None
+    app.add_middleware(Tag)
+    r = client.get("/")
+    assert (r.status_code, r.json(), r.headers["x-tag"]) == (200, "root", "1")
+
+
+@pytest.mark.parametrize("fw_name", ["fastapi", "fulmen"])
+def test_unwrapping_after_start_serves_the_plain_stack(fw_name: str) -> None:
+    """OpenTelemetry's uninstrument_app: the original method back, ``middleware_stack`` set to its result."""
+    import fastapi
+
+    from fulmen.testclient import TestClient
+
+    fw = fastapi if fw_name == "fastapi" else fulmen
+    app = build(fw, "asgi")
+    client = TestClient(app)
+    assert client.get("/items/1").headers["x-span"] == "GET /items/{item_id}"
+    app.build_middleware_stack = type(app).build_middleware_stack.__get__(app)  # contrib's saved original
+    app.middleware_stack = app.build_middleware_stack()
+    r = client.get("/items/1")
+    assert (r.status_code, r.json(), "x-span" in r.headers) == (200, {"item_id": 1}, False)

@@ -1250,6 +1250,7 @@ class Fulmen(APIRouter):
         self._stack_wrapped = False
         self._unwrapped_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = None
         self._recording_handle: Handle | None = None
+        self._adopted_stack: Any = None
         if self.user_middleware:
             self._install_build_trampoline()
 
@@ -1294,10 +1295,14 @@ class Fulmen(APIRouter):
         """
         if not self._middleware_built:
             self._build_stack()
-            if "build_middleware_stack" in vars(self):
+            self._unwrapped_stack = self._asgi_stack
+            wrapper = vars(self).get("build_middleware_stack")
+            if (
+                wrapper is not None
+                and getattr(wrapper, "__func__", None) is not Fulmen.build_middleware_stack
+            ):
                 # PERF: the wrapper is called on the first request (see _serve_through_wrapper); an app
                 # whose method nobody wrapped keeps its direct path.
-                self._unwrapped_stack = self._asgi_stack
                 self._asgi_stack = self._serve_through_wrapper
                 self._stack_wrapped = True
         if not self._stack_wrapped:
@@ -1312,18 +1317,60 @@ class Fulmen(APIRouter):
         """First call of an app whose ``build_middleware_stack`` was wrapped: adopt the wrapper's ASGI app."""
         wrapper = vars(self).get("build_middleware_stack")
         stack = wrapper() if wrapper is not None else None
-        if stack is None:
-            stack = self._serve_unwrapped
+        self._adopt_stack(self._serve_unwrapped if stack is None else stack)
+        await self(scope, receive, send)
+
+    def _adopt_stack(self, stack: Any) -> None:
+        """Serve ``stack`` (a built app in ASGI form with fulmen's own stack inside) in place of the stack."""
         native = self._native_telemetry
-        if native is not None and _contains_otel_middleware(stack):
-            native.legacy_otel = True  # OpenTelemetry's own middleware reports the requests, as in FastAPI
+        if native is not None:
+            # OpenTelemetry's own middleware in it reports the requests, as in FastAPI 0.165.
+            native.legacy_otel = _contains_otel_middleware(stack)
         from fulmen.middleware._stack import recording
 
         # The wrapper's layers read scope["route"] after the response (OpenTelemetry's http.target metric
         # attribute), as Starlette's router leaves it there: the plain front door writes it in this app.
         self._recording_handle = recording(self, self.handle)
+        self._stack_wrapped = True
+        self._adopted_stack = stack
         self._asgi_stack = functools.partial(self._serve_wrapped, stack)
-        await self._asgi_stack(scope, receive, send)
+
+    @property
+    def middleware_stack(self) -> Any:
+        """Starlette's attribute: None until the stack is built, then the app in ASGI form that is served.
+
+        Setting None lets middleware be added again (the stack is rebuilt on the next call, as Starlette's);
+        setting an ASGI app built around this one (``build_middleware_stack()``'s result) serves it.
+        """
+        if not self._middleware_built:
+            return None
+        return self if self._adopted_stack is None else self._adopted_stack
+
+    @middleware_stack.setter
+    def middleware_stack(self, stack: Any) -> None:
+        if stack is None:
+            self._unbuild()
+            return
+        type(self).build_middleware_stack(self)
+        if stack is not self and stack is not self._adopted_stack:
+            self._adopt_stack(stack)
+
+    def _unbuild(self) -> None:
+        """Forget the built stack: ``add_middleware`` works again and the next call builds it anew."""
+        if not self._middleware_built:
+            return
+        state = vars(self)
+        state.pop("handle", None)
+        state.pop("handle_exception", None)
+        self._middleware_built = False
+        self._asgi_stack = self._build_then_call
+        self._asgi_middleware = None
+        self.websocket_asgi = None
+        self._native_telemetry = None
+        self._stack_wrapped = False
+        self._unwrapped_stack = None
+        self._adopted_stack = None
+        self._install_build_trampoline()
 
     async def _serve_wrapped(self, stack: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
