@@ -224,3 +224,42 @@ def test_matches_without_starlette_loaded() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["fulmen.route_match", "FULL"]
+
+
+def build_scope_reader(fw: Any) -> Any:
+    """``request.scope`` as code written for Starlette reads it: in the endpoint and after ``call_next``."""
+    app = fw.FastAPI()
+    Request = fw.Request
+
+    def keys(request: Any) -> str:
+        scope = request.scope
+        return repr(
+            [
+                scope.get("router") is request.app.router,
+                scope.get("app") is request.app,
+                getattr(scope.get("route"), "path", None),
+                getattr(scope.get("endpoint"), "__name__", None),
+                sorted(scope.get("path_params", {}).items()),
+                scope.get("root_path"),
+            ]
+        )
+
+    @app.middleware("http")
+    async def after(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["x-after"] = keys(request)
+        return response
+
+    @app.get("/items/{item_id}")
+    def read_item(item_id: int, request: Request) -> Any:
+        return keys(request)
+
+    return app
+
+
+SCOPE_CASES: list[Case] = [("scope-keys", "GET", "/items/3", {})]
+
+
+def test_request_scope_keys_as_in_fastapi(serve: Callable[..., httpx.Client]) -> None:
+    expected = fastapi_answers_for(build_scope_reader, SCOPE_CASES)
+    assert_same_as_fastapi(serve(build_scope_reader(fulmen)), SCOPE_CASES, expected)
