@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 import fulmen
 from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
@@ -44,9 +44,8 @@ def find_template(scope: dict[str, Any], routes: Any) -> tuple[str, str] | None:
             continue
         assert match in (Match.FULL, Match.PARTIAL)  # Starlette's own members, not look-alikes
         template = getattr(route, "path", "")
-        children = getattr(route, "routes", None)
-        if children:  # a mount: its routes are matched with the child scope (root_path grown)
-            found = find_template({**scope, **child}, children)
+        if isinstance(route, Mount):  # its routes are matched with the child scope (root_path grown)
+            found = find_template({**scope, **child}, route.routes)
             if found is None:
                 continue
             template, match_name = template + found[0], found[1]
@@ -138,6 +137,7 @@ CASES: list[Case] = [
 # and scope["app"] stays the outer app (Starlette's sub-app and sub-router overwrite both). The template,
 # found through ``Mount.routes`` and the child scope, is the same.
 MOUNT_CASE: Case = ("mounted-app", "GET", "/sub/things/5", {})
+# (prometheus-fastapi-instrumentator descends into ``isinstance(route, Mount)`` routes only, as here.)
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +207,9 @@ def test_mount_matches_grows_the_root_path() -> None:
     assert child == {"path_params": {}, "app_root_path": "/v1", "root_path": "/v1/sub", "endpoint": sub}
     assert mount.matches(_scope("http", "GET", "/subway")) == (Match.NONE, {})
     assert mount.routes == list(sub.routes)
+    # Starlette is loaded here: the mount is also Starlette's Mount, still hashable and equal only to itself
+    assert isinstance(mount, Mount) and mount != fulmen.routing.Mount("/sub", sub, name="sub")
+    assert {mount} and mount.path_format == "/sub/{path}" and mount.path_regex.match("/sub/x")
 
 
 def test_matches_without_starlette_loaded() -> None:
@@ -219,6 +222,8 @@ def test_matches_without_starlette_loaded() -> None:
         "def a(): return 1\n"
         "route = [r for r in app.routes if r.path == '/a'][0]\n"
         "m, child = route.matches({'type': 'http', 'method': 'GET', 'path': '/a'})\n"
+        "app.mount('/sub', fulmen.FastAPI())\n"
+        "assert [c.__module__ for c in type(app.routes[-1]).__mro__] == ['fulmen.routing', 'builtins']\n"
         "assert 'starlette' not in sys.modules, sorted(k for k in sys.modules if 'starlette' in k)\n"
         "print(type(m).__module__, m.name)\n"
     )

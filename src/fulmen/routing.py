@@ -5,6 +5,7 @@ the WebSocket routes. Matching a request to a route is fulmen.route_table's job.
 from __future__ import annotations
 
 import re
+import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextvars import ContextVar
@@ -342,7 +343,16 @@ class Mount:
 
     A fulmen app, or anything with a native ``handle(request)``, is called directly with the request re-rooted
     (``root_path`` grows by ``path``, ``path`` loses it); any other ASGI app goes through the ASGI adapter.
+    Made once the program has imported ``starlette.routing``, a mount is also an instance of Starlette's
+    ``Mount`` (as ``http_error`` does for exceptions): libraries that find route templates recurse into
+    ``isinstance(route, Mount)`` routes only.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Mount:
+        module = sys.modules.get("starlette.routing")
+        if module is not None and not issubclass(cls, module.Mount):
+            cls = _with_starlette_base(cls, module.Mount)
+        return object.__new__(cls)
 
     def __init__(
         self, path: str, app: Any = None, routes: Sequence[Any] | None = None, name: str | None = None
@@ -365,6 +375,10 @@ class Mount:
             app = APIRouter(routes=routes)
         # As Starlette: a trailing slash is dropped, so "/" mounts the app under every path.
         self.path = path.rstrip("/")
+        # Starlette's attributes, for code that reads them (fulmen matches with ``covers``).
+        self.path_format = self.path + "/{path}"
+        self.param_convertors = {"path": CONVERTORS["path"]}
+        self.path_regex = re.compile("^" + re.escape(self.path) + "/(?P<path>.*)$")
         self.app = app
         self.name = name
         self._handle: Callable[[Any], Any] | None = None
@@ -441,6 +455,25 @@ class Mount:
 
     def __repr__(self) -> str:
         return f"Mount(path={self.path!r}, name={self.name!r}, app={self.app!r})"
+
+
+_starlette_flavoured: dict[type, type] = {}
+
+
+def _with_starlette_base(cls: type, base: type) -> Any:
+    """``cls`` with Starlette's class ``base`` after it: its own methods first, identity equality kept."""
+    flavoured = _starlette_flavoured.get(cls)
+    if flavoured is None:
+        namespace = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            # Starlette's Mount compares by path and app (and so isn't hashable): fulmen's mounts don't.
+            "__eq__": object.__eq__,
+            "__hash__": object.__hash__,
+        }
+        flavoured = _starlette_flavoured[cls] = type(cls.__name__, (cls, base), namespace)
+    return flavoured
 
 
 # ------------------------------------------------------------------------------------------------------------
