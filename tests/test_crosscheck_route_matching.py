@@ -226,6 +226,12 @@ def test_matches_without_starlette_loaded() -> None:
         "assert [c.__module__ for c in type(app.routes[-1]).__mro__] == ['fulmen.routing', 'builtins']\n"
         "assert 'starlette' not in sys.modules, sorted(k for k in sys.modules if 'starlette' in k)\n"
         "print(type(m).__module__, m.name)\n"
+        # A library imported later: the mount made before becomes Starlette's Mount when it asks matches()
+        "import starlette.routing as sr\n"
+        "mount = app.routes[-1]\n"
+        "m, child = mount.matches({'type': 'http', 'method': 'GET', 'path': '/sub/x'})\n"
+        "assert m is sr.Match.FULL and isinstance(mount, sr.Mount) and {mount} and mount.routes\n"
+        "assert app.routes[-1] is mount and isinstance(mount, fulmen.routing.Mount)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["fulmen.route_match", "FULL"]

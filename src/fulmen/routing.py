@@ -398,6 +398,10 @@ class Mount:
 
     def matches(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """Starlette's ``(Match, child_scope)``: FULL for a path under the mount, with ``root_path`` grown."""
+        module = sys.modules.get("starlette.routing")
+        if module is not None and not isinstance(self, module.Mount):
+            # Made before Starlette was imported: the caller (which has imported it) tests isinstance next.
+            self.__class__ = _with_starlette_base(type(self), module.Mount)
         return match_mount(self, scope)
 
     @property
