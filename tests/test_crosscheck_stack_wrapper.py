@@ -237,3 +237,19 @@ def test_unwrapping_after_start_serves_the_plain_stack(fw_name: str) -> None:
     app.middleware_stack = app.build_middleware_stack()
     r = client.get("/items/1")
     assert (r.status_code, r.json(), "x-span" in r.headers) == (200, {"item_id": 1}, False)
+
+
+def test_wrapper_runs_once(serve: Callable[..., httpx.Client]) -> None:
+    """fulmen builds with its own method and calls the wrapper once, when the app is first called."""
+    app = build(fulmen, "none")
+    wrapper = app.build_middleware_stack
+    calls = []
+
+    def counting(self: Any) -> Any:
+        calls.append(1)
+        return wrapper()
+
+    app.build_middleware_stack = types.MethodType(counting, app)
+    client = serve(app)
+    assert [client.get("/items/1").headers["x-span"] for _ in range(2)] == ["GET /items/{item_id}"] * 2
+    assert len(calls) == 1

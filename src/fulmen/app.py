@@ -1260,11 +1260,11 @@ class Fulmen(APIRouter):
         vars(self)["handle"] = self._build_then_handle
 
     def _build_then_handle(self, request: Request) -> Coroutine[Any, Any, Response]:
-        self.build_middleware_stack()
+        type(self).build_middleware_stack(self)  # the class's: a wrapper on the instance runs once, later
         return self.handle(request)
 
     async def _build_then_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        self.build_middleware_stack()
+        type(self).build_middleware_stack(self)
         await self(scope, receive, send)
 
     def add_middleware(self, middleware_class: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

@@ -417,9 +417,10 @@ class Mount:
             inherit = getattr(self.app, "_inherit_limits", None)
             if inherit is not None and (self.max_body_size is not None or self.form_limits):
                 inherit(self.max_body_size, self.form_limits)  # before its middleware stack is built
-            build = getattr(self.app, "build_middleware_stack", None)
+            # The class's method: a wrapper set on the instance (OpenTelemetry's) runs on the first call.
+            build = getattr(type(self.app), "build_middleware_stack", None)
             if build is not None:
-                build()  # a fulmen sub-app: its middleware stack is final from here on
+                build(self.app)  # a fulmen sub-app: its middleware stack is final from here on
             native = getattr(self.app, "handle", None)
             if native is None:  # a mounted APIRouter: its routes, the mounting app's exception handlers
                 native = getattr(self.app, "_handle_mounted", None)
