@@ -99,13 +99,15 @@ def build(fw: Any) -> Any:
         return [request_id.get(), request.headers.get("x-request-id"), request_data.get()]
 
     @app.get("/boom")
-    async def boom() -> Any:
+    async def boom(request: Request) -> Any:
+        request.state.step = "endpoint"
         raise RuntimeError("boom")
 
     @app.exception_handler(Exception)
     async def unhandled(request: Any, exc: Exception) -> Any:
         return fw.responses.JSONResponse(
-            {"detail": "Internal server error"},
+            # Starlette keeps request.state in the scope: the handler, outside the middleware, sees it.
+            {"detail": "Internal server error", "step": getattr(request.state, "step", None)},
             status_code=500,
             headers={"X-Request-ID": request_id.get() or "", "X-Data": str(request_data.get())},
         )

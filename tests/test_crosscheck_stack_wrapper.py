@@ -54,10 +54,26 @@ class SpanLayer:
             if message["type"] == "http.response.start":
                 target = getattr(scope.get("route"), "path_format", None) or "-"
                 extra = [(b"x-span", name.encode()), (b"x-target", target.encode())]
+                if "test.exception" in scope:  # seen by ExceptionRecorder before the 500 was sent
+                    extra.append((b"x-exception", scope["test.exception"].encode()))
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         await self.app(scope, receive, reporting_send)
+
+
+class ExceptionRecorder:
+    """Notes an exception on its way out (as a tracer records it on the open span) and lets it go on."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            scope["test.exception"] = type(exc).__name__
+            raise
 
 
 def instrument(app: Any) -> None:
@@ -67,7 +83,8 @@ def instrument(app: Any) -> None:
     def build_middleware_stack(self: Any) -> Any:
         outer = original()
         assert isinstance(outer, ServerErrorMiddleware), type(outer)
-        inner = ServerErrorMiddleware(app=outer.app, handler=outer.handler, debug=outer.debug)
+        recorder = ExceptionRecorder(outer.app)
+        inner = ServerErrorMiddleware(app=recorder, handler=outer.handler, debug=outer.debug)
         return ServerErrorMiddleware(app=SpanLayer(inner))
 
     app.build_middleware_stack = types.MethodType(build_middleware_stack, app)
@@ -103,6 +120,20 @@ def build(fw: Any, middleware: str) -> Any:
     def missing() -> Any:
         raise fw.HTTPException(404, "no such thing")
 
+    @app.get("/boom")
+    async def boom(request: fw.Request) -> Any:
+        request.state.seen = "yes"
+        raise LookupError("boom")
+
+    @app.get("/boom-sync")
+    def boom_sync() -> Any:
+        raise KeyError("boom")
+
+    @app.exception_handler(500)
+    async def server_error(request: Any, exc: Exception) -> Any:
+        state = getattr(request.state, "seen", None)
+        return fw.responses.JSONResponse({"error": type(exc).__name__, "state": state}, status_code=500)
+
     app.include_router(router)
     if middleware == "native":
 
@@ -124,6 +155,9 @@ CASES: list[Case] = [
     ("included-router", "GET", "/api/users/ann", {}),
     ("wrong-method", "GET", "/only-post", {}),
     ("http-exception", "GET", "/missing", {}),
+    # After an unhandled exception a server may close the connection (uvicorn does): ask for a fresh one.
+    ("unhandled-exception", "GET", "/boom", {"headers": {"connection": "close"}}),
+    ("unhandled-in-thread", "GET", "/boom-sync", {"headers": {"connection": "close"}}),
     ("not-found", "GET", "/nowhere", {}),
 ]
 MIDDLEWARE = ["none", "native", "asgi"]

@@ -38,6 +38,7 @@ from fulmen.limits import (
     validate_max_body_size,
 )
 from fulmen.middleware import Handle, Middleware
+from fulmen.middleware._stack import RERAISE_KEY, stashed_answer
 from fulmen.params import Depends
 from fulmen.plan import path_placeholders_may_come_later
 from fulmen.requests import Request
@@ -1311,7 +1312,9 @@ class Fulmen(APIRouter):
         if errors is None:
             return self._serve_unwrapped
         # The wrapper expects Starlette's outermost layer and re-wraps what is inside it.
-        return errors.ServerErrorMiddleware(app=self._serve_unwrapped, debug=self.debug)
+        return errors.ServerErrorMiddleware(
+            app=self._serve_unwrapped, handler=stashed_answer, debug=self.debug
+        )
 
     async def _serve_through_wrapper(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """First call of an app whose ``build_middleware_stack`` was wrapped: adopt the wrapper's ASGI app."""
@@ -1375,6 +1378,10 @@ class Fulmen(APIRouter):
     async def _serve_wrapped(self, stack: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
             scope["app"] = self  # as Starlette's __call__, before any layer reads it (route lookups do)
+            if scope["type"] == "http":
+                # The wrapper's layers see an unhandled exception after its 500 is sent, as in Starlette
+                # (OpenTelemetry records it on the request's span).
+                scope[RERAISE_KEY] = True
         await stack(scope, receive, send)
 
     async def _serve_unwrapped(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

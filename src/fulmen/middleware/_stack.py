@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fulmen.error")
 _RAISE_KEY = "fulmen.raise_server_exceptions"
+#: In the ASGI scope of an app served through a ``build_middleware_stack`` wrapper: answer an unhandled
+#: exception with the 500, then raise it to the wrapper's layers, as Starlette's ServerErrorMiddleware does.
+RERAISE_KEY = "fulmen.reraise_unhandled"
+#: Where fulmen's 500 for that exception waits (in that scope) for the wrapper's ServerErrorMiddleware.
+ANSWER_KEY = "fulmen.server_error_answer"
 
 
 def _inner_handler(app: Fulmen, exc: Exception) -> ExceptionHandler | None:
@@ -55,14 +60,30 @@ async def handle_exception_in_stack(app: Fulmen, request: Request, exc: Exceptio
 
 
 async def server_error_response(app: Fulmen, request: Request, exc: Exception) -> Response:
-    """The outermost layer's answer to an exception: the ``500``/``Exception`` handler's response or a 500."""
+    """The outermost layer's answer to an exception: the ``500``/``Exception`` handler's response or a 500.
+
+    Served through a ``build_middleware_stack`` wrapper (``RERAISE_KEY`` in the ASGI scope), the answer is
+    left in the scope and the exception raised on, through the wrapper's layers, to the Starlette
+    ``ServerErrorMiddleware`` that sends it (``stashed_answer``), as FastAPI's exception reaches them.
+    """
     extra = request.scope_extra
     if extra is not None and extra.get(_RAISE_KEY):
         raise exc  # TestClient(raise_server_exceptions=True) shows the test the real error
-    logger.error("Exception in ASGI application", exc_info=exc)
+    scope: dict[str, Any] | None = getattr(request, "_asgi_scope", None)
+    reraise = scope is not None and scope.get(RERAISE_KEY)
+    if not reraise:
+        logger.error("Exception in ASGI application", exc_info=exc)  # else whoever catches it logs it
     telemetry = sys.modules.get("fulmen.telemetry._api")
     if telemetry is not None:  # the request's span and log record name the exception, not just the 500
         telemetry.exception_raised(exc)
+    response = await _answer_500(app, request, exc)
+    if scope is not None and reraise:
+        scope[ANSWER_KEY] = response
+        raise exc
+    return response
+
+
+async def _answer_500(app: Fulmen, request: Request, exc: Exception) -> Response:
     handler = None
     for key, value in app.exception_handlers.items():
         if key == 500 or key is Exception:
@@ -76,6 +97,12 @@ async def server_error_response(app: Fulmen, request: Request, exc: Exception) -
         except Exception as inner:
             logger.error("Exception in exception handler", exc_info=inner)
     return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+async def stashed_answer(request: Any, exc: Exception) -> Response:
+    """The ``handler`` of the ServerErrorMiddleware fulmen gives a wrapper: the 500 fulmen already made."""
+    answer: Response | None = request.scope.pop(ANSWER_KEY, None)
+    return answer if answer is not None else PlainTextResponse("Internal Server Error", status_code=500)
 
 
 def native_errors(app: Fulmen, handle: Handle) -> Handle:
@@ -122,7 +149,9 @@ class ASGIServerErrors:
             from fulmen.asgi import _http
 
             answer = functools.partial(server_error_response, self.fulmen, exc=exc)
-            await _http(self.fulmen, dict(scope), receive, send, handle=answer)
+            # Under a build_middleware_stack wrapper the answer is left in this very scope (and exc raised).
+            served = scope if scope.get(RERAISE_KEY) else dict(scope)
+            await _http(self.fulmen, served, receive, send, handle=answer)  # type: ignore[arg-type]
 
 
 def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
@@ -161,9 +190,13 @@ def record_route(app: Fulmen, request: Request) -> None:
 
     ``endpoint``, ``route`` and ``path_params`` (also for a 405: the route whose path fits), or the mounted
     app as ``endpoint``; metrics middleware reads them after the response (starlette-exporter's
-    ``group_paths``). Only an app with ASGI middleware pays for this: fulmen's routing records nothing.
+    ``group_paths``); and ``state``, the request's. Only an app with ASGI middleware (or a
+    ``build_middleware_stack`` wrapper) pays for this: fulmen's routing records nothing.
     """
     scope = request._asgi_scope
+    # Starlette keeps request.state in scope["state"]: the ASGI layers (and the 500 answered outside them,
+    # from this scope) see what the endpoint put there.
+    scope["state"] = request.state._state
     path = request.path
     table = app.table
     found = table.match(request.method, path)
