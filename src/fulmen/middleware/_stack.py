@@ -29,6 +29,8 @@ _RAISE_KEY = "fulmen.raise_server_exceptions"
 #: In the ASGI scope of an app served through a ``build_middleware_stack`` wrapper: answer an unhandled
 #: exception with the 500, then raise it to the wrapper's layers, as Starlette's ServerErrorMiddleware does.
 RERAISE_KEY = "fulmen.reraise_unhandled"
+#: The request the ASGI core made for the scope, while it runs (record_route puts it there).
+_REQUEST_KEY = "fulmen.request"
 #: Where fulmen's 500 for that exception waits (in that scope) for the wrapper's ServerErrorMiddleware.
 ANSWER_KEY = "fulmen.server_error_answer"
 
@@ -190,13 +192,11 @@ def record_route(app: Fulmen, request: Request) -> None:
 
     ``endpoint``, ``route`` and ``path_params`` (also for a 405: the route whose path fits), or the mounted
     app as ``endpoint``; metrics middleware reads them after the response (starlette-exporter's
-    ``group_paths``); and ``state``, the request's. Only an app with ASGI middleware (or a
-    ``build_middleware_stack`` wrapper) pays for this: fulmen's routing records nothing.
+    ``group_paths``). Only an app with ASGI middleware (or a ``build_middleware_stack`` wrapper) pays for
+    this: fulmen's routing records nothing.
     """
     scope = request._asgi_scope
-    # Starlette keeps request.state in scope["state"]: the ASGI layers (and the 500 answered outside them,
-    # from this scope) see what the endpoint put there.
-    scope["state"] = request.state._state
+    scope[_REQUEST_KEY] = request  # for core_asgi's ``finally`` (it takes it out again)
     path = request.path
     table = app.table
     found = table.match(request.method, path)
@@ -239,7 +239,14 @@ def build_asgi(app: Fulmen, specs: list[Any], core: Handle | None = None) -> ASG
         if scope["type"] == "http":
             if "router" not in scope:
                 scope["router"] = app
-            await _http(app, scope, receive, send, handle=routed)  # type: ignore[arg-type]
+            try:
+                await _http(app, scope, receive, send, handle=routed)  # type: ignore[arg-type]
+            finally:
+                request = scope.pop(_REQUEST_KEY, None)
+                if request is not None and request._state is not None:
+                    # Starlette keeps request.state in scope["state"]: the layers outside (and the 500
+                    # answered out there, from this scope) see what the route put in it.
+                    scope["state"] = request._state._state
         else:
             await asgi_entry(app, scope, receive, send)  # type: ignore[arg-type]
 
