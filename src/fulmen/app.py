@@ -39,6 +39,7 @@ from fulmen.limits import (
     validate_max_body_size,
 )
 from fulmen.middleware import Handle, Middleware
+from fulmen.middleware._stack import RERAISE_KEY, stashed_answer
 from fulmen.params import Depends
 from fulmen.plan import path_placeholders_may_come_later
 from fulmen.requests import Request
@@ -579,7 +580,7 @@ class APIRouter:
     async def _mounted_no_route(self, request: Request, allow: str | None) -> Response:
         path = request.path
         for mount in self.table.mounts:
-            if mount.matches(path):
+            if mount.covers(path):
                 app = request.app
                 assert app is not None  # set by the app that routed the request here
                 return await app._call_mount(mount, request)
@@ -604,7 +605,7 @@ class APIRouter:
             await route.handler(websocket)
             return
         for mount in self.table.mounts:
-            if mount.matches(websocket.path):
+            if mount.covers(websocket.path):
                 app = websocket.app
                 assert app is not None  # set by the app that routed the connection here
                 await app._websocket_to_mount(mount, websocket)
@@ -696,6 +697,21 @@ def apply_root_path(request: Request, root_path: str) -> None:
     else:
         request.url  # noqa: B018 - computed (and kept) before the root path changes: the URL as it was sent
     request.root_path = root_path
+
+
+def _contains_otel_middleware(stack: Any) -> bool:
+    """Whether OpenTelemetry's contrib ``OpenTelemetryMiddleware`` is a layer of ``stack`` (via ``.app``)."""
+    seen: set[int] = set()
+    while stack is not None and id(stack) not in seen:
+        seen.add(id(stack))
+        cls = type(stack)
+        if (cls.__module__, cls.__name__) == (
+            "opentelemetry.instrumentation.asgi",
+            "OpenTelemetryMiddleware",
+        ):
+            return True
+        stack = getattr(stack, "app", None)
+    return False
 
 
 def with_root_path(root_path: str, handle: Handle) -> Handle:
@@ -1153,7 +1169,7 @@ class Fulmen(APIRouter):
         if self.table.mounts:
             path = request.path
             for mount in self.table.mounts:
-                if mount.matches(path):
+                if mount.covers(path):
                     return self._call_mount(mount, request)
         return self._answer_no_route(request, found)  # type: ignore[arg-type]
 
@@ -1288,6 +1304,11 @@ class Fulmen(APIRouter):
         # stack is built, then the ASGI stack, or None when the stack is native or empty.
         self._asgi_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = self._build_then_call
         self._asgi_middleware: Callable[[Any, Any, Any], Awaitable[None]] | None = None
+        #: Built with ``build_middleware_stack`` wrapped on the instance (served through the wrapper).
+        self._stack_wrapped = False
+        self._unwrapped_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = None
+        self._recording_handle: Handle | None = None
+        self._adopted_stack: Any = None
         if self.user_middleware:
             self._install_build_trampoline()
 
@@ -1297,11 +1318,11 @@ class Fulmen(APIRouter):
         vars(self)["handle"] = self._build_then_handle
 
     def _build_then_handle(self, request: Request) -> Coroutine[Any, Any, Response]:
-        self.build_middleware_stack()
+        type(self).build_middleware_stack(self)  # the class's: a wrapper on the instance runs once, later
         return self.handle(request)
 
     async def _build_then_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        self.build_middleware_stack()
+        type(self).build_middleware_stack(self)
         await self(scope, receive, send)
 
     def add_middleware(self, middleware_class: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -1323,11 +1344,127 @@ class Fulmen(APIRouter):
 
         return decorator
 
-    def build_middleware_stack(self) -> None:
+    def build_middleware_stack(self) -> Any:
         """Build the middleware stack once; later ``add_middleware`` calls raise RuntimeError.
 
-        The engine calls this at start-up; the ASGI front door and ``handle`` on their first call.
+        The engine calls this at start-up; the ASGI front door and ``handle`` on their first call. As
+        Starlette's, it returns the app in ASGI form, for code that wraps this method on the instance
+        (OpenTelemetry's ``FastAPIInstrumentor.instrument_app``): fulmen then serves what the wrapper returns.
         """
+        if not self._middleware_built:
+            self._build_stack()
+            self._unwrapped_stack = self._asgi_stack
+            wrapper = vars(self).get("build_middleware_stack")
+            if (
+                wrapper is not None
+                and getattr(wrapper, "__func__", None) is not Fulmen.build_middleware_stack
+            ):
+                # PERF: the wrapper is called on the first request (see _serve_through_wrapper); an app
+                # whose method nobody wrapped keeps its direct path.
+                self._asgi_stack = self._serve_through_wrapper
+                self._stack_wrapped = True
+        if not self._stack_wrapped:
+            return self
+        errors = sys.modules.get("starlette.middleware.errors")
+        if errors is None:
+            return self._serve_unwrapped
+        # The wrapper expects Starlette's outermost layer and re-wraps what is inside it.
+        return errors.ServerErrorMiddleware(
+            app=self._serve_unwrapped, handler=stashed_answer, debug=self.debug
+        )
+
+    async def _serve_through_wrapper(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """First call of an app whose ``build_middleware_stack`` was wrapped: adopt the wrapper's ASGI app."""
+        wrapper = vars(self).get("build_middleware_stack")
+        stack = wrapper() if wrapper is not None else None
+        self._adopt_stack(self._serve_unwrapped if stack is None else stack)
+        await self(scope, receive, send)
+
+    def _adopt_stack(self, stack: Any) -> None:
+        """Serve ``stack`` (a built app in ASGI form with fulmen's own stack inside) in place of the stack."""
+        native = self._native_telemetry
+        if native is not None:
+            # OpenTelemetry's own middleware in it reports the requests, as in FastAPI 0.165.
+            native.legacy_otel = _contains_otel_middleware(stack)
+        from fulmen.middleware._stack import recording
+
+        # The wrapper's layers read scope["route"] after the response (OpenTelemetry's http.target metric
+        # attribute), as Starlette's router leaves it there: the plain front door writes it in this app.
+        self._recording_handle = recording(self, self.handle)
+        self._stack_wrapped = True
+        self._adopted_stack = stack
+        self._asgi_stack = functools.partial(self._serve_wrapped, stack)
+
+    @property
+    def middleware_stack(self) -> Any:
+        """Starlette's attribute: None until the stack is built, then the app in ASGI form that is served.
+
+        Setting None lets middleware be added again (the stack is rebuilt on the next call, as Starlette's);
+        setting an ASGI app built around this one (``build_middleware_stack()``'s result) serves it.
+        """
+        if not self._middleware_built:
+            return None
+        return self if self._adopted_stack is None else self._adopted_stack
+
+    @middleware_stack.setter
+    def middleware_stack(self, stack: Any) -> None:
+        if stack is None:
+            self._unbuild()
+            return
+        type(self).build_middleware_stack(self)
+        if stack is not self and stack is not self._adopted_stack:
+            self._adopt_stack(stack)
+
+    def _unbuild(self) -> None:
+        """Forget the built stack: ``add_middleware`` works again and the next call builds it anew."""
+        if not self._middleware_built:
+            return
+        state = vars(self)
+        state.pop("handle", None)
+        state.pop("handle_exception", None)
+        self._middleware_built = False
+        self._asgi_stack = self._build_then_call
+        self._asgi_middleware = None
+        self.websocket_asgi = None
+        self._native_telemetry = None
+        self._stack_wrapped = False
+        self._unwrapped_stack = None
+        self._adopted_stack = None
+        self._install_build_trampoline()
+
+    async def _serve_wrapped(self, stack: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["app"] = self  # as Starlette's __call__, before any layer reads it (route lookups do)
+            if scope["type"] == "http":
+                # The wrapper's layers see an unhandled exception after its 500 is sent, as in Starlette
+                # (OpenTelemetry records it on the request's span).
+                scope[RERAISE_KEY] = True
+        await stack(scope, receive, send)
+
+    async def _serve_unwrapped(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """What ``__call__`` runs inside a wrapper's layers: fulmen's own stack, or the plain front door."""
+        native = self._native_telemetry
+        if (
+            scope["type"] == "http"
+            and self._asgi_middleware is None
+            and (native is None or native.legacy_otel)
+        ):
+            from fulmen.asgi import _http
+
+            await _http(self, scope, receive, send, handle=self._recording_handle)
+            return
+        stack = self._unwrapped_stack
+        if stack is not None:
+            await stack(scope, receive, send)
+            return
+        if self.websocket_asgi is not None and scope["type"] == "websocket":
+            await self.websocket_asgi(scope, receive, send)
+            return
+        from fulmen.asgi import asgi_entry
+
+        await asgi_entry(self, scope, receive, send)
+
+    def _build_stack(self) -> None:
         if self._middleware_built:
             return
         state = vars(self)
@@ -1399,7 +1536,7 @@ class Fulmen(APIRouter):
     @property
     def asgi_middleware_installed(self) -> bool:
         """True once the stack is built with an ASGI-only middleware in it (the engine then adapts)."""
-        return self._middleware_built and self._asgi_middleware is not None
+        return self._middleware_built and (self._asgi_middleware is not None or self._stack_wrapped)
 
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -1470,7 +1607,7 @@ class Fulmen(APIRouter):
                 await route.handler(websocket)
                 return
             for mount in self.table.mounts:
-                if mount.matches(path):
+                if mount.covers(path):
                     await self._websocket_to_mount(mount, websocket)
                     return
             await websocket.close(1000)  # no route: closed before accept, so a server answers 403

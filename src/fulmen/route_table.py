@@ -329,6 +329,11 @@ def rest_regex(segments: list[_Segment]) -> re.Pattern[str]:
     return re.compile("^" + "/".join(parts) + "$")
 
 
+def template_regex(segments: list[_Segment]) -> re.Pattern[str]:
+    """The whole path template as one anchored regex (Starlette's ``path_regex``), a group per parameter."""
+    return re.compile("^/" + rest_regex(segments).pattern[1:])
+
+
 def _walk(
     node: _Node,
     parts: list[str],
