@@ -719,58 +719,6 @@ def test_starlette_websocket_disconnect_is_caught() -> None:
     assert (closed.value.code, closed.value.reason) == (4001, "bye")
 
 
-# -- parameters annotated with Starlette's classes -----------------------------------------------------------
-def _starlette_annotations_app(fw: Any) -> Any:
-    from starlette.background import BackgroundTasks as StarletteTasks
-    from starlette.requests import HTTPConnection
-    from starlette.requests import Request as StarletteRequest
-    from starlette.responses import Response as StarletteResponse
-    from starlette.websockets import WebSocket as StarletteWebSocket
-
-    done: list[str] = []
-    app = fw.FastAPI()
-
-    def client_host(connection: HTTPConnection) -> str:
-        return str(connection.url.path)
-
-    @app.get("/items/{item_id}")
-    def read(
-        item_id: int,
-        request: StarletteRequest,
-        response: StarletteResponse,
-        tasks: StarletteTasks,
-        where: str = fw.Depends(client_host),
-    ) -> Any:
-        response.headers["x-seen"] = request.method
-        tasks.add_task(done.append, "task")  # runs after the response (not compared: timing)
-        return {"item_id": item_id, "where": where, "q": request.query_params.get("q")}
-
-    @app.websocket("/ws")
-    async def ws(websocket: StarletteWebSocket) -> None:
-        await websocket.accept()
-        await websocket.send_text(websocket.url.path)
-        await websocket.close()
-
-    return app
-
-
-def test_starlette_classes_as_parameter_annotations(serve: Callable[..., Any]) -> None:
-    """``request: starlette.requests.Request`` (and Response, BackgroundTasks, WebSocket, HTTPConnection)
-    are injected as FastAPI injects them, not read as query parameters."""
-    calls = ["/items/3?q=x", "/items/4"]
-    reference_app = _starlette_annotations_app(fastapi)
-    with TestClient(reference_app) as reference:
-        expected = [_full_answer(reference.get(p)) for p in calls]
-        with reference.websocket_connect("/ws") as session:
-            expected_ws = session.receive_text()
-    app = _starlette_annotations_app(fulmen)
-    assert app.openapi() == reference_app.openapi()
-    client = serve(app)
-    assert [_full_answer(client.get(p)) for p in calls] == expected
-    with TestClient(app) as local, local.websocket_connect("/ws") as session:
-        assert session.receive_text() == expected_ws
-
-
 def _middleware_answers_app(fw: Any, asgi_layer: bool) -> Any:
     from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.responses import JSONResponse as StarletteJSON

@@ -1,6 +1,7 @@
 """Cross-check: parameters annotated with Starlette's own classes (``starlette.requests.Request``,
-``starlette.responses.Response``, ``starlette.background.BackgroundTasks``), as FastAPI code often imports
-them, get the request, the sub-response and the background tasks, in endpoints and in dependencies."""
+``starlette.responses.Response``, ``starlette.background.BackgroundTasks``, ``HTTPConnection``,
+``starlette.websockets.WebSocket``), as FastAPI code often imports them, get the request, the sub-response,
+the background tasks and the WebSocket, in endpoints and in dependencies, and are left out of OpenAPI."""
 
 from collections.abc import Callable
 from typing import Any
@@ -11,8 +12,10 @@ from starlette.background import BackgroundTasks as StarletteTasks
 from starlette.requests import HTTPConnection as StarletteConnection
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
+from starlette.websockets import WebSocket as StarletteWebSocket
 
 import fulmen
+from fulmen.testclient import TestClient
 from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
 from tests.test_websockets import wait_for
 
@@ -44,6 +47,12 @@ def build(fw: Any) -> Any:
     def read_done() -> Any:
         return done[-1:]
 
+    @app.websocket("/ws")
+    async def ws(websocket: StarletteWebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.url.path)
+        await websocket.close()
+
     return app
 
 
@@ -67,3 +76,13 @@ def test_starlette_annotations_as_in_fastapi(
     done.clear()
     assert_same_as_fastapi(serve(build(fulmen)), CASES, fastapi_answers)
     assert wait_for(lambda: done == ["item 3"]), done  # after the response, on a real server
+
+
+def test_websocket_and_openapi_as_in_fastapi() -> None:
+    import fastapi
+
+    reference = build(fastapi)
+    ours = build(fulmen)
+    assert ours.openapi() == reference.openapi()  # none of the Starlette-typed parameters is documented
+    with TestClient(ours) as client, client.websocket_connect("/ws") as session:
+        assert session.receive_text() == "/ws"
