@@ -28,18 +28,9 @@ _KINDS: dict[str, type[Any]] = {
     "Security": params.Security,
     "Depends": params.Depends,
 }
-#: pydantic ``FieldInfo`` settings FastAPI's markers keep only when they were passed (``_attributes_set``).
-_NAMED_SETTINGS = (
-    "alias",
-    "validation_alias",
-    "serialization_alias",
-    "title",
-    "description",
-    "examples",
-    "deprecated",
-    "json_schema_extra",
-    "discriminator",
-)
+#: pydantic ``FieldInfo`` settings FastAPI's markers keep only when they were passed (``_attributes_set``):
+#: the settings fulmen's own markers take from a ``Field()`` beside them.
+_NAMED_SETTINGS = params.FIELD_INFO_SETTINGS
 #: Constraints pydantic keeps as ``FieldInfo.metadata`` objects (annotated-types and its own), by attribute.
 _CONSTRAINTS = (
     "gt",
