@@ -294,3 +294,23 @@ def test_fastapi_exceptions_known_when_fastapi_is_imported_after_starlette() -> 
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_fastapi_aliased_to_fulmen() -> None:
+    """A program that points ``fastapi`` at fulmen for its libraries (``sys.modules``) still declares
+    dependencies: fulmen's ``Depends`` is then FastAPI's own class, and no twin class is made."""
+    code = (
+        "import sys, fulmen, fulmen.params\n"
+        "sys.modules['fastapi'] = fulmen\n"
+        "sys.modules['fastapi.params'] = fulmen.params\n"
+        "from fulmen.testclient import TestClient\n"
+        "app = fulmen.FastAPI()\n"
+        "def two():\n"
+        "    return 2\n"
+        "@app.get('/')\n"
+        "def root(n: int = fulmen.Depends(two), s: int = fulmen.Security(two)):\n"
+        "    return n + s\n"
+        "print(type(fulmen.Depends(two)) is fulmen.params.Depends, TestClient(app).get('/').json())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "True 4\n"

@@ -368,7 +368,8 @@ def _fastapi_twin(cls: type[Depends]) -> type | None:
     if cls in _twins:
         return _twins[cls]
     theirs = getattr(sys.modules["fastapi.params"], cls.__name__, None)
-    if not (isinstance(theirs, type) and dataclasses.is_dataclass(theirs)):
+    # ``fastapi`` may be fulmen itself (a program that aliases the module for its libraries): no twin then.
+    if not (isinstance(theirs, type) and dataclasses.is_dataclass(theirs)) or issubclass(cls, theirs):
         _twins[cls] = None
         return None
     their_post_init = getattr(theirs, "__post_init__", None)
