@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import msgspec
 
+from fulmen._lookalike import lookalike_class
 from fulmen._mypyc import mypyc_attr
 from fulmen.datastructures import (
     URL,
@@ -114,6 +115,9 @@ class Request:
         "scope_extra",
         "server",
     )
+
+    #: ``isinstance(obj, <Starlette's class>)`` holds once Starlette is imported (fulmen._lookalike).
+    __class__ = lookalike_class
 
     @overload
     def __init__(
