@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from enum import Enum
 from typing import Any
 
+from fulmen._lookalike import lookalike_class
 from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
 from fulmen.forms import has_form_fields
 from fulmen.limits import FormLimits, first_limit, limit_request, validate_form_limits, validate_max_body_size
@@ -81,6 +82,9 @@ def _generate_unique_id(route: APIRoute) -> str:
 
 class APIRoute:
     """One path operation: path template, methods, the endpoint and its compiled plan."""
+
+    #: ``isinstance(obj, <FastAPI's or Starlette's class>)`` holds once that is imported (fulmen._lookalike).
+    __class__ = lookalike_class
 
     def __init__(
         self,
@@ -334,6 +338,9 @@ class Mount:
     (``root_path`` grows by ``path``, ``path`` loses it); any other ASGI app goes through the ASGI adapter.
     """
 
+    #: ``isinstance(obj, <FastAPI's or Starlette's class>)`` holds once that is imported (fulmen._lookalike).
+    __class__ = lookalike_class
+
     def __init__(
         self, path: str, app: Any = None, routes: Sequence[Any] | None = None, name: str | None = None
     ) -> None:
@@ -437,6 +444,9 @@ class APIWebSocketRoute:
     a validation error raises ``WebSocketRequestValidationError`` (the app's default handler closes the
     socket with code 1008, which a server turns into a 403 on the handshake).
     """
+
+    #: ``isinstance(obj, <FastAPI's or Starlette's class>)`` holds once that is imported (fulmen._lookalike).
+    __class__ = lookalike_class
 
     def __init__(
         self,

@@ -1,0 +1,111 @@
+"""Cross-check: class-based views in the style of fastapi-restful's ``@cbv(router)``, which rewrite routes
+after they were registered: they check every route of the router is FastAPI's ``APIRoute`` (and Starlette's
+``Route``), take the class's routes out, cut the router's prefix from their paths, give each endpoint a new
+``__signature__`` whose ``self`` is ``Depends(cls)``, rename them and include them again."""
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import fastapi.routing
+import httpx
+import pytest
+import starlette.routing
+
+import fulmen
+from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
+
+Case = tuple[str, str, str, dict[str, Any]]
+
+
+def class_view(fw: Any, router: Any, cls: type) -> type:
+    """Turn ``cls``'s endpoint methods on ``router`` into routes whose ``self`` is built by injection."""
+    for route in router.routes:
+        if not isinstance(route, fastapi.routing.APIRoute):
+            raise TypeError(f"not FastAPI's APIRoute: {route!r}")
+    methods = {func for _, func in inspect.getmembers(cls, inspect.isfunction)}
+    kinds = (starlette.routing.Route, starlette.routing.WebSocketRoute)
+    moved = [route for route in router.routes if isinstance(route, kinds) and route.endpoint in methods]
+    views = fw.APIRouter()
+    for route in moved:
+        router.routes.remove(route)
+        route.path = route.path[len(router.prefix) :]
+        signature = inspect.signature(route.endpoint)
+        first, *rest = signature.parameters.values()
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        parameters = [first.replace(default=fw.Depends(cls)), *(p.replace(kind=keyword) for p in rest)]
+        route.endpoint.__signature__ = signature.replace(parameters=parameters)
+        route.name = f"{cls.__name__}.{route.name}"
+        views.routes.append(route)
+    router.include_router(views)
+    return cls
+
+
+def build(fw: Any) -> Any:
+    router = fw.APIRouter(prefix="/shop")
+
+    @router.get("/health")
+    def health() -> Any:
+        return {"ok": True}
+
+    class Items:
+        def __init__(self, x_user: str = fw.Header("anon")) -> None:
+            self.user = x_user
+
+        @router.get("/items/{item_id}")
+        def get_item(self, item_id: int, q: str = "") -> Any:
+            return {"item_id": item_id, "q": q, "user": self.user}
+
+        @router.post("/items", status_code=201)
+        async def create_item(self, name: str) -> Any:
+            return {"name": name, "user": self.user}
+
+    class_view(fw, router, Items)
+    app = fw.FastAPI()
+    app.include_router(router)
+
+    return app
+
+
+CASES: list[Case] = [
+    ("get", "GET", "/shop/items/3?q=x", {"headers": {"x-user": "bob"}}),
+    ("get-default-user", "GET", "/shop/items/3", {}),
+    ("get-invalid", "GET", "/shop/items/x", {}),
+    ("post", "POST", "/shop/items?name=pen", {}),
+    ("post-missing", "POST", "/shop/items", {}),
+    ("health", "GET", "/shop/health", {}),
+    ("openapi", "GET", "/openapi.json", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def fastapi_answers() -> dict[str, Answer]:
+    return fastapi_answers_for(build, CASES)
+
+
+def test_class_based_views_as_in_fastapi(
+    serve: Callable[..., httpx.Client], fastapi_answers: dict[str, Answer]
+) -> None:
+    assert fastapi_answers["get"].status == 200
+    assert_same_as_fastapi(serve(build(fulmen)), CASES, fastapi_answers)
+
+
+def test_routes_pass_isinstance_against_fastapis_and_starlettes_classes() -> None:
+    app = fulmen.FastAPI()
+
+    @app.get("/a")
+    def a() -> None: ...
+
+    @app.websocket("/ws")
+    async def ws(websocket: fulmen.WebSocket) -> None: ...
+
+    app.mount("/sub", fulmen.FastAPI())
+    route, websocket_route, mount = (r for r in app.routes if getattr(r, "path", "") in ("/a", "/ws", "/sub"))
+    assert isinstance(route, fastapi.routing.APIRoute)
+    assert isinstance(route, starlette.routing.Route)
+    assert not isinstance(route, starlette.routing.Mount)
+    assert isinstance(websocket_route, fastapi.routing.APIWebSocketRoute)
+    assert isinstance(websocket_route, starlette.routing.WebSocketRoute)
+    assert isinstance(mount, starlette.routing.Mount)
+    assert not isinstance(mount, fulmen.routing.APIRoute)
+    assert type(route) is fulmen.routing.APIRoute
