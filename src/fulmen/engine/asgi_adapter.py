@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from fulmen.foreign import url_path_provider
 from fulmen.middleware import ASGIApp, Message, Scope
 from fulmen.middleware._asgi import ResponseCycle, _running, await_cycle, settle
 from fulmen.requests import ClientDisconnect, Request
@@ -78,6 +79,12 @@ class ASGIAdapter:
         state = self.lifespan_state
         if state is not None:
             scope["state"] = state.copy()
+        outer = request._mounted_from
+        if outer is not None:
+            # Mounted: as in a Starlette app, ``request.url_for`` inside resolves names from the outermost
+            # router ("admin:statics"), under the outermost root path.
+            scope["app_root_path"] = outer[1]
+            scope["router"] = url_path_provider(outer[0])
         if request.scope_extra:
             scope.update(request.scope_extra)
         return scope

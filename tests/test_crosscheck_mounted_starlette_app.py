@@ -1,0 +1,87 @@
+"""Cross-check: a Starlette application mounted in the app, as admin packages do (sqladmin's ``Admin(app)``
+mounts one at ``/admin`` named ``"admin"``). Its pages build links with Starlette's ``request.url_for``, which
+resolves names from the outermost router (``"admin:statics"``), and ask for names that don't exist."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse as StarletteJSON
+from starlette.routing import Mount, NoMatchFound, Route
+from starlette.staticfiles import StaticFiles
+
+import fulmen
+from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
+
+Case = tuple[str, str, str, dict[str, Any]]
+
+
+def admin_app(statics: Path) -> Starlette:
+    async def links(request: StarletteRequest) -> StarletteJSON:
+        found: dict[str, Any] = {
+            "statics": str(request.url_for("admin:statics", path="css/main.css")),
+            "page": str(request.url_for("admin:page", name="users")),
+            "outer": str(request.url_for("outer_route", item_id=3)),
+            "base_url": str(request.base_url),
+            "root_path": request.scope["root_path"],
+        }
+        try:
+            request.url_for("admin:nothing")
+        except NoMatchFound as exc:
+            found["missing"] = str(exc)
+        return StarletteJSON(found)
+
+    async def page(request: StarletteRequest) -> StarletteJSON:
+        return StarletteJSON({"name": request.path_params["name"]})
+
+    return Starlette(
+        routes=[
+            Route("/", links, name="index"),
+            Route("/page/{name}", page, name="page"),
+            Mount("/statics", StaticFiles(directory=statics), name="statics"),
+        ]
+    )
+
+
+def build(fw: Any, statics: Path) -> Any:
+    app = fw.FastAPI()
+
+    @app.get("/items/{item_id}", name="outer_route")
+    def item(item_id: int) -> Any:
+        return {"item_id": item_id}
+
+    app.mount("/admin", admin_app(statics), name="admin")
+    return app
+
+
+CASES: list[Case] = [
+    ("links", "GET", "/admin/", {"headers": {"host": "testserver"}}),
+    ("links-behind-proxy", "GET", "/admin/", {"headers": {"host": "shop.example:8443"}}),
+    ("page", "GET", "/admin/page/users", {}),
+    ("static", "GET", "/admin/statics/css/main.css", {}),
+    ("outer", "GET", "/items/3", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def statics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("statics")
+    (root / "css").mkdir()
+    (root / "css" / "main.css").write_text("body {}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def fastapi_answers(statics: Path) -> dict[str, Answer]:
+    return fastapi_answers_for(lambda fw: build(fw, statics), CASES)
+
+
+def test_mounted_starlette_app_as_in_fastapi(
+    serve: Callable[..., httpx.Client], statics: Path, fastapi_answers: dict[str, Answer]
+) -> None:
+    assert b"/admin/statics/css/main.css" in fastapi_answers["links"].body
+    assert_same_as_fastapi(serve(build(fulmen, statics)), CASES, fastapi_answers)
