@@ -1,6 +1,7 @@
 """Cross-check: a Starlette application mounted in the app, as admin packages do (sqladmin's ``Admin(app)``
 mounts one at ``/admin`` named ``"admin"``). Its pages build links with Starlette's ``request.url_for``, which
-resolves names from the outermost router (``"admin:statics"``), and ask for names that don't exist."""
+resolves names from the outermost router (``"admin:statics"``), and ask for names that don't exist. The
+mount's prefix alone (``/admin``) is not under the mount: it is redirected to ``/admin/``."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,13 @@ def admin_app(statics: Path) -> Starlette:
     )
 
 
+async def answer_everything(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A mounted app that answers any path itself (as an admin app behind its login middleware does)."""
+    body = f"{scope['root_path']}|{scope['path']}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def build(fw: Any, statics: Path) -> Any:
     app = fw.FastAPI()
 
@@ -55,6 +63,17 @@ def build(fw: Any, statics: Path) -> Any:
         return {"item_id": item_id}
 
     app.mount("/admin", admin_app(statics), name="admin")
+    sub = fw.FastAPI()
+
+    @sub.api_route("/", methods=["GET", "POST"])
+    def sub_root() -> Any:
+        return {"sub": True}
+
+    app.mount("/sub", sub)
+    strict = fw.FastAPI(redirect_slashes=False)
+    strict.mount("/sub", sub)
+    app.mount("/strict", strict)
+    app.mount("/raw", answer_everything)
     return app
 
 
@@ -64,6 +83,14 @@ CASES: list[Case] = [
     ("page", "GET", "/admin/page/users", {}),
     ("static", "GET", "/admin/statics/css/main.css", {}),
     ("outer", "GET", "/items/3", {}),
+    ("prefix-alone-redirects", "GET", "/admin?next=1", {}),
+    ("sub-app-prefix-alone", "GET", "/sub", {}),
+    ("sub-app-prefix-alone-post", "POST", "/sub", {}),
+    ("sub-app-root", "GET", "/sub/", {}),
+    ("strict-prefix-alone", "GET", "/strict/sub", {}),
+    ("raw-prefix-alone", "GET", "/raw", {}),
+    ("raw-root", "GET", "/raw/", {}),
+    ("raw-deep", "GET", "/raw/a/b", {}),
 ]
 
 

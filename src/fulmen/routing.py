@@ -375,9 +375,13 @@ class Mount:
         self.form_limits = form_limits
 
     def matches(self, path: str) -> bool:
-        """Whether ``path`` (relative to the parent's root) is under this mount."""
+        """Whether ``path`` (relative to the parent's root) is under this mount.
+
+        As Starlette's ``Mount``, the prefix alone is not: ``/admin`` is redirected to ``/admin/`` (when the
+        parent has ``redirect_slashes``), so the mounted app's relative links resolve under it.
+        """
         prefix = self.path
-        return path == prefix or path.startswith(prefix + "/") or not prefix
+        return path.startswith(prefix + "/") or not prefix
 
     @property
     def handle(self) -> Callable[[Any], Any]:
