@@ -194,7 +194,6 @@ class Request:
         self._query_params: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
         self._url: URL | None = None
-        self._json: Any = _UNSET
         self._state: State | None = None if state is None else State(state)
         self.scope_extra: dict[str, Any] | None = None
         # PERF: set here, not left unset: getattr() on an unset slot raises and clears an AttributeError
@@ -262,7 +261,6 @@ class Request:
         self._query_params = None
         self._cookies = None
         self._url = None
-        self._json = _UNSET
 
     @property
     def receive(self) -> Receive:
@@ -367,14 +365,19 @@ class Request:
 
     async def json(self) -> Any:
         """The body decoded as JSON (``json.JSONDecodeError`` when it isn't JSON, as in Starlette)."""
-        if self._json is _UNSET:
-            body = await self.body()
-            try:
-                self._json = msgspec.json.decode(body)
-            except msgspec.DecodeError:
-                # What msgspec refuses, json.loads decides, as in Starlette: a BOM or UTF-16/32 body, NaN and
-                # Infinity parse; malformed JSON raises json.JSONDecodeError, bad UTF-8 UnicodeDecodeError.
-                self._json = json.loads(body)
+        # ``_json`` stays unset until the body is parsed, as on Starlette's Request: FastAPI libraries test
+        # for it (fastapi-csrf-protect reads a token from ``request._json`` when it is there).
+        try:
+            return self._json
+        except AttributeError:
+            pass
+        body = await self.body()
+        try:
+            self._json = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            # What msgspec refuses, json.loads decides, as in Starlette: a BOM or UTF-16/32 body, NaN and
+            # Infinity parse; malformed JSON raises json.JSONDecodeError, bad UTF-8 UnicodeDecodeError.
+            self._json = json.loads(body)
         return self._json
 
     #: The front door's connection check (unset for a request made by hand: never disconnected).
@@ -389,6 +392,7 @@ class Request:
 
     #: The parsed form, once ``form()`` has read it (unset until then).
     _form: FormData
+    _json: Any
     #: The route's ``form_limits`` for its Form()/File() parameters (fulmen.limits; unset for most routes).
     _form_limits: Mapping[str, Any]
 
@@ -644,10 +648,3 @@ class _RequestReceive:
         while not await self.request.is_disconnected():
             await asyncio.sleep(0.1)
         return {"type": "http.disconnect"}
-
-
-class _Unset:
-    __slots__ = ()
-
-
-_UNSET: Any = _Unset()
