@@ -112,3 +112,67 @@ def test_mounted_starlette_app_as_in_fastapi(
 ) -> None:
     assert b"/admin/statics/css/main.css" in fastapi_answers["links"].body
     assert_same_as_fastapi(serve(build(fulmen, statics)), CASES, fastapi_answers)
+
+
+def build_with_session(fw: Any) -> Any:
+    """The session set outside the mount is the mounted Starlette app's (admin apps log users in with the
+    app's ``SessionMiddleware``), and what it stores there is kept."""
+    from starlette.middleware.sessions import SessionMiddleware
+
+    async def inner(request: StarletteRequest) -> StarletteJSON:
+        request.session["visits"] = request.session.get("visits", 0) + 1
+        return StarletteJSON({"session": dict(request.session)})
+
+    app = fw.FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key="s3cret")
+
+    @app.get("/login")
+    def login(request: fw.Request) -> Any:
+        request.session["user"] = "bob"
+        return dict(request.session)
+
+    app.mount("/admin", Starlette(routes=[Route("/", inner)]))
+    return app
+
+
+def build_with_state(fw: Any) -> Any:
+    """``request.state`` is one dict inside and outside the mount, as Starlette shares ``scope["state"]``."""
+
+    async def inner(request: StarletteRequest) -> StarletteJSON:
+        request.state.inner = "set inside"
+        return StarletteJSON({"state": getattr(request.state, "outer", None)})
+
+    app = fw.FastAPI()
+
+    @app.middleware("http")
+    async def mark(request: Any, call_next: Any) -> Any:
+        request.state.outer = "set outside"
+        response = await call_next(request)
+        response.headers["X-Inner-State"] = str(getattr(request.state, "inner", None))
+        return response
+
+    app.mount("/admin", Starlette(routes=[Route("/", inner)]))
+    return app
+
+
+SESSION_CASES: list[Case] = [
+    ("anonymous", "GET", "/admin/", {}),
+    ("login", "GET", "/login", {}),
+]
+STATE_CASES: list[Case] = [("state", "GET", "/admin/", {})]
+
+
+def test_mounted_app_shares_session(serve: Callable[..., httpx.Client]) -> None:
+    expected = fastapi_answers_for(build_with_session, SESSION_CASES)
+    assert_same_as_fastapi(serve(build_with_session(fulmen)), SESSION_CASES, expected)
+    # With the cookie from /login (the shared helper clears cookies between cases).
+    client = serve(build_with_session(fulmen))
+    client.get("/login")
+    assert client.get("/admin/").json() == {"session": {"user": "bob", "visits": 1}}
+    assert client.get("/login").json() == {"user": "bob", "visits": 1}
+
+
+def test_mounted_app_shares_request_state(serve: Callable[..., httpx.Client]) -> None:
+    expected = fastapi_answers_for(build_with_state, STATE_CASES)
+    assert dict(expected["state"].headers)["x-inner-state"] == "set inside"
+    assert_same_as_fastapi(serve(build_with_state(fulmen)), STATE_CASES, expected)

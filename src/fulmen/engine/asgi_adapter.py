@@ -85,6 +85,19 @@ class ASGIAdapter:
             # router ("admin:statics"), under the outermost root path.
             scope["app_root_path"] = outer[1]
             scope["router"] = url_path_provider(outer[0])
+            own = request._state
+            if own is not None:
+                # Starlette's mount shares the request's state dict: what middleware put in request.state
+                # is seen inside, and the mounted app's additions are seen outside.
+                shared = own._state
+                for key, value in (state or {}).items():
+                    shared.setdefault(key, value)
+                scope["state"] = shared
+            asgi_scope: dict[str, Any] | None = getattr(request, "_asgi_scope", None)
+            if asgi_scope is not None:
+                # What ASGI middleware added to the scope (SessionMiddleware's ``session``, ``user``, ...).
+                for key, value in asgi_scope.items():
+                    scope.setdefault(key, value)
         if request.scope_extra:
             scope.update(request.scope_extra)
         return scope
