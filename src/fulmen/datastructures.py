@@ -556,6 +556,13 @@ class State:
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         object.__setattr__(self, "_state", dict(state or {}))
 
+    @classmethod
+    def sharing(cls, state: dict[str, Any]) -> State:
+        """A ``State`` over ``state`` itself, not a copy (an ASGI scope's ``"state"``, as Starlette's)."""
+        self = cls.__new__(cls)
+        object.__setattr__(self, "_state", state)
+        return self
+
     def __setattr__(self, key: str, value: Any) -> None:
         self._state[key] = value
 

@@ -77,6 +77,9 @@ class ASGIAdapter:
             "extensions": {},
         }
         state = self.lifespan_state
+        if state is None and self.native:
+            # A fulmen app with ASGI middleware: its lifespan state starts the scope's "state", as a server's.
+            state = self.app.lifespan_state  # type: ignore[attr-defined]
         if state is not None:
             scope["state"] = state.copy()
         outer = request._mounted_from
