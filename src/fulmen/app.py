@@ -104,7 +104,7 @@ def _merge_lifespans(outer: Lifespan | None, inner: Lifespan | None) -> Lifespan
 
 def _mounted_at(mounts: list[Mount], path: str) -> bool:
     """Whether a mount serves ``path`` (the trailing-slash redirect to a mount, as Starlette's router)."""
-    return any(mount.matches(path) for mount in mounts)
+    return any(mount.covers(path) for mount in mounts)
 
 
 def _router_lifespan(router: APIRouter) -> Lifespan | None:
@@ -516,7 +516,7 @@ class APIRouter:
     async def _mounted_no_route(self, request: Request, allow: str | None) -> Response:
         path = request.path
         for mount in self.table.mounts:
-            if mount.matches(path):
+            if mount.covers(path):
                 app = request.app
                 assert app is not None  # set by the app that routed the request here
                 return await app._call_mount(mount, request)
@@ -541,7 +541,7 @@ class APIRouter:
             await route.handler(websocket)
             return
         for mount in self.table.mounts:
-            if mount.matches(websocket.path):
+            if mount.covers(websocket.path):
                 app = websocket.app
                 assert app is not None  # set by the app that routed the connection here
                 await app._websocket_to_mount(mount, websocket)
@@ -1101,7 +1101,7 @@ class Fulmen(APIRouter):
         if self.table.mounts:
             path = request.path
             for mount in self.table.mounts:
-                if mount.matches(path):
+                if mount.covers(path):
                     return self._call_mount(mount, request)
         return self._answer_no_route(request, found)  # type: ignore[arg-type]
 
@@ -1418,7 +1418,7 @@ class Fulmen(APIRouter):
                 await route.handler(websocket)
                 return
             for mount in self.table.mounts:
-                if mount.matches(path):
+                if mount.covers(path):
                     await self._websocket_to_mount(mount, websocket)
                     return
             await websocket.close(1000)  # no route: closed before accept, so a server answers 403

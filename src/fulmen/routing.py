@@ -374,7 +374,7 @@ class Mount:
         self.max_body_size = max_body_size
         self.form_limits = form_limits
 
-    def matches(self, path: str) -> bool:
+    def covers(self, path: str) -> bool:
         """Whether ``path`` (relative to the parent's root) is under this mount.
 
         As Starlette's ``Mount``, the prefix alone is not: ``/admin`` is redirected to ``/admin/`` (when the
