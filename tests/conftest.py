@@ -68,6 +68,25 @@ def _start_engine(app: Any) -> tuple[int, Callable[[], None]]:
     return start_engine_in_thread(app)
 
 
+class _FreshAfterServerError(httpx.BaseTransport):
+    """Keep-alive, but a new connection after a 5xx: uvicorn closes the connection once the app has raised
+    an error on to it (FastAPI's and fulmen's alike, after the 500 is sent), racing the next request."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if response.status_code >= 500:
+            response.read()
+            spent, self.inner = self.inner, httpx.HTTPTransport()
+            spent.close()
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 @pytest.fixture(params=FRONT_DOORS)
 def front_door(request: pytest.FixtureRequest) -> str:
     """The name of the front door under test."""
@@ -94,7 +113,10 @@ def serve(front_door: str) -> Iterator[Callable[..., httpx.Client]]:
             port, stop = _start_engine(app)
             cleanups.append(stop)
             base = f"http://127.0.0.1:{port}"
-        client = httpx.Client(base_url=base, follow_redirects=client_options.get("follow_redirects", True))
+        transport = _FreshAfterServerError() if front_door == "uvicorn" else None
+        client = httpx.Client(
+            base_url=base, follow_redirects=client_options.get("follow_redirects", True), transport=transport
+        )
         cleanups.append(client.close)
         return client
 

@@ -239,14 +239,17 @@ def test_http_exception(serve: Any) -> None:
     assert (r.status_code, r.json(), r.headers["x-error"]) == (418, {"detail": {"why": "teapot"}}, "1")
 
 
-def test_crash_is_500_and_connection_lives_on(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_crash_is_500_and_connection_lives_on(
+    serve: Any, front_door: str, caplog: pytest.LogCaptureFixture
+) -> None:
     client = serve(_app())
     for path in ("/crash", "/sync-crash"):
         r = client.get(path)
         assert (r.status_code, r.text) == (500, "Internal Server Error")
         assert r.headers["content-type"] == "text/plain; charset=utf-8"
-    assert client.get("/eager").status_code == 200  # same client (keep-alive), still served
-    assert any("handler bug" in (rec.exc_text or str(rec.exc_info)) for rec in caplog.records)
+    assert client.get("/eager").status_code == 200  # same client (keep-alive on the engine), still served
+    if front_door == "engine":  # an ASGI server gets the error raised on to it and logs it itself
+        assert any("handler bug" in (rec.exc_text or str(rec.exc_info)) for rec in caplog.records)
 
 
 def test_sync_handlers_run_in_threadpool_unless_inline(serve: Any) -> None:

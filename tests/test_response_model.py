@@ -236,14 +236,19 @@ def test_head_on_a_model_route(serve: Serve) -> None:
     assert head.headers["content-length"] == get.headers["content-length"]
 
 
-def test_invalid_result_is_a_logged_500(serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_result_is_a_logged_500(
+    serve: Serve, front_door: str, caplog: pytest.LogCaptureFixture
+) -> None:
     client = serve(_app())
     with caplog.at_level(logging.ERROR, logger="fulmen.error"):
         r = client.get("/invalid")
     assert (r.status_code, r.text) == (500, "Internal Server Error")
     assert r.headers["content-type"] == "text/plain; charset=utf-8"
-    logged = [rec for rec in caplog.records if rec.exc_info and rec.exc_info[0] is ResponseValidationError]
-    assert logged, caplog.text
+    if front_door == "engine":  # an ASGI server gets the error raised on to it and logs it itself
+        logged = [
+            rec for rec in caplog.records if rec.exc_info and rec.exc_info[0] is ResponseValidationError
+        ]
+        assert logged, caplog.text
     # The connection is still usable afterwards.
     assert client.get("/orm").status_code == 200
 

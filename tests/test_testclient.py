@@ -372,24 +372,6 @@ def test_async_client_with_asgi_transport() -> None:
     assert out["teapot"] == 418
 
 
-def test_documented_asgi_transport_server_error() -> None:
-    """Documented difference: under ``httpx.ASGITransport`` an unhandled error is a logged 500 in fulmen.
-
-    FastAPI's ASGI app re-raises it after sending its 500, so ``ASGITransport(raise_app_exceptions=True)``
-    raises it in the test; fulmen's ASGI front door answers 500 and does not re-raise. Use fulmen's
-    ``TestClient`` (``raise_server_exceptions=True``) to see the error in a test.
-    """
-
-    async def main() -> httpx.Response:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=build(fulmen)), base_url="http://t"
-        ) as ac:
-            return await ac.get("/boom")
-
-    r = asyncio.run(main())
-    assert (r.status_code, r.text) == (500, "Internal Server Error")
-
-
 async def _raw_app(scope: Any, receive: Any, send: Any) -> None:
     """Plain ASGI: debug info (template responses send it), a reused bytearray body, the scope's server."""
     path = scope["path"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import sys
 from asyncio import futures, tasks
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -165,3 +167,53 @@ def create_task_in(
     # 3.10 has no context argument: the task copies the context current at creation.
     task: asyncio.Task[T] = context.run(loop.create_task, coro)
     return task
+
+
+# Thread pool for ``def`` handlers, dependencies and background tasks, sized like anyio's default limiter (40)
+# that FastAPI users know.
+_executor: ThreadPoolExecutor | None = None
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=40, thread_name_prefix="fulmen-sync")
+    return _executor
+
+
+async def run_in_threadpool(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking function in the handler thread pool, carrying the caller's contextvars.
+
+    When the process uses anyio, the worker is an anyio worker thread for the call, so ``def`` code can call
+    ``anyio.from_thread.run(...)`` / ``run_sync(...)`` as it can under FastAPI.
+    """
+    loop = asyncio.get_running_loop()
+    call: Callable[[], T] = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+    # PERF: one dict lookup when anyio isn't loaded; the token only costs apps that use anyio.
+    if "anyio" in sys.modules:
+        call = _as_anyio_worker(call)
+    return await loop.run_in_executor(_get_executor(), call)
+
+
+def _as_anyio_worker(call: Callable[[], T]) -> Callable[[], T]:
+    """``call``, run with anyio's thread-local token of the running loop set, as anyio's own workers have it.
+
+    anyio (4.11+) looks the token up in a thread-local of its event-loop module; anyio versions without
+    ``anyio.lowlevel.current_token`` get ``call`` unchanged (``from_thread`` then needs an explicit token).
+    """
+    try:
+        from anyio._core._eventloop import threadlocals
+        from anyio.lowlevel import current_token
+
+        token = current_token()
+    except Exception:  # an older anyio, or one laid out differently: leave the thread as it is
+        return call
+
+    def in_worker() -> T:
+        threadlocals.current_token = token
+        try:
+            return call()
+        finally:
+            del threadlocals.current_token
+
+    return in_worker

@@ -413,6 +413,12 @@ class APIRouter:
         """
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise FastAPIError("A path prefix must start with '/' and must not end with '/'")
+        if not isinstance(router, APIRouter):
+            from fulmen.foreign_routing import foreign_router, is_foreign_router
+
+            if not is_foreign_router(router):
+                raise FastAPIError(f"include_router() takes an APIRouter, got {router!r}")
+            router = foreign_router(router)  # FastAPI's (a library's): its routes, registered again here
         # FastAPI's assertion and message (fulmen would otherwise report a clash of every route with itself).
         if router is self:
             raise AssertionError(
@@ -1386,7 +1392,7 @@ class Fulmen(APIRouter):
         finally:
             telemetry_runtime = sys.modules.get("fulmen.telemetry._runtime")
             if telemetry_runtime is not None and telemetry_runtime.owns_components():
-                from fulmen.plan import run_in_threadpool
+                from fulmen._concurrency import run_in_threadpool
 
                 await run_in_threadpool(telemetry_runtime.flush)
 

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fulmen.error")
 
+#: Where an unhandled exception waits (in the http scope) for the front door to re-raise it after the 500.
+UNHANDLED_KEY = "fulmen.unhandled_exception"
+
 
 async def asgi_entry(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Serve one ASGI connection scope (``http``, ``websocket`` or ``lifespan``)."""
@@ -85,6 +88,9 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
         raise
     if response.background is not None:
         await response.background()
+    unhandled = scope.pop(UNHANDLED_KEY, None)
+    if unhandled is not None:  # the 500 is out; the server hears of the error, as under Starlette
+        raise unhandled
 
 
 def _under_root_path(scope: dict[str, Any]) -> tuple[str, bytes, str]:
@@ -277,7 +283,7 @@ class _ASGIBodyWriter:
         await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
-        from fulmen.plan import run_in_threadpool
+        from fulmen._concurrency import run_in_threadpool
 
         while count > 0:
             size = min(count, FileResponse.chunk_size)

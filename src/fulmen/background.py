@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from fulmen._concurrency import run_in_threadpool
 
 
 def _is_async_callable(func: Any) -> bool:
@@ -32,10 +33,9 @@ class BackgroundTask:
         if self.is_async:
             await self.func(*self.args, **self.kwargs)
         else:
-            # In the caller's context, as Starlette's thread pool runs it: contextvars (and the current
-            # OpenTelemetry span) are seen by the task.
-            call = functools.partial(contextvars.copy_context().run, self.func, *self.args, **self.kwargs)
-            await asyncio.get_running_loop().run_in_executor(None, call)
+            # In the caller's context and on the handler pool, as Starlette's thread pool runs it:
+            # contextvars (and the current OpenTelemetry span) are seen by the task.
+            await run_in_threadpool(self.func, *self.args, **self.kwargs)
 
 
 class BackgroundTasks(BackgroundTask):

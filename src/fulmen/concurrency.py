@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
-from fulmen.plan import _get_executor, run_in_threadpool
+from fulmen._concurrency import _get_executor, run_in_threadpool
 
 __all__ = [
     "asynccontextmanager",

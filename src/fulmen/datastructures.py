@@ -737,7 +737,7 @@ class UploadFile:
 
 
 async def _blocking(func: Any, *args: Any) -> Any:
-    from fulmen.plan import run_in_threadpool  # lazy: plan imports this module
+    from fulmen._concurrency import run_in_threadpool  # lazy: plan imports this module
 
     return await run_in_threadpool(func, *args)
 

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from fulmen._concurrency import run_in_threadpool
 from fulmen.background import BackgroundTasks
 from fulmen.exceptions import BaseHTTPException, FastAPIError, RequestValidationError
 from fulmen.forms import FormSolver, compile_form_solver, has_form_fields, read_route_form
@@ -35,7 +36,6 @@ from fulmen.plan import (
     fill_aliases,
     get_dependant,
     read_route_body,
-    run_in_threadpool,
     solve_embedded,
 )
 from fulmen.requests import Request

@@ -162,15 +162,37 @@ _starlette_equivalents: dict[type, type[Exception]] = {}
 _http_exception_types: tuple[type, ...] = (BaseHTTPException,)
 
 
+#: The foreign modules already looked at by ``starlette_equivalents``.
+_equivalents_from: set[str] = set()
+#: FastAPI's exception classes (``fastapi.exceptions``) and fulmen's classes they stand for, by name.
+_FASTAPI_EQUIVALENTS = (
+    ("HTTPException", "HTTPException"),
+    ("WebSocketException", "WebSocketException"),
+    ("RequestValidationError", "RequestValidationError"),
+    ("WebSocketRequestValidationError", "WebSocketRequestValidationError"),
+    ("ResponseValidationError", "ResponseValidationError"),
+)
+
+
 def starlette_equivalents() -> dict[type, type[Exception]]:
-    """``{Starlette's exception class: fulmen's}``, empty until ``starlette.exceptions`` is imported."""
+    """``{Starlette's or FastAPI's exception class: fulmen's}``, filled in as the program imports
+    ``starlette.exceptions`` and ``fastapi.exceptions`` (libraries written for FastAPI raise FastAPI's)."""
     global _http_exception_types
-    if not _starlette_equivalents:
+    if len(_equivalents_from) < 2:
         module = sys.modules.get("starlette.exceptions")
-        if module is not None:
+        if module is not None and "starlette" not in _equivalents_from:
+            _equivalents_from.add("starlette")
             _starlette_equivalents[module.HTTPException] = BaseHTTPException
             _starlette_equivalents[module.WebSocketException] = WebSocketException
             _http_exception_types = (BaseHTTPException, module.HTTPException)
+        module = sys.modules.get("fastapi.exceptions")
+        if module is not None and "fastapi" not in _equivalents_from:
+            _equivalents_from.add("fastapi")
+            ours = globals()
+            for theirs, name in _FASTAPI_EQUIVALENTS:
+                cls = getattr(module, theirs, None)
+                if isinstance(cls, type):
+                    _starlette_equivalents[cls] = ours[name]
     return _starlette_equivalents
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -319,6 +320,15 @@ class Depends:
     #: The declaration's own slots: two declarations with the same arguments don't share a limit.
     _limit: ConcurrencyLimit | None = dataclasses.field(default=None, kw_only=True)
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Depends:
+        # Once the program has imported FastAPI, a Depends() is also FastAPI's: user dependencies handed to a
+        # library that builds a fastapi.APIRouter (fastapi-users' get_user_manager) are analysed by FastAPI.
+        if (cls is Depends or cls is Security) and "fastapi.params" in sys.modules:
+            twin = _fastapi_twin(cls)
+            if twin is not None:
+                return object.__new__(twin)
+        return object.__new__(cls)
+
     def __post_init__(self) -> None:
         if self.scope not in (None, "function", "request"):
             raise ValueError(f"Depends(scope=...) must be 'function' or 'request', got {self.scope!r}")
@@ -343,3 +353,36 @@ class Security(Depends):
     """A dependency that also declares OAuth2 scopes (for security schemes and ``SecurityScopes``)."""
 
     scopes: Sequence[str] | None = dataclasses.field(default=None, kw_only=True)
+
+
+#: fulmen's Depends/Security -> the subclass that is also FastAPI's class of the same name (see ``__new__``).
+_twins: dict[type, type | None] = {}
+
+
+def _fastapi_twin(cls: type[Depends]) -> type | None:
+    """A frozen dataclass deriving from ``cls`` and from FastAPI's class of the same name (made once).
+
+    FastAPI recognises its markers with ``isinstance``; the twin is fulmen's marker first (fulmen's fields,
+    ``__post_init__`` and repr win) and runs FastAPI's ``__post_init__`` too, so both see a valid declaration.
+    """
+    if cls in _twins:
+        return _twins[cls]
+    theirs = getattr(sys.modules["fastapi.params"], cls.__name__, None)
+    if not (isinstance(theirs, type) and dataclasses.is_dataclass(theirs)):
+        _twins[cls] = None
+        return None
+    their_post_init = getattr(theirs, "__post_init__", None)
+
+    def __post_init__(self: Any) -> None:
+        cls.__post_init__(self)
+        if their_post_init is not None:
+            their_post_init(self)
+
+    namespace = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__post_init__": __post_init__,
+    }
+    twin: type = dataclasses.dataclass(frozen=True, repr=False)(type(cls.__name__, (cls, theirs), namespace))
+    _twins[cls] = twin
+    return twin

@@ -7,7 +7,6 @@ result becomes bytes) is decided once (DESIGN.md §3.1); a request only runs the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import copy
@@ -18,12 +17,12 @@ import re
 import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
 from fulmen import params
+from fulmen._concurrency import run_in_threadpool
 from fulmen.background import BackgroundTasks
 from fulmen.encoders import _encode, _is_native, encode_json_converted, jsonable_encoder
 from fulmen.exceptions import (
@@ -34,6 +33,7 @@ from fulmen.exceptions import (
     ValidationException,
 )
 from fulmen.foreign import foreign_response, is_starlette_json_class, is_starlette_response
+from fulmen.foreign_params import is_fastapi_security_scheme, translate_annotation, translate_marker
 from fulmen.forms import (
     FormSolver,
     close_files_after,
@@ -67,24 +67,6 @@ Connection = Request | WebSocket
 RequestHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 _MISSING: Any = params.Undefined
-
-# Thread pool for ``def`` handlers, sized like anyio's default limiter (40) that FastAPI users know.
-_executor: ThreadPoolExecutor | None = None
-
-
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=40, thread_name_prefix="fulmen-sync")
-    return _executor
-
-
-async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking function in the handler thread pool, carrying the caller's contextvars."""
-    loop = asyncio.get_running_loop()
-    ctx = contextvars.copy_context()
-    call = functools.partial(ctx.run, func, *args, **kwargs)
-    return await loop.run_in_executor(_get_executor(), call)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -284,7 +266,8 @@ def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
         ann = hints.get(p.name, p.annotation)
         if isinstance(ann, str):
             ann = _resolve_one(target, p.name, ann)
-        out.append((p.name, ann, p.default))
+        # FastAPI's own markers (from libraries written for it) become fulmen's, once, here.
+        out.append((p.name, translate_annotation(ann), translate_marker(p.default)))
     return out
 
 
@@ -432,7 +415,7 @@ def get_dependant(
     for pname, annotation, default in _typed_signature(call):
         if type(annotation).__name__ == "TypeAliasType":
             # ``type Alias = Annotated[T, Depends(...)]`` (PEP 695 or typing_extensions): its value declares.
-            annotation = annotation.__value__
+            annotation = translate_annotation(annotation.__value__)
         base, metadata = _unwrap_annotated(annotation)
         marker: Any = None
         for m in metadata:
@@ -569,7 +552,7 @@ def sub_dependant(
 def add_route_dependencies(dep: Dependant, markers: Sequence[params.Depends]) -> None:
     """Put ``dependencies=[...]`` of a route (and its routers and app) first, in order, as FastAPI does."""
     subs = []
-    for marker in markers:
+    for marker in map(translate_marker, markers):
         if not isinstance(marker, params.Depends):
             raise FastAPIError(f"{dep.where}: dependencies=[...] takes Depends() items, got {marker!r}")
         subs.append(sub_dependant(marker, dep, name=None))
@@ -620,11 +603,18 @@ def fill_aliases(aliases: tuple[tuple[str, str], ...], values: dict[str, Any]) -
 
 
 def _starlette_role(cls: type) -> str | None:
-    """The ``Dependant`` slot for a parameter annotated with one of Starlette's classes, else None."""
+    """The ``Dependant`` slot for a parameter annotated with one of Starlette's classes, else None.
+
+    FastAPI's subclasses of them (``fastapi.BackgroundTasks``) fill the same slot.
+    """
     module = getattr(cls, "__module__", "")
-    if not isinstance(module, str) or not module.startswith("starlette."):
+    if not isinstance(module, str) or not module.startswith(("starlette.", "fastapi.")):
         return None
-    return _STARLETTE_ROLES.get((module, cls.__qualname__))
+    for c in cls.__mro__:
+        role = _STARLETTE_ROLES.get((getattr(c, "__module__", ""), c.__qualname__))
+        if role is not None:
+            return role
+    return None
 
 
 def _is_security_scopes(tp: type) -> bool:
@@ -638,7 +628,7 @@ def _is_security_scheme(call: Any) -> bool:
         from fulmen.security.base import SecurityBase
     except ImportError:  # pragma: no cover - the package always ships it
         return False
-    return isinstance(call, SecurityBase)
+    return isinstance(call, SecurityBase) or is_fastapi_security_scheme(call)
 
 
 def _uses_scopes(dep: Dependant) -> bool:

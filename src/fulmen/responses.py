@@ -359,7 +359,7 @@ class _ThreadedIterator:
                 close()
 
     async def __anext__(self) -> Any:
-        from fulmen.plan import run_in_threadpool
+        from fulmen._concurrency import run_in_threadpool
 
         item = await run_in_threadpool(self._next)
         if item is _DONE:
@@ -370,7 +370,7 @@ class _ThreadedIterator:
     async def aclose(self) -> None:
         if self._exhausted or getattr(self._iterator, "close", None) is None:
             return  # PERF: a finished generator has nothing to close; no thread hop
-        from fulmen.plan import run_in_threadpool
+        from fulmen._concurrency import run_in_threadpool
 
         if not self._lock.locked():
             await run_in_threadpool(self._close)

@@ -460,8 +460,9 @@ class APIWebSocketRoute:
         name: str | None = None,
         dependencies: Sequence[Depends] | None = None,
     ) -> None:
-        if not path.startswith("/") and not path.startswith("{$"):
-            # FastAPI's OpenAPI callback paths ("{$callback_url}/...") are documented, never routed.
+        if path and not path.startswith("/") and not path.startswith("{$"):
+            # An empty path is a router's route that include_router gives a prefix (``@router.websocket("")``,
+            # as strawberry's GraphQLRouter declares it).
             raise FastAPIError(f"Routed paths must start with '/', got {path!r}")
         self.path = path
         #: The unique-id function chosen for this route or its router (None: the including router's).

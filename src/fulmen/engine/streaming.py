@@ -128,7 +128,7 @@ class SocketBodyWriter:
             count -= sent
 
     async def _copy_chunk(self, file: BinaryIO, offset: int, size: int) -> int:
-        from fulmen.plan import run_in_threadpool
+        from fulmen._concurrency import run_in_threadpool
 
         data: bytes = await run_in_threadpool(read_file_chunk, file, offset, size)
         if not data:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from fulmen.asgi import UNHANDLED_KEY
 from fulmen.foreign import foreign_response
 from fulmen.middleware import UNBOUND_APP, ASGIApp, Handle, Message, Receive, Scope, Send, is_native
 from fulmen.responses import PlainTextResponse, Response
@@ -59,7 +60,13 @@ async def server_error_response(app: Fulmen, request: Request, exc: Exception) -
     extra = request.scope_extra
     if extra is not None and extra.get(_RAISE_KEY):
         raise exc  # TestClient(raise_server_exceptions=True) shows the test the real error
-    logger.error("Exception in ASGI application", exc_info=exc)
+    asgi_scope: dict[str, Any] | None = getattr(request, "_asgi_scope", None)
+    if asgi_scope is not None:
+        # Under an ASGI server the error goes on to the server once the 500 is sent, as from Starlette's
+        # ServerErrorMiddleware: the server logs it, httpx's ASGITransport raises it in an async test.
+        asgi_scope[UNHANDLED_KEY] = exc
+    else:
+        logger.error("Exception in ASGI application", exc_info=exc)
     telemetry = sys.modules.get("fulmen.telemetry._api")
     if telemetry is not None:  # the request's span and log record name the exception, not just the 500
         telemetry.exception_raised(exc)

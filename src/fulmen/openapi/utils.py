@@ -224,9 +224,11 @@ def _body_member(dep: Dependant, f: BodyField) -> SchemaField:
 
 
 def _is_security_scheme(call: Any) -> bool:
+    from fulmen.foreign_params import is_fastapi_security_scheme
     from fulmen.security.base import SecurityBase
 
-    return isinstance(inspect.unwrap(call) if callable(call) else call, SecurityBase)
+    scheme = inspect.unwrap(call) if callable(call) else call
+    return isinstance(scheme, SecurityBase) or is_fastapi_security_scheme(scheme)
 
 
 def _walk(root: Dependant) -> tuple[list[tuple[Dependant, list[str], bool]], list[tuple[Dependant, Any]]]:
@@ -436,9 +438,16 @@ def _is_server_sent_event(tp: Any) -> bool:
 
 
 def _api_routes(routes: Sequence[Any]) -> list[Any]:
+    from fulmen.foreign_routing import foreign_api_routes, is_fastapi_api_route
     from fulmen.routing import APIRoute
 
-    return [r for r in routes if isinstance(r, APIRoute)]
+    out = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif is_fastapi_api_route(route):  # callbacks=fastapi_router.routes, as FastAPI's docs declare them
+            out.extend(foreign_api_routes([route]))
+    return out
 
 
 class _Context:

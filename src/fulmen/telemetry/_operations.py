@@ -26,7 +26,7 @@ def timed_invoke(
 
         return endpoint_async
     if mode == "threadpool":
-        from fulmen.plan import run_in_threadpool
+        from fulmen._concurrency import run_in_threadpool
 
         async def endpoint_in_threadpool(kw: dict[str, Any]) -> Any:
             # The span starts in the worker thread, where the endpoint runs (its context is copied there).
