@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import fastapi
 import fastapi.routing
 import httpx
 import pytest
@@ -18,22 +19,24 @@ from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastap
 Case = tuple[str, str, str, dict[str, Any]]
 
 
-def class_view(fw: Any, router: Any, cls: type) -> type:
-    """Turn ``cls``'s endpoint methods on ``router`` into routes whose ``self`` is built by injection."""
+def class_view(router: Any, cls: type) -> type:
+    """Turn ``cls``'s endpoint methods on ``router`` into routes whose ``self`` is built by injection.
+
+    As the library, it uses FastAPI's ``APIRouter`` and ``Depends`` whatever the app is built with."""
     for route in router.routes:
         if not isinstance(route, fastapi.routing.APIRoute):
             raise TypeError(f"not FastAPI's APIRoute: {route!r}")
     methods = {func for _, func in inspect.getmembers(cls, inspect.isfunction)}
     kinds = (starlette.routing.Route, starlette.routing.WebSocketRoute)
     moved = [route for route in router.routes if isinstance(route, kinds) and route.endpoint in methods]
-    views = fw.APIRouter()
+    views = fastapi.APIRouter()
     for route in moved:
         router.routes.remove(route)
         route.path = route.path[len(router.prefix) :]
         signature = inspect.signature(route.endpoint)
         first, *rest = signature.parameters.values()
         keyword = inspect.Parameter.KEYWORD_ONLY
-        parameters = [first.replace(default=fw.Depends(cls)), *(p.replace(kind=keyword) for p in rest)]
+        parameters = [first.replace(default=fastapi.Depends(cls)), *(p.replace(kind=keyword) for p in rest)]
         route.endpoint.__signature__ = signature.replace(parameters=parameters)
         route.name = f"{cls.__name__}.{route.name}"
         views.routes.append(route)
@@ -60,7 +63,7 @@ def build(fw: Any) -> Any:
         async def create_item(self, name: str) -> Any:
             return {"name": name, "user": self.user}
 
-    class_view(fw, router, Items)
+    class_view(router, Items)
     app = fw.FastAPI()
     app.include_router(router)
 
