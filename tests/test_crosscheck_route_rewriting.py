@@ -112,3 +112,48 @@ def test_routes_pass_isinstance_against_fastapis_and_starlettes_classes() -> Non
     assert isinstance(mount, starlette.routing.Mount)
     assert not isinstance(mount, fulmen.routing.APIRoute)
     assert type(route) is fulmen.routing.APIRoute
+
+
+def build_simplified_ids(fw: Any) -> Any:
+    """fastapi-utils' ``simplify_operation_ids(app)``: every FastAPI route's operation id becomes its name."""
+    app = fw.FastAPI()
+
+    @app.get("/items/{item_id}")
+    def read_item(item_id: int) -> Any:
+        return {"item_id": item_id}
+
+    @app.post("/items")
+    def create_item(name: str) -> Any:
+        return {"name": name}
+
+    for route in app.routes:
+        if isinstance(route, fastapi.routing.APIRoute):
+            route.operation_id = route.name
+    return app
+
+
+SIMPLIFIED_CASES: list[Case] = [("openapi", "GET", "/openapi.json", {})]
+
+
+def test_operation_ids_edited_after_registration(serve: Callable[..., httpx.Client]) -> None:
+    expected = fastapi_answers_for(build_simplified_ids, SIMPLIFIED_CASES)
+    assert b'"operationId":"read_item"' in expected["openapi"].body
+    assert_same_as_fastapi(serve(build_simplified_ids(fulmen)), SIMPLIFIED_CASES, expected)
+
+
+def test_fastapi_internals_are_named_as_missing() -> None:
+    """A route passes ``isinstance`` against FastAPI's ``APIRoute``; code that goes on to FastAPI's internals
+    (fastapi-pagination's ``add_pagination(app)``) gets an error that says what is missing and why."""
+    app = fulmen.FastAPI()
+
+    @app.get("/a")
+    def a() -> None: ...
+
+    route = next(r for r in app.routes if getattr(r, "path", "") == "/a")
+    assert isinstance(route, fastapi.routing.APIRoute)
+    with pytest.raises(AttributeError, match="not FastAPI's internal 'body_field'"):
+        route.body_field  # noqa: B018
+    assert not hasattr(route, "_embed_body_fields")
+    assert getattr(route, "no_such_attribute", "default") == "default"
+    with pytest.raises(AttributeError, match="'APIRoute' object has no attribute 'no_such_attribute'"):
+        route.no_such_attribute  # noqa: B018
