@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from fulmen.datastructures import Address, State
+from fulmen.datastructures import Address
 from fulmen.requests import ClientDisconnect, Request
 from fulmen.responses import FileResponse, PlainTextResponse, Response, read_file_chunk
 
@@ -63,7 +63,8 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     )
     # As Starlette's: request.state is the scope's "state" dict, not a copy, so every layer of ASGI middleware
     # and the endpoint share it (a value the endpoint sets is seen by the middleware after call_next).
-    request._state = State.sharing(state)
+    # PERF: the dict itself; ``request.state`` wraps it on first use (most requests never ask).
+    request._state = state
     request._asgi_scope = scope  # what ASGI middleware put in it (request.session, .user, .auth, .scope)
     request._disconnect_probe = reader
     if scope.get("fulmen.raise_server_exceptions"):

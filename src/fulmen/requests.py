@@ -194,7 +194,8 @@ class Request:
         self._query_params: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
         self._url: URL | None = None
-        self._state: State | None = None if state is None else State(state)
+        #: ``State``, or an ASGI scope's "state" dict not wrapped yet (see ``state``), or None until used.
+        self._state: State | dict[str, Any] | None = None if state is None else State(state)
         self.scope_extra: dict[str, Any] | None = None
         # PERF: set here, not left unset: getattr() on an unset slot raises and clears an AttributeError
         # inside, which cost a mounted route ~3,400 instructions per request (callgrind) in _call_mount.
@@ -245,8 +246,7 @@ class Request:
             self.scheme = scope.get("scheme", "http")
             self.http_version = scope.get("http_version", "1.1")
             self.root_path = root_path
-            state = scope.get("state")
-            self._state = None if state is None else State(state)
+            self._state = scope.get("state")  # shared with the scope, as Starlette's request.state
             self.scope_extra = None
             self._mounted_from = None
             self._asgi_scope = scope
@@ -308,6 +308,9 @@ class Request:
             app = self.app
             initial = app.lifespan_state if app is not None else None
             s = self._state = State(initial)
+        elif isinstance(s, dict):
+            # An ASGI scope's "state" dict (the ASGI front door), wrapped on first use: shared, not copied.
+            s = self._state = State.sharing(s)
         return s
 
     def _host_header(self) -> str | None:

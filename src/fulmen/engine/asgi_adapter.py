@@ -92,7 +92,7 @@ class ASGIAdapter:
             if own is not None:
                 # Starlette's mount shares the request's state dict: what middleware put in request.state
                 # is seen inside, and the mounted app's additions are seen outside.
-                shared = own._state
+                shared = own if isinstance(own, dict) else own._state
                 for key, value in (state or {}).items():
                     shared.setdefault(key, value)
                 scope["state"] = shared
