@@ -31,7 +31,6 @@ _EQUIVALENTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
         ("fastapi.routing", "APIWebSocketRoute"),
         ("starlette.routing", "WebSocketRoute"),
     ),
-    ("fulmen.routing", "Mount"): (("starlette.routing", "Mount"),),
 }
 
 #: Per fulmen class: what its instances' ``__class__`` reports (the class itself when nothing stands for it).

@@ -369,9 +369,6 @@ class Mount:
     (``root_path`` grows by ``path``, ``path`` loses it); any other ASGI app goes through the ASGI adapter.
     """
 
-    #: ``isinstance(obj, <FastAPI's or Starlette's class>)`` holds once that is imported (fulmen._lookalike).
-    __class__ = lookalike_class
-
     def __init__(
         self, path: str, app: Any = None, routes: Sequence[Any] | None = None, name: str | None = None
     ) -> None:
