@@ -1,6 +1,7 @@
-"""Cross-check: fulmen's requests, responses and WebSockets pass ``isinstance`` checks against Starlette's
-classes, as libraries written for FastAPI require (slowapi's ``@limiter.limit`` refuses a request that isn't
-a ``starlette.requests.Request``; fastapi-csrf-protect and fastapi-cache2 check responses the same way)."""
+"""Cross-check: fulmen's requests, responses, WebSockets and uploaded files pass ``isinstance`` checks
+against Starlette's classes, as libraries written for FastAPI require (slowapi's ``@limiter.limit`` refuses a
+request that isn't a ``starlette.requests.Request``; fastapi-csrf-protect and fastapi-cache2 check responses
+the same way)."""
 
 import functools
 import inspect
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import starlette.datastructures
 import starlette.requests
 import starlette.responses
 import starlette.websockets
@@ -82,6 +84,11 @@ def build(fw: Any) -> Any:
         }
         return classes[kind]("hi" if kind != "json" else {"hi": 1})
 
+    @app.post("/upload")
+    async def upload(file: fw.UploadFile) -> Any:
+        # Form-handling libraries tell files from fields with Starlette's class.
+        return {"starlette": isinstance(file, starlette.datastructures.UploadFile), "name": file.filename}
+
     @app.get("/kinds")
     async def kinds() -> Any:
         # fastapi-cache2 picks its coder by the class of what the endpoint returned.
@@ -109,6 +116,7 @@ CASES: list[Case] = [
     ("returned-html", "GET", "/returned/html", {}),
     ("returned-base", "GET", "/returned/base", {}),
     ("kinds", "GET", "/kinds", {}),
+    ("upload", "POST", "/upload", {"files": {"file": ("a.txt", b"hi", "text/plain")}}),
 ]
 
 

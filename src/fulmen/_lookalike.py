@@ -26,6 +26,7 @@ _EQUIVALENTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("fulmen.responses", "RedirectResponse"): (("starlette.responses", "RedirectResponse"),),
     ("fulmen.responses", "StreamingResponse"): (("starlette.responses", "StreamingResponse"),),
     ("fulmen.responses", "FileResponse"): (("starlette.responses", "FileResponse"),),
+    ("fulmen.datastructures", "UploadFile"): (("starlette.datastructures", "UploadFile"),),
     ("fulmen.routing", "APIRoute"): (("fastapi.routing", "APIRoute"), ("starlette.routing", "Route")),
     ("fulmen.routing", "APIWebSocketRoute"): (
         ("fastapi.routing", "APIWebSocketRoute"),
