@@ -586,8 +586,8 @@ _STARLETTE_ROLES = {
 def _take_role(dep: Dependant, role: str, pname: str) -> None:
     """Give parameter ``pname`` the request, response, background tasks or scopes (``role``).
 
-    A second parameter of the same role gets the same object, as in FastAPI: decorators such as
-    fastapi-cache2's add their own ``Request`` parameter beside the endpoint's.
+    A second parameter of the same role gets the same object (FastAPI fills only the last one): decorators
+    such as fastapi-cache2's add their own ``Request`` parameter beside the endpoint's ``fulmen.Request``.
     """
     first = getattr(dep, role)
     if first is None:
