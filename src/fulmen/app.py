@@ -104,6 +104,11 @@ def _merge_lifespans(outer: Lifespan | None, inner: Lifespan | None) -> Lifespan
     return merged
 
 
+def _mounted_at(mounts: list[Mount], path: str) -> bool:
+    """Whether a mount serves ``path`` (the trailing-slash redirect to a mount, as Starlette's router)."""
+    return any(mount.covers(path) for mount in mounts)
+
+
 def _router_lifespan(router: APIRouter) -> Lifespan | None:
     """A router's ``on_startup``/``on_shutdown`` handlers and ``lifespan`` as one lifespan context."""
     startup, shutdown, own = router.on_startup_handlers, router.on_shutdown_handlers, router.lifespan_context
@@ -588,7 +593,7 @@ class APIRouter:
             raise BaseHTTPException(405, headers={"Allow": allow})
         if self.redirect_slashes and path != "/":
             alt = path[:-1] if path.endswith("/") else path + "/"
-            if self.table.match(request.method, alt) is not None:
+            if self.table.match(request.method, alt) is not None or _mounted_at(self.table.mounts, alt):
                 url = request.url
                 new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
                 return RedirectResponse(str(url.replace(path=new_path)))
@@ -1236,7 +1241,7 @@ class Fulmen(APIRouter):
         path = request.path
         if self.redirect_slashes and path != "/":
             alt = path[:-1] if path.endswith("/") else path + "/"
-            if self.table.match(request.method, alt) is not None:
+            if self.table.match(request.method, alt) is not None or _mounted_at(self.table.mounts, alt):
                 url = request.url
                 new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
                 return RedirectResponse(str(url.replace(path=new_path)))

@@ -42,6 +42,10 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
     path, raw_path, root_path = _under_root_path(scope)
     headers = [(k.lower(), v) for k, v in scope.get("headers", ())]
     state = scope.get("state")
+    if state is None:
+        # The lifespan state, copied for this request (as a server does) into the scope itself.
+        lifespan_state = app.lifespan_state
+        state = scope["state"] = dict(lifespan_state) if lifespan_state else {}
     request = Request(
         scope["method"],
         raw_path,
@@ -56,8 +60,11 @@ async def _http(app: Fulmen, scope: dict[str, Any], receive: Any, send: Any, han
         http_version=scope.get("http_version", "1.1"),
         root_path=root_path,
         app=app,
-        state=dict(state) if state else None,
     )
+    # As Starlette's: request.state is the scope's "state" dict, not a copy, so every layer of ASGI middleware
+    # and the endpoint share it (a value the endpoint sets is seen by the middleware after call_next).
+    # PERF: the dict itself; ``request.state`` wraps it on first use (most requests never ask).
+    request._state = state
     request._asgi_scope = scope  # what ASGI middleware put in it (request.session, .user, .auth, .scope)
     request._disconnect_probe = reader
     if scope.get("fulmen.raise_server_exceptions"):

@@ -20,6 +20,8 @@ from collections.abc import (
 from typing import Any, BinaryIO, NamedTuple, TypeVar, overload
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
+from fulmen._lookalike import lookalike_class
+
 _T = TypeVar("_T")
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -556,6 +558,13 @@ class State:
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         object.__setattr__(self, "_state", dict(state or {}))
 
+    @classmethod
+    def sharing(cls, state: dict[str, Any]) -> State:
+        """A ``State`` over ``state`` itself, not a copy (an ASGI scope's ``"state"``, as Starlette's)."""
+        self = cls.__new__(cls)
+        object.__setattr__(self, "_state", state)
+        return self
+
     def __setattr__(self, key: str, value: Any) -> None:
         self._state[key] = value
 
@@ -650,6 +659,9 @@ class UploadFile:
     handlers; the ``async`` methods run in the thread pool once the data lives on disk, so reading a large
     upload never blocks the event loop.
     """
+
+    #: ``isinstance(obj, starlette.datastructures.UploadFile)`` holds once Starlette is imported.
+    __class__ = lookalike_class
 
     def __init__(
         self,

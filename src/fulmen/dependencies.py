@@ -33,6 +33,7 @@ from fulmen.plan import (
     _merge_sub_response,
     _prefixed,
     _solve_request_params,
+    fill_aliases,
     get_dependant,
     read_route_body,
     solve_embedded,
@@ -272,6 +273,8 @@ class DependencyRunner:
             from fulmen.security.oauth2 import SecurityScopes
 
             values[dep.security_scopes_param] = SecurityScopes(scopes=dep.scopes)
+        if dep.aliases:
+            fill_aliases(dep.aliases, values)
         return errors
 
     async def _call(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:

@@ -10,8 +10,11 @@ running it as the ASGI app it is, behind fulmen's ASGI adapter.
 
 from __future__ import annotations
 
+import sys
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from fulmen.exceptions import FastAPIError
 from fulmen.responses import Response
 
 if TYPE_CHECKING:
@@ -92,3 +95,42 @@ class _StreamedForeignResponse(Response):
         if self.background is not None and app.background is None:
             app.background = self.background  # the route's BackgroundTasks, as FastAPI attaches them
         return await ASGIAdapter(app).handle(request)
+
+
+class _URLPathProvider:
+    """``scope["router"]`` for an ASGI app mounted in a fulmen app: what Starlette's ``request.url_for`` asks.
+
+    Starlette sets the outermost router there, so a mounted Starlette app (sqladmin, starlette-admin) finds
+    ``"admin:statics"`` through the mount's name. Answers as Starlette's router: its ``URLPath`` and its
+    ``NoMatchFound`` once the program has imported them.
+    """
+
+    __slots__ = ("__weakref__", "app")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        """The path of the route called ``name`` in the outermost app."""
+        try:
+            path = self.app.url_path_for(name, **path_params)
+        except FastAPIError as exc:
+            routing = sys.modules.get("starlette.routing")
+            if routing is None:
+                raise
+            raise routing.NoMatchFound(name, path_params) from exc
+        datastructures = sys.modules.get("starlette.datastructures")
+        if datastructures is None:
+            return path
+        return datastructures.URLPath(str(path), getattr(path, "protocol", ""), getattr(path, "host", ""))
+
+
+_providers: weakref.WeakKeyDictionary[Any, _URLPathProvider] = weakref.WeakKeyDictionary()
+
+
+def url_path_provider(app: Any) -> _URLPathProvider:
+    """The ``scope["router"]`` object for apps mounted under ``app`` (one per app)."""
+    provider = _providers.get(app)
+    if provider is None:
+        provider = _providers[app] = _URLPathProvider(app)
+    return provider

@@ -65,7 +65,14 @@ def foreign_router(router: Any, *, lifespan: bool = True) -> APIRouter:
             out.on_shutdown_handlers.extend(getattr(router, "on_shutdown", ()))
         elif own is not None:
             out.lifespan_context = own
+    from fulmen.routing import APIRoute, APIWebSocketRoute, Mount
+
     for route in router.routes:
+        if isinstance(route, (APIRoute, APIWebSocketRoute, Mount)):
+            # fulmen's own, moved into FastAPI's router by a library (fastapi-restful's @cbv moves the
+            # class's routes there after editing their path and endpoint signature): taken as they are.
+            out.routes.append(route)
+            continue
         names = _class_names(route)
         if ("fastapi.routing", "APIRoute") in names:
             _check_overrides(route, ("fastapi.routing", "APIRoute"))

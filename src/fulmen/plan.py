@@ -156,6 +156,8 @@ class Dependant:
     response_param: str | None = None
     background_param: str | None = None
     security_scopes_param: str | None = None
+    #: Further parameters of those four roles: (name, the role's first parameter), which they share.
+    aliases: tuple[tuple[str, str], ...] = ()
     is_coroutine: bool = False
     #: Sub-dependencies in declaration order (``dependencies=[...]`` first, then ``Depends`` parameters).
     dependencies: list[Dependant] = dataclasses.field(default_factory=list)
@@ -442,20 +444,20 @@ def get_dependant(
             role = _starlette_role(base)
             if role is not None:
                 # FastAPI code may annotate with Starlette's classes; fulmen's objects fill the same role.
-                setattr(dep, role, pname)
+                _take_role(dep, role, pname)
                 continue
             if base is HTTPConnection or issubclass(base, (Request, WebSocket)):
                 # A WebSocket route passes its WebSocket where an HTTP route passes its Request.
-                dep.request_param = pname
+                _take_role(dep, "request_param", pname)
                 continue
             if issubclass(base, Response):
-                dep.response_param = pname
+                _take_role(dep, "response_param", pname)
                 continue
             if issubclass(base, BackgroundTasks):
-                dep.background_param = pname
+                _take_role(dep, "background_param", pname)
                 continue
             if _is_security_scopes(base):
-                dep.security_scopes_param = pname
+                _take_role(dep, "security_scopes_param", pname)
                 continue
         if marker is not None and marker.default is not params.Undefined and marker.default is not Ellipsis:
             if default is not _MISSING:
@@ -579,6 +581,25 @@ _STARLETTE_ROLES = {
     ("starlette.responses", "Response"): "response_param",
     ("starlette.background", "BackgroundTasks"): "background_param",
 }
+
+
+def _take_role(dep: Dependant, role: str, pname: str) -> None:
+    """Give parameter ``pname`` the request, response, background tasks or scopes (``role``).
+
+    A second parameter of the same role gets the same object (FastAPI fills only the last one): decorators
+    such as fastapi-cache2's add their own ``Request`` parameter beside the endpoint's ``fulmen.Request``.
+    """
+    first = getattr(dep, role)
+    if first is None:
+        setattr(dep, role, pname)
+    else:
+        dep.aliases += ((pname, first),)
+
+
+def fill_aliases(aliases: tuple[tuple[str, str], ...], values: dict[str, Any]) -> None:
+    """Give each later parameter of a role the value of the first (``Dependant.aliases``)."""
+    for name, first in aliases:
+        values[name] = values[first]
 
 
 def _starlette_role(cls: type) -> str | None:
@@ -1401,6 +1422,16 @@ def compile_plan(
         if any(has_form_fields(d.body_params) for d in dep.iter_tree()):
             return close_files_after(handler)
         return handler
+
+    if dep.aliases:
+        # Two parameters of one role (a decorator's beside the endpoint's): the later ones get the first's.
+        invoke_first, aliases = invoke, dep.aliases
+
+        async def invoke_with_aliases(kw: dict[str, Any]) -> Any:
+            fill_aliases(aliases, kw)
+            return await invoke_first(kw)
+
+        invoke = invoke_with_aliases
 
     where = EndpointContext(call, dep.path)
     if not needs_solving and not extras:

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import msgspec
 
+from fulmen._lookalike import lookalike_class
 from fulmen._mypyc import mypyc_attr
 from fulmen.datastructures import (
     URL,
@@ -115,6 +116,9 @@ class Request:
         "server",
     )
 
+    #: ``isinstance(obj, <Starlette's class>)`` holds once Starlette is imported (fulmen._lookalike).
+    __class__ = lookalike_class
+
     @overload
     def __init__(
         self, scope: dict[str, Any], receive: Receive = _empty_receive, send: Any = None, /
@@ -190,8 +194,8 @@ class Request:
         self._query_params: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
         self._url: URL | None = None
-        self._json: Any = _UNSET
-        self._state: State | None = None if state is None else State(state)
+        #: ``State``, or an ASGI scope's "state" dict not wrapped yet (see ``state``), or None until used.
+        self._state: State | dict[str, Any] | None = None if state is None else State(state)
         self.scope_extra: dict[str, Any] | None = None
         # PERF: set here, not left unset: getattr() on an unset slot raises and clears an AttributeError
         # inside, which cost a mounted route ~3,400 instructions per request (callgrind) in _call_mount.
@@ -242,8 +246,7 @@ class Request:
             self.scheme = scope.get("scheme", "http")
             self.http_version = scope.get("http_version", "1.1")
             self.root_path = root_path
-            state = scope.get("state")
-            self._state = None if state is None else State(state)
+            self._state = scope.get("state")  # shared with the scope, as Starlette's request.state
             self.scope_extra = None
             self._mounted_from = None
             self._asgi_scope = scope
@@ -258,7 +261,6 @@ class Request:
         self._query_params = None
         self._cookies = None
         self._url = None
-        self._json = _UNSET
 
     @property
     def receive(self) -> Receive:
@@ -306,6 +308,9 @@ class Request:
             app = self.app
             initial = app.lifespan_state if app is not None else None
             s = self._state = State(initial)
+        elif isinstance(s, dict):
+            # An ASGI scope's "state" dict (the ASGI front door), wrapped on first use: shared, not copied.
+            s = self._state = State.sharing(s)
         return s
 
     def _host_header(self) -> str | None:
@@ -363,14 +368,19 @@ class Request:
 
     async def json(self) -> Any:
         """The body decoded as JSON (``json.JSONDecodeError`` when it isn't JSON, as in Starlette)."""
-        if self._json is _UNSET:
-            body = await self.body()
-            try:
-                self._json = msgspec.json.decode(body)
-            except msgspec.DecodeError:
-                # What msgspec refuses, json.loads decides, as in Starlette: a BOM or UTF-16/32 body, NaN and
-                # Infinity parse; malformed JSON raises json.JSONDecodeError, bad UTF-8 UnicodeDecodeError.
-                self._json = json.loads(body)
+        # ``_json`` stays unset until the body is parsed, as on Starlette's Request: FastAPI libraries test
+        # for it (fastapi-csrf-protect reads a token from ``request._json`` when it is there).
+        try:
+            return self._json
+        except AttributeError:
+            pass
+        body = await self.body()
+        try:
+            self._json = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            # What msgspec refuses, json.loads decides, as in Starlette: a BOM or UTF-16/32 body, NaN and
+            # Infinity parse; malformed JSON raises json.JSONDecodeError, bad UTF-8 UnicodeDecodeError.
+            self._json = json.loads(body)
         return self._json
 
     #: The front door's connection check (unset for a request made by hand: never disconnected).
@@ -385,6 +395,7 @@ class Request:
 
     #: The parsed form, once ``form()`` has read it (unset until then).
     _form: FormData
+    _json: Any
     #: The route's ``form_limits`` for its Form()/File() parameters (fulmen.limits; unset for most routes).
     _form_limits: Mapping[str, Any]
 
@@ -641,10 +652,3 @@ class _RequestReceive:
         while not await self.request.is_disconnected():
             await asyncio.sleep(0.1)
         return {"type": "http.disconnect"}
-
-
-class _Unset:
-    __slots__ = ()
-
-
-_UNSET: Any = _Unset()

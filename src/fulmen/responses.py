@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, Protocol, Union
 from urllib.parse import quote
 
+from fulmen._lookalike import lookalike_class
 from fulmen.datastructures import MutableHeaders
 from fulmen.encoders import encode_json_plain
 
@@ -51,6 +52,9 @@ class Response:
     has_debug_info: ClassVar[bool] = False
 
     __slots__ = ("background", "body", "raw_headers", "status_code")
+
+    #: ``isinstance(obj, <Starlette's class>)`` holds once Starlette is imported (fulmen._lookalike).
+    __class__ = lookalike_class
 
     def __init__(
         self,

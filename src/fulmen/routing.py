@@ -10,8 +10,9 @@ import typing
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextvars import ContextVar
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fulmen._lookalike import lookalike_class
 from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
 from fulmen.exceptions import NoMatchFound as NoMatchFound
 from fulmen.forms import has_form_fields
@@ -84,6 +85,9 @@ def _generate_unique_id(route: APIRoute) -> str:
 
 class APIRoute:
     """One path operation: path template, methods, the endpoint and its compiled plan."""
+
+    #: ``isinstance(obj, <FastAPI's or Starlette's class>)`` holds once that is imported (fulmen._lookalike).
+    __class__ = lookalike_class
 
     def __init__(
         self,
@@ -335,6 +339,37 @@ class APIRoute:
     def __repr__(self) -> str:
         return f"APIRoute(path={self.path!r}, name={self.name!r}, methods={sorted(self.methods)!r})"
 
+    if not TYPE_CHECKING:  # at run time only: mypy keeps checking attribute names on routes
+
+        def __getattr__(self, name: str) -> Any:
+            # Only for attributes the route doesn't have. It passes isinstance checks against FastAPI's
+            # APIRoute (fulmen._lookalike); code that then reaches for FastAPI's internals is told why.
+            if name in _FASTAPI_ROUTE_INTERNALS:
+                raise AttributeError(
+                    f"{self!r} is fulmen's route: it has FastAPI's public attributes but not FastAPI's "
+                    f"internal {name!r}. Code that edits FastAPI's route internals (fastapi-pagination's "
+                    "add_pagination(app), fastapi.openapi.utils.get_openapi) can't work on a fulmen app; "
+                    "see docs/ecosystem.md for what to use instead"
+                )
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+#: What FastAPI's ``APIRoute`` computes for its own request handling and OpenAPI, and fulmen's doesn't have.
+_FASTAPI_ROUTE_INTERNALS = frozenset(
+    {
+        "_embed_body_fields",
+        "body_field",
+        "response_field",
+        "response_fields",
+        "secure_cloned_response_field",
+        "stream_item_field",
+        "stream_item_type",
+        "is_json_stream",
+        "is_sse_stream",
+        "dependency_overrides_provider",
+    }
+)
+
 
 # ------------------------------------------------------------------------------------------------------------
 # Mounted applications
@@ -393,9 +428,13 @@ class Mount:
         self.form_limits = form_limits
 
     def covers(self, path: str) -> bool:
-        """Whether ``path`` (relative to the parent's root) is under this mount."""
+        """Whether ``path`` (relative to the parent's root) is under this mount.
+
+        As Starlette's ``Mount``, the prefix alone is not: ``/admin`` is redirected to ``/admin/`` (when the
+        parent has ``redirect_slashes``), so the mounted app's relative links resolve under it.
+        """
         prefix = self.path
-        return path == prefix or path.startswith(prefix + "/") or not prefix
+        return path.startswith(prefix + "/") or not prefix
 
     def matches(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """Starlette's ``(Match, child_scope)``: FULL for a path under the mount, with ``root_path`` grown."""
@@ -495,6 +534,9 @@ class APIWebSocketRoute:
     a validation error raises ``WebSocketRequestValidationError`` (the app's default handler closes the
     socket with code 1008, which a server turns into a 403 on the handshake).
     """
+
+    #: ``isinstance(obj, <FastAPI's or Starlette's class>)`` holds once that is imported (fulmen._lookalike).
+    __class__ = lookalike_class
 
     def __init__(
         self,

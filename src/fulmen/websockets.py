@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from fulmen._lookalike import lookalike_class
 from fulmen.datastructures import URL, Address, Headers, QueryParams, State
 from fulmen.requests import HTTPConnection, Request
 
@@ -106,6 +107,9 @@ class WebSocket(Mapping[str, Any]):
     """
 
     __slots__ = ("_receive", "_send", "application_state", "client_state", "request")
+
+    #: ``isinstance(obj, <Starlette's class>)`` holds once Starlette is imported (fulmen._lookalike).
+    __class__ = lookalike_class
 
     def __init__(self, request: Request | dict[str, Any], receive: Receive, send: Send) -> None:
         if isinstance(request, dict):  # Starlette's signature: WebSocket(scope, receive, send)

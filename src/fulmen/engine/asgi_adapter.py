@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from fulmen.foreign import url_path_provider
 from fulmen.middleware import ASGIApp, Message, Scope
 from fulmen.middleware._asgi import ResponseCycle, _running, await_cycle, settle
 from fulmen.requests import ClientDisconnect, Request
@@ -76,8 +77,30 @@ class ASGIAdapter:
             "extensions": {},
         }
         state = self.lifespan_state
+        if state is None and self.native:
+            # A fulmen app with ASGI middleware: its lifespan state starts the scope's "state", as a server's.
+            state = self.app.lifespan_state  # type: ignore[attr-defined]
         if state is not None:
             scope["state"] = state.copy()
+        outer = request._mounted_from
+        if outer is not None:
+            # Mounted: as in a Starlette app, ``request.url_for`` inside resolves names from the outermost
+            # router ("admin:statics"), under the outermost root path.
+            scope["app_root_path"] = outer[1]
+            scope["router"] = url_path_provider(outer[0])
+            own = request._state
+            if own is not None:
+                # Starlette's mount shares the request's state dict: what middleware put in request.state
+                # is seen inside, and the mounted app's additions are seen outside.
+                shared = own if isinstance(own, dict) else own._state
+                for key, value in (state or {}).items():
+                    shared.setdefault(key, value)
+                scope["state"] = shared
+            asgi_scope: dict[str, Any] | None = getattr(request, "_asgi_scope", None)
+            if asgi_scope is not None:
+                # What ASGI middleware added to the scope (SessionMiddleware's ``session``, ``user``, ...).
+                for key, value in asgi_scope.items():
+                    scope.setdefault(key, value)
         if request.scope_extra:
             scope.update(request.scope_extra)
         return scope

@@ -249,10 +249,12 @@ def build_asgi(app: Fulmen, specs: list[Any], core: Handle | None = None) -> ASG
                 await _http(app, scope, receive, send, handle=routed)  # type: ignore[arg-type]
             finally:
                 request = scope.pop(_REQUEST_KEY, None)
-                if request is not None and request._state is not None:
+                own = None if request is None else request._state
+                if own is not None:
                     # Starlette keeps request.state in scope["state"]: the layers outside (and the 500
-                    # answered out there, from this scope) see what the route put in it.
-                    scope["state"] = request._state._state
+                    # answered out there, from this scope) see what the route put in it. (A request the
+                    # ASGI front door made holds the scope's own dict already, wrapped or not yet.)
+                    scope["state"] = own if isinstance(own, dict) else own._state
         else:
             await asgi_entry(app, scope, receive, send)  # type: ignore[arg-type]
 
