@@ -7,6 +7,7 @@ what it reads (DESIGN.md §3.2).
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import (
     ItemsView,
     Iterable,
@@ -391,6 +392,13 @@ class URL:
 
     __slots__ = ("_components", "_url")
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> URL:
+        # Once the program has imported Starlette, a URL is also Starlette's: libraries check
+        # ``isinstance(url, starlette.datastructures.URL)`` (authlib's ``authorize_redirect(request, url)``).
+        if cls is URL and "starlette.datastructures" in sys.modules:
+            return object.__new__(_starlette_url_twin())
+        return object.__new__(cls)
+
     def __init__(self, url: str = "", scope: Mapping[str, Any] | None = None, **components: Any) -> None:
         if scope is not None:
             if url or components:
@@ -505,6 +513,23 @@ class URL:
 
     def __hash__(self) -> int:
         return hash(self._url)
+
+    def __reduce__(self) -> tuple[type[URL], tuple[str]]:
+        return (URL, (self._url,))  # the Starlette twin, made at run time, pickles as fulmen's URL
+
+
+_url_twin: list[type[URL]] = []
+
+
+def _starlette_url_twin() -> type[URL]:
+    """A subclass of fulmen's ``URL`` and Starlette's (made once); fulmen's methods and slots win."""
+    if not _url_twin:
+        theirs = getattr(sys.modules["starlette.datastructures"], "URL", None)
+        if not isinstance(theirs, type):  # a partly imported or unexpected module: fulmen's URL alone
+            return URL
+        namespace = {"__module__": URL.__module__, "__qualname__": URL.__qualname__, "__slots__": ()}
+        _url_twin.append(type("URL", (URL, theirs), namespace))
+    return _url_twin[0]
 
 
 class URLPath(str):
