@@ -4,12 +4,15 @@ Each case reproduces what a library does with the app, the request or the scope,
 (fulmen's CI installs only FastAPI, Starlette and their kin).
 """
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import fastapi
 import fastapi.responses  # the apps use ``fw.responses``
 import httpx
+import pytest
 from starlette.datastructures import URL as StarletteURL
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -77,3 +80,69 @@ def test_url_pickles_as_fulmen_url() -> None:
     url = fulmen.datastructures.URL("http://example.com/a?b=1")
     copy = pickle.loads(pickle.dumps(url))
     assert copy == url and isinstance(copy, StarletteURL) and isinstance(copy, fulmen.datastructures.URL)
+
+
+def build_wrapped_lifespan(fw: Any, log: list[str], *, own_lifespan: bool = False) -> Any:
+    """An app with startup/shutdown handlers (or a lifespan) whose ``app.router.lifespan_context`` a library
+    wraps at set-up, as integrations that start their own work with the app do."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[dict[str, str]]:
+        log.append("lifespan-in")
+        yield {"pool": "from-lifespan"}
+        log.append("lifespan-out")
+
+    app = fw.FastAPI(
+        lifespan=lifespan if own_lifespan else None,
+        on_startup=None if own_lifespan else [lambda: log.append("startup")],
+        on_shutdown=None if own_lifespan else [lambda: log.append("shutdown")],
+    )
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def library_lifespan(app: Any) -> AsyncIterator[Any]:
+        log.append("library-in")
+        async with original(app) as state:
+            yield state
+        log.append("library-out")
+
+    app.router.lifespan_context = library_lifespan
+
+    @app.get("/log")
+    def read_log() -> list[str]:
+        return log
+
+    return app
+
+
+@pytest.mark.parametrize("own_lifespan", [False, True], ids=["handlers", "lifespan"])
+def test_library_wrapping_the_lifespan_as_in_fastapi(
+    serve: Callable[..., httpx.Client], own_lifespan: bool
+) -> None:
+    expected: list[str] = []
+    with TestClient(build_wrapped_lifespan(fastapi, expected, own_lifespan=own_lifespan)) as client:
+        at_request = client.get("/log").json()
+    assert "library-in" in at_request and expected[-1] == "library-out"
+    log: list[str] = []
+    assert (
+        serve(build_wrapped_lifespan(fulmen, log, own_lifespan=own_lifespan)).get("/log").json() == at_request
+    )
+    log.clear()
+    with TestClient(build_wrapped_lifespan(fulmen, log, own_lifespan=own_lifespan)) as client:
+        assert client.get("/log").json() == at_request
+    assert log == expected
+
+
+@pytest.mark.parametrize("fw", [fastapi, fulmen], ids=["fastapi", "fulmen"])
+def test_entering_the_lifespan_context_outside_a_server(fw: Any) -> None:
+    """A task worker starts the app's lifespan itself (taskiq-fastapi enters app.router.lifespan_context)."""
+    log: list[str] = []
+    app = fw.FastAPI(on_startup=[lambda: log.append("startup")], on_shutdown=[lambda: log.append("shutdown")])
+
+    async def worker() -> Any:
+        async with app.router.lifespan_context(app) as state:
+            log.append("working")
+        return state
+
+    assert asyncio.run(worker()) is None
+    assert log == ["startup", "working", "shutdown"]
