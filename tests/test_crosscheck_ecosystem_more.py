@@ -6,8 +6,10 @@ Each case reproduces what a library does with the app, the request or the scope,
 
 import asyncio
 import contextlib
+import functools
+import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import fastapi
 import fastapi.responses  # the apps use ``fw.responses``
@@ -19,6 +21,9 @@ from starlette.middleware.sessions import SessionMiddleware
 import fulmen
 import fulmen.responses
 from fulmen.testclient import TestClient
+from tests.test_crosscheck_fastapi import assert_same_as_fastapi, fastapi_answers_for
+
+Case = tuple[str, str, str, dict[str, Any]]
 
 
 def build_oauth_client(fw: Any) -> Any:
@@ -146,3 +151,67 @@ def test_entering_the_lifespan_context_outside_a_server(fw: Any) -> None:
 
     assert asyncio.run(worker()) is None
     assert log == ["startup", "working", "shutdown"]
+
+
+class _Marker:
+    """A container marker as ``Depends``' dependency (dependency-injector's ``Provide[...]``): calling it with
+    nothing gives the marker back, and the endpoint's decorator swaps it for the service."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self) -> "_Marker":
+        return self
+
+
+def _inject(func: Callable[..., Any]) -> Callable[..., Any]:
+    """An ``@inject``-style decorator: its signature is the endpoint's (``__wrapped__``); it swaps markers."""
+    services = {"greeter": "hello from the container"}
+
+    def swap(kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {k: services[v.name] if isinstance(v, _Marker) else v for k, v in kwargs.items()}
+
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await func(*args, **swap(kwargs))
+
+        return async_wrapper
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **swap(kwargs))
+
+    return wrapper
+
+
+def build_injected(fw: Any) -> Any:
+    app = fw.FastAPI()
+
+    @app.get("/async/{item_id}")
+    @_inject
+    async def read_async(item_id: int, greeter: str = fw.Depends(_Marker("greeter")), q: str = "") -> Any:
+        return {"item_id": item_id, "greeter": greeter, "q": q}
+
+    @app.get("/sync")
+    @_inject
+    def read_sync(greeter: Annotated[str, fw.Depends(_Marker("greeter"))], n: int = 1) -> Any:
+        return {"greeter": greeter, "n": n}
+
+    return app
+
+
+INJECTED_CASES: list[Case] = [
+    ("async", "GET", "/async/3?q=x", {}),
+    ("async-invalid", "GET", "/async/x", {}),
+    ("sync", "GET", "/sync?n=2", {}),
+    ("sync-invalid", "GET", "/sync?n=x", {}),
+    ("openapi", "GET", "/openapi.json", {}),
+]
+
+
+def test_container_injection_decorator_as_in_fastapi(serve: Callable[..., httpx.Client]) -> None:
+    assert_same_as_fastapi(
+        serve(build_injected(fulmen)), INJECTED_CASES, fastapi_answers_for(build_injected, INJECTED_CASES)
+    )
