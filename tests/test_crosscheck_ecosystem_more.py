@@ -79,10 +79,10 @@ def test_oauth_client_login_leg_as_in_fastapi(serve: Callable[..., httpx.Client]
     assert oauth_flow(serve(build_oauth_client(fulmen))) == expected
 
 
-def test_url_pickles_as_fulmen_url() -> None:
+def test_request_urls_pickle() -> None:
     import pickle
 
-    url = fulmen.datastructures.URL("http://example.com/a?b=1")
+    url = fulmen.datastructures.new_url("http://example.com/a?b=1")
     copy = pickle.loads(pickle.dumps(url))
     assert copy == url and isinstance(copy, StarletteURL) and isinstance(copy, fulmen.datastructures.URL)
 
