@@ -215,3 +215,31 @@ def test_container_injection_decorator_as_in_fastapi(serve: Callable[..., httpx.
     assert_same_as_fastapi(
         serve(build_injected(fulmen)), INJECTED_CASES, fastapi_answers_for(build_injected, INJECTED_CASES)
     )
+
+
+def _library_hooks_run(fw: Any) -> list[str]:
+    """A library adds its start-up work to the app's router, by FastAPI's router API (no deprecation)."""
+    log: list[str] = []
+    app = fw.FastAPI(on_startup=[lambda: log.append("user start")])
+
+    async def connect() -> None:
+        log.append("library start")
+
+    app.router.add_event_handler("startup", connect)
+    app.router.on_startup.append(lambda: log.append("appended start"))
+    app.router.add_event_handler("shutdown", lambda: log.append("library stop"))
+    app.router.on_shutdown.append(lambda: log.append("appended stop"))
+
+    @app.get("/log")
+    def read_log() -> list[str]:
+        return log
+
+    with TestClient(app) as client:
+        log.append(f"served {client.get('/log').status_code}")
+    return log
+
+
+def test_library_adds_event_handlers_as_in_fastapi() -> None:
+    expected = _library_hooks_run(fastapi)
+    assert expected[:3] == ["user start", "library start", "appended start"]
+    assert _library_hooks_run(fulmen) == expected

@@ -224,6 +224,30 @@ class APIRouter:
         self._own_frontends = 0
         self._route_list.extend(routes or ())
 
+    @property
+    def on_startup(self) -> list[Callable[[], Any]]:
+        """The startup handlers, by FastAPI's name (libraries append to ``app.router.on_startup``)."""
+        return self.on_startup_handlers
+
+    @on_startup.setter
+    def on_startup(self, handlers: list[Callable[[], Any]]) -> None:
+        self.on_startup_handlers = handlers
+
+    @property
+    def on_shutdown(self) -> list[Callable[[], Any]]:
+        """The shutdown handlers (FastAPI's name for the list)."""
+        return self.on_shutdown_handlers
+
+    @on_shutdown.setter
+    def on_shutdown(self, handlers: list[Callable[[], Any]]) -> None:
+        self.on_shutdown_handlers = handlers
+
+    def add_event_handler(self, event_type: str, func: Callable[[], Any]) -> None:
+        """Run ``func`` at ``"startup"`` or ``"shutdown"``: FastAPI's router method (no deprecation)."""
+        if event_type not in ("startup", "shutdown"):
+            raise FastAPIError(f"Unknown event {event_type!r}; use 'startup' or 'shutdown'")
+        (self.on_startup_handlers if event_type == "startup" else self.on_shutdown_handlers).append(func)
+
     def on_event(self, event_type: str) -> Callable[[F], F]:
         """Decorator: run a function at ``"startup"`` or ``"shutdown"`` (deprecated in FastAPI: it warns too).
 
