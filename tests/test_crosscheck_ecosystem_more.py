@@ -243,3 +243,24 @@ def test_library_adds_event_handlers_as_in_fastapi() -> None:
     expected = _library_hooks_run(fastapi)
     assert expected[:3] == ["user start", "library start", "appended start"]
     assert _library_hooks_run(fulmen) == expected
+
+
+def test_failed_startup_handler_ends_the_started_lifespan() -> None:
+    """Startup handlers run after the lifespan's start: one that fails ends the lifespan it started."""
+    log: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        log.append("in")
+        try:
+            yield
+        finally:
+            log.append("out")
+
+    def failing() -> None:
+        raise RuntimeError("no database")
+
+    app = fulmen.FastAPI(lifespan=lifespan, on_startup=[failing])
+    with pytest.raises(RuntimeError, match="no database"), TestClient(app):
+        pass
+    assert log == ["in", "out"]

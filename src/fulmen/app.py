@@ -1428,7 +1428,12 @@ class Fulmen(APIRouter):
         self._lifespan_cm = cm
         if state is not None:
             self.lifespan_state = dict(state)
-        await default.__aenter__()
+        try:
+            await default.__aenter__()
+        except BaseException as exc:  # a failed startup handler: the lifespan started above ends with it
+            self._lifespan_cm = self.lifespan_state = None
+            await cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         if self._native_telemetry is None and self._middleware_built and self._telemetry_wanted():
             # Global providers set by the startup code (in the lifespan): instrument from here on, under an
             # ASGI server (fulmen's engine chose its path before startup; docs/telemetry.md).
