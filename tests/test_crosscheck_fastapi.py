@@ -125,8 +125,8 @@ def _mismatch(case: Case, expected: Answer, got: Answer) -> str:
 def _reraise_only_unanswered(app: Any) -> Any:
     """Wrap an ASGI app: an exception raised after the response was sent is dropped, as a server would log it.
 
-    Starlette's ServerErrorMiddleware sends its 500 and then re-raises; Starlette's own TestClient with
-    ``raise_server_exceptions=False`` swallows that, fulmen's TestClient (as of writing) propagates it.
+    Starlette's ServerErrorMiddleware sends its 500 and then re-raises. fulmen's TestClient drops such an
+    error only with ``raise_server_exceptions=False``; this lets a client with the default compare answers.
     """
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:

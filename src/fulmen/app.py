@@ -8,6 +8,7 @@ responses here, so no front door can lose one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import sys
@@ -38,6 +39,7 @@ from fulmen.limits import (
     validate_max_body_size,
 )
 from fulmen.middleware import Handle, Middleware
+from fulmen.middleware._stack import RERAISE_KEY, stashed_answer
 from fulmen.params import Depends
 from fulmen.plan import path_placeholders_may_come_later
 from fulmen.requests import Request
@@ -161,6 +163,23 @@ def _router_lifespan(router: APIRouter) -> Lifespan | None:
     return lifespan
 
 
+@dataclasses.dataclass(frozen=True)
+class _Inclusion:
+    """The options of one ``include_router`` call, kept so routes declared later are included alike."""
+
+    prefix: str
+    tags: list[str | Enum] | None
+    responses: dict[int | str, dict[str, Any]] | None
+    deprecated: bool | None
+    include_in_schema: bool
+    dependencies: Sequence[Depends] | None
+    default_response_class: type[Response] | None
+    callbacks: list[Any] | None
+    generate_unique_id_function: Callable[[APIRoute], str] | None
+    max_body_size: int | None
+    form_limits: FormLimits
+
+
 class APIRouter:
     """A group of routes with a shared prefix and settings, included into an app with ``include_router``."""
 
@@ -222,6 +241,8 @@ class APIRouter:
         #: ``frontend()`` declarations: this router's own first, then included routers' (FastAPI's order).
         self.frontends: list[Frontend] = []
         self._own_frontends = 0
+        #: Where ``include_router`` put this router, with its options: routes added later go there too.
+        self._included_into: list[tuple[APIRouter, _Inclusion]] = []
         self._route_list.extend(routes or ())
 
     @property
@@ -481,19 +502,27 @@ class APIRouter:
                 "Did you mean to include a different router?"
             )
         validate_max_body_size(max_body_size)
-        include_form_limits = validate_form_limits(form_limits)
+        inclusion = _Inclusion(
+            prefix=prefix,
+            tags=tags,
+            responses=responses,
+            deprecated=deprecated,
+            include_in_schema=include_in_schema,
+            dependencies=dependencies,
+            default_response_class=default_response_class,
+            callbacks=callbacks,
+            generate_unique_id_function=generate_unique_id_function,
+            max_body_size=max_body_size,
+            form_limits=validate_form_limits(form_limits),
+        )
         if not prefix:
             for route in router.routes:
                 if isinstance(route, (APIRoute, APIWebSocketRoute)) and not route.path:
                     raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
         for mount in router.table.mounts:
-            copied = Mount(self.prefix + prefix + mount.path, mount.app, name=mount.name)
-            copied.inherit_limits(
-                first_limit(mount.max_body_size, max_body_size, self.max_body_size),
-                {**self.form_limits, **include_form_limits, **mount.form_limits},
-            )
-            self._route_list._add(copied)
-        self._include_websocket_routes(router, prefix, dependencies)
+            self._include_route(mount, inclusion)
+        for ws_route in router._websocket_routes():
+            self._include_route(ws_route, inclusion)
         for frontend in router.frontends:
             self.frontends.append(
                 frontend.included(self.prefix + prefix, [*self.dependencies, *(dependencies or [])])
@@ -502,45 +531,79 @@ class APIRouter:
         merged = _merge_lifespans(self.lifespan_context, _router_lifespan(router))
         self.lifespan_context = merged or self._default_lifespan
         for route in router.table.routes:
-            extra = dict(route.extra)
-            route_callbacks = extra.pop("callbacks", None) or []
-            own_id_function = getattr(route, "unique_id_function", None) or generate_unique_id_function
-            if own_id_function is not None:
-                extra["generate_unique_id_function"] = own_id_function
-            self.add_api_route(
+            self._include_route(route, inclusion)
+        # FastAPI 0.165 includes lazily: a route declared on ``router`` after this call is served here too.
+        router._included_into.append((self, inclusion))
+
+    def _include_route(self, route: Any, inclusion: _Inclusion) -> None:
+        """Register one route (a route, WebSocket route or mount) of a router included with ``inclusion``."""
+        prefix = inclusion.prefix
+        if isinstance(route, Mount):
+            copied = Mount(self.prefix + prefix + route.path, route.app, name=route.name)
+            copied.inherit_limits(
+                first_limit(route.max_body_size, inclusion.max_body_size, self.max_body_size),
+                {**self.form_limits, **inclusion.form_limits, **route.form_limits},
+            )
+            self._route_list._add(copied)
+            return
+        if isinstance(route, APIWebSocketRoute):
+            if not (prefix or route.path):
+                raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
+            self.add_api_websocket_route(
                 prefix + route.path,
                 route.endpoint,
-                methods=[m for m in route.method_list if not (m == "HEAD" and "GET" in route.methods)],
-                response_class=default_response_class
-                if route.response_class_is_default
-                else route.response_class,
-                callbacks=[*(callbacks or []), *route_callbacks] or None,
-                route_class_override=type(route),
-                status_code=route.status_code,
                 name=route.name,
-                tags=[*(tags or []), *route.tags],
-                summary=route.summary,
-                description=route.description,
-                response_description=route.response_description,
-                responses={**(responses or {}), **route.responses},
-                deprecated=route.deprecated if route.deprecated is not None else deprecated,
-                operation_id=route.operation_id,
-                include_in_schema=route.include_in_schema and include_in_schema,
-                response_model=route.response_model,
-                response_model_include=route.response_model_include,
-                response_model_exclude=route.response_model_exclude,
-                response_model_by_alias=route.response_model_by_alias,
-                response_model_exclude_unset=route.response_model_exclude_unset,
-                response_model_exclude_defaults=route.response_model_exclude_defaults,
-                response_model_exclude_none=route.response_model_exclude_none,
-                openapi_extra=route.openapi_extra,
-                inline_sync=route.inline_sync,
-                dependencies=[*(dependencies or []), *route.dependencies],
-                strict_content_type=route.strict_content_type,
-                max_body_size=first_limit(route.max_body_size, max_body_size),
-                form_limits={**include_form_limits, **route.form_limits},
-                **extra,
+                dependencies=[*(inclusion.dependencies or []), *route.dependencies],
             )
+            return
+        if not isinstance(route, APIRoute):
+            return  # nothing else is kept in a router's route list
+        if not (prefix or route.path):
+            raise FastAPIError(f"Prefix and path cannot be both empty (path operation: {route.name})")
+        extra = dict(route.extra)
+        route_callbacks = extra.pop("callbacks", None) or []
+        own_id_function = getattr(route, "unique_id_function", None) or inclusion.generate_unique_id_function
+        if own_id_function is not None:
+            extra["generate_unique_id_function"] = own_id_function
+        self.add_api_route(
+            prefix + route.path,
+            route.endpoint,
+            methods=[m for m in route.method_list if not (m == "HEAD" and "GET" in route.methods)],
+            response_class=inclusion.default_response_class
+            if route.response_class_is_default
+            else route.response_class,
+            callbacks=[*(inclusion.callbacks or []), *route_callbacks] or None,
+            route_class_override=type(route),
+            status_code=route.status_code,
+            name=route.name,
+            tags=[*(inclusion.tags or []), *route.tags],
+            summary=route.summary,
+            description=route.description,
+            response_description=route.response_description,
+            responses={**(inclusion.responses or {}), **route.responses},
+            deprecated=route.deprecated if route.deprecated is not None else inclusion.deprecated,
+            operation_id=route.operation_id,
+            include_in_schema=route.include_in_schema and inclusion.include_in_schema,
+            response_model=route.response_model,
+            response_model_include=route.response_model_include,
+            response_model_exclude=route.response_model_exclude,
+            response_model_by_alias=route.response_model_by_alias,
+            response_model_exclude_unset=route.response_model_exclude_unset,
+            response_model_exclude_defaults=route.response_model_exclude_defaults,
+            response_model_exclude_none=route.response_model_exclude_none,
+            openapi_extra=route.openapi_extra,
+            inline_sync=route.inline_sync,
+            dependencies=[*(inclusion.dependencies or []), *route.dependencies],
+            strict_content_type=route.strict_content_type,
+            max_body_size=first_limit(route.max_body_size, inclusion.max_body_size),
+            form_limits={**inclusion.form_limits, **route.form_limits},
+            **extra,
+        )
+
+    def _route_declared(self, route: Any) -> None:
+        """A route was added to this router: the routers that included it earlier serve it too (lazily)."""
+        for parent, inclusion in self._included_into:
+            parent._include_route(route, inclusion)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         """The path of the route (HTTP or WebSocket) called ``name``, a ``URLPath`` as in Starlette."""
@@ -578,7 +641,7 @@ class APIRouter:
     async def _mounted_no_route(self, request: Request, allow: str | None) -> Response:
         path = request.path
         for mount in self.table.mounts:
-            if mount.matches(path):
+            if mount.covers(path):
                 app = request.app
                 assert app is not None  # set by the app that routed the request here
                 return await app._call_mount(mount, request)
@@ -603,7 +666,7 @@ class APIRouter:
             await route.handler(websocket)
             return
         for mount in self.table.mounts:
-            if mount.matches(websocket.path):
+            if mount.covers(websocket.path):
                 app = websocket.app
                 assert app is not None  # set by the app that routed the connection here
                 await app._websocket_to_mount(mount, websocket)
@@ -675,17 +738,6 @@ class APIRouter:
 
         return decorator
 
-    def _include_websocket_routes(
-        self, router: APIRouter, prefix: str, dependencies: Sequence[Depends] | None
-    ) -> None:
-        for route in router._websocket_routes():
-            self.add_api_websocket_route(
-                prefix + route.path,
-                route.endpoint,
-                name=route.name,
-                dependencies=[*(dependencies or []), *route.dependencies],
-            )
-
 
 def apply_root_path(request: Request, root_path: str) -> None:
     """Re-root ``request`` under an app's ``root_path``, as FastAPI's ``root_path`` does.
@@ -706,6 +758,21 @@ def apply_root_path(request: Request, root_path: str) -> None:
     else:
         request.url  # noqa: B018 - computed (and kept) before the root path changes: the URL as it was sent
     request.root_path = root_path
+
+
+def _contains_otel_middleware(stack: Any) -> bool:
+    """Whether OpenTelemetry's contrib ``OpenTelemetryMiddleware`` is a layer of ``stack`` (via ``.app``)."""
+    seen: set[int] = set()
+    while stack is not None and id(stack) not in seen:
+        seen.add(id(stack))
+        cls = type(stack)
+        if (cls.__module__, cls.__name__) == (
+            "opentelemetry.instrumentation.asgi",
+            "OpenTelemetryMiddleware",
+        ):
+            return True
+        stack = getattr(stack, "app", None)
+    return False
 
 
 def with_root_path(root_path: str, handle: Handle) -> Handle:
@@ -1163,7 +1230,7 @@ class Fulmen(APIRouter):
         if self.table.mounts:
             path = request.path
             for mount in self.table.mounts:
-                if mount.matches(path):
+                if mount.covers(path):
                     return self._call_mount(mount, request)
         return self._answer_no_route(request, found)  # type: ignore[arg-type]
 
@@ -1298,6 +1365,11 @@ class Fulmen(APIRouter):
         # stack is built, then the ASGI stack, or None when the stack is native or empty.
         self._asgi_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = self._build_then_call
         self._asgi_middleware: Callable[[Any, Any, Any], Awaitable[None]] | None = None
+        #: Built with ``build_middleware_stack`` wrapped on the instance (served through the wrapper).
+        self._stack_wrapped = False
+        self._unwrapped_stack: Callable[[Any, Any, Any], Awaitable[None]] | None = None
+        self._recording_handle: Handle | None = None
+        self._adopted_stack: Any = None
         if self.user_middleware:
             self._install_build_trampoline()
 
@@ -1307,11 +1379,11 @@ class Fulmen(APIRouter):
         vars(self)["handle"] = self._build_then_handle
 
     def _build_then_handle(self, request: Request) -> Coroutine[Any, Any, Response]:
-        self.build_middleware_stack()
+        type(self).build_middleware_stack(self)  # the class's: a wrapper on the instance runs once, later
         return self.handle(request)
 
     async def _build_then_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        self.build_middleware_stack()
+        type(self).build_middleware_stack(self)
         await self(scope, receive, send)
 
     def add_middleware(self, middleware_class: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -1333,11 +1405,127 @@ class Fulmen(APIRouter):
 
         return decorator
 
-    def build_middleware_stack(self) -> None:
+    def build_middleware_stack(self) -> Any:
         """Build the middleware stack once; later ``add_middleware`` calls raise RuntimeError.
 
-        The engine calls this at start-up; the ASGI front door and ``handle`` on their first call.
+        The engine calls this at start-up; the ASGI front door and ``handle`` on their first call. As
+        Starlette's, it returns the app in ASGI form, for code that wraps this method on the instance
+        (OpenTelemetry's ``FastAPIInstrumentor.instrument_app``): fulmen then serves what the wrapper returns.
         """
+        if not self._middleware_built:
+            self._build_stack()
+            self._unwrapped_stack = self._asgi_stack
+            wrapper = vars(self).get("build_middleware_stack")
+            if (
+                wrapper is not None
+                and getattr(wrapper, "__func__", None) is not Fulmen.build_middleware_stack
+            ):
+                # PERF: the wrapper is called on the first request (see _serve_through_wrapper); an app
+                # whose method nobody wrapped keeps its direct path.
+                self._asgi_stack = self._serve_through_wrapper
+                self._stack_wrapped = True
+        if not self._stack_wrapped:
+            return self
+        errors = sys.modules.get("starlette.middleware.errors")
+        if errors is None:
+            return self._serve_unwrapped
+        # The wrapper expects Starlette's outermost layer and re-wraps what is inside it.
+        return errors.ServerErrorMiddleware(
+            app=self._serve_unwrapped, handler=stashed_answer, debug=self.debug
+        )
+
+    async def _serve_through_wrapper(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """First call of an app whose ``build_middleware_stack`` was wrapped: adopt the wrapper's ASGI app."""
+        wrapper = vars(self).get("build_middleware_stack")
+        stack = wrapper() if wrapper is not None else None
+        self._adopt_stack(self._serve_unwrapped if stack is None else stack)
+        await self(scope, receive, send)
+
+    def _adopt_stack(self, stack: Any) -> None:
+        """Serve ``stack`` (a built app in ASGI form with fulmen's own stack inside) in place of the stack."""
+        native = self._native_telemetry
+        if native is not None:
+            # OpenTelemetry's own middleware in it reports the requests, as in FastAPI 0.165.
+            native.legacy_otel = _contains_otel_middleware(stack)
+        from fulmen.middleware._stack import recording
+
+        # The wrapper's layers read scope["route"] after the response (OpenTelemetry's http.target metric
+        # attribute), as Starlette's router leaves it there: the plain front door writes it in this app.
+        self._recording_handle = recording(self, self.handle)
+        self._stack_wrapped = True
+        self._adopted_stack = stack
+        self._asgi_stack = functools.partial(self._serve_wrapped, stack)
+
+    @property
+    def middleware_stack(self) -> Any:
+        """Starlette's attribute: None until the stack is built, then the app in ASGI form that is served.
+
+        Setting None lets middleware be added again (the stack is rebuilt on the next call, as Starlette's);
+        setting an ASGI app built around this one (``build_middleware_stack()``'s result) serves it.
+        """
+        if not self._middleware_built:
+            return None
+        return self if self._adopted_stack is None else self._adopted_stack
+
+    @middleware_stack.setter
+    def middleware_stack(self, stack: Any) -> None:
+        if stack is None:
+            self._unbuild()
+            return
+        type(self).build_middleware_stack(self)
+        if stack is not self and stack is not self._adopted_stack:
+            self._adopt_stack(stack)
+
+    def _unbuild(self) -> None:
+        """Forget the built stack: ``add_middleware`` works again and the next call builds it anew."""
+        if not self._middleware_built:
+            return
+        state = vars(self)
+        state.pop("handle", None)
+        state.pop("handle_exception", None)
+        self._middleware_built = False
+        self._asgi_stack = self._build_then_call
+        self._asgi_middleware = None
+        self.websocket_asgi = None
+        self._native_telemetry = None
+        self._stack_wrapped = False
+        self._unwrapped_stack = None
+        self._adopted_stack = None
+        self._install_build_trampoline()
+
+    async def _serve_wrapped(self, stack: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["app"] = self  # as Starlette's __call__, before any layer reads it (route lookups do)
+            if scope["type"] == "http":
+                # The wrapper's layers see an unhandled exception after its 500 is sent, as in Starlette
+                # (OpenTelemetry records it on the request's span).
+                scope[RERAISE_KEY] = True
+        await stack(scope, receive, send)
+
+    async def _serve_unwrapped(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """What ``__call__`` runs inside a wrapper's layers: fulmen's own stack, or the plain front door."""
+        native = self._native_telemetry
+        if (
+            scope["type"] == "http"
+            and self._asgi_middleware is None
+            and (native is None or native.legacy_otel)
+        ):
+            from fulmen.asgi import _http
+
+            await _http(self, scope, receive, send, handle=self._recording_handle)
+            return
+        stack = self._unwrapped_stack
+        if stack is not None:
+            await stack(scope, receive, send)
+            return
+        if self.websocket_asgi is not None and scope["type"] == "websocket":
+            await self.websocket_asgi(scope, receive, send)
+            return
+        from fulmen.asgi import asgi_entry
+
+        await asgi_entry(self, scope, receive, send)
+
+    def _build_stack(self) -> None:
         if self._middleware_built:
             return
         state = vars(self)
@@ -1409,7 +1597,7 @@ class Fulmen(APIRouter):
     @property
     def asgi_middleware_installed(self) -> bool:
         """True once the stack is built with an ASGI-only middleware in it (the engine then adapts)."""
-        return self._middleware_built and self._asgi_middleware is not None
+        return self._middleware_built and (self._asgi_middleware is not None or self._stack_wrapped)
 
     # -- lifespan --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -1482,7 +1670,7 @@ class Fulmen(APIRouter):
                 await route.handler(websocket)
                 return
             for mount in self.table.mounts:
-                if mount.matches(path):
+                if mount.covers(path):
                     await self._websocket_to_mount(mount, websocket)
                     return
             await websocket.close(1000)  # no route: closed before accept, so a server answers 403

@@ -1,4 +1,5 @@
-"""The ``fulmen`` command: ``fulmen run module:app [--host] [--port] [--workers N] [--interface] ...``."""
+"""The ``fulmen`` command: ``fulmen run module:app [--host] [--port] [--workers N] [--interface] ...``, and
+FastAPI CLI's forms: ``fulmen dev [main.py]`` (reload, localhost) and ``fulmen run [main.py]``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from fulmen.cli_discovery import DiscoveryError, is_import_string, resolve_target
 from fulmen.engine.config import Config, ConfigError
 
 logger = logging.getLogger("fulmen.error")
@@ -73,17 +75,59 @@ def _takes_no_arguments(obj: Any) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for ``fulmen``."""
-    defaults = Config()
     parser = argparse.ArgumentParser(
         prog="fulmen", description="fulmen: serve a fulmen, ASGI or WSGI application."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="serve an application, e.g. `fulmen run main:app`")
-    run.add_argument("app", help="the application as module:attribute, e.g. main:app")
-    run.add_argument("--host", default=defaults.host, help="interface to bind (default %(default)s)")
+    run = commands.add_parser(
+        "run",
+        help="serve an app: `fulmen run main:app` (as uvicorn) or `fulmen run [main.py]` (as fastapi run)",
+    )
+    _add_options(run, dev=False)
+    dev = commands.add_parser(
+        "dev", help="serve for development, as `fastapi dev`: reload on, 127.0.0.1, e.g. `fulmen dev main.py`"
+    )
+    _add_options(dev, dev=True)
+    return parser
+
+
+def _add_options(run: argparse.ArgumentParser, *, dev: bool) -> None:
+    defaults = Config()
+    run.add_argument(
+        "app",
+        nargs="?",
+        default=None,
+        help="module:attribute (main:app), or a Python file or package path (main.py, app/); when left out, "
+        "pyproject.toml's [tool.fulmen] or [tool.fastapi] entrypoint, else main.py, app.py, api.py, "
+        "app/main.py, app/app.py or app/api.py",
+    )
+    run.add_argument(
+        "--app", dest="app_name", default=None, help="the app's attribute name in a path's module"
+    )
+    run.add_argument("--entrypoint", default=None, help="the app as module:attribute (FastAPI CLI's option)")
+    run.add_argument(
+        "--host",
+        default=None,
+        help="interface to bind (default 127.0.0.1; `fulmen run` with a path or no app, as `fastapi run`: "
+        "0.0.0.0)"
+        if not dev
+        else "interface to bind (default 127.0.0.1)",
+    )
     run.add_argument("--port", type=int, default=defaults.port, help="port to bind (default %(default)s)")
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    run.add_argument("--reload", action="store_true", help="restart when a .py file under the cwd changes")
+    run.add_argument(
+        "--reload",
+        action=argparse.BooleanOptionalAction,
+        default=dev,
+        help="restart when a .py file changes (default %(default)s)",
+    )
+    run.add_argument(
+        "--reload-dir",
+        action="append",
+        dest="reload_dirs",
+        default=None,
+        help="a directory to watch instead of the cwd (repeatable)",
+    )
     run.add_argument("--factory", action="store_true", help="treat module:attribute as an app factory")
     run.add_argument("--app-dir", default=".", help="directory added to sys.path first (default: cwd)")
     run.add_argument(
@@ -159,7 +203,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["text", "json"],
         help="access log lines as text or one JSON object per line (default %(default)s)",
     )
-    return parser
 
 
 def _optional_seconds(text: str) -> float | None:
@@ -213,6 +256,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    dev = args.command == "dev"
+    if dev:
+        os.environ.setdefault("FASTAPI_ENV", "development")  # as `fastapi dev` (frontend checks read it)
+    if args.host is None:
+        # `fulmen run main:app` binds localhost as uvicorn does; `fulmen run [main.py]` all interfaces, as
+        # `fastapi run` (a container's CMD); `fulmen dev` localhost.
+        uvicorn_form = args.app is not None and is_import_string(args.app)
+        args.host = "127.0.0.1" if dev or uvicorn_form else "0.0.0.0"
     try:
         config = _config_from_args(args)
     except ConfigError as exc:
@@ -223,11 +274,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reload:
         if config.workers > 1:
             parser.error("--reload and --workers > 1 cannot be combined")
-        child_argv = [a for a in argv if a != "--reload"]
-        return run_with_reload(child_argv, config)
+        child_argv = [a for a in argv if a not in ("--reload", "--no-reload")] + ["--no-reload"]
+        return run_with_reload(child_argv, config, args.reload_dirs or [os.getcwd()])
     try:
-        app = load_app(args.app, factory=args.factory, app_dir=args.app_dir, interface=config.interface)
-    except AppLoadError as exc:
+        if args.app is not None and args.entrypoint is None and is_import_string(args.app):
+            target, app_dir = args.app, args.app_dir
+        else:
+            found = resolve_target(args.app, app_name=args.app_name, entrypoint=args.entrypoint)
+            target, app_dir = found.import_string, found.app_dir
+            logger.info("Serving %s (from %s, imported from %s)", target, found.source, app_dir)
+        app = load_app(target, factory=args.factory, app_dir=app_dir, interface=config.interface)
+    except (AppLoadError, DiscoveryError) as exc:
         print(f"fulmen: error: {exc}", file=sys.stderr)
         return 1
     from fulmen.engine.server import run
@@ -260,31 +317,38 @@ def _python_mtimes(root: str) -> dict[str, float]:
     return mtimes
 
 
-def _poll_changes(root: str, stop: threading.Event) -> Iterator[set[str]]:
+def _all_mtimes(roots: Sequence[str]) -> dict[str, float]:
+    mtimes: dict[str, float] = {}
+    for root in roots:
+        mtimes.update(_python_mtimes(root))
+    return mtimes
+
+
+def _poll_changes(roots: Sequence[str], stop: threading.Event) -> Iterator[set[str]]:
     """Fallback watcher: compare .py mtimes every 0.5 s."""
-    before = _python_mtimes(root)
+    before = _all_mtimes(roots)
     while not stop.wait(0.5):
-        after = _python_mtimes(root)
+        after = _all_mtimes(roots)
         if after != before:
             changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
             before = after
             yield changed
 
 
-def _watch_changes(root: str, stop: threading.Event) -> Iterator[set[str]]:
+def _watch_changes(roots: Sequence[str], stop: threading.Event) -> Iterator[set[str]]:
     try:
         import watchfiles
     except ImportError:
-        yield from _poll_changes(root, stop)
+        yield from _poll_changes(roots, stop)
         return
     for changes in watchfiles.watch(
-        root, watch_filter=watchfiles.PythonFilter(), stop_event=stop, raise_interrupt=False
+        *roots, watch_filter=watchfiles.PythonFilter(), stop_event=stop, raise_interrupt=False
     ):
         yield {path for _, path in changes}
 
 
-def run_with_reload(child_argv: list[str], config: Config) -> int:
-    """Run the server in a child process and restart it whenever a .py file under the cwd changes."""
+def run_with_reload(child_argv: list[str], config: Config, roots: Sequence[str] = (".",)) -> int:
+    """Run the server in a child process and restart it whenever a .py file under ``roots`` changes."""
     stop = threading.Event()
 
     def on_signal(_sig: int, _frame: object) -> None:
@@ -292,7 +356,8 @@ def run_with_reload(child_argv: list[str], config: Config) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     command = [sys.executable, "-m", "fulmen", *child_argv]
-    root = os.getcwd()
+    roots = [os.path.abspath(root) for root in roots]
+    cwd = os.getcwd()
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(command)
@@ -306,13 +371,13 @@ def run_with_reload(child_argv: list[str], config: Config) -> int:
                 proc.kill()
                 proc.wait()
 
-    logger.info("Reloader [pid %d] watching %s for .py changes", os.getpid(), root)
+    logger.info("Reloader [pid %d] watching %s for .py changes", os.getpid(), ", ".join(roots))
     child = start()
     try:
-        for changed in _watch_changes(root, stop):
+        for changed in _watch_changes(roots, stop):
             if stop.is_set():
                 break
-            shown = ", ".join(sorted(os.path.relpath(p, root) for p in changed)[:3])
+            shown = ", ".join(sorted(os.path.relpath(p, cwd) for p in changed)[:3])
             logger.warning("Detected change in %s; reloading", shown)
             halt(child)
             time.sleep(0.05)

@@ -211,6 +211,35 @@ def handler_key(key: Any) -> Any:
     return key
 
 
+class NoMatchFound(FastAPIError):
+    """``url_path_for``/``url_for`` found no route of that name taking those parameters (Starlette's name).
+
+    Once the program has imported ``starlette.routing``, the error raised is also Starlette's ``NoMatchFound``
+    (see ``no_match_found``), so ``except starlette.routing.NoMatchFound`` written for FastAPI catches it.
+    """
+
+    def __init__(self, name: str, path_params: Mapping[str, Any]) -> None:
+        params = ", ".join(path_params)
+        super().__init__(f'No route exists for name "{name}" and params "{params}".')
+
+
+_catchable_no_match: type[NoMatchFound] | None = None
+
+
+def no_match_found(name: str, path_params: Mapping[str, Any]) -> NoMatchFound:
+    """The ``NoMatchFound`` to raise: also Starlette's class when ``starlette.routing`` is loaded."""
+    global _catchable_no_match
+    cls = _catchable_no_match
+    if cls is None:
+        module = sys.modules.get("starlette.routing")
+        if module is None:
+            return NoMatchFound(name, path_params)
+        cls = _catchable_no_match = type(
+            "NoMatchFound", (NoMatchFound, module.NoMatchFound), {"__module__": "fulmen.routing"}
+        )
+    return cls(name, path_params)
+
+
 _catchable_http_exception: type[BaseHTTPException] | None = None
 
 

@@ -464,6 +464,7 @@ class Request:
             "state": self.state._state,
         }
         if self.app is not None:
+            scope["router"] = self.app.router  # the router that routed it (Starlette's router sets it)
             # Starlette's scope["route"]: routing records nothing per request, so it is found again here.
             route = self.app._matched_route(self)
             if route is not None:

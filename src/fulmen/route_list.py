@@ -34,6 +34,8 @@ class RouteOwner(Protocol):
 
     def _route_added(self, route: Any) -> None: ...
 
+    def _route_declared(self, route: Any) -> None: ...
+
 
 class RouteList(list[Any]):
     """The routes a router serves, in declaration order; editing the list edits what the router serves."""
@@ -49,6 +51,7 @@ class RouteList(list[Any]):
         _add_to_tables(self._owner, route)
         super().append(route)
         self.version += 1
+        self._owner._route_declared(route)  # routers that included this one serve it too
 
     def append(self, route: Any) -> None:
         """Serve ``route`` after the others (a Starlette route becomes its fulmen equivalent)."""

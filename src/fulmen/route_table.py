@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fulmen.exceptions import FastAPIError
+from fulmen.exceptions import FastAPIError, no_match_found
 
 if TYPE_CHECKING:
     from fulmen.routing import APIRoute, Mount
@@ -304,7 +304,7 @@ class RouteTable:
             path = mount.url_path_for(name, **path_params)
             if path is not None:
                 return path
-        raise FastAPIError(f"No route exists for name {name!r} and params {sorted(path_params)!r}.")
+        raise no_match_found(name, path_params)
 
 
 def _drop_head(route: APIRoute) -> None:
@@ -327,6 +327,11 @@ def rest_regex(segments: list[_Segment]) -> re.Pattern[str]:
             assert seg.regex is not None
             parts.append(seg.regex.pattern[1:-1])
     return re.compile("^" + "/".join(parts) + "$")
+
+
+def template_regex(segments: list[_Segment]) -> re.Pattern[str]:
+    """The whole path template as one anchored regex (Starlette's ``path_regex``), a group per parameter."""
+    return re.compile("^/" + rest_regex(segments).pattern[1:])
 
 
 def _walk(

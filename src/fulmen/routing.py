@@ -5,6 +5,7 @@ the WebSocket routes. Matching a request to a route is fulmen.route_table's job.
 from __future__ import annotations
 
 import re
+import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextvars import ContextVar
@@ -12,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
+from fulmen.exceptions import NoMatchFound as NoMatchFound
 from fulmen.forms import has_form_fields
 from fulmen.limits import FormLimits, first_limit, limit_request, validate_form_limits, validate_max_body_size
 from fulmen.params import Depends
@@ -33,7 +35,8 @@ from fulmen.response_model import (
     is_body_allowed_for_status_code,
 )
 from fulmen.responses import JSONResponse, Response
-from fulmen.route_table import CONVERTORS, parse_path, path_shape, rest_regex
+from fulmen.route_match import match_http_route, match_mount, match_websocket_route
+from fulmen.route_table import CONVERTORS, parse_path, path_shape, template_regex
 
 
 def _pydantic_v1_model_in(annotation: Any) -> Any:
@@ -167,6 +170,8 @@ class APIRoute:
         self.inline_sync = inline_sync
         self.extra = extra
         self.path_format, self.param_convertors, self.segments = parse_path(path)
+        #: The template as one regex (Starlette's attribute): ``matches(scope)`` uses it, routing doesn't.
+        self.path_regex = template_regex(self.segments)
         #: False when every parameter uses the str convertor (values pass through unchanged).
         self.convert_params = any(c is not CONVERTORS["str"] for c in self.param_convertors.values())
         where = f"route {'/'.join(sorted(self.methods - {'HEAD'}) or self.methods)} {path!r}"
@@ -311,6 +316,13 @@ class APIRoute:
             item_serializer=item_serializer,
         )
 
+    def matches(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Starlette's ``(Match, child_scope)`` for an ASGI scope, for middleware that looks routes up itself.
+
+        fulmen's router doesn't call it (fulmen.route_match); HEAD is a FULL match where fulmen answers it.
+        """
+        return match_http_route(self, scope)
+
     def url_path_for(self, **path_params: Any) -> str | None:
         """This route's path with the given parameters filled in, or None if they don't fit."""
         if set(path_params) != set(self.param_convertors):
@@ -332,7 +344,16 @@ class Mount:
 
     A fulmen app, or anything with a native ``handle(request)``, is called directly with the request re-rooted
     (``root_path`` grows by ``path``, ``path`` loses it); any other ASGI app goes through the ASGI adapter.
+    Made once the program has imported ``starlette.routing``, a mount is also an instance of Starlette's
+    ``Mount`` (as ``http_error`` does for exceptions): libraries that find route templates recurse into
+    ``isinstance(route, Mount)`` routes only.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Mount:
+        module = sys.modules.get("starlette.routing")
+        if module is not None and not issubclass(cls, module.Mount):
+            cls = _with_starlette_base(cls, module.Mount)
+        return object.__new__(cls)
 
     def __init__(
         self, path: str, app: Any = None, routes: Sequence[Any] | None = None, name: str | None = None
@@ -355,6 +376,10 @@ class Mount:
             app = APIRouter(routes=routes)
         # As Starlette: a trailing slash is dropped, so "/" mounts the app under every path.
         self.path = path.rstrip("/")
+        # Starlette's attributes, for code that reads them (fulmen matches with ``covers``).
+        self.path_format = self.path + "/{path}"
+        self.param_convertors = {"path": CONVERTORS["path"]}
+        self.path_regex = re.compile("^" + re.escape(self.path) + "/(?P<path>.*)$")
         self.app = app
         self.name = name
         self._handle: Callable[[Any], Any] | None = None
@@ -367,10 +392,23 @@ class Mount:
         self.max_body_size = max_body_size
         self.form_limits = form_limits
 
-    def matches(self, path: str) -> bool:
+    def covers(self, path: str) -> bool:
         """Whether ``path`` (relative to the parent's root) is under this mount."""
         prefix = self.path
         return path == prefix or path.startswith(prefix + "/") or not prefix
+
+    def matches(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Starlette's ``(Match, child_scope)``: FULL for a path under the mount, with ``root_path`` grown."""
+        module = sys.modules.get("starlette.routing")
+        if module is not None and not isinstance(self, module.Mount):
+            # Made before Starlette was imported: the caller (which has imported it) tests isinstance next.
+            self.__class__ = _with_starlette_base(type(self), module.Mount)
+        return match_mount(self, scope)
+
+    @property
+    def routes(self) -> list[Any]:
+        """The mounted app's routes (Starlette's ``Mount.routes``); an empty list for an opaque ASGI app."""
+        return list(getattr(self.app, "routes", None) or [])
 
     @property
     def handle(self) -> Callable[[Any], Any]:
@@ -380,9 +418,10 @@ class Mount:
             inherit = getattr(self.app, "_inherit_limits", None)
             if inherit is not None and (self.max_body_size is not None or self.form_limits):
                 inherit(self.max_body_size, self.form_limits)  # before its middleware stack is built
-            build = getattr(self.app, "build_middleware_stack", None)
+            # The class's method: a wrapper set on the instance (OpenTelemetry's) runs on the first call.
+            build = getattr(type(self.app), "build_middleware_stack", None)
             if build is not None:
-                build()  # a fulmen sub-app: its middleware stack is final from here on
+                build(self.app)  # a fulmen sub-app: its middleware stack is final from here on
             native = getattr(self.app, "handle", None)
             if native is None:  # a mounted APIRouter: its routes, the mounting app's exception handlers
                 native = getattr(self.app, "_handle_mounted", None)
@@ -424,6 +463,25 @@ class Mount:
         return f"Mount(path={self.path!r}, name={self.name!r}, app={self.app!r})"
 
 
+_starlette_flavoured: dict[type, type] = {}
+
+
+def _with_starlette_base(cls: type, base: type) -> Any:
+    """``cls`` with Starlette's class ``base`` after it: its own methods first, identity equality kept."""
+    flavoured = _starlette_flavoured.get(cls)
+    if flavoured is None:
+        namespace = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            # Starlette's Mount compares by path and app (and so isn't hashable): fulmen's mounts don't.
+            "__eq__": object.__eq__,
+            "__hash__": object.__hash__,
+        }
+        flavoured = _starlette_flavoured[cls] = type(cls.__name__, (cls, base), namespace)
+    return flavoured
+
+
 # ------------------------------------------------------------------------------------------------------------
 # WebSocket routes (``@app.websocket``): a table of their own, so HTTP routing never looks at them
 # ------------------------------------------------------------------------------------------------------------
@@ -458,7 +516,7 @@ class APIWebSocketRoute:
         self.dependencies = list(dependencies or [])
         self.path_format, self.param_convertors, segments = parse_path(path)
         self.static = all(s.static for s in segments)
-        self.path_regex = re.compile("^/" + rest_regex(segments).pattern[1:])
+        self.path_regex = template_regex(segments)
         where = f"websocket route {path!r}"
         self.dependant: Dependant = get_dependant(
             endpoint, path=path, path_param_names=set(self.param_convertors), where=where
@@ -500,6 +558,10 @@ class APIWebSocketRoute:
             return {k: self.param_convertors[k].convert(v) for k, v in raw.items()}
         except ValueError:
             return None
+
+    def matches(self, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Starlette's ``(Match, child_scope)`` for an ASGI scope: FULL for a websocket scope that fits."""
+        return match_websocket_route(self, scope)
 
     def url_path_for(self, **path_params: Any) -> str | None:
         """This route's path with the given parameters filled in, or None if they don't fit."""

@@ -248,7 +248,7 @@ def sample_app() -> SampleApp:
 
 # -- subprocess servers --------------------------------------------------------------------------------------
 class ServerProcess:
-    """``python -m fulmen run ...`` in a subprocess; reads stderr on a thread to learn the port."""
+    """``python -m fulmen run ...`` (or ``dev``) in a subprocess; stderr read on a thread for the port."""
 
     def __init__(
         self,
@@ -256,6 +256,7 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         cwd: Path = REPO,
         ready: str = r"running on http://[^:]+:(\d+)",
+        command: str = "run",
     ) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
@@ -263,7 +264,7 @@ class ServerProcess:
         )
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fulmen", "run", *args],
+            [sys.executable, "-m", "fulmen", command, *args],
             cwd=cwd,
             env=full_env,
             stdout=subprocess.DEVNULL,

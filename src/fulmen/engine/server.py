@@ -213,9 +213,10 @@ def served_app(
         if threads is None:
             return cast(App, WSGIAdapter(app, multiprocess=multiprocess))
         return cast(App, WSGIAdapter(app, threads=threads, multiprocess=multiprocess))
-    build = getattr(app, "build_middleware_stack", None)
+    # The class's method: a wrapper set on the instance (OpenTelemetry's) runs on the app's first call.
+    build = getattr(type(app), "build_middleware_stack", None)
     if build is not None:
-        build()
+        build(app)
     # An instrumented app (fulmen.telemetry) is served through its ASGI entry, where its spans are made.
     if (
         kind == "asgi"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from fulmen.asgi import UNHANDLED_KEY
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fulmen.error")
 _RAISE_KEY = "fulmen.raise_server_exceptions"
+#: In the ASGI scope of an app served through a ``build_middleware_stack`` wrapper: answer an unhandled
+#: exception with the 500, then raise it to the wrapper's layers, as Starlette's ServerErrorMiddleware does.
+RERAISE_KEY = "fulmen.reraise_unhandled"
+#: The request the ASGI core made for the scope, while it runs (record_route puts it there).
+_REQUEST_KEY = "fulmen.request"
+#: Where fulmen's 500 for that exception waits (in that scope) for the wrapper's ServerErrorMiddleware.
+ANSWER_KEY = "fulmen.server_error_answer"
 
 
 def _inner_handler(app: Fulmen, exc: Exception) -> ExceptionHandler | None:
@@ -56,20 +63,35 @@ async def handle_exception_in_stack(app: Fulmen, request: Request, exc: Exceptio
 
 
 async def server_error_response(app: Fulmen, request: Request, exc: Exception) -> Response:
-    """The outermost layer's answer to an exception: the ``500``/``Exception`` handler's response or a 500."""
+    """The outermost layer's answer to an exception: the ``500``/``Exception`` handler's response or a 500.
+
+    Served through a ``build_middleware_stack`` wrapper (``RERAISE_KEY`` in the ASGI scope), the answer is
+    left in the scope and the exception raised on, through the wrapper's layers, to the Starlette
+    ``ServerErrorMiddleware`` that sends it (``stashed_answer``), as FastAPI's exception reaches them.
+    """
     extra = request.scope_extra
     if extra is not None and extra.get(_RAISE_KEY):
         raise exc  # TestClient(raise_server_exceptions=True) shows the test the real error
-    asgi_scope: dict[str, Any] | None = getattr(request, "_asgi_scope", None)
-    if asgi_scope is not None:
-        # Under an ASGI server the error goes on to the server once the 500 is sent, as from Starlette's
-        # ServerErrorMiddleware: the server logs it, httpx's ASGITransport raises it in an async test.
-        asgi_scope[UNHANDLED_KEY] = exc
-    else:
+    scope: dict[str, Any] | None = getattr(request, "_asgi_scope", None)
+    reraise = scope is not None and scope.get(RERAISE_KEY)
+    if scope is None:
+        # On fulmen's engine the error ends here. Under an ASGI server it goes on to the server once the 500
+        # is sent, as from Starlette's ServerErrorMiddleware (below): the server logs it, and httpx's
+        # ASGITransport raises it in an async test.
         logger.error("Exception in ASGI application", exc_info=exc)
     telemetry = sys.modules.get("fulmen.telemetry._api")
     if telemetry is not None:  # the request's span and log record name the exception, not just the 500
         telemetry.exception_raised(exc)
+    response = await _answer_500(app, request, exc)
+    if scope is not None:
+        if reraise:
+            scope[ANSWER_KEY] = response
+            raise exc
+        scope[UNHANDLED_KEY] = exc  # the ASGI front door raises it after sending the response
+    return response
+
+
+async def _answer_500(app: Fulmen, request: Request, exc: Exception) -> Response:
     handler = None
     for key, value in app.exception_handlers.items():
         if key == 500 or key is Exception:
@@ -83,6 +105,12 @@ async def server_error_response(app: Fulmen, request: Request, exc: Exception) -
         except Exception as inner:
             logger.error("Exception in exception handler", exc_info=inner)
     return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+async def stashed_answer(request: Any, exc: Exception) -> Response:
+    """The ``handler`` of the ServerErrorMiddleware fulmen gives a wrapper: the 500 fulmen already made."""
+    answer: Response | None = request.scope.pop(ANSWER_KEY, None)
+    return answer if answer is not None else PlainTextResponse("Internal Server Error", status_code=500)
 
 
 def native_errors(app: Fulmen, handle: Handle) -> Handle:
@@ -129,7 +157,9 @@ class ASGIServerErrors:
             from fulmen.asgi import _http
 
             answer = functools.partial(server_error_response, self.fulmen, exc=exc)
-            await _http(self.fulmen, dict(scope), receive, send, handle=answer)
+            # Under a build_middleware_stack wrapper the answer is left in this very scope (and exc raised).
+            served = scope if scope.get(RERAISE_KEY) else dict(scope)
+            await _http(self.fulmen, served, receive, send, handle=answer)  # type: ignore[arg-type]
 
 
 def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
@@ -163,15 +193,66 @@ def build(app: Fulmen, layers: list[Any]) -> tuple[Handle, ASGIApp | None]:
     return ASGIAdapter(app).handle, ASGIServerErrors(app, asgi)
 
 
+def record_route(app: Fulmen, request: Request) -> None:
+    """Write what routing matched into the ASGI scope, as Starlette's router does, for the ASGI middleware.
+
+    ``endpoint``, ``route`` and ``path_params`` (also for a 405: the route whose path fits), or the mounted
+    app as ``endpoint``; metrics middleware reads them after the response (starlette-exporter's
+    ``group_paths``). Only an app with ASGI middleware (or a ``build_middleware_stack`` wrapper) pays for
+    this: fulmen's routing records nothing.
+    """
+    scope = request._asgi_scope
+    scope[_REQUEST_KEY] = request  # for core_asgi's ``finally`` (it takes it out again)
+    path = request.path
+    table = app.table
+    found = table.match(request.method, path)
+    if type(found) is tuple:
+        route, params = found
+    else:
+        candidates = table._candidates(path) if found is not None else []
+        if not candidates:
+            for mount in table.mounts:
+                if mount.covers(path):
+                    scope["endpoint"] = mount.app
+                    return
+            return
+        _, route, params = candidates[0]
+    scope["endpoint"] = getattr(route, "plain_endpoint", None) or route.endpoint
+    scope["route"] = route
+    scope["path_params"] = {**scope.get("path_params", {}), **params}
+
+
+def recording(app: Fulmen, handle: Handle) -> Handle:
+    """``handle`` that also writes what routing matched into the request's ASGI scope (``record_route``)."""
+
+    def routed(request: Request) -> Coroutine[Any, Any, Response]:
+        answer = handle(request)  # routing runs here, synchronously; the route's coroutine hasn't started
+        record_route(app, request)
+        return answer
+
+    return routed
+
+
 def build_asgi(app: Fulmen, specs: list[Any], core: Handle | None = None) -> ASGIApp:
     """The layers in ASGI form around the app's core (WebSocket connections always take this form)."""
     from fulmen.asgi import _http, asgi_entry
 
     inner: Handle = core if core is not None else type(app).handle.__get__(app)
 
+    routed = recording(app, inner)
+
     async def core_asgi(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await _http(app, scope, receive, send, handle=inner)  # type: ignore[arg-type]
+            if "router" not in scope:
+                scope["router"] = app
+            try:
+                await _http(app, scope, receive, send, handle=routed)  # type: ignore[arg-type]
+            finally:
+                request = scope.pop(_REQUEST_KEY, None)
+                if request is not None and request._state is not None:
+                    # Starlette keeps request.state in scope["state"]: the layers outside (and the 500
+                    # answered out there, from this scope) see what the route put in it.
+                    scope["state"] = request._state._state
         else:
             await asgi_entry(app, scope, receive, send)  # type: ignore[arg-type]
 

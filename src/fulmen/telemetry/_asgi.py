@@ -114,7 +114,7 @@ def route_template(app: Any, method: str | None, path: str) -> str | None:
     if named is not None:
         return named
     for mount in table.mounts:
-        if mount.matches(path):
+        if mount.covers(path):
             inner = route_template(mount.app, method, path[len(mount.path) :] or "/")
             return str(mount.path) + (inner if inner is not None else "/{path}")
     if method is not None and getattr(app, "redirect_slashes", False) and path != "/":
