@@ -86,6 +86,45 @@ def _as_lifespan(lifespan: Any) -> Lifespan | None:
     return result
 
 
+class DefaultLifespan:
+    """A router's ``lifespan_context`` when none is given: runs its ``on_startup``/``on_shutdown`` handlers.
+
+    As FastAPI's, so a library can enter ``app.router.lifespan_context(app)`` (taskiq-fastapi's worker) or
+    wrap it. Its handlers run once per start, also when the app starts them around a wrapped lifespan.
+    """
+
+    __slots__ = ("router", "started")
+
+    def __init__(self, router: APIRouter) -> None:
+        self.router = router
+        self.started = False
+
+    def __call__(self, app: Any) -> DefaultLifespan:
+        return self
+
+    async def __aenter__(self) -> None:
+        if not self.started:
+            self.started = True
+            await _run_handlers(self.router.on_startup_handlers)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.started:
+            self.started = False
+            await _run_handlers(self.router.on_shutdown_handlers)
+
+
+async def _run_handlers(handlers: list[Callable[[], Any]]) -> None:
+    for func in handlers:
+        result = func()
+        if isinstance(result, Awaitable):
+            await result
+
+
+def _own(lifespan: Lifespan | None) -> Lifespan | None:
+    """A lifespan given by the user or a library; None for a router's default (its handlers are run apart)."""
+    return None if isinstance(lifespan, DefaultLifespan) else lifespan
+
+
 def _merge_lifespans(outer: Lifespan | None, inner: Lifespan | None) -> Lifespan | None:
     """An included router's lifespan runs inside the including one's; their state dicts are merged."""
     if inner is None:
@@ -111,25 +150,20 @@ def _mounted_at(mounts: list[Mount], path: str) -> bool:
 
 def _router_lifespan(router: APIRouter) -> Lifespan | None:
     """A router's ``on_startup``/``on_shutdown`` handlers and ``lifespan`` as one lifespan context."""
-    startup, shutdown, own = router.on_startup_handlers, router.on_shutdown_handlers, router.lifespan_context
+    startup, shutdown = router.on_startup_handlers, router.on_shutdown_handlers
+    own = _own(router.lifespan_context)
     if not startup and not shutdown:
         return own
 
-    async def run(handlers: list[Callable[[], Any]]) -> None:
-        for func in handlers:
-            result = func()
-            if isinstance(result, Awaitable):
-                await result
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
-        await run(startup)
+        await _run_handlers(startup)
         if own is None:
             yield None
         else:
             async with own(app) as state:
                 yield state
-        await run(shutdown)
+        await _run_handlers(shutdown)
 
     return lifespan
 
@@ -194,7 +228,9 @@ class APIRouter:
         #: Run at application start/stop; ``include_router`` hands them to the including router.
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
-        self.lifespan_context: Lifespan | None = _as_lifespan(lifespan)
+        #: The lifespan (``DefaultLifespan`` when none is given, as in FastAPI): libraries call or wrap it.
+        self._default_lifespan = DefaultLifespan(self)
+        self.lifespan_context: Lifespan = _as_lifespan(lifespan) or self._default_lifespan
         self._generate_unique_id_function = generate_unique_id_function
         self.tags = list(tags or [])
         self.default_response_class = default_response_class
@@ -213,6 +249,30 @@ class APIRouter:
         #: Where ``include_router`` put this router, with its options: routes added later go there too.
         self._included_into: list[tuple[APIRouter, _Inclusion]] = []
         self._route_list.extend(routes or ())
+
+    @property
+    def on_startup(self) -> list[Callable[[], Any]]:
+        """The startup handlers, by FastAPI's name (libraries append to ``app.router.on_startup``)."""
+        return self.on_startup_handlers
+
+    @on_startup.setter
+    def on_startup(self, handlers: list[Callable[[], Any]]) -> None:
+        self.on_startup_handlers = handlers
+
+    @property
+    def on_shutdown(self) -> list[Callable[[], Any]]:
+        """The shutdown handlers (FastAPI's name for the list)."""
+        return self.on_shutdown_handlers
+
+    @on_shutdown.setter
+    def on_shutdown(self, handlers: list[Callable[[], Any]]) -> None:
+        self.on_shutdown_handlers = handlers
+
+    def add_event_handler(self, event_type: str, func: Callable[[], Any]) -> None:
+        """Run ``func`` at ``"startup"`` or ``"shutdown"``: FastAPI's router method (no deprecation)."""
+        if event_type not in ("startup", "shutdown"):
+            raise FastAPIError(f"Unknown event {event_type!r}; use 'startup' or 'shutdown'")
+        (self.on_startup_handlers if event_type == "startup" else self.on_shutdown_handlers).append(func)
 
     def on_event(self, event_type: str) -> Callable[[F], F]:
         """Decorator: run a function at ``"startup"`` or ``"shutdown"`` (deprecated in FastAPI: it warns too).
@@ -473,7 +533,8 @@ class APIRouter:
                 frontend.included(self.prefix + prefix, [*self.dependencies, *(dependencies or [])])
             )
         # As FastAPI: the included router's start-up work runs inside the including one's lifespan, in order.
-        self.lifespan_context = _merge_lifespans(self.lifespan_context, _router_lifespan(router))
+        merged = _merge_lifespans(self.lifespan_context, _router_lifespan(router))
+        self.lifespan_context = merged or self._default_lifespan
         for route in router.table.routes:
             self._include_route(route, inclusion)
         # FastAPI 0.165 includes lazily: a route declared on ``router`` after this call is served here too.
@@ -920,7 +981,7 @@ class Fulmen(APIRouter):
         #: ``{original: replacement}`` for dependencies, read per request (for tests, as in FastAPI).
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self.router: APIRouter = self
-        self.lifespan_context = _as_lifespan(lifespan)
+        self.lifespan_context = _as_lifespan(lifespan) or self._default_lifespan
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
         self._lifespan_cm: contextlib.AbstractAsyncContextManager[Any] | None = None
@@ -1551,16 +1612,21 @@ class Fulmen(APIRouter):
             from fulmen.telemetry import _runtime
 
             _runtime.startup(self._telemetry)
-        for func in self.on_startup_handlers:
-            result = func()
-            if isinstance(result, Awaitable):
-                await result
-        if self.lifespan_context is not None:
-            cm = self.lifespan_context(self)
-            state = await cm.__aenter__()
-            self._lifespan_cm = cm
-            if state is not None:
-                self.lifespan_state = dict(state)
+        # The lifespan, then the startup handlers unless it ran them: it is (or wraps, as a library may) the
+        # default lifespan, which runs them where the library put it.
+        default = self._default_lifespan
+        default.started = False  # a new start (after one that failed half way, too)
+        cm = self.lifespan_context(self)
+        state = await cm.__aenter__()
+        self._lifespan_cm = cm
+        if state is not None:
+            self.lifespan_state = dict(state)
+        try:
+            await default.__aenter__()
+        except BaseException as exc:  # a failed startup handler: the lifespan started above ends with it
+            self._lifespan_cm = self.lifespan_state = None
+            await cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         if self._native_telemetry is None and self._middleware_built and self._telemetry_wanted():
             # Global providers set by the startup code (in the lifespan): instrument from here on, under an
             # ASGI server (fulmen's engine chose its path before startup; docs/telemetry.md).
@@ -1573,10 +1639,7 @@ class Fulmen(APIRouter):
         try:
             if cm is not None:
                 await cm.__aexit__(None, None, None)
-            for func in self.on_shutdown_handlers:
-                result = func()
-                if isinstance(result, Awaitable):
-                    await result
+            await self._default_lifespan.__aexit__(None, None, None)  # unless the lifespan ran its handlers
         finally:
             telemetry_runtime = sys.modules.get("fulmen.telemetry._runtime")
             if telemetry_runtime is not None and telemetry_runtime.owns_components():

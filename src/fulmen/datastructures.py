@@ -7,7 +7,9 @@ what it reads (DESIGN.md §3.2).
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import (
+    Callable,
     ItemsView,
     Iterable,
     Iterator,
@@ -508,6 +510,34 @@ class URL:
     def __hash__(self) -> int:
         return hash(self._url)
 
+    def __reduce__(self) -> tuple[Callable[[str], URL], tuple[str]]:
+        return (new_url, (self._url,))  # the Starlette twin is made at run time: not importable by name
+
+
+_url_twin: list[type[URL]] = []
+
+
+def url_class() -> type[URL]:
+    """The class of the URLs a request gives: fulmen's ``URL``, also Starlette's once Starlette is imported.
+
+    Libraries check ``isinstance(url, starlette.datastructures.URL)`` (authlib's ``authorize_redirect(request,
+    request.url_for(...))``); the subclass of both is made once, fulmen's methods and slots first.
+    """
+    if "starlette.datastructures" not in sys.modules:
+        return URL
+    if not _url_twin:
+        theirs = getattr(sys.modules["starlette.datastructures"], "URL", None)
+        if not isinstance(theirs, type):  # a partly imported or unexpected module: fulmen's URL alone
+            return URL
+        namespace = {"__module__": URL.__module__, "__qualname__": URL.__qualname__, "__slots__": ()}
+        _url_twin.append(type("URL", (URL, theirs), namespace))
+    return _url_twin[0]
+
+
+def new_url(url: str) -> URL:
+    """``URL(url)`` of ``url_class()``."""
+    return url_class()(url)
+
 
 class URLPath(str):
     """A path ``url_path_for`` returns: a ``str`` that also knows its route's protocol (and host, if any).
@@ -539,7 +569,8 @@ class URLPath(str):
             scheme = "wss" if base.is_secure else "ws"
         else:
             scheme = base.scheme
-        return URL(scheme=scheme, netloc=self.host or base.netloc, path=base.path.rstrip("/") + str(self))
+        path = base.path.rstrip("/") + str(self)
+        return url_class()(scheme=scheme, netloc=self.host or base.netloc, path=path)
 
 
 def _is_ipv6(host: str) -> bool:

@@ -36,6 +36,7 @@ from fulmen.datastructures import (
     State,
     first_header,
     request_url,
+    url_class,
 )
 
 if TYPE_CHECKING:
@@ -326,7 +327,7 @@ class Request:
         url, _ = request_url(
             self.scheme, self._host_header(), self.server, root if root.endswith("/") else root + "/", b""
         )
-        return URL(url)
+        return url_class()(url)
 
     @property
     def url(self) -> URL:
@@ -337,7 +338,7 @@ class Request:
             url, _ = request_url(
                 self.scheme, self._host_header(), self.server, self.root_path + self.path, self.query_string
             )
-            u = self._url = URL(url)
+            u = self._url = url_class()(url)
         return u
 
     def url_for(self, name: str, /, **path_params: Any) -> URL:
@@ -348,7 +349,7 @@ class Request:
             raise RuntimeError("request.url_for needs the request to be bound to an application")
         # As in Starlette: names resolve from the outermost application ("mount:route" inside a named mount).
         path = app.url_path_for(name, **path_params)
-        return URL(str(self.base_url).rstrip("/") + path)
+        return url_class()(str(self.base_url).rstrip("/") + path)
 
     # -- body ------------------------------------------------------------------------------------------------
     def stream(self) -> AsyncIterator[bytes]:
