@@ -10,7 +10,7 @@ import typing
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextvars import ContextVar
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fulmen._lookalike import lookalike_class
 from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
@@ -339,20 +339,6 @@ class APIRoute:
     def __repr__(self) -> str:
         return f"APIRoute(path={self.path!r}, name={self.name!r}, methods={sorted(self.methods)!r})"
 
-    if not TYPE_CHECKING:  # at run time only: mypy keeps checking attribute names on routes
-
-        def __getattr__(self, name: str) -> Any:
-            # Only for attributes the route doesn't have. It passes isinstance checks against FastAPI's
-            # APIRoute (fulmen._lookalike); code that then reaches for FastAPI's internals is told why.
-            if name in _FASTAPI_ROUTE_INTERNALS:
-                raise AttributeError(
-                    f"{self!r} is fulmen's route: it has FastAPI's public attributes but not FastAPI's "
-                    f"internal {name!r}. Code that edits FastAPI's route internals (fastapi-pagination's "
-                    "add_pagination(app), fastapi.openapi.utils.get_openapi) can't work on a fulmen app; "
-                    "see docs/ecosystem.md for what to use instead"
-                )
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
 
 #: What FastAPI's ``APIRoute`` computes for its own request handling and OpenAPI, and fulmen's doesn't have.
 _FASTAPI_ROUTE_INTERNALS = frozenset(
@@ -369,6 +355,26 @@ _FASTAPI_ROUTE_INTERNALS = frozenset(
         "dependency_overrides_provider",
     }
 )
+
+
+def _fastapi_internal(name: str) -> property:
+    """A property that raises, for ``name`` among FastAPI's route internals: fulmen's routes pass
+    ``isinstance`` checks against FastAPI's ``APIRoute`` (fulmen._lookalike), and code that then reaches for
+    them is told why. PERF: properties, not ``__getattr__``, which would slow every attribute of a route."""
+
+    def internal(route: APIRoute) -> Any:
+        raise AttributeError(
+            f"{route!r} is fulmen's route: it has FastAPI's public attributes but not FastAPI's internal "
+            f"{name!r}. Code that edits FastAPI's route internals (fastapi-pagination's add_pagination(app), "
+            "fastapi.openapi.utils.get_openapi) can't work on a fulmen app; see docs/ecosystem.md for what "
+            "to use instead"
+        )
+
+    return property(internal)
+
+
+for _name in _FASTAPI_ROUTE_INTERNALS:
+    setattr(APIRoute, _name, _fastapi_internal(_name))
 
 
 # ------------------------------------------------------------------------------------------------------------
