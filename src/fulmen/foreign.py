@@ -10,6 +10,7 @@ running it as the ASGI app it is, behind fulmen's ASGI adapter.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fulmen.responses import Response
@@ -92,3 +93,35 @@ class _StreamedForeignResponse(Response):
         if self.background is not None and app.background is None:
             app.background = self.background  # the route's BackgroundTasks, as FastAPI attaches them
         return await ASGIAdapter(app).handle(request)
+
+
+#: Starlette's connection classes that fulmen's Request and WebSocket have been registered with.
+_passed_as: set[tuple[str, str]] = set()
+
+
+def pass_as_starlette_connections() -> None:
+    """Once Starlette is imported, make fulmen's Request and WebSocket instances of Starlette's classes.
+
+    Library code checks ``isinstance(request, starlette.requests.Request)`` on the request a route receives
+    (Starlette's ``@requires``, rate-limit and cache decorators); Starlette's classes are ABCs (``Mapping``),
+    so fulmen's register as virtual subclasses: nothing of Starlette is inherited. Called at start-up.
+    """
+    if len(_passed_as) == 2:
+        return
+    from fulmen.requests import Request
+    from fulmen.websockets import WebSocket
+
+    for key, ours in (
+        (("starlette.requests", "Request"), Request),
+        (("starlette.websockets", "WebSocket"), WebSocket),
+    ):
+        if key in _passed_as:
+            continue
+        module = sys.modules.get(key[0])
+        theirs = getattr(module, key[1], None)
+        register = getattr(theirs, "register", None)
+        if register is None or not isinstance(theirs, type):
+            continue
+        if not issubclass(ours, theirs):  # a program aliasing Starlette's modules to fulmen's needs nothing
+            register(ours)
+        _passed_as.add(key)

@@ -32,7 +32,12 @@ from fulmen.exceptions import (
     RequestValidationError,
     ValidationException,
 )
-from fulmen.foreign import foreign_response, is_starlette_json_class, is_starlette_response
+from fulmen.foreign import (
+    foreign_response,
+    is_starlette_json_class,
+    is_starlette_response,
+    pass_as_starlette_connections,
+)
 from fulmen.foreign_params import is_fastapi_security_scheme, translate_annotation, translate_marker
 from fulmen.forms import (
     FormSolver,
@@ -443,10 +448,13 @@ def get_dependant(
             if role is not None:
                 # FastAPI code may annotate with Starlette's classes; fulmen's objects fill the same role.
                 setattr(dep, role, pname)
+                if role == "request_param":
+                    pass_as_starlette_connections()
                 continue
             if base is HTTPConnection or issubclass(base, (Request, WebSocket)):
                 # A WebSocket route passes its WebSocket where an HTTP route passes its Request.
                 dep.request_param = pname
+                pass_as_starlette_connections()  # what receives the request may check Starlette's class
                 continue
             if issubclass(base, Response):
                 dep.response_param = pname
