@@ -113,3 +113,27 @@ def test_scope_write_and_delete_of_own_keys() -> None:
     assert "one" not in request.scope and "two" not in request
     request.scope["method"] = "POST"
     assert request.method == "POST"
+
+
+def test_websocket_scope_reads_change_nothing_and_writes_reach_the_route() -> None:
+    """``websocket.scope`` describes the WebSocket without editing the request; a middleware's key stays."""
+    from fulmen.testclient import TestClient
+
+    app = fulmen.FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: fulmen.WebSocket) -> None:
+        first = websocket.scope
+        websocket.scope["room"] = "lobby"
+        await websocket.accept()
+        await websocket.send_json(
+            {
+                "type": first["type"],
+                "room": websocket.scope["room"],
+                "request_type": websocket.request.scope["type"],
+            }
+        )
+        await websocket.close()
+
+    with TestClient(app) as client, client.websocket_connect("/ws") as connection:
+        assert connection.receive_json() == {"type": "websocket", "room": "lobby", "request_type": "http"}
