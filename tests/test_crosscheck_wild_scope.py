@@ -137,3 +137,37 @@ def test_websocket_scope_reads_change_nothing_and_writes_reach_the_route() -> No
 
     with TestClient(app) as client, client.websocket_connect("/ws") as connection:
         assert connection.receive_json() == {"type": "websocket", "room": "lobby", "request_type": "http"}
+
+
+def build_mounted(fw: Any) -> Any:
+    """A versioned sub-app whose own middleware rewrites the path it sees (the whole path, mount included)."""
+    v1 = fw.FastAPI()
+
+    @v1.middleware("http")
+    async def drop_old(request: Any, call_next: Any) -> Any:
+        path, root = request.scope["path"], request.scope["root_path"]
+        if path.startswith(root + "/old/"):
+            request.scope["path"] = root + path[len(root) + len("/old") :]
+        return await call_next(request)
+
+    @v1.get("/items")
+    def items(request: fw.Request) -> Any:
+        return {
+            "path": request.url.path,
+            "scope_path": request.scope["path"],
+            "root": request.scope["root_path"],
+        }
+
+    app = fw.FastAPI()
+    app.mount("/v1", v1)
+    return app
+
+
+MOUNTED: list[Case] = [
+    ("mounted-rewritten", "GET", "/v1/old/items", {}),
+    ("mounted-as-is", "GET", "/v1/items", {}),
+]
+
+
+def test_scope_path_write_inside_a_mounted_app(serve: Callable[..., httpx.Client]) -> None:
+    assert_same_as_fastapi(serve(build_mounted(fulmen)), MOUNTED, fastapi_answers_for(build_mounted, MOUNTED))

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 def _set_path(request: Request, path: str) -> None:
     # As an ASGI scope's path, it holds the root path (a mount's prefix too); routes see the rest.
+    mounted = request._mounted_from
+    if mounted is not None:  # inside a mounted app the scope's path is the outer app's whole path
+        outer_root = mounted[1]
+        outer_path = path[len(outer_root) :] if outer_root and path.startswith(outer_root) else path
+        request._mounted_from = (mounted[0], outer_root, outer_path)
     root = request.root_path
     size = len(root)
     if root and path.startswith(root) and (len(path) == size or path[size] == "/"):
