@@ -7,6 +7,7 @@ fulmen's is made on demand and writes go back to the request. Checked natively, 
 (the stack runs in ASGI form) and with Starlette's ``BaseHTTPMiddleware``, through every front door.
 """
 
+import copy
 import functools
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -113,6 +114,10 @@ def test_scope_write_and_delete_of_own_keys() -> None:
     assert "one" not in request.scope and "two" not in request
     request.scope["method"] = "POST"
     assert request.method == "POST"
+    snapshot = copy.copy(request.scope)  # a copy is a plain dict: writing to it leaves the request alone
+    snapshot["path"] = "/elsewhere"
+    assert type(snapshot) is dict and type(copy.deepcopy(request.scope)) is dict
+    assert request.path == "/a"
 
 
 def test_websocket_scope_reads_change_nothing_and_writes_reach_the_route() -> None:

@@ -125,6 +125,10 @@ class RequestScope(dict[str, Any]):
         for key, value in kwargs.items():
             self[key] = value
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # copy.copy(), deepcopy() and pickle give a plain dict: a copy is a snapshot, not the request.
+        return (dict, (dict(self),))
+
     def pop(self, key: str, *default: Any) -> Any:
         if key in self:
             value = self[key]
