@@ -113,6 +113,7 @@ CASES: list[Case] = [
     ("admin-422", "GET", "/admin", {"headers": ADMIN, "params": {"page": "x"}}),
     ("account", "GET", "/account", {"headers": BOB}),
     ("decorator-finds-request", "GET", "/limited", {"params": {"q": "z"}}),
+    ("openapi-sees-through-the-decorators", "GET", "/openapi.json", {}),
 ]
 
 
