@@ -453,7 +453,11 @@ class Request:
 
     @property
     def scope(self) -> dict[str, Any]:
-        """An ASGI-style scope dict describing this request, for code written against Starlette's Request."""
+        """An ASGI-style scope dict describing this request, for code written against Starlette's Request.
+
+        Writes change the request, as Starlette's scope is the request's own (``RequestScope``)."""
+        from fulmen.request_scope import RequestScope
+
         scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -489,7 +493,7 @@ class Request:
                 scope.setdefault(key, value)
         if self.scope_extra:
             scope.update(self.scope_extra)
-        return scope
+        return RequestScope(self, scope)
 
     def __getitem__(self, key: str) -> Any:
         return self.scope[key]

@@ -401,7 +401,7 @@ class StreamingResponse(Response):
     """
 
     streaming = True
-    __slots__ = ("body_iterator",)
+    __slots__ = ("_content",)
 
     def __init__(
         self,
@@ -412,14 +412,25 @@ class StreamingResponse(Response):
         background: BackgroundTask | None = None,
     ) -> None:
         if isinstance(content, AsyncIterable):
-            self.body_iterator: AsyncIterable[Any] = content
+            self._content: AsyncIterable[Any] = content
         else:
-            self.body_iterator = _ThreadedIterator(content)
+            self._content = _ThreadedIterator(content)
         self.status_code = status_code
         self.background = background
         self.raw_headers = _header_list(
             headers, self.media_type if media_type is None else media_type, self.charset
         )
+
+    @property
+    def body_iterator(self) -> AsyncIterable[bytes]:
+        """The body as bytes (``str`` items encoded), as middleware reads the response of Starlette's
+        ``call_next``: ``async for chunk in response.body_iterator: body += chunk``."""
+        return _encoded_chunks(self, self._content)
+
+    @body_iterator.setter
+    def body_iterator(self, iterator: AsyncIterable[Any]) -> None:
+        # Middleware may wrap the stream: ``response.body_iterator = counting(response.body_iterator)``.
+        self._content = iterator
 
     def encode_chunk(self, chunk: Any) -> bytes:
         """Bytes for one item of the iterator (``str`` is encoded with ``charset``)."""
@@ -428,7 +439,7 @@ class StreamingResponse(Response):
         return bytes(chunk)
 
     async def send_body(self, writer: BodyWriter) -> None:
-        iterator = self.body_iterator
+        iterator = self._content
         try:
             async for chunk in iterator:
                 data = chunk if type(chunk) is bytes else self.encode_chunk(chunk)
@@ -438,7 +449,15 @@ class StreamingResponse(Response):
             await _aclose(iterator)
 
     async def discard_body(self) -> None:
-        await _aclose(self.body_iterator)
+        await _aclose(self._content)
+
+
+async def _encoded_chunks(response: StreamingResponse, iterator: AsyncIterable[Any]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in iterator:
+            yield chunk if type(chunk) is bytes else response.encode_chunk(chunk)
+    finally:
+        await _aclose(iterator)
 
 
 # -- files ---------------------------------------------------------------------------------------------------

@@ -43,14 +43,16 @@ class RouteList(list[Any]):
     def __init__(self, owner: RouteOwner) -> None:
         super().__init__()
         self._owner = owner
-        #: Bumped on every edit (the OpenAPI document is generated again after one).
+        #: Bumped on every edit but a mount, as FastAPI's routes version: the OpenAPI document is generated
+        #: again after one, and a mount isn't documented (a document edited before ``app.mount()`` stays).
         self.version = 0
 
     def _add(self, route: Any) -> None:
         """Serve ``route`` (already a fulmen route object) after the others."""
         _add_to_tables(self._owner, route)
         super().append(route)
-        self.version += 1
+        if not isinstance(route, Mount):
+            self.version += 1
         self._owner._route_declared(route)  # routers that included this one serve it too
 
     def append(self, route: Any) -> None:

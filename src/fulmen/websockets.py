@@ -213,8 +213,12 @@ class WebSocket(Mapping[str, Any]):
 
     @property
     def scope(self) -> dict[str, Any]:
-        """An ASGI-style ``websocket`` scope, for code written against Starlette's WebSocket."""
-        scope = self.request.scope
+        """An ASGI-style ``websocket`` scope, for code written against Starlette's WebSocket; writes change
+        the handshake request, as ``request.scope``'s do."""
+        from fulmen.request_scope import RequestScope
+
+        # A plain copy to describe the WebSocket: these edits are not changes to the request.
+        scope = dict(self.request.scope)
         scope["type"] = "websocket"
         scope.pop("method", None)
         scope.pop("route", None)  # an HTTP route on the same path; the WebSocket route is looked up here
@@ -225,7 +229,7 @@ class WebSocket(Mapping[str, Any]):
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
         scope["subprotocols"] = self.subprotocols
-        return scope
+        return RequestScope(self.request, scope)
 
     def __getitem__(self, key: str) -> Any:
         return self.scope[key]

@@ -58,6 +58,8 @@ class BaseHTTPMiddleware:
             # The inner app builds its own Request from the scope: hand it this one's state and body.
             inner = dict(scope)
             inner["state"] = request.state._state
+            # and its headers, edited in place or not (``request.scope["headers"].append(...)``)
+            inner["headers"] = request.raw_headers
             return await collect_response(app, inner, _replay_body(request, receive))
 
         async def run(request: Request) -> Response:
