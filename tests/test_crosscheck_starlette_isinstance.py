@@ -176,3 +176,21 @@ def test_types_are_unchanged() -> None:
     assert isinstance(request, starlette.requests.Request)
     assert isinstance(request, starlette.requests.HTTPConnection)
     assert type(request) is fulmen.Request
+
+
+def test_responses_still_pickle_and_copy() -> None:
+    """Passing Starlette's ``isinstance`` must not break pickle (it compares ``__class__`` with the class it
+    rebuilds) or copies: a cache that pickles a returned response gets fulmen's class back."""
+    import copy
+    import pickle
+
+    import starlette.responses
+
+    from fulmen.responses import JSONResponse, Response
+
+    original = JSONResponse({"a": 1}, status_code=201, headers={"x-k": "v"})
+    for clone in (pickle.loads(pickle.dumps(original)), copy.copy(original), copy.deepcopy(original)):
+        assert type(clone) is JSONResponse and isinstance(clone, starlette.responses.JSONResponse)
+        assert (clone.status_code, clone.body, clone.raw_headers) == (201, b'{"a":1}', original.raw_headers)
+    plain = pickle.loads(pickle.dumps(Response(b"x", media_type="text/plain")))
+    assert (type(plain), plain.body) == (Response, b"x")

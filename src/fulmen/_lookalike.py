@@ -11,6 +11,7 @@ itself imports Starlette or FastAPI.
 
 from __future__ import annotations
 
+import copyreg
 import sys
 from typing import Any
 
@@ -87,3 +88,20 @@ def _set(self: Any, cls: type) -> None:
 
 #: The ``__class__`` of fulmen's requests, WebSockets, responses and routes (see the module's docstring).
 lookalike_class = property(_get, _set, doc="The object's class as ``isinstance`` sees it (Starlette's too).")
+
+
+_NEWOBJ: Any = vars(copyreg)["__newobj__"]
+
+
+def _new(cls: type, *args: Any) -> Any:
+    """Unpickling: ``cls.__new__(cls, *args)``, as ``copyreg.__newobj__`` does."""
+    return cls.__new__(cls, *args)
+
+
+def lookalike_reduce_ex(self: Any, protocol: Any) -> Any:
+    """``__reduce_ex__`` for a class with ``lookalike_class``: pickle checks that ``copyreg.__newobj__``'s
+    class is ``obj.__class__``, which the view no longer is; ``_new`` rebuilds the real class instead."""
+    reduced = object.__reduce_ex__(self, protocol)
+    if isinstance(reduced, tuple) and reduced and reduced[0] is _NEWOBJ:
+        return (_new, *reduced[1:])
+    return reduced

@@ -22,7 +22,7 @@ from collections.abc import (
 from typing import Any, BinaryIO, NamedTuple, TypeVar, overload
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from fulmen._lookalike import lookalike_class
+from fulmen._lookalike import lookalike_class, lookalike_reduce_ex
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -693,6 +693,7 @@ class UploadFile:
 
     #: ``isinstance(obj, starlette.datastructures.UploadFile)`` holds once Starlette is imported.
     __class__ = lookalike_class
+    __reduce_ex__ = lookalike_reduce_ex
 
     def __init__(
         self,

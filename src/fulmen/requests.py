@@ -25,7 +25,7 @@ from urllib.parse import unquote
 
 import msgspec
 
-from fulmen._lookalike import lookalike_class
+from fulmen._lookalike import lookalike_class, lookalike_reduce_ex
 from fulmen._mypyc import mypyc_attr
 from fulmen.datastructures import (
     URL,
@@ -119,6 +119,7 @@ class Request:
 
     #: ``isinstance(obj, <Starlette's class>)`` holds once Starlette is imported (fulmen._lookalike).
     __class__ = lookalike_class
+    __reduce_ex__ = lookalike_reduce_ex
 
     @overload
     def __init__(

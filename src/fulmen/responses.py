@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, Protocol, Union
 from urllib.parse import quote
 
-from fulmen._lookalike import lookalike_class
+from fulmen._lookalike import lookalike_class, lookalike_reduce_ex
 from fulmen.datastructures import MutableHeaders
 from fulmen.encoders import encode_json_plain
 
@@ -55,6 +55,7 @@ class Response:
 
     #: ``isinstance(obj, <Starlette's class>)`` holds once Starlette is imported (fulmen._lookalike).
     __class__ = lookalike_class
+    __reduce_ex__ = lookalike_reduce_ex
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from enum import Enum
 from typing import Any
 
-from fulmen._lookalike import lookalike_class
+from fulmen._lookalike import lookalike_class, lookalike_reduce_ex
 from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
 from fulmen.exceptions import NoMatchFound as NoMatchFound
 from fulmen.forms import has_form_fields
@@ -88,6 +88,7 @@ class APIRoute:
 
     #: ``isinstance(obj, <FastAPI's or Starlette's class>)`` holds once that is imported (fulmen._lookalike).
     __class__ = lookalike_class
+    __reduce_ex__ = lookalike_reduce_ex
 
     def __init__(
         self,
@@ -543,6 +544,7 @@ class APIWebSocketRoute:
 
     #: ``isinstance(obj, <FastAPI's or Starlette's class>)`` holds once that is imported (fulmen._lookalike).
     __class__ = lookalike_class
+    __reduce_ex__ = lookalike_reduce_ex
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fulmen._lookalike import lookalike_class
+from fulmen._lookalike import lookalike_class, lookalike_reduce_ex
 from fulmen.datastructures import URL, Address, Headers, QueryParams, State
 from fulmen.requests import HTTPConnection, Request
 
@@ -110,6 +110,7 @@ class WebSocket(Mapping[str, Any]):
 
     #: ``isinstance(obj, <Starlette's class>)`` holds once Starlette is imported (fulmen._lookalike).
     __class__ = lookalike_class
+    __reduce_ex__ = lookalike_reduce_ex
 
     def __init__(self, request: Request | dict[str, Any], receive: Receive, send: Send) -> None:
         if isinstance(request, dict):  # Starlette's signature: WebSocket(scope, receive, send)
