@@ -1510,3 +1510,14 @@ CASES_RESPONSE_MODEL: list[Case] = [
     ("rm-invalid-str-sync", "GET", "/rm/invalid/str", {}),
     ("rm-invalid-none", "GET", "/rm/invalid/none", {}),
 ]
+
+
+class PassThrough:
+    """A pure ASGI middleware that does nothing: installing it makes an app's middleware stack take its ASGI
+    form (the cross-checks of behaviour that differs between the native and the ASGI stack use it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)

@@ -11,19 +11,10 @@ import httpx
 import pytest
 
 import fulmen
+from tests.crosscheck_apps import PassThrough
 from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
 
 Case = tuple[str, str, str, dict[str, Any]]
-
-
-class PassThrough:
-    """A pure ASGI middleware (fulmen serves it in ASGI form)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
 
 
 def build(fw: Any, middleware: str) -> Any:

@@ -19,6 +19,7 @@ from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import Match
 
 import fulmen
+from tests.crosscheck_apps import PassThrough
 from tests.test_crosscheck_fastapi import Answer, assert_same_as_fastapi, fastapi_answers_for
 
 Case = tuple[str, str, str, dict[str, Any]]
@@ -88,16 +89,6 @@ def instrument(app: Any) -> None:
         return ServerErrorMiddleware(app=SpanLayer(inner))
 
     app.build_middleware_stack = types.MethodType(build_middleware_stack, app)
-
-
-class PassThrough:
-    """A pure ASGI middleware of the app's own (fulmen serves it in ASGI form)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
 
 
 def build(fw: Any, middleware: str) -> Any:

@@ -14,20 +14,11 @@ import pytest
 
 import fulmen
 from fulmen.responses import JSONResponse
+from tests.crosscheck_apps import PassThrough
 
 
 class Boom(Exception):
     pass
-
-
-class PassThrough:
-    """A pure ASGI middleware, so the app's middleware stack takes its ASGI form."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
 
 
 def build(fw: Any, *, handler: bool = False, asgi_middleware: bool = False) -> Any:

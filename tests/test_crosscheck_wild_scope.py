@@ -18,17 +18,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.base import BaseHTTPMiddleware
 
 import fulmen
+from tests.crosscheck_apps import PassThrough
 from tests.test_crosscheck_fastapi import Answer, Case, assert_same_as_fastapi, fastapi_answers_for
-
-
-class PassThrough:
-    """A pure ASGI middleware: with it installed, the app's middleware stack runs in ASGI form."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
 
 
 async def rewrite(request: Any, call_next: Any) -> Any:

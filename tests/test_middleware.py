@@ -27,21 +27,12 @@ from fulmen.middleware.httpsredirect import HTTPSRedirectMiddleware
 from fulmen.middleware.trustedhost import TrustedHostMiddleware
 from fulmen.responses import JSONResponse, PlainTextResponse, Response
 from fulmen.testclient import TestClient
+from tests.crosscheck_apps import PassThrough
 
 Serve = Callable[..., httpx.Client]
 
 
 # -- pure ASGI middleware written here (stand-ins for ecosystem middleware) ---------------------------------
-class PassThrough:
-    """Does nothing; installing it forces the ASGI form of the stack."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
 class TagASGI:
     """Adds ``x-asgi: <tag>`` to responses and strips a ``/v1`` prefix from the path (a scope rewrite)."""
 
