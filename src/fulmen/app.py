@@ -27,6 +27,7 @@ from fulmen.exceptions import (
     WebSocketException,
     WebSocketRequestValidationError,
     handler_key,
+    http_error,
     is_http_exception,
     starlette_equivalents,
 )
@@ -651,14 +652,14 @@ class APIRouter:
                 assert app is not None  # set by the app that routed the request here
                 return await app._call_mount(mount, request)
         if allow is not None:
-            raise BaseHTTPException(405, headers={"Allow": allow})
+            raise http_error(405, headers={"Allow": allow})
         if self.redirect_slashes and path != "/":
             alt = path[:-1] if path.endswith("/") else path + "/"
             if self.table.match(request.method, alt) is not None or _mounted_at(self.table.mounts, alt):
                 url = request.url
                 new_path = url.path[:-1] if url.path.endswith("/") else url.path + "/"
                 return RedirectResponse(str(url.replace(path=new_path)))
-        raise BaseHTTPException(404)
+        raise http_error(404)
 
     async def _handle_mounted_websocket(self, websocket: WebSocket) -> None:
         """Run the WebSocket route for this re-rooted connection; none: closed before accept (a 403)."""
@@ -1290,15 +1291,16 @@ class Fulmen(APIRouter):
                 frontend = match_frontend(self.frontends, request.path)
                 if frontend is not None:
                     return await frontend.answer(request)
-            raise BaseHTTPException(404)
+            raise http_error(404)
         except Exception as exc:
             return await self.handle_exception(request, exc)
 
     def _no_route(self, request: Request, allow: str | None) -> Response | None:
         # Raised, not returned, so custom handlers for 404 / 405 / BaseHTTPException (Starlette's
         # HTTPException) apply as in FastAPI; not HTTPException, whose handler doesn't see these there either.
+        # http_error: once Starlette is loaded the error is Starlette's class too, as the handler may check.
         if allow is not None:
-            raise BaseHTTPException(405, headers={"Allow": allow})
+            raise http_error(405, headers={"Allow": allow})
         path = request.path
         if self.redirect_slashes and path != "/":
             alt = path[:-1] if path.endswith("/") else path + "/"

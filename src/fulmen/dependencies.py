@@ -20,7 +20,7 @@ from typing import Any
 
 from fulmen._concurrency import run_in_threadpool
 from fulmen.background import BackgroundTasks
-from fulmen.exceptions import BaseHTTPException, FastAPIError, RequestValidationError
+from fulmen.exceptions import FastAPIError, RequestValidationError, http_error
 from fulmen.forms import FormSolver, compile_form_solver, has_form_fields, read_route_form
 from fulmen.plan import (
     BodyField,
@@ -137,7 +137,7 @@ async def _read_body(request: Request, fields: list[BodyField], embed: bool, lax
     except JSONDecodeFailure as not_json:
         raise _json_syntax_error(not_json, raw) from None
     except BodyParseFailure as unparseable:
-        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unparseable
+        raise http_error(400, _BODY_PARSE_ERROR) from unparseable
 
 
 def _solve_body(

@@ -22,7 +22,7 @@ import msgspec
 from fulmen import params
 from fulmen.background import BackgroundTask
 from fulmen.datastructures import FormData, FormValue, Headers, UploadFile
-from fulmen.exceptions import BaseHTTPException, FastAPIError
+from fulmen.exceptions import BaseHTTPException, FastAPIError, http_error
 from fulmen.validation import (
     ValidationFailure,
     is_pydantic_model,
@@ -382,7 +382,7 @@ class AwaitableForm:
                     max_part_size=self._max_part_size,
                 )
             except FormParseError as exc:
-                raise BaseHTTPException(400, exc.message) from exc
+                raise http_error(400, exc.message) from exc
             request._form = form
         return form
 
@@ -778,7 +778,7 @@ async def read_route_form(request: Request) -> FormData:
         raise
     except Exception as exc:
         # FastAPI: anything else that goes wrong while reading the form is a 400 with this detail.
-        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from exc
+        raise http_error(400, _BODY_PARSE_ERROR) from exc
 
 
 def compile_form_solver(fields: list[BodyField], where: str) -> FormSolver:

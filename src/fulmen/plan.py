@@ -31,6 +31,7 @@ from fulmen.exceptions import (
     FastAPIError,
     RequestValidationError,
     ValidationException,
+    http_error,
 )
 from fulmen.foreign import foreign_response, is_starlette_json_class, is_starlette_response
 from fulmen.foreign_params import is_fastapi_security_scheme, translate_annotation, translate_marker
@@ -1006,7 +1007,7 @@ async def read_route_body(request: Request) -> bytes:
     except BaseHTTPException:
         raise
     except Exception as exc:
-        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from exc
+        raise http_error(400, _BODY_PARSE_ERROR) from exc
 
 
 async def _solve_body(
@@ -1019,7 +1020,7 @@ async def _solve_body(
     except BaseHTTPException:
         raise
     except Exception as unreadable:
-        raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unreadable
+        raise http_error(400, _BODY_PARSE_ERROR) from unreadable
     is_json = bool(body) and _is_json_content_type(request, dep.json_without_content_type)
     embed = len(fields) > 1 or bool(fields[0].marker.embed)
     if not embed:
@@ -1036,7 +1037,7 @@ async def _solve_body(
         except JSONDecodeFailure as not_json:
             raise _json_syntax_error(not_json, body) from None
         except BodyParseFailure as unparseable:
-            raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unparseable
+            raise http_error(400, _BODY_PARSE_ERROR) from unparseable
         return body
     data: Any = None
     if body:
@@ -1046,7 +1047,7 @@ async def _solve_body(
             except JSONDecodeFailure as not_json:
                 raise _json_syntax_error(not_json, body) from None
             except BodyParseFailure as unparseable:
-                raise BaseHTTPException(400, _BODY_PARSE_ERROR) from unparseable
+                raise http_error(400, _BODY_PARSE_ERROR) from unparseable
         else:
             data = body
     solve_embedded(fields, data, values, errors, is_json)
