@@ -14,6 +14,7 @@ import typing
 from typing import Annotated, Any, get_args, get_origin
 
 from fulmen import params
+from fulmen.validation import _PYDANTIC_ONLY_SETTINGS
 
 _MODULE = "fastapi.params"
 #: FastAPI's marker classes, by name, and fulmen's classes that mean the same.
@@ -31,7 +32,8 @@ _KINDS: dict[str, type[Any]] = {
 #: pydantic ``FieldInfo`` settings FastAPI's markers keep only when they were passed (``_attributes_set``):
 #: the settings fulmen's own markers take from a ``Field()`` beside them.
 _NAMED_SETTINGS = params.FIELD_INFO_SETTINGS
-#: Constraints pydantic keeps as ``FieldInfo.metadata`` objects (annotated-types and its own), by attribute.
+#: Constraints pydantic keeps as ``FieldInfo.metadata`` objects (annotated-types and its own), by attribute:
+#: the ones fulmen's validators apply, then those only pydantic implements.
 _CONSTRAINTS = (
     "gt",
     "ge",
@@ -41,12 +43,7 @@ _CONSTRAINTS = (
     "min_length",
     "max_length",
     "pattern",
-    "strict",
-    "allow_inf_nan",
-    "max_digits",
-    "decimal_places",
-    "union_mode",
-    "fail_fast",
+    *_PYDANTIC_ONLY_SETTINGS,
 )
 
 #: id(FastAPI marker) -> (that marker, its fulmen translation). Keeping the original alive keeps the id

@@ -63,11 +63,9 @@ def match_http_route(route: Any, scope: dict[str, Any]) -> tuple[Any, dict[str, 
     match = match_enum()
     if scope["type"] != "http":
         return match.NONE, {}
-    params = path_params_in(route.path_regex, route.param_convertors, scope)
-    if params is None:
+    child = _child_scope(route, scope)
+    if child is None:
         return match.NONE, {}
-    endpoint = getattr(route, "plain_endpoint", None) or route.endpoint
-    child = {"endpoint": endpoint, "path_params": params, "route": route}
     return (match.FULL if scope["method"] in route.methods else match.PARTIAL), child
 
 
@@ -76,11 +74,20 @@ def match_websocket_route(route: Any, scope: dict[str, Any]) -> tuple[Any, dict[
     match = match_enum()
     if scope["type"] != "websocket":
         return match.NONE, {}
+    child = _child_scope(route, scope)
+    if child is None:
+        return match.NONE, {}
+    return match.FULL, child
+
+
+def _child_scope(route: Any, scope: dict[str, Any]) -> dict[str, Any] | None:
+    """What a route matching ``scope``'s path adds to it (Starlette's child scope), or None if the path
+    doesn't fit."""
     params = path_params_in(route.path_regex, route.param_convertors, scope)
     if params is None:
-        return match.NONE, {}
+        return None
     endpoint = getattr(route, "plain_endpoint", None) or route.endpoint
-    return match.FULL, {"endpoint": endpoint, "path_params": params, "route": route}
+    return {"endpoint": endpoint, "path_params": params, "route": route}
 
 
 def match_mount(mount: Any, scope: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
