@@ -8,7 +8,10 @@ httpx's ASGI transport, without httpx).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+logger = logging.getLogger("fulmen.mcp")
 
 
 class CallResult:
@@ -59,6 +62,14 @@ async def call_asgi(app: Any, scope: dict[str, Any], body: bytes) -> CallResult:
 
     try:
         await app(scope, receive, send)
+    except Exception:
+        # As an ASGI server does: the app re-raises an unhandled error after its 500 went out (Starlette's
+        # convention) for the server to log; without a response the caller gets a 500 of its own.
+        logger.exception("Exception in an MCP tool call to %s %s", scope["method"], scope["path"])
+        if not done.is_set():
+            return CallResult(
+                500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
+            )
     finally:
         done.set()
     return CallResult(status, headers, b"".join(chunks))
