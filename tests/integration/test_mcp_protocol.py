@@ -9,12 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 
-from fulmen import Depends, FastAPI, Request
+from fulmen import Depends, FastAPI, Header, HTTPException, Request
 from fulmen.integrations.mcp import SUPPORTED_VERSIONS, MCPServer
 from fulmen.responses import JSONResponse
 from fulmen.testclient import TestClient
@@ -276,6 +276,22 @@ def test_router_and_mount_http() -> None:
     with TestClient(app) as client:
         listed = client.post("/tools/mcp", json=call(1, "tools/list"), headers={"accept": ACCEPT})
         assert [t["name"] for t in listed.json()["result"]["tools"]] == ["hello_hello_get"]
+
+    guarded = FastAPI()
+    guarded.get("/hello")(hello)
+
+    def api_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        if x_api_key != "k":
+            raise HTTPException(status_code=401, detail="API key needed")
+
+    guarded_mcp = MCPServer(guarded)
+    guarded.include_router(guarded_mcp.router, prefix="/agents", dependencies=[Depends(api_key)])
+    with TestClient(guarded) as client:
+        refused = client.post("/agents/mcp", json=call(1, "ping"))
+        assert refused.status_code == 401 and refused.json() == {"detail": "API key needed"}
+        allowed = client.post("/agents/mcp", json=call(1, "tools/list"), headers={"x-api-key": "k"})
+        assert [t["name"] for t in allowed.json()["result"]["tools"]] == ["hello_hello_get"]
+        assert guarded_mcp._tools is not None  # read at start-up: the router's start-up handler ran
 
     other = FastAPI()
     other.get("/hi")(hello)
