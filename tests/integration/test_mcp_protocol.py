@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 
-from fulmen import Depends, FastAPI, Header, HTTPException, Request
+from fulmen import Cookie, Depends, FastAPI, Header, HTTPException, Query, Request
 from fulmen.integrations.mcp import SUPPORTED_VERSIONS, MCPServer
 from fulmen.responses import JSONResponse
 from fulmen.testclient import TestClient
@@ -388,3 +388,49 @@ def test_import_pulls_no_mcp_sdk() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_arguments_become_the_request_an_http_client_sends(serve: Serve) -> None:
+    app = FastAPI()
+
+    @app.get("/files/{name}", operation_id="read_file")
+    def read_file(
+        name: str,
+        flag: bool = False,
+        tags: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI's spelling of a list default)
+        session: Annotated[str | None, Cookie()] = None,
+    ) -> dict[str, Any]:
+        return {"name": name, "flag": flag, "tags": tags, "session": session}
+
+    @app.post("/numbers", operation_id="total")
+    def total(numbers: list[int]) -> int:
+        return sum(numbers)
+
+    MCPServer(app).mount()
+    client = serve(app)
+    arguments = {"name": "a b%d é", "flag": True, "tags": ["x", "y"], "session": "abc"}
+    result = post(client, call(1, "tools/call", {"name": "read_file", "arguments": arguments})).json()[
+        "result"
+    ]
+    assert result["structuredContent"] == arguments
+    unset = post(
+        client, call(2, "tools/call", {"name": "read_file", "arguments": {"name": "n", "session": None}})
+    )
+    assert unset.json()["result"]["structuredContent"] == {
+        "name": "n",
+        "flag": False,
+        "tags": [],
+        "session": None,
+    }
+    slash = post(client, call(3, "tools/call", {"name": "read_file", "arguments": {"name": "a/b"}})).json()
+    assert slash["result"] == {
+        "content": [{"type": "text", "text": '{"detail":"Not Found"}'}],
+        "isError": True,
+    }
+    # A list body is one "body" argument.
+    [tool] = [
+        t for t in post(client, call(4, "tools/list")).json()["result"]["tools"] if t["name"] == "total"
+    ]
+    assert tool["inputSchema"]["required"] == ["body"]
+    summed = post(client, call(5, "tools/call", {"name": "total", "arguments": {"body": [1, 2, 3]}})).json()
+    assert summed["result"]["structuredContent"] == {"result": 6}

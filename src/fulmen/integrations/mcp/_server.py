@@ -13,7 +13,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 
@@ -115,6 +115,9 @@ class MCPServer:
         # Session id -> negotiated protocol version, oldest first (the oldest goes when max_sessions is hit).
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self._tools: dict[str, Tool] | None = None
+        # PERF: tools/list answers from these (keyed by the tool set they describe) instead of describing
+        # every tool on every call.
+        self._listed: dict[bool, tuple[dict[str, Tool] | None, list[dict[str, Any]]]] = {}
         self._function_app: Any = None
         self._function_texts: dict[str, tuple[str | None, str | None]] = {}
         self._mounted = False
@@ -210,6 +213,14 @@ class MCPServer:
     def refresh(self) -> None:
         """Forget the tools: routes added after start-up are picked up on the next use."""
         self._tools = None
+
+    def _listing(self, structured: bool) -> list[dict[str, Any]]:
+        """The ``tools/list`` result's tools, described once per tool set and protocol generation."""
+        tools = self.tools()
+        listed = self._listed.get(structured)
+        if listed is None or listed[0] is not self._tools:
+            listed = self._listed[structured] = (self._tools, [t.describe(structured) for t in tools])
+        return listed[1]
 
     def _build_tools(self) -> dict[str, Tool]:
         found: list[Tool] = []
@@ -384,7 +395,7 @@ class MCPServer:
             elif method == "ping":
                 result = {}
             elif method == "tools/list":
-                result = {"tools": [t.describe(context.version in STRUCTURED_VERSIONS) for t in self.tools()]}
+                result = {"tools": self._listing(context.version in STRUCTURED_VERSIONS)}
             elif method == "tools/call":
                 result = await self._call_tool(params, context)
             else:
@@ -469,8 +480,10 @@ class MCPServer:
             "http_version": "1.1",
             "method": tool.method,
             "scheme": request.scheme,
-            "path": path,
-            "raw_path": path.encode("utf-8"),
+            # As an HTTP server gives them: the path decoded, the raw path as sent (a "/" in a parameter's
+            # value then splits the path, as it does for any HTTP client of a FastAPI app).
+            "path": unquote(path),
+            "raw_path": path.encode("ascii"),
             "query_string": query,
             "root_path": "",
             "headers": sent,
