@@ -309,7 +309,7 @@ def test_routes_added_later_and_refresh() -> None:
     def late() -> dict[str, str]:
         return {"late": "yes"}
 
-    with TestClient(app) as client:  # tools are read at start-up: routes declared before it are there
+    with TestClient(app) as client:  # tools are read at start-up
         names = [t["name"] for t in client.post("/mcp", json=call(1, "tools/list")).json()["result"]["tools"]]
         assert names == ["late_late_get"]
 
@@ -317,9 +317,19 @@ def test_routes_added_later_and_refresh() -> None:
         def later() -> dict[str, str]:
             return {"later": "yes"}
 
-        assert len(client.post("/mcp", json=call(1, "tools/list")).json()["result"]["tools"]) == 1
-        mcp.refresh()
+        # The OpenAPI document changed: the tools are read again.
         assert len(client.post("/mcp", json=call(1, "tools/list")).json()["result"]["tools"]) == 2
+
+        @mcp.tool()
+        def later_function() -> int:
+            return 1
+
+        assert len(client.post("/mcp", json=call(1, "tools/list")).json()["result"]["tools"]) == 3
+        # Edited in place, an operation needs refresh() to be read again.
+        app.openapi()["paths"]["/late"]["get"]["summary"] = "Late, edited"
+        mcp.refresh()
+        [first, *_] = client.post("/mcp", json=call(1, "tools/list")).json()["result"]["tools"]
+        assert first["description"] == "Late, edited"
 
 
 def test_declaration_errors() -> None:

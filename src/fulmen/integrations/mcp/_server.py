@@ -115,6 +115,8 @@ class MCPServer:
         # Session id -> negotiated protocol version, oldest first (the oldest goes when max_sessions is hit).
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self._tools: dict[str, Tool] | None = None
+        # The OpenAPI documents (the app's, the functions') the tools were read from.
+        self._documents: tuple[Any, Any] = (None, None)
         # PERF: tools/list answers from these (keyed by the tool set they describe) instead of describing
         # every tool on every call.
         self._listed: dict[bool, tuple[dict[str, Tool] | None, list[dict[str, Any]]]] = {}
@@ -163,7 +165,6 @@ class MCPServer:
             description=description,
             response_model=response_model,
         )
-        self._tools = None  # rebuilt with the new tool on next use
 
     # -- mounting ------------------------------------------------------------------------------------------
     def mount(self, path: str | None = None) -> None:
@@ -202,16 +203,25 @@ class MCPServer:
 
     # -- tools ---------------------------------------------------------------------------------------------
     def tools(self) -> list[Tool]:
-        """The tools served, built from the app's OpenAPI document on first use (at start-up when mounted).
+        """The tools served, built from the app's OpenAPI document (at start-up when mounted), and again
+        when that document changes (routes added later).
 
         Raises ``ValueError`` when include/exclude options name operations or tags that don't exist.
         """
-        if self._tools is None:
-            self._tools = self._build_tools()
+        # PERF: openapi() returns its cached document until routes change; comparing identities is all
+        # a call pays when nothing changed.
+        documents = (self.app.openapi(), None if self._function_app is None else self._function_app.openapi())
+        if (
+            self._tools is None
+            or documents[0] is not self._documents[0]
+            or documents[1] is not self._documents[1]
+        ):
+            self._tools = self._build_tools(documents[0], documents[1])
+            self._documents = documents
         return list(self._tools.values())
 
     def refresh(self) -> None:
-        """Forget the tools: routes added after start-up are picked up on the next use."""
+        """Forget the tools: they are read again on next use (after changing an operation in place)."""
         self._tools = None
 
     def _listing(self, structured: bool) -> list[dict[str, Any]]:
@@ -222,11 +232,13 @@ class MCPServer:
             listed = self._listed[structured] = (self._tools, [t.describe(structured) for t in tools])
         return listed[1]
 
-    def _build_tools(self) -> dict[str, Tool]:
+    def _build_tools(
+        self, document: Mapping[str, Any], functions: Mapping[str, Any] | None
+    ) -> dict[str, Tool]:
         found: list[Tool] = []
         operations: set[str] = set()
         tags: set[str] = set()
-        for tool, operation_id, reason in tools_from_openapi(self.app.openapi()):
+        for tool, operation_id, reason in tools_from_openapi(document):
             operations.add(operation_id)
             if tool is None:
                 logger.info("MCP: operation %r is not a tool: %s", operation_id, reason)
@@ -246,8 +258,8 @@ class MCPServer:
                     f"MCPServer({label}=...) names what the app doesn't have: {', '.join(unknown)}"
                 )
         selected = [t for t in found if self._selected(t)]
-        if self._function_app is not None:
-            for tool, _, _ in tools_from_openapi(self._function_app.openapi()):
+        if functions is not None:
+            for tool, _, _ in tools_from_openapi(functions):
                 assert tool is not None  # functions only have JSON bodies
                 tool.target = self._function_app
                 tool.read_only = False
