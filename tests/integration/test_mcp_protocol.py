@@ -16,6 +16,7 @@ import pytest
 
 from fulmen import Cookie, Depends, FastAPI, Header, HTTPException, Query, Request
 from fulmen.integrations.mcp import SUPPORTED_VERSIONS, MCPServer
+from fulmen.middleware.cors import CORSMiddleware
 from fulmen.responses import JSONResponse
 from fulmen.testclient import TestClient
 from tests.integration.mcp_apps import shop_app, unit
@@ -444,3 +445,29 @@ def test_arguments_become_the_request_an_http_client_sends(serve: Serve) -> None
     assert tool["inputSchema"]["required"] == ["body"]
     summed = post(client, call(5, "tools/call", {"name": "total", "arguments": {"body": [1, 2, 3]}})).json()
     assert summed["result"]["structuredContent"] == {"result": 6}
+
+
+def test_browser_client_behind_cors(serve: Serve) -> None:
+    app, _ = shop_app(allowed_origins=["https://app.example.com"], stateless=False)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["https://app.example.com"],
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["authorization", "content-type", "mcp-protocol-version", "mcp-session-id"],
+        expose_headers=["Mcp-Session-Id"],
+    )
+    client = serve(app)
+    origin = "https://app.example.com"
+    preflight = client.options(
+        "/mcp",
+        headers={
+            "origin": origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type, mcp-protocol-version, mcp-session-id",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+    started = post(client, INIT, version=None, origin=origin)
+    assert started.headers["access-control-expose-headers"] == "Mcp-Session-Id"
+    assert started.headers["mcp-session-id"]
