@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 
-from fulmen import Cookie, Depends, FastAPI, Header, HTTPException, Query, Request
+from fulmen import Body, Cookie, Depends, FastAPI, Header, HTTPException, Query, Request
 from fulmen.integrations.mcp import SUPPORTED_VERSIONS, MCPServer
 from fulmen.middleware.cors import CORSMiddleware
 from fulmen.responses import JSONResponse
@@ -417,8 +417,16 @@ def test_arguments_become_the_request_an_http_client_sends(serve: Serve) -> None
     def total(numbers: list[int]) -> int:
         return sum(numbers)
 
+    @app.put("/notes", operation_id="note")
+    def note(body: str, text: Annotated[str, Body()]) -> dict[str, str]:
+        return {"body": body, "text": text}
+
     MCPServer(app).mount()
     client = serve(app)
+    noted = post(
+        client, call(6, "tools/call", {"name": "note", "arguments": {"body": "q", "request_body": "t"}})
+    )
+    assert noted.json()["result"]["structuredContent"] == {"body": "q", "text": "t"}
     arguments = {"name": "a b%d é", "flag": True, "tags": ["x", "y"], "session": "abc"}
     result = post(client, call(1, "tools/call", {"name": "read_file", "arguments": arguments})).json()[
         "result"

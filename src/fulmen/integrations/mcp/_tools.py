@@ -224,11 +224,13 @@ def tool_from_operation(
             if body_required:
                 required.extend(resolved.get("required", ()))
         else:
-            # Anything else (a list, a scalar, a name clash with a parameter): one "body" argument.
-            properties["body"] = dict(body_schema)
-            locations["body"] = BODY
+            # Anything else (a list, a scalar, a name clash with a parameter): one "body" argument
+            # ("request_body" when a parameter is called "body").
+            key = "request_body" if "body" in properties else "body"
+            properties[key] = dict(body_schema)
+            locations[key] = BODY
             if body_required:
-                required.append("body")
+                required.append(key)
     input_schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         input_schema["required"] = required
