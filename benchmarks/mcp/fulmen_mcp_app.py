@@ -1,0 +1,29 @@
+"""fulmen with its MCP server: ``python fulmen_mcp_app.py PORT [--no-mcp]`` (engine, one worker)."""
+
+from __future__ import annotations
+
+import sys
+
+from fulmen import FastAPI
+from fulmen.integrations.mcp import MCPServer
+
+app = FastAPI()
+
+
+@app.get("/hello")
+async def hello() -> dict[str, str]:
+    return {"message": "Hello, World!"}
+
+
+if "--no-mcp" not in sys.argv:
+    mcp = MCPServer(app, name="bench")
+
+    @mcp.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    mcp.mount()
+
+if __name__ == "__main__":
+    app.run(host="127.0.0.1", port=int(sys.argv[1]), access_log=False)

@@ -1,0 +1,68 @@
+"""A small API whose routes are also MCP tools, served by fulmen's own engine.
+
+Run: python examples/mcp_server.py   (the MCP endpoint is http://127.0.0.1:8000/mcp)
+Try it with the MCP SDK's client (pip install mcp):
+
+    import asyncio
+    from mcp.client import Client
+
+    async def main():
+        async with Client("http://127.0.0.1:8000/mcp") as client:
+            print([t.name for t in (await client.list_tools()).tools])
+            print(await client.call_tool("get_item", {"item_id": 1}))
+
+    asyncio.run(main())
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from fulmen import FastAPI, HTTPException
+from fulmen.integrations.mcp import MCPServer
+
+app = FastAPI(title="Inventory", version="1.0.0")
+
+
+class Item(msgspec.Struct):
+    name: str
+    quantity: int
+
+
+ITEMS = {1: Item(name="hammer", quantity=3)}
+
+
+@app.get("/items/{item_id}", operation_id="get_item", tags=["items"])
+async def get_item(item_id: int) -> Item:
+    """Read one item of the inventory."""
+    if item_id not in ITEMS:
+        raise HTTPException(status_code=404, detail="Item not found")
+    return ITEMS[item_id]
+
+
+@app.post("/items", operation_id="add_item", tags=["items"])
+async def add_item(item: Item) -> dict[str, int]:
+    """Add an item; returns its new id."""
+    item_id = max(ITEMS) + 1
+    ITEMS[item_id] = item
+    return {"id": item_id}
+
+
+@app.get("/health", operation_id="health", tags=["ops"])
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+mcp = MCPServer(app, name="inventory", exclude_tags=["ops"])
+
+
+@mcp.tool()
+def total_quantity() -> int:
+    """How many things the inventory holds in all."""
+    return sum(item.quantity for item in ITEMS.values())
+
+
+mcp.mount()  # POST/GET/DELETE /mcp
+
+if __name__ == "__main__":
+    app.run(host="127.0.0.1", port=8000)

@@ -1,0 +1,13 @@
+"""Model Context Protocol server: expose a fulmen app's routes and functions as MCP tools.
+
+``MCPServer(app).mount()`` serves MCP's Streamable HTTP transport at ``/mcp``; no MCP library is needed
+(JSON-RPC is handled here with msgspec). See docs/mcp.md.
+"""
+
+from __future__ import annotations
+
+from fulmen.integrations.mcp._protocol import SUPPORTED_VERSIONS
+from fulmen.integrations.mcp._server import MCPServer
+from fulmen.integrations.mcp._tools import Tool
+
+__all__ = ["SUPPORTED_VERSIONS", "MCPServer", "Tool"]

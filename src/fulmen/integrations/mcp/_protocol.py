@@ -1,0 +1,44 @@
+"""JSON-RPC 2.0 and MCP protocol constants: versions, error codes and message shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Protocol versions this server speaks over Streamable HTTP, newest first.
+SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
+LATEST_VERSION = SUPPORTED_VERSIONS[0]
+#: The spec: without an MCP-Protocol-Version header (and nothing else to go by) assume 2025-03-26.
+DEFAULT_VERSION = "2025-03-26"
+#: JSON-RPC batches were allowed in 2025-03-26 only (removed in 2025-06-18).
+BATCH_VERSIONS = frozenset({"2025-03-26"})
+#: Tool titles, output schemas and structured content arrived in 2025-06-18.
+STRUCTURED_VERSIONS = frozenset({"2025-06-18", "2025-11-25"})
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+
+class RPCError(Exception):
+    """A JSON-RPC error to answer with (code, message and optional data)."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def error_message(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    """A JSON-RPC error response object."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": id_, "error": error}
+
+
+def result_message(id_: Any, result: Any) -> dict[str, Any]:
+    """A JSON-RPC success response object."""
+    return {"jsonrpc": "2.0", "id": id_, "result": result}
