@@ -26,7 +26,7 @@ import pytest
 from fulmen import Depends, FastAPI, HTTPException, Request
 from fulmen.integrations.postgres import Postgres, PostgresStartupError, as_model, as_models, describe_target
 from fulmen.testclient import TestClient
-from tests.integration.postgres_server import PostgresServer, postgres  # noqa: F401 - the fixture
+from tests.integration.postgres_server import PostgresServer, postgres, postgres_server  # noqa: F401 - the fixture
 
 Conn = Any  # asyncpg.Connection; the dependency's annotation is not what injects it
 
@@ -197,6 +197,20 @@ def test_pool_exhaustion_is_a_503_not_a_hang(server: PostgresServer, serve: Any)
             other.close()
     assert results[0].json() == {"held": True}
     assert client.get("/items/1").status_code == 200
+
+
+def test_a_server_gone_away_is_a_503(server: PostgresServer, serve: Any) -> None:
+    """A server of its own (`server` only makes the test skip where PostgreSQL is missing), stopped while the
+    app runs: acquiring then fails to reconnect."""
+    with postgres_server() as own:
+        db = Postgres(own.dsn, min_size=1, max_size=1, acquire_timeout=5)
+        client = serve(pool_app(db))
+        assert client.get("/pool").json() == {"size": 1, "idle": 1}
+    response = client.get("/items/1")
+    assert (response.status_code, response.json()) == (
+        503,
+        {"detail": "The database is unavailable; try again later"},
+    )
 
 
 def test_connection_is_released_when_the_client_goes_away(
@@ -617,3 +631,54 @@ def test_asyncpg_is_imported_only_by_the_feature() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == 'fulmen.integrations.postgres needs asyncpg: pip install "fulmen[postgres]"'
+
+
+def load_example(server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A fresh import of examples/postgres.py (docs/postgres.md's app) on a new database of its own."""
+    import importlib.util
+    from pathlib import Path
+
+    database = f"shop_{uuid.uuid4().hex[:8]}"
+    run_sql(server, f"CREATE DATABASE {database};")  # ";": the simple protocol, outside a transaction
+    monkeypatch.setenv("POSTGRES_DSN", f"postgresql://{server.user}@{server.host}:{server.port}/{database}")
+    path = Path(__file__).resolve().parents[2] / "examples" / "postgres.py"
+    spec = importlib.util.spec_from_file_location("example_postgres", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    return example
+
+
+def test_the_example_app(server: PostgresServer, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = load_example(server, monkeypatch)
+    client = serve(example.app)
+    assert client.get("/items").json() == [
+        {"id": 1, "name": "Hammer", "stock": 5},
+        {"id": 2, "name": "Nail", "stock": 100},
+    ]
+    for _ in range(5):
+        assert client.post("/items/1/sell").status_code == 204
+    sold_out = client.post("/items/1/sell")
+    assert (sold_out.status_code, sold_out.json()) == (409, {"detail": "Out of stock"})
+    assert client.get("/items/1").json() == {"id": 1, "name": "Hammer", "stock": 0}  # the 6th was rolled back
+    assert client.get("/items/9").status_code == 404
+
+    async def sales() -> int:
+        conn = await asyncpg.connect(example.db.dsn)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM sales"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(sales()) == 5
+
+
+def test_the_documented_test_fixture(server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/postgres.md's ``client`` fixture: each test's writes are rolled back, the example's seed stays."""
+    example = load_example(server, monkeypatch)
+    for _ in range(2):  # two "tests" in a row see the same starting point
+        with example.db.test_transaction(), TestClient(example.app) as client:
+            assert client.post("/items/1/sell").status_code == 204
+            assert client.get("/items/1").json()["stock"] == 4
+    with TestClient(example.app) as client:
+        assert client.get("/items/1").json()["stock"] == 5
