@@ -682,3 +682,45 @@ def test_the_documented_test_fixture(server: PostgresServer, monkeypatch: pytest
             assert client.get("/items/1").json()["stock"] == 4
     with TestClient(example.app) as client:
         assert client.get("/items/1").json()["stock"] == 5
+
+
+def test_engine_shutdown_lets_a_request_in_flight_finish_then_closes_the_pool(server: PostgresServer) -> None:
+    """SIGTERM's path on fulmen's engine: stop accepting, finish the request holding a connection, close."""
+    from tests.engine.conftest import EngineThread
+
+    name = f"drain-{uuid.uuid4().hex[:8]}"
+    db = Postgres(server.dsn, min_size=1, max_size=2, server_settings={"application_name": name})
+    app = pool_app(db)
+    holding, release = threading.Event(), threading.Event()
+
+    @app.get("/hold")
+    async def hold(conn: Annotated[Conn, Depends(db.connection)]) -> Any:
+        holding.set()
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+        return {"value": await conn.fetchval("SELECT 42")}
+
+    engine = EngineThread(app)
+    results: list[httpx.Response] = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as client:
+        holder = threading.Thread(target=lambda: results.append(client.get("/hold", timeout=30)))
+        holder.start()
+        assert holding.wait(10)
+        stopper = threading.Thread(target=engine.stop)
+        stopper.start()  # graceful: waits for /hold
+
+        def refused() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", engine.port), timeout=1).close()
+            except OSError:
+                return True
+            return False
+
+        wait_until(refused, "the engine stopped accepting")
+        assert sessions(server, name) >= 1  # the pool is still open for the request in flight
+        release.set()
+        holder.join(30)
+        stopper.join(30)
+    assert results[0].status_code == 200 and results[0].json() == {"value": 42}
+    assert "closed" in repr(db)
+    wait_until(lambda: sessions(server, name) == 0, "the pool's sessions closed at shutdown")
