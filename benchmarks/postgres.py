@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +45,7 @@ SERVERS = {
     "fulmen-no-pool": lambda port: [sys.executable, str(APPS / "fulmen_app.py"), str(port)],
 }
 NO_POOL = "fulmen-no-pool"
+BASELINE = "fastapi-uvicorn"
 ENDPOINTS = {
     "/users/{id} (Depends)": ("/users/7", {"id": 7, "name": "user-7"}),
     "/pool/users/{id}": ("/pool/users/7", {"id": 7, "name": "user-7"}),
@@ -90,7 +91,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(name: str, dsn: str, pin: bool) -> Iterator[int]:
+def running(name: str, dsn: str, pin: bool) -> Iterator[tuple[int, int]]:
     port = free_port()
     env = {**os.environ, "BENCH_PG_DSN": dsn, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(APPS)])}
     argv = (["taskset", "-c", "0"] if pin else []) + SERVERS[name](port)
@@ -110,7 +111,7 @@ def running(name: str, dsn: str, pin: bool) -> Iterator[int]:
                 got = json.loads(response.read())
             if got != expected:
                 raise RuntimeError(f"{name} {path}: expected {expected}, got {got}")
-        yield port
+        yield proc.pid, port
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -121,16 +122,23 @@ def running(name: str, dsn: str, pin: bool) -> Iterator[int]:
             proc.wait()
 
 
-def wrk(port: int, path: str, duration: int, connections: int, pin: bool) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, path: str, duration: int, connections: int, pin: bool) -> tuple[float, int]:
+    """(requests per second, requests completed) for one wrk run."""
     argv = ["taskset", "-c", "1"] if pin else []
     argv += ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}{path}"]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors on {path}:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
-        raise RuntimeError(f"no Requests/sec in wrk's output:\n{out}")
-    return float(match.group(1))
+    rate, count = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"(\d+) requests in", out)
+    if rate is None or count is None:
+        raise RuntimeError(f"no request counts in wrk's output:\n{out}")
+    return float(rate.group(1)), int(count.group(1))
 
 
 def main() -> None:
@@ -143,25 +151,38 @@ def main() -> None:
     args = parser.parse_args()
     pin = not args.no_pin and shutil.which("taskset") is not None
     best: dict[tuple[str, str], float] = {}
+    # Server CPU per request: steadier than req/s on a shared machine (other load slows us but is not billed).
+    cpu: dict[tuple[str, str], float] = {}
     with database(args.dsn) as dsn:
         fill(dsn)
         for _ in range(args.rounds):  # interleaved rounds: drift on a noisy machine hits every server alike
             for name in SERVERS:
-                with running(name, dsn, pin) as port:
+                with running(name, dsn, pin) as (pid, port):
                     for label, (path, _expected) in endpoints(name).items():
-                        rps = wrk(port, path, args.duration, args.connections, pin)
+                        before = cpu_seconds(pid)
+                        rps, count = wrk(port, path, args.duration, args.connections, pin)
+                        per_request = (cpu_seconds(pid) - before) / count * 1e6
                         best[name, label] = max(best.get((name, label), 0.0), rps)
-    baseline = "fastapi-uvicorn"
-    setup = f"wrk -t1 -c{args.connections} -d{args.duration}s"
-    print(f"\nreq/s (best of {args.rounds}; {setup}), ratio to {baseline}")
-    print(f"| {'endpoint':<24} | " + " | ".join(f"{name:>22}" for name in SERVERS) + " |")
-    print(f"|{'-' * 26}|" + "|".join("-" * 24 for _ in SERVERS) + "|")
+                        cpu[name, label] = min(cpu.get((name, label), float("inf")), per_request)
+    setup = f"wrk -t1 -c{args.connections} -d{args.duration}s, best of {args.rounds}"
+    table(f"req/s ({setup}), ratio to {BASELINE}", best, lambda v, base: f"{v:>9,.0f} ({v / base:.2f}x)")
+    table(
+        f"server CPU microseconds per request ({setup}), ratio {BASELINE}/server (higher = less CPU)",
+        cpu,
+        lambda v, base: f"{v:>9,.0f} ({base / v:.2f}x)",
+    )
+
+
+def table(title: str, values: dict[tuple[str, str], float], cell: Callable[[float, float], str]) -> None:
+    print(f"\n{title}")
+    print(f"| {'endpoint':<24} | " + " | ".join(f"{name:>18}" for name in SERVERS) + " |")
+    print(f"|{'-' * 26}|" + "|".join("-" * 20 for _ in SERVERS) + "|")
     for label in ENDPOINTS:
         cells = []
         for name in SERVERS:
-            rps = best.get((name, label))
-            cells.append("-" if rps is None else f"{rps:>12,.0f} ({rps / best[baseline, label]:.2f}x)")
-        print(f"| {label:<24} | " + " | ".join(f"{c:>22}" for c in cells) + " |")
+            value = values.get((name, label))
+            cells.append("-" if value is None else cell(value, values[BASELINE, label]))
+        print(f"| {label:<24} | " + " | ".join(f"{c:>18}" for c in cells) + " |")
 
 
 if __name__ == "__main__":
