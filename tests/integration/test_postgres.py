@@ -723,3 +723,24 @@ def test_engine_shutdown_lets_a_request_in_flight_finish_then_closes_the_pool(se
     assert results[0].status_code == 200 and results[0].json() == {"value": 42}
     assert "closed" in repr(db)
     wait_until(lambda: sessions(server, name) == 0, "the pool's sessions closed at shutdown")
+
+
+def test_streaming_rows_with_a_cursor(server: PostgresServer, serve: Any) -> None:
+    """A request-scoped transaction lives until the streamed body ends: a server-side cursor can feed it."""
+    from fulmen.responses import StreamingResponse
+
+    db = Postgres(server.dsn, min_size=1, max_size=1)
+    app = pool_app(db)
+
+    @app.get("/export")
+    async def export(conn: Annotated[Conn, Depends(db.transaction)]) -> StreamingResponse:
+        async def lines() -> AsyncIterator[bytes]:
+            async for row in conn.cursor("SELECT g FROM generate_series(1, 5000) AS g", prefetch=100):
+                yield b"%d\n" % row["g"]
+
+        return StreamingResponse(lines(), media_type="text/plain")
+
+    client = serve(app)
+    body = client.get("/export").text
+    assert body.split() == [str(n) for n in range(1, 5001)]
+    wait_until(lambda: all_idle(client), "the connection back after the stream")
