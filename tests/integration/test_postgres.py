@@ -744,3 +744,43 @@ def test_streaming_rows_with_a_cursor(server: PostgresServer, serve: Any) -> Non
     body = client.get("/export").text
     assert body.split() == [str(n) for n in range(1, 5001)]
     wait_until(lambda: all_idle(client), "the connection back after the stream")
+
+
+def test_each_worker_has_its_own_pool(server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fulmen run --workers 2`` on the example app: two pools (one per worker), all closed at SIGTERM."""
+    import os
+    import signal
+    from pathlib import Path
+
+    example = load_example(server, monkeypatch)  # creates its database; the workers import their own copy
+    name = f"workers-{uuid.uuid4().hex[:8]}"
+    dsn = f"{example.db.dsn}?application_name={name}"  # asyncpg sends unknown DSN options as server settings
+    repo = Path(__file__).resolve().parents[2]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    from tests.engine.conftest import FULMEN_PATH  # the fulmen under test: src/, or an installed build
+
+    env = {**os.environ, "POSTGRES_DSN": dsn, "PYTHONPATH": str(FULMEN_PATH)}
+    command = [sys.executable, "-m", "fulmen", "run", "postgres:app", "--app-dir", str(repo / "examples")]
+    command += ["--port", str(port), "--workers", "2", "--no-access-log"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: sessions(server, name) == 2, "one pool (min_size=1) in each of the two workers")
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/items/2", timeout=2).json()["stock"] == 100
+            except httpx.HTTPError:
+                return False
+
+        wait_until(answers, "the workers answering")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        wait_until(lambda: sessions(server, name) == 0, "both pools closed at shutdown")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
