@@ -37,6 +37,9 @@ class Item(msgspec.Struct):
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with db.lifespan(app):
         async with db.pool.acquire() as conn, conn.transaction():
+            # Every worker runs this: the lock makes them take turns (concurrent CREATE TABLE IF NOT EXISTS
+            # races in PostgreSQL). Real apps run migrations before starting the server instead.
+            await conn.execute("SELECT pg_advisory_xact_lock(42)")
             await conn.execute("CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY, name text, stock int)")
             await conn.execute("CREATE TABLE IF NOT EXISTS sales (item_id int, at timestamptz DEFAULT now())")
             await conn.execute(
