@@ -784,3 +784,28 @@ def test_each_worker_has_its_own_pool(server: PostgresServer, monkeypatch: pytes
             proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_a_worker_that_cannot_connect_stops_the_server() -> None:
+    """``fulmen run --workers 2`` with an unreachable database exits non-zero, naming the target."""
+    import os
+    from pathlib import Path
+
+    from tests.engine.conftest import FULMEN_PATH
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]  # nothing listens there once this socket is closed
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "POSTGRES_DSN": f"postgresql://app@127.0.0.1:{dead_port}/shop"}
+    env["PYTHONPATH"] = str(FULMEN_PATH)
+    command = [sys.executable, "-m", "fulmen", "run", "postgres:app", "--app-dir", str(repo / "examples")]
+    command += ["--port", str(port), "--workers", "2", "--no-access-log"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert f"could not open the PostgreSQL pool (host=127.0.0.1 port={dead_port} database=shop user=app)" in (
+        done.stdout + done.stderr
+    )
