@@ -104,6 +104,10 @@ def pool_app(db: Postgres, table: str = "items", lifespan: Any = None) -> FastAP
         await conn.fetchval("SELECT 1")
         raise ValueError("handler bug")
 
+    @app.get("/validated")
+    async def validated(conn: Connection, n: int) -> Any:  # a 422 after the connection was lent
+        return {"n": n}
+
     @app.get("/bad-sql")
     async def bad_sql(conn: Connection):  # no return annotation: a Record is not a pydantic type
         return await conn.fetch("SELECT no_such_column FROM items")
@@ -161,6 +165,7 @@ def test_connection_is_released_when_the_handler_fails(server: PostgresServer, s
         assert client.get("/boom").status_code == 500
         assert client.get("/bad-sql").status_code == 500
         assert client.get("/items/99").status_code == 404
+        assert client.get("/validated?n=x").status_code == 422
     assert client.get("/items/2").json() == {"id": 2, "name": "Nail"}
     wait_until(lambda: all_idle(client), "the only connection back in the pool")
 
