@@ -297,10 +297,10 @@ class _Responder:
         assert start is not None, "http.response.body before http.response.start"
         headers = start["headers"]
         if self.head:
-            # No body to compress: give HEAD the headers GET would get (its length is unknown, so none).
+            # No body to compress, so no length to give: HEAD describes the identity representation (a
+            # missing Content-Length would read as 0 to some servers), and says that it varies.
             if not middleware._small(headers):
-                codec = middleware.choose(_accept(self.scope["headers"]))
-                middleware.mark(headers, codec, None)
+                middleware.mark(headers, None, None)
             await upstream(start)
             await upstream(message)
             return
