@@ -174,11 +174,14 @@ def test_each_coding_round_trips(serve: Serve, mode: str, coding: str) -> None:
 
 def test_levels_are_the_ones_asked_for(serve: Serve, mode: str) -> None:
     client = serve(make_app(mode, levels={"gzip": 1, "br": 11, "zstd": 19}))
+    assert (
+        len(TEXT) < 1 << 13
+    )  # so the one-shot window is 2**13 bytes: the output is the library's at that size
     _, raw = fetch(client, "/text", "gzip")
-    gz = zlib.compressobj(1, zlib.DEFLATED, 31)
+    gz = zlib.compressobj(1, zlib.DEFLATED, 16 + 13)
     assert raw == gz.compress(TEXT) + gz.flush()
     _, raw = fetch(client, "/text", "br")
-    assert raw == brotli.compress(TEXT, quality=11)
+    assert raw == brotli.compress(TEXT, quality=11, lgwin=13)
     _, raw = fetch(client, "/text", "zstd")
     assert raw == zstandard.ZstdCompressor(level=19).compress(TEXT)
 
@@ -570,3 +573,24 @@ def test_importing_the_middleware_imports_no_library() -> None:
         env={**os.environ, "PYTHONPATH": src},
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+def test_whole_body_windows_fit_every_size(coding: str) -> None:
+    """The one-shot window is sized to the body: every size around the powers of two decodes exactly."""
+    from fulmen.middleware._codecs import DEFAULT_LEVELS, build_codec
+
+    codec = build_codec(coding, DEFAULT_LEVELS[coding])
+    sizes = {0, 1, 2, 10, 100, 1 << 20, (1 << 22) + 1}
+    for bits in range(8, 17):
+        sizes |= {
+            (1 << bits) - 17,
+            (1 << bits) - 16,
+            (1 << bits) - 15,
+            (1 << bits) - 1,
+            1 << bits,
+            (1 << bits) + 1,
+        }
+    for size in sorted(sizes):
+        for data in (os.urandom(size), (os.urandom(48) * (size // 48 + 1))[:size]):
+            assert decode(coding, codec.compress(data)) == data, size
