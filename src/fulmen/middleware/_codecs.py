@@ -96,7 +96,7 @@ def _brotli(level: int) -> Codec:
     brotli = _library("brotli", "br")
 
     def compress(data: bytes) -> bytes:
-        # PERF: as gzip's, a window (2**lgwin - 16 bytes) just large enough for the body, not the 4 MB default.
+        # PERF: as gzip's, a window (2**lgwin - 16 bytes) just large enough for the body, not 4 MB.
         lgwin = max(10, min(22, (len(data) + 15).bit_length()))
         out: bytes = brotli.compress(data, quality=level, lgwin=lgwin)
         return out
