@@ -594,3 +594,20 @@ def test_whole_body_windows_fit_every_size(coding: str) -> None:
     for size in sorted(sizes):
         for data in (os.urandom(size), (os.urandom(48) * (size // 48 + 1))[:size]):
             assert decode(coding, codec.compress(data)) == data, size
+
+
+@pytest.mark.usefixtures("stdlib_zstd_only")
+def test_zstd_from_the_standard_library(serve: Serve) -> None:
+    app = stream_app("native")
+    client = serve(app)
+    r, raw = fetch(client, "/file", "zstd")
+    assert r.headers["content-encoding"] == "zstd"
+    assert decode("zstd", raw) == Path(__file__).read_bytes()
+    r, raw = fetch(client, "/stream", "zstd")
+    assert decode("zstd", raw) == "".join(f"part-{i};" for i in range(300)).encode()
+    from fulmen.middleware._codecs import build_codec
+
+    encoder = build_codec("zstd", 3).encoder()  # each chunk is flushed: decodable as it arrives
+    decoder = Incremental("zstd")
+    for i in range(5):
+        assert decoder.feed(encoder.chunk(b"event %d\n" % i)) == b"event %d\n" % i

@@ -198,3 +198,15 @@ def test_missing_library_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         RequestDecompressionMiddleware(UNBOUND_APP)
     assert list(RequestDecompressionMiddleware(UNBOUND_APP, encodings=["gzip"]).decoders) == ["gzip"]
+
+
+@pytest.mark.usefixtures("stdlib_zstd_only")
+def test_zstd_from_the_standard_library(serve: Serve, bombs: dict[str, bytes]) -> None:
+    client = serve(make_app("native", max_body_size=1024 * 1024))
+    body = encode("zstd", PAYLOAD) + encode("zstd", b"")  # two frames: one body
+    r = client.post("/echo", content=body, headers={"Content-Encoding": "zstd"})
+    assert r.json() == {"size": len(PAYLOAD), "same": True, "encoding": None, "length": None}
+    r = client.post("/echo", content=bombs["zstd"], headers={"Content-Encoding": "zstd"})
+    assert (r.status_code, r.json()) == (413, {"detail": "Content Too Large"})
+    r = client.post("/echo", content=encode("zstd", PAYLOAD)[:-5], headers={"Content-Encoding": "zstd"})
+    assert (r.status_code, r.json()) == (400, {"detail": "Request body is not valid zstd data"})

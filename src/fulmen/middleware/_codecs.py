@@ -37,12 +37,14 @@ class Encoder(Protocol):
 class Codec:
     """A content coding at a chosen level: ``compress`` for whole bodies, ``encoder()`` for streams."""
 
-    __slots__ = ("compress", "encoder", "level", "name")
+    __slots__ = ("compress", "encoder", "level", "name", "token")
 
     def __init__(
         self, name: str, level: int, compress: Callable[[bytes], bytes], encoder: Callable[[], Encoder]
     ) -> None:
         self.name = name
+        #: ``name`` as the Content-Encoding header value.
+        self.token = name.encode("latin-1")
         self.level = level
         self.compress = compress
         self.encoder = encoder

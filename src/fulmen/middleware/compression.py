@@ -17,7 +17,6 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import BinaryIO
 
-from fulmen.datastructures import MutableHeaders
 from fulmen.middleware import ASGIApp, Handle, Message, Receive, Scope, Send
 from fulmen.middleware._codecs import (
     DEFAULT_LEVELS,
@@ -162,24 +161,40 @@ class CompressionMiddleware:
 
     def mark(self, raw: list[tuple[bytes, bytes]], codec: Codec | None, length: int | None) -> None:
         """Edit a compressible response's headers: Vary, and for ``codec`` its coding, length and ETag."""
-        headers = MutableHeaders(raw=raw)
-        vary = headers.getlist("vary")
-        tokens = {t.strip().lower() for line in vary for t in line.split(",")}
-        if "*" not in tokens and "accept-encoding" not in tokens:
-            headers["Vary"] = ", ".join([*vary, "Accept-Encoding"])
-        if codec is None:
+        # PERF: one scan of the raw list, edits in place: no MutableHeaders for the common header shapes.
+        vary: list[int] = []
+        etag = size = -1
+        for i, (name, _) in enumerate(raw):
+            if name == b"vary":
+                vary.append(i)
+            elif name == b"etag":
+                etag = i
+            elif name == b"content-length":
+                size = i
+        if codec is not None:
+            if self.weak_etags and etag >= 0 and not raw[etag][1].startswith(b"W/"):
+                # A strong ETag promises these exact bytes; the compressed ones differ (nginx weakens it too).
+                raw[etag] = (b"etag", b"W/" + raw[etag][1])
+            if length is not None:
+                content_length = (b"content-length", b"%d" % length)
+                if size >= 0:
+                    raw[size] = content_length
+                else:
+                    raw.append(content_length)
+            elif size >= 0:
+                del raw[size]
+                vary = [i - 1 if i > size else i for i in vary]
+            raw.append((b"content-encoding", codec.token))
+        if not vary:
+            raw.append((b"vary", b"Accept-Encoding"))
             return
-        headers["Content-Encoding"] = codec.name
-        if length is None:
-            if "content-length" in headers:
-                del headers["Content-Length"]
-        else:
-            headers["Content-Length"] = str(length)
-        if self.weak_etags:
-            etag = headers.get("etag")
-            # A strong ETag promises these exact bytes; the compressed ones differ (nginx weakens it too).
-            if etag is not None and not etag.startswith("W/"):
-                headers["ETag"] = "W/" + etag
+        values = [raw[i][1] for i in vary]
+        tokens = {t.strip().lower() for value in values for t in value.split(b",")}
+        if b"*" in tokens or b"accept-encoding" in tokens:
+            return
+        raw[vary[0]] = (b"vary", b", ".join([*values, b"Accept-Encoding"]))  # one line, as Starlette's
+        for i in reversed(vary[1:]):
+            del raw[i]
 
     async def run(self, work: Callable[[bytes], bytes], data: bytes) -> bytes:
         """``work(data)``, in the default thread pool when ``data`` is large (the loop keeps serving)."""
@@ -271,7 +286,7 @@ class _Responder:
         upstream = self.upstream
         middleware = self.middleware
         if kind == "http.response.start":
-            headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", ())]
+            headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
             message["headers"] = headers
             self.start = message
             self.passthrough = not middleware.compressible(message["status"], headers)
