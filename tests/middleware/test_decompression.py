@@ -110,11 +110,14 @@ def test_plain_and_identity_bodies_pass(serve: Serve, mode: str) -> None:
     assert r.json() == {"size": len(PAYLOAD), "same": True, "encoding": None, "length": None}
 
 
-def test_concatenated_gzip_members(serve: Serve, mode: str) -> None:
+@pytest.mark.parametrize("coding", ["gzip", "zstd"])
+def test_concatenated_members_are_one_body(serve: Serve, mode: str, coding: str) -> None:
     half = len(PAYLOAD) // 2
-    body = encode("gzip", PAYLOAD[:half]) + encode("gzip", PAYLOAD[half:])
-    r = serve(make_app(mode)).post("/echo", content=body, headers={"Content-Encoding": "gzip"})
+    body = encode(coding, PAYLOAD[:half]) + encode(coding, PAYLOAD[half:])
+    r = serve(make_app(mode)).post("/echo", content=body, headers={"Content-Encoding": coding})
     assert r.json()["same"] is True
+    r = serve(make_app(mode)).post("/echo", content=body + b"junk", headers={"Content-Encoding": coding})
+    assert (r.status_code, r.json()) == (400, {"detail": f"Request body is not valid {coding} data"})
 
 
 @pytest.mark.parametrize("coding", ["deflate", "gzip, br", "compress"])
