@@ -73,3 +73,9 @@ def pid() -> int:
 @offloaded
 def double(n: int) -> int:
     return n * 2
+
+
+@offloaded
+def square(n: int) -> dict[str, int]:
+    """An endpoint that runs in a worker process: its parameters are validated first, in the server."""
+    return {"square": n * n, "pid": os.getpid()}

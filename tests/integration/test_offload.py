@@ -131,6 +131,12 @@ def make_app(pool: OffloadPool, folder: str) -> FastAPI:
     async def injected(injected: OffloadPool = Depends(pool)) -> dict[str, Any]:
         return {"same": injected is pool, "double": await work.double(21)}
 
+    app.get("/square/{n}")(work.square)
+
+    @app.get("/doubled")
+    async def doubled(value: int = Depends(work.double)) -> dict[str, int]:
+        return {"value": value}
+
     @app.get("/pids")
     async def pids() -> list[int]:
         return pool.pids()
@@ -213,6 +219,22 @@ def test_pool_as_a_dependency_and_the_decorator(serve: Any, pool: OffloadPool, f
     client = serve(make_app(pool, folder))
     # @offloaded without a pool uses the default pool: the first started (this one).
     assert client.get("/injected").json() == {"same": True, "double": 42}
+
+
+def test_offloaded_function_as_an_endpoint_and_as_a_dependency(
+    serve: Any, pool: OffloadPool, folder: str
+) -> None:
+    client = serve(make_app(pool, folder))
+    body = client.get("/square/12").json()
+    assert body["square"] == 144 and body["pid"] in pool.pids()
+    invalid = client.get("/square/twelve")
+    assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == ["path", "n"]
+    assert client.get("/doubled", params={"n": 8}).json() == {"value": 16}
+    schema = client.get("/openapi.json").json()
+    assert schema["paths"]["/square/{n}"]["get"]["parameters"][0]["schema"] == {
+        "type": "integer",
+        "title": "N",
+    }
 
 
 def test_lifespan_shutdown_joins_every_worker(front_door: str, folder: str) -> None:

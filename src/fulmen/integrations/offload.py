@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
@@ -744,11 +744,12 @@ class OffloadedFunction(Generic[P, R]):
         self.pool = pool
         self.timeout = timeout
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        # async def (not a def returning the coroutine): Depends() and routes see a coroutine callable.
         pool = self.pool or get_offload_pool()
         timeout = self.timeout if self.timeout is not None else pool.timeout
         # The worker unwraps it (see _execute) and calls the plain function.
-        return pool._call(cast("Callable[..., R]", self), args, kwargs, timeout)
+        return await pool._call(cast("Callable[..., R]", self), args, kwargs, timeout)
 
     def __reduce__(self) -> tuple[Callable[[str, str], Any], tuple[str, str]]:
         func = self.__wrapped__
