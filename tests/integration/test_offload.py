@@ -555,3 +555,42 @@ def test_each_engine_worker_has_its_own_pool(tmp_path: Path) -> None:
         all_pool_pids.update(body["pids"])
     assert len(all_pool_pids) == 2 * expected_size  # separate pools, separate processes
     wait_until(lambda: all(gone(pid) for pid in all_pool_pids), "every pool process to exit")
+
+
+ORPHAN_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from fulmen.integrations.offload import OffloadPool
+    from tests.integration import offload_work as work
+
+    async def main():
+        pool = OffloadPool(2)
+        await pool.start()
+        busy = asyncio.ensure_future(pool.run(work.wait_for_release, sys.argv[1], "orphan"))
+        print(" ".join(map(str, pool.pids())), flush=True)
+        await busy
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+    """
+)
+
+
+def test_workers_exit_when_the_server_is_killed(tmp_path: Path, folder: str) -> None:
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": f"{FULMEN_PATH}{os.pathsep}{REPO}"}
+    server = subprocess.Popen(
+        [sys.executable, str(script), folder], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        pids = [int(pid) for pid in server.stdout.readline().split()]
+        assert len(pids) == 2
+        started_pid(folder, "orphan")  # one worker is busy in a call that never ends, one is idle
+    finally:
+        server.kill()  # SIGKILL: no shutdown code runs in the server
+        server.wait(10)
+        if server.stdout is not None:
+            server.stdout.close()
+    wait_until(lambda: all(gone(pid) for pid in pids), "the orphaned workers to exit")

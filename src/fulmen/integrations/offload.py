@@ -20,6 +20,7 @@ import os
 import pickle
 import queue
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -196,12 +197,31 @@ def _execute(payload: bytes) -> bytes:
         )
 
 
-def _watch_parent(parent: int) -> None:
-    # A call that never returns would keep this process alive after the server is gone: leave with it.
-    # (Under forkserver the parent is the fork server, which exits when the server process does.)
-    event = threading.Event()
-    while not event.wait(1.0):
-        if os.getppid() != parent:
+def _watch_server(conn: Connection) -> None:
+    """Exit this worker once the server is gone, even in the middle of a call that never returns.
+
+    The server writes to the pipe only between calls, so an end-of-file seen by peeking means it closed or
+    died. (Not the parent pid: under forkserver the parent is the fork server, which lives as long as any
+    worker does.)
+    """
+    dont_wait = getattr(socket, "MSG_DONTWAIT", 0)
+    if not dont_wait:  # pragma: no cover - Windows: the worker ends when it next reads or writes the pipe
+        return
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except OSError:  # pragma: no cover - not a socket
+        return
+    # Per-call non-blocking flag, not setblocking(): O_NONBLOCK would be shared with the worker's own fd.
+    flags = socket.MSG_PEEK | dont_wait
+    while True:
+        time.sleep(1.0)
+        try:
+            data = sock.recv(1, flags)
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            os._exit(1)
+        if not data:
             os._exit(1)
 
 
@@ -216,7 +236,7 @@ def _worker_main(
     # (it closes the pipe at shutdown, or kills a stuck worker), so a graceful shutdown can finish them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_watch_server, args=(conn,), daemon=True).start()
     try:
         for module in preload:  # already imported under forkserver (its preload); here for spawn
             importlib.import_module(module)
