@@ -594,3 +594,26 @@ def test_workers_exit_when_the_server_is_killed(tmp_path: Path, folder: str) -> 
         if server.stdout is not None:
             server.stdout.close()
     wait_until(lambda: all(gone(pid) for pid in pids), "the orphaned workers to exit")
+
+
+def test_the_example_app(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a top-level module (workers import it by that name, as they would a user's app module).
+    monkeypatch.syspath_prepend(str(REPO / "examples"))
+    example = __import__("offload")
+    assert Path(example.__file__).parent == REPO / "examples"
+    client = serve(example.app)
+    body = client.get("/digest", params={"rounds": 50}).json()
+    assert body == {"rounds": 50, "digest": expected_digest_of(b"fulmen", 50)}
+    assert client.get("/words", params={"text": "to be or not to be"}).json() == {
+        "to": 2,
+        "be": 2,
+        "or": 1,
+        "not": 1,
+    }
+    assert client.get("/ping").json() == {"ping": "pong"}
+
+
+def expected_digest_of(seed: bytes, rounds: int) -> str:
+    for _ in range(rounds):
+        seed = hashlib.sha256(seed).digest()
+    return seed.hex()

@@ -546,6 +546,13 @@ class OffloadPool:
                 with contextlib.suppress(Exception):
                     process.kill()
         pid = f" (pid {process.pid})" if process is not None else ""
+        if process is not None:
+            logger.warning(
+                "Offload pool: killed worker process%s: %s() ran past its %s s timeout",
+                pid,
+                job.name,
+                timeout,
+            )
         return OffloadTimeoutError(
             f"offloaded call {job.name}() did not finish within its {timeout} s timeout; "
             f"its worker process{pid} was killed and is being replaced"
