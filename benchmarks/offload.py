@@ -147,7 +147,7 @@ def main() -> None:
     # In a child with the checkout's src/ on PYTHONPATH, which worker processes inherit (sys.path edits
     # made at run time lose to an editable install of another checkout in the fork server).
     subprocess.run([sys.executable, __file__, "--overhead-only"], env=_env(), check=True)
-    rounds = int(os.environ.get("OFFLOAD_ROUNDS", "6000"))
+    rounds = int(os.environ.get("OFFLOAD_ROUNDS", "4000"))
     cost = statistics.median(burn_ms(rounds) for _ in range(20))
     print(
         f"/heavy: {rounds} chained SHA-256 = {cost:.1f} ms of CPU here; cpus: {len(os.sched_getaffinity(0))}"

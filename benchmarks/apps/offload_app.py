@@ -17,8 +17,8 @@ from fulmen import FastAPI
 from fulmen.integrations.offload import OffloadPool
 
 #: Chained SHA-256 of 32-byte values: small inputs keep the GIL (hashlib releases it only from 2 KiB on),
-#: so this is pure CPU-bound Python like parsing or templating. ~5 ms here (see benchmarks/offload.py).
-ROUNDS = int(os.environ.get("OFFLOAD_ROUNDS", "6000"))
+#: so this is CPU-bound Python like parsing or templating: about 5 ms here (benchmarks/offload.py prints it).
+ROUNDS = int(os.environ.get("OFFLOAD_ROUNDS", "4000"))
 
 
 def burn(rounds: int) -> str:

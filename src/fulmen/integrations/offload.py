@@ -318,8 +318,8 @@ class OffloadPool:
     ) -> None:
         if kind == "interpreter":
             raise ValueError(
-                "OffloadPool(kind='interpreter'): sub-interpreter pools are not available in this version of "
-                "fulmen (Python 3.14's InterpreterPoolExecutor is untested here); use kind='process'"
+                "OffloadPool(kind='interpreter'): sub-interpreter pools are not implemented yet (why: "
+                "docs/offload.md, 'Sub-interpreters'); use kind='process'"
             )
         if kind != "process":
             raise ValueError(f"OffloadPool(kind={kind!r}): kind must be 'process'")
@@ -606,6 +606,7 @@ class OffloadPool:
                 process.join(5.0)
 
     def _run_slot(self, slot: _Slot) -> None:
+        jobs = self._jobs  # this run's queue: a reopened pool has a new one, for its new runners
         try:
             self._spawn(slot)
         except BaseException as exc:
@@ -613,7 +614,7 @@ class OffloadPool:
         else:
             slot.ready.set_result(None)
         while True:
-            job = self._jobs.get()
+            job = jobs.get()
             if job is None:
                 break
             if not job.future.set_running_or_notify_cancel():
