@@ -617,3 +617,14 @@ def expected_digest_of(seed: bytes, rounds: int) -> str:
     for _ in range(rounds):
         seed = hashlib.sha256(seed).digest()
     return seed.hex()
+
+
+def test_import_fulmen_does_not_load_the_pool() -> None:
+    code = (
+        "import sys, fulmen\n"
+        "from fulmen import FastAPI\n"
+        "loaded = ('fulmen.integrations.offload', 'multiprocessing', 'concurrent.futures.process')\n"
+        "print(','.join(m for m in loaded if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
