@@ -628,3 +628,76 @@ def test_import_fulmen_does_not_load_the_pool() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+SIGNAL_APP = textwrap.dedent(
+    """
+    import os, sys
+    from fulmen import FastAPI
+    from fulmen.integrations.offload import OffloadPool
+    from tests.integration import offload_work as work
+
+    pool = OffloadPool(1)
+    app = FastAPI(lifespan=pool.lifespan)
+
+    @app.get("/block")
+    async def block():
+        return {"pid": await pool.run(work.wait_for_release, sys.argv[2], "signal")}
+
+    if __name__ == "__main__":
+        app.run(port=int(sys.argv[1]), access_log=False, graceful_timeout=30)
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the server", "SIGINT to the process group"])
+def test_a_signal_lets_the_in_flight_offloaded_call_finish(tmp_path: Path, folder: str, how: str) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "signal_app.py"
+    script.write_text(SIGNAL_APP)
+    env = {**os.environ, "PYTHONPATH": f"{FULMEN_PATH}{os.pathsep}{REPO}"}
+    # Its own session: the group SIGINT (a terminal's Ctrl-C) reaches the server and its workers only.
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(port), folder], env=env, start_new_session=True
+    )
+    results: dict[str, Any] = {}
+    try:
+
+        def call() -> None:
+            try:
+                results["r"] = httpx.get(f"http://127.0.0.1:{port}/block", timeout=60)
+            except httpx.HTTPError as exc:
+                results["r"] = exc
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return False
+            return True
+
+        wait_until(listening, "the server to listen", limit=30)
+        caller = threading.Thread(target=call)
+        caller.start()
+        worker = started_pid(folder, "signal")
+        if how.startswith("SIGTERM"):
+            server.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(server.pid, signal.SIGINT)
+        wait_until(lambda: not listening(), "the server to stop accepting")
+        assert caller.is_alive() and not gone(worker)  # the worker ignored the signal, the call still runs
+        release(folder, "signal")
+        caller.join(30)
+        assert server.wait(30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+    response = results["r"]
+    assert isinstance(response, httpx.Response), response
+    assert response.status_code == 200 and response.json() == {"pid": worker}
+    wait_until(lambda: gone(worker), "the worker to be joined")
