@@ -79,3 +79,9 @@ def double(n: int) -> int:
 def square(n: int) -> dict[str, int]:
     """An endpoint that runs in a worker process: its parameters are validated first, in the server."""
     return {"square": n * n, "pid": os.getpid()}
+
+
+def loaded(module: str) -> bool:
+    import sys
+
+    return module in sys.modules

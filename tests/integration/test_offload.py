@@ -407,7 +407,7 @@ def test_initializer_runs_in_every_worker_and_its_failure_stops_startup(folder: 
         async with OffloadPool(1, initializer=work.setup_greeting, initargs=("hello",)) as pool:
             assert await pool.run(work.greet, "fulmen") == "hello, fulmen"
         broken = OffloadPool(1, initializer=work.broken_initializer)
-        with pytest.raises(OffloadError, match="initializer failed") as info:
+        with pytest.raises(OffloadError, match="failed in its set-up") as info:
             await broken.start()
         assert "the model file is missing" in str(info.value.__cause__)
         assert broken.pids() == []
@@ -701,3 +701,18 @@ def test_a_signal_lets_the_in_flight_offloaded_call_finish(tmp_path: Path, folde
     assert isinstance(response, httpx.Response), response
     assert response.status_code == 200 and response.json() == {"pid": worker}
     wait_until(lambda: gone(worker), "the worker to be joined")
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_start_methods_and_preload(start_method: str) -> None:
+    async def main() -> None:
+        pool = OffloadPool(1, start_method=start_method, preload=["xml.dom.minidom"])  # type: ignore[arg-type]
+        async with pool:
+            assert await pool.run(work.loaded, "xml.dom.minidom")
+            assert (await pool.run(work.digest, 4))[0] == expected_digest(4)
+        missing = OffloadPool(1, start_method=start_method, preload=["no_such_module_here"])  # type: ignore[arg-type]
+        with pytest.raises(OffloadError, match="failed in its set-up") as info:
+            await missing.start()
+        assert "No module named 'no_such_module_here'" in str(info.value.__cause__)
+
+    asyncio.run(main())

@@ -580,7 +580,9 @@ class OffloadPool:
             parent_conn.close()
             process.join(5.0)
             if hello.startswith(_FAILED_START):
-                error = OffloadError("the offload pool's initializer failed in a new worker process")
+                error = OffloadError(
+                    "a new worker process failed in its set-up (the preload imports, then the initializer)"
+                )
                 error.__cause__ = _RemoteTraceback(hello[1:].decode(errors="replace"))
                 raise error
             raise OffloadError(
