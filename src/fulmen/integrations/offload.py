@@ -13,17 +13,14 @@ import asyncio
 import atexit
 import contextlib
 import functools
-import importlib
 import logging
 import multiprocessing
 import os
 import pickle
 import queue
 import signal
-import socket
 import threading
 import time
-import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +29,19 @@ from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from typing_extensions import ParamSpec, Self
+
+from fulmen.integrations._offload_worker import (
+    FAILED_START,
+    IMPORTABLE,
+    READY,
+    RESULT,
+    STOP,
+    RemoteTraceback,
+    describe,
+    dumps_call,
+    import_object,
+    worker_main,
+)
 
 __all__ = [
     "OffloadError",
@@ -52,11 +62,6 @@ logger = logging.getLogger("fulmen.error")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
-# Message tags: worker -> parent replies; the first byte says how to read the rest.
-_READY, _FAILED_START, _RESULT, _RAISED = b"R", b"S", b"O", b"X"
-_STOP = b""  # parent -> worker: no more calls, exit
-
 
 class OffloadError(RuntimeError):
     """Base class of the pool's own errors (a function's own exceptions are re-raised as they are)."""
@@ -75,17 +80,6 @@ class WorkerCrashedError(OffloadError, BrokenProcessPool):
 
 class PoolClosedError(OffloadError):
     """The pool is shut down (or shutting down) and takes no more calls."""
-
-
-class _RemoteTraceback(Exception):
-    """The worker's traceback text, chained as ``__cause__`` of an exception raised in a worker."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
 
 
 def default_max_workers() -> int:
@@ -113,149 +107,7 @@ def _default_start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _describe(fn: Any) -> str:
-    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
-
-
-_IMPORTABLE = (
-    "offloaded functions must be defined at the top level of a module the worker process can import "
-    "(not a lambda, a nested function, a method of a local class, or a function defined in a REPL)"
-)
-
-
-def _dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-    """Pickle a call once, here, so what can't be pickled is named in a TypeError at the call site."""
-    try:
-        return pickle.dumps((fn, args, kwargs), _PROTOCOL)
-    except Exception as exc:
-        culprit = _find_unpicklable(fn, args, kwargs)
-        raise TypeError(f"offload: can't pickle {culprit} to send it to a worker process: {exc}") from exc
-
-
-def _find_unpicklable(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    def fails(value: Any) -> bool:
-        try:
-            pickle.dumps(value, _PROTOCOL)
-        except Exception:
-            return True
-        return False
-
-    if fails(fn):
-        return f"the function {_describe(fn)}() ({_IMPORTABLE})"
-    for index, value in enumerate(args):
-        if fails(value):
-            return f"positional argument {index} of {_describe(fn)}() (a {type(value).__qualname__})"
-    for name, value in kwargs.items():
-        if fails(value):
-            return f"keyword argument {name!r} of {_describe(fn)}() (a {type(value).__qualname__})"
-    return f"the call to {_describe(fn)}()"  # pragma: no cover - only the whole fails: a shared reference
-
-
 # -- the worker process ------------------------------------------------------------------------------------
-
-
-def _import_object(module: str, qualname: str) -> Any:
-    """Find ``module.qualname`` (how an ``OffloadedFunction`` is pickled: by reference, like a function)."""
-    target: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    return target
-
-
-def _dump_exception(exc: BaseException) -> bytes:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    try:
-        return _RAISED + pickle.dumps((exc, text), _PROTOCOL)
-    except Exception:
-        # An exception that can't cross (a local class, an unpicklable attribute): its text still does.
-        substitute = OffloadError(f"{type(exc).__qualname__}: {exc}")
-        return _RAISED + pickle.dumps((substitute, text), _PROTOCOL)
-
-
-def _execute(payload: bytes) -> bytes:
-    """Run one pickled call and return the pickled reply (never raises)."""
-    try:
-        fn, args, kwargs = pickle.loads(payload)
-    except Exception as exc:
-        error = OffloadError(f"the worker process could not load the call: {exc}; {_IMPORTABLE}")
-        error.__cause__ = exc
-        return _dump_exception(error)
-    if isinstance(fn, OffloadedFunction):
-        fn = fn.__wrapped__
-    try:
-        result = fn(*args, **kwargs)
-    except BaseException as exc:  # SystemExit or KeyboardInterrupt raised by the function are its result too
-        return _dump_exception(exc)
-    try:
-        return _RESULT + pickle.dumps(result, _PROTOCOL)
-    except Exception as exc:
-        return _dump_exception(
-            TypeError(
-                f"offload: can't pickle the result of {_describe(fn)}() "
-                f"(a {type(result).__qualname__}) to send it back: {exc}"
-            )
-        )
-
-
-def _watch_server(conn: Connection) -> None:
-    """Exit this worker once the server is gone, even in the middle of a call that never returns.
-
-    The server writes to the pipe only between calls, so an end-of-file seen by peeking means it closed or
-    died. (Not the parent pid: under forkserver the parent is the fork server, which lives as long as any
-    worker does.)
-    """
-    dont_wait = getattr(socket, "MSG_DONTWAIT", 0)
-    if not dont_wait:  # pragma: no cover - Windows: the worker ends when it next reads or writes the pipe
-        return
-    try:
-        sock = socket.socket(fileno=os.dup(conn.fileno()))
-    except OSError:  # pragma: no cover - not a socket
-        return
-    # Per-call non-blocking flag, not setblocking(): O_NONBLOCK would be shared with the worker's own fd.
-    flags = socket.MSG_PEEK | dont_wait
-    while True:
-        time.sleep(1.0)
-        try:
-            data = sock.recv(1, flags)
-        except (BlockingIOError, InterruptedError):
-            continue
-        except OSError:
-            os._exit(1)
-        if not data:
-            os._exit(1)
-
-
-def _worker_main(
-    conn: Connection,
-    preload: tuple[str, ...],
-    initializer: Callable[..., object] | None,
-    initargs: tuple[Any, ...],
-) -> None:
-    """A worker process: run the initializer, then calls from ``conn`` one at a time until told to stop."""
-    # Ctrl-C and a group-wide SIGTERM reach every process of the group: the server decides when calls stop
-    # (it closes the pipe at shutdown, or kills a stuck worker), so a graceful shutdown can finish them.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_watch_server, args=(conn,), daemon=True).start()
-    try:
-        for module in preload:  # already imported under forkserver (its preload); here for spawn
-            importlib.import_module(module)
-        if initializer is not None:
-            initializer(*initargs)
-    except BaseException as exc:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        with contextlib.suppress(OSError):
-            conn.send_bytes(_FAILED_START + text.encode())
-        return
-    try:
-        conn.send_bytes(_READY)
-        while True:
-            payload = conn.recv_bytes()
-            if payload == _STOP:
-                return
-            conn.send_bytes(_execute(payload))
-    except (EOFError, OSError):
-        return  # the server closed the pipe or is gone
 
 
 # -- the server side ---------------------------------------------------------------------------------------
@@ -347,7 +199,7 @@ class OffloadPool:
         if initializer is not None:
             # Pickled to every new worker: fail at declaration rather than at the first call.
             try:
-                _dumps_call(initializer, initargs, {})
+                dumps_call(initializer, initargs, {})
             except TypeError as exc:
                 raise TypeError(f"OffloadPool(initializer=...): {exc}") from exc
         self._requested_workers = max_workers
@@ -508,7 +360,7 @@ class OffloadPool:
         self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
     ) -> R:
         # PERF: the call is pickled once, here (the worker gets bytes), which also names what can't be.
-        job = _Job(_dumps_call(fn, args, kwargs), _describe(fn))
+        job = _Job(dumps_call(fn, args, kwargs), describe(fn))
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[R] = loop.create_future()
 
@@ -564,7 +416,7 @@ class OffloadPool:
         """Start the slot's worker process and wait for its initializer (raises ``OffloadError``)."""
         parent_conn, child_conn = self._context.Pipe()
         process = self._context.Process(  # type: ignore[attr-defined]
-            target=_worker_main,
+            target=worker_main,
             args=(child_conn, self.preload, self.initializer, self.initargs),
             name=f"fulmen-offload-{slot.index}",
             daemon=True,
@@ -576,14 +428,14 @@ class OffloadPool:
             hello = parent_conn.recv_bytes()
         except (EOFError, OSError):
             hello = b""
-        if hello != _READY:
+        if hello != READY:
             parent_conn.close()
             process.join(5.0)
-            if hello.startswith(_FAILED_START):
+            if hello.startswith(FAILED_START):
                 error = OffloadError(
                     "a new worker process failed in its set-up (the preload imports, then the initializer)"
                 )
-                error.__cause__ = _RemoteTraceback(hello[1:].decode(errors="replace"))
+                error.__cause__ = RemoteTraceback(hello[1:].decode(errors="replace"))
                 raise error
             raise OffloadError(
                 f"a new worker process exited at start-up ({_exit_description(process)}; its traceback is on "
@@ -599,7 +451,7 @@ class OffloadPool:
         if conn is not None:
             if graceful:
                 with contextlib.suppress(OSError):
-                    conn.send_bytes(_STOP)
+                    conn.send_bytes(STOP)
             conn.close()
         if process is not None:
             process.join(5.0 if graceful else 1.0)
@@ -695,14 +547,14 @@ class OffloadPool:
     def _deliver(job: _Job, reply: bytes) -> None:
         tag, body = reply[:1], reply[1:]
         try:
-            if tag == _RESULT:
+            if tag == RESULT:
                 job.future.set_result(pickle.loads(body))
                 return
             exc, text = pickle.loads(body)
         except Exception as error:
             job.future.set_exception(OffloadError(f"can't unpickle the reply of {job.name}(): {error}"))
             return
-        exc.__cause__ = _RemoteTraceback(text)
+        exc.__cause__ = RemoteTraceback(text)
         job.future.set_exception(exc)
 
 
@@ -763,10 +615,13 @@ class OffloadedFunction(Generic[P, R]):
     runs the function under the decorator, so the decorated name must be reachable at module top level.
     """
 
+    #: Tells the worker to call ``__wrapped__`` (this module's class can't be imported there without a cycle).
+    offloaded_wrapper = True
+
     def __init__(self, func: Callable[P, R], *, pool: OffloadPool | None, timeout: float | None) -> None:
         qualname = getattr(func, "__qualname__", "")
         if not callable(func) or "<locals>" in qualname or "<lambda>" in qualname or not qualname:
-            raise TypeError(f"@offloaded: {func!r} can't be offloaded: {_IMPORTABLE}")
+            raise TypeError(f"@offloaded: {func!r} can't be offloaded: {IMPORTABLE}")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"@offloaded(timeout={timeout!r}): must be > 0 seconds (or None)")
         functools.update_wrapper(self, func)
@@ -778,12 +633,12 @@ class OffloadedFunction(Generic[P, R]):
         # async def (not a def returning the coroutine): Depends() and routes see a coroutine callable.
         pool = self.pool or get_offload_pool()
         timeout = self.timeout if self.timeout is not None else pool.timeout
-        # The worker unwraps it (see _execute) and calls the plain function.
+        # The worker unwraps it (see execute) and calls the plain function.
         return await pool._call(cast("Callable[..., R]", self), args, kwargs, timeout)
 
     def __reduce__(self) -> tuple[Callable[[str, str], Any], tuple[str, str]]:
         func = self.__wrapped__
-        return (_import_object, (func.__module__, getattr(func, "__qualname__", "")))
+        return (import_object, (func.__module__, getattr(func, "__qualname__", "")))
 
 
 @overload
