@@ -128,8 +128,10 @@ def make_app(pool: OffloadPool, folder: str) -> FastAPI:
         await pool.run(work.fail, "no such key")
 
     @app.get("/injected")
-    async def injected(injected: OffloadPool = Depends(pool)) -> dict[str, Any]:
-        return {"same": injected is pool, "double": await work.double(21)}
+    async def injected(
+        injected: OffloadPool = Depends(pool), default: OffloadPool = Depends(get_offload_pool)
+    ) -> dict[str, Any]:
+        return {"same": injected is pool, "default": default is pool, "double": await work.double(21)}
 
     app.get("/square/{n}")(work.square)
 
@@ -218,7 +220,7 @@ def test_unpicklable_argument_and_remote_exception_are_500s(
 def test_pool_as_a_dependency_and_the_decorator(serve: Any, pool: OffloadPool, folder: str) -> None:
     client = serve(make_app(pool, folder))
     # @offloaded without a pool uses the default pool: the first started (this one).
-    assert client.get("/injected").json() == {"same": True, "double": 42}
+    assert client.get("/injected").json() == {"same": True, "default": True, "double": 42}
 
 
 def test_offloaded_function_as_an_endpoint_and_as_a_dependency(
