@@ -85,3 +85,11 @@ def loaded(module: str) -> bool:
     import sys
 
     return module in sys.modules
+
+
+def identity(value: object) -> object:
+    return value
+
+
+def reverse(data: bytes) -> bytes:
+    return data[::-1]

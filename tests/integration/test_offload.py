@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fulmen import Depends, FastAPI, Request
 from fulmen.integrations.offload import (
@@ -716,5 +718,37 @@ def test_start_methods_and_preload(start_method: str) -> None:
         with pytest.raises(OffloadError, match="failed in its set-up") as info:
             await missing.start()
         assert "No module named 'no_such_module_here'" in str(info.value.__cause__)
+
+    asyncio.run(main())
+
+
+JSON_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+def test_values_cross_unchanged_from_any_event_loop() -> None:
+    pool = OffloadPool(1)
+
+    @settings(max_examples=60, deadline=None)
+    @given(JSON_LIKE)
+    def crosses(value: Any) -> None:
+        # A new event loop per example: the pool is not tied to the loop that started it.
+        assert asyncio.run(pool.run(work.identity, value)) == value
+
+    try:
+        crosses()
+    finally:
+        pool.close(timeout=5)
+
+
+def test_large_payloads_both_ways() -> None:
+    data = os.urandom(8 * 1024 * 1024)  # far past a pipe's buffer, so both sides must stream it
+
+    async def main() -> None:
+        async with OffloadPool(1) as pool:
+            assert await pool.run(work.reverse, data) == data[::-1]
 
     asyncio.run(main())
