@@ -93,3 +93,8 @@ def identity(value: object) -> object:
 
 def reverse(data: bytes) -> bytes:
     return data[::-1]
+
+
+def hang_in_setup(folder: str) -> None:
+    """An initializer that never returns (until released): a model download that hangs."""
+    wait_for_release(folder, "setup")

@@ -752,3 +752,17 @@ def test_large_payloads_both_ways() -> None:
             assert await pool.run(work.reverse, data) == data[::-1]
 
     asyncio.run(main())
+
+
+def test_shutdown_kills_a_worker_stuck_in_its_initializer(folder: str) -> None:
+    pool = OffloadPool(1, initializer=work.hang_in_setup, initargs=(folder,), shutdown_timeout=0.2)
+
+    async def main() -> None:
+        starting = asyncio.ensure_future(pool.start())
+        worker = await asyncio.to_thread(started_pid, folder, "setup")
+        await pool.aclose()
+        with pytest.raises(PoolClosedError, match="while a worker process was starting"):
+            await starting
+        assert gone(worker) and pool.pids() == []
+
+    asyncio.run(main())

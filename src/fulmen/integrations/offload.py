@@ -424,13 +424,17 @@ class OffloadPool:
         with _start_lock:
             process.start()
         child_conn.close()
+        slot.process = process  # before its set-up ends: close() can kill a worker whose initializer hangs
         try:
             hello = parent_conn.recv_bytes()
         except (EOFError, OSError):
             hello = b""
         if hello != READY:
+            slot.process = None
             parent_conn.close()
             process.join(5.0)
+            if self._terminating:
+                raise PoolClosedError("the offload pool shut down while a worker process was starting")
             if hello.startswith(FAILED_START):
                 error = OffloadError(
                     "a new worker process failed in its set-up (the preload imports, then the initializer)"
@@ -442,7 +446,7 @@ class OffloadPool:
                 f"stderr). With {self.start_method!r} each worker imports your main module first: a script "
                 "that starts the server at import time needs `if __name__ == '__main__':` around it"
             )
-        slot.process, slot.conn, slot.done_tasks = process, parent_conn, 0
+        slot.conn, slot.done_tasks = parent_conn, 0
 
     def _retire(self, slot: _Slot, *, graceful: bool) -> None:
         """Stop the slot's worker process and reap it (killed after 5 s if it won't stop)."""
