@@ -106,6 +106,8 @@ class Supervisor:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                # How many workers share the machine: sizes per-worker pools (fulmen.integrations.offload).
+                os.environ["FULMEN_WORKERS"] = str(config.workers)
                 if self._reserved is not None:
                     self._reserved.close()
                 sock = create_socket(config, reuse_port=True)
