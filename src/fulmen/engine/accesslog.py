@@ -96,7 +96,7 @@ def log_access(
     target = f"{path}?{query}" if query else path
     # The request ID (RequestIdMiddleware puts it in request.state): one attribute test when nothing did.
     state = request._state
-    rid = None if state is None else (state if type(state) is dict else state._state).get("request_id")
+    rid = None if state is None else (state if isinstance(state, dict) else state._state).get("request_id")
     if outcome is None:
         method, version = request.method, request.http_version
         if type(rid) is str:

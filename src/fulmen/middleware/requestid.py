@@ -79,7 +79,8 @@ class RequestIdMiddleware:
     """Give each request an ID: the trusted, valid ``X-Request-ID`` it came with, or a new one.
 
     Options match asgi-correlation-id's ``CorrelationIdMiddleware`` where they overlap (``header_name``,
-    ``update_request_header``, ``generator``, ``validator``); ``trust_incoming`` and ``max_length`` are fulmen's.
+    ``update_request_header``, ``generator``, ``validator``); ``trust_incoming`` and ``max_length`` are
+    fulmen's.
     """
 
     def __init__(
@@ -94,9 +95,13 @@ class RequestIdMiddleware:
         max_length: int = DEFAULT_MAX_LENGTH,
     ) -> None:
         if not isinstance(header_name, str) or not _TOKEN.fullmatch(header_name):
-            raise ValueError(f"RequestIdMiddleware: header_name must be an HTTP header name, got {header_name!r}")
+            raise ValueError(
+                f"RequestIdMiddleware: header_name must be an HTTP header name, got {header_name!r}"
+            )
         if not callable(generator):
-            raise TypeError(f"RequestIdMiddleware: generator must be a callable returning a str, got {generator!r}")
+            raise TypeError(
+                f"RequestIdMiddleware: generator must be a callable returning a str, got {generator!r}"
+            )
         if validator is not None and not callable(validator):
             raise TypeError(f"RequestIdMiddleware: validator must be a callable or None, got {validator!r}")
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
@@ -245,7 +250,9 @@ class RequestIdFilter(logging.Filter):
     ``CorrelationIdFilter`` sets ``correlation_id`` the same way).
     """
 
-    def __init__(self, name: str = "", default_value: str | None = None, max_length: int | None = None) -> None:
+    def __init__(
+        self, name: str = "", default_value: str | None = None, max_length: int | None = None
+    ) -> None:
         super().__init__(name)
         self.default_value = default_value
         self.max_length = max_length
