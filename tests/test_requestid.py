@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +26,13 @@ import pytest
 from fulmen import BackgroundTasks, Depends, FastAPI, HTTPException, Request, WebSocket
 from fulmen.engine.accesslog import JsonAccessFormatter
 from fulmen.middleware import UNBOUND_APP, is_native
-from fulmen.middleware.requestid import RequestIdFilter, RequestIdMiddleware, get_request_id, request_id
+from fulmen.middleware.requestid import (
+    RequestIdFilter,
+    RequestIdMiddleware,
+    _new_id,
+    get_request_id,
+    request_id,
+)
 from fulmen.responses import FileResponse, PlainTextResponse, StreamingResponse
 from fulmen.testclient import TestClient
 from tests.crosscheck_apps import PassThrough
@@ -65,6 +72,16 @@ def echo_app(stack: str, **options: Any) -> FastAPI:
 
 def test_is_native() -> None:
     assert is_native(RequestIdMiddleware)
+
+
+def test_default_ids_are_uuid4_hex() -> None:
+    """The default generator makes what ``uuid.uuid4().hex`` makes (version 4, RFC 4122 variant)."""
+    ids = {_new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for value in ids:
+        assert HEX32.fullmatch(value)
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, value)
 
 
 # -- the ID: made, taken, replaced ---------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import uuid
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
+from os import urandom
 from typing import TYPE_CHECKING, Any
 
 from fulmen.datastructures import first_header
@@ -47,8 +47,15 @@ def get_request_id() -> str | None:
     return request_id.get()
 
 
+# uuid4's version (4) and variant (10xx) bits, placed as uuid.UUID(bytes=..., version=4) places them.
+_UUID4_KEEP = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    """``uuid.uuid4().hex``: the same 32 hex digits from the same source, without the UUID object."""
+    # PERF: about a third of uuid4().hex's cost (no UUID instance, no version checks).
+    return "%032x" % ((int.from_bytes(urandom(16), "big") & _UUID4_KEEP) | _UUID4_SET)
 
 
 def _trusted_networks(trust: bool | str | Sequence[str]) -> tuple[bool, tuple[_Net, ...]]:
@@ -176,9 +183,12 @@ class RequestIdMiddleware:
             rid, taken = choose(raw, request.client)
             value = rid.encode("latin-1")
             if rewrite is not None and not taken:
-                if type(request.raw_headers) is not list:
-                    request.raw_headers = list(request.raw_headers)
-                rewrite(request.raw_headers, value)
+                raw_in = request.raw_headers
+                if raw is None and type(raw_in) is list:
+                    raw_in.append((name, value))  # PERF: nothing to take out, the common case
+                else:
+                    request.raw_headers = raw_in = list(raw_in)
+                    rewrite(raw_in, value)
                 request._headers = None  # parsed before (by an outer middleware): parse the new list
             # Never reset: background tasks and ``yield`` exits run after the response, in this request's
             # context (every front door gives a request a context of its own), and must still see the ID.
