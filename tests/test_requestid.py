@@ -275,6 +275,29 @@ def test_500_with_custom_handler_carries_the_id(serve: Serve, stack: str) -> Non
     assert response.headers.get_list("x-request-id") == ["custom-500"]
 
 
+def test_only_a_mounted_sub_app_pays(serve: Serve) -> None:
+    """The middleware on a mounted sub-app: its routes get IDs, the outer app's routes are untouched."""
+    app = FastAPI()
+    sub = FastAPI()
+    sub.add_middleware(RequestIdMiddleware)
+
+    @app.get("/")
+    async def root(request: Request) -> dict[str, Any]:
+        return {"var": get_request_id(), "state": getattr(request.state, "request_id", None)}
+
+    @sub.get("/")
+    async def sub_root() -> dict[str, Any]:
+        return {"var": get_request_id()}
+
+    app.mount("/traced", sub)
+    client = serve(app)
+    plain = client.get("/")
+    assert "x-request-id" not in plain.headers
+    assert plain.json() == {"var": None, "state": None}
+    traced = client.get("/traced/")
+    assert traced.json() == {"var": traced.headers["x-request-id"]}
+
+
 def test_handler_setting_the_header_is_believed(serve: Serve, stack: str) -> None:
     app = make_app(stack)
 

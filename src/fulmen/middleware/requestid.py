@@ -176,25 +176,37 @@ class RequestIdMiddleware:
         name = self._name
         header = self._header
         choose = self.choose
-        rewrite = self._rewrite if self.update_request_header else None
+        generator = self.generator
+        update = self.update_request_header
+        rewrite = self._rewrite
 
         async def with_request_id(request: Request) -> Response:
-            raw = first_header(request.raw_headers, name)
-            rid, taken = choose(raw, request.client)
-            value = rid.encode("latin-1")
-            if rewrite is not None and not taken:
-                raw_in = request.raw_headers
-                if raw is None and type(raw_in) is list:
-                    raw_in.append((name, value))  # PERF: nothing to take out, the common case
-                else:
+            raw_in = request.raw_headers
+            raw = first_header(raw_in, name)
+            if raw is None:
+                # PERF: no incoming ID (most requests): generate inline, skip choose()'s trust and checks.
+                rid = generator()
+                if type(rid) is not str:
+                    rid, _ = choose(None, None)  # raises the TypeError naming the generator
+                value = rid.encode("latin-1")
+                if update:
+                    if type(raw_in) is not list:
+                        request.raw_headers = raw_in = list(raw_in)
+                    raw_in.append((name, value))
+                    request._headers = None  # parsed before (by an outer middleware): parse the new list
+            else:
+                rid, taken = choose(raw, request.client)
+                value = rid.encode("latin-1")
+                if update and not taken:
                     request.raw_headers = raw_in = list(raw_in)
                     rewrite(raw_in, value)
-                request._headers = None  # parsed before (by an outer middleware): parse the new list
+                    request._headers = None
             # Never reset: background tasks and ``yield`` exits run after the response, in this request's
             # context (every front door gives a request a context of its own), and must still see the ID.
             request_id.set(rid)
             _answer_header.set((name, header, value))
-            request.state.request_id = rid
+            # PERF: the State's dict directly; State.__setattr__ is a Python-level call.
+            request.state._state["request_id"] = rid
             response = await handle(request)
             raw_out = response.raw_headers
             if first_header(raw_out, name) is None:  # a handler that set the header itself is believed
