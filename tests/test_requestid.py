@@ -574,3 +574,24 @@ def test_crosscheck_asgi_correlation_id(serve: Serve) -> None:
         ("/teapot", {"X-Request-ID": "abc"}),
     ]:
         assert shape(our_client, path, headers) == shape(their_client, path, headers), (path, headers)
+
+
+def test_the_example_runs(serve: Serve) -> None:
+    """examples/request_id.py, as docs/requestid.md shows it."""
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "examples" / "request_id.py"
+    spec = importlib.util.spec_from_file_location("example_request_id", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stream = io.StringIO()
+    handler = module.handler
+    handler.setStream(stream)
+    try:
+        response = serve(module.app).get("/items/3", headers={"X-Request-ID": "demo-1"})
+    finally:
+        module.log.removeHandler(handler)
+    assert response.json() == {"item_id": 3, "request_id": "demo-1"}
+    assert response.headers["x-request-id"] == "demo-1"
+    assert stream.getvalue() == "INFO [demo-1] example: reading item 3\n"
