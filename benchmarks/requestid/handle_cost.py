@@ -12,13 +12,30 @@ import time
 from typing import Any
 
 from fulmen import FastAPI
+from fulmen.middleware import Handle
 from fulmen.middleware.requestid import RequestIdMiddleware
 from fulmen.requests import Request
+from fulmen.responses import Response
+
+
+class EmptyMiddleware:
+    """A native middleware that only calls the next handle: the price of having a middleware at all."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def wrap_handle(self, handle: Handle) -> Handle:
+        async def passing(request: Request) -> Response:
+            return await handle(request)
+
+        return passing
 
 
 def build(**options: Any) -> FastAPI:
     app = FastAPI()
-    if options.pop("enabled", True):
+    if options.pop("empty", False):
+        app.add_middleware(EmptyMiddleware)
+    elif options.pop("enabled", True):
         app.add_middleware(RequestIdMiddleware, **options)
 
     @app.get("/")
@@ -44,6 +61,7 @@ async def main(n: int) -> None:
     host = [(b"host", b"127.0.0.1"), (b"user-agent", b"wrk")]
     variants = {
         "no middleware": (build(enabled=False), host),
+        "an empty native middleware (reference)": (build(empty=True), host),
         "RequestIdMiddleware, ID generated": (build(), host),
         "RequestIdMiddleware, ID taken from X-Request-ID": (build(), [*host, (b"x-request-id", b"abc-123")]),
         "RequestIdMiddleware, trust_incoming=False": (build(trust_incoming=False), host),
