@@ -22,6 +22,8 @@ from typing import Any
 import fastapi
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fulmen import BackgroundTasks, Depends, FastAPI, HTTPException, Request, WebSocket
 from fulmen.engine.accesslog import JsonAccessFormatter
@@ -36,7 +38,7 @@ from fulmen.middleware.requestid import (
 from fulmen.responses import FileResponse, PlainTextResponse, StreamingResponse
 from fulmen.testclient import TestClient
 from tests.crosscheck_apps import PassThrough
-from tests.engine.conftest import EngineThread
+from tests.engine.conftest import EngineThread, RawConn
 
 Serve = Callable[..., httpx.Client]
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -595,3 +597,88 @@ def test_the_example_runs(serve: Serve) -> None:
     assert response.json() == {"item_id": 3, "request_id": "demo-1"}
     assert response.headers["x-request-id"] == "demo-1"
     assert stream.getvalue() == "INFO [demo-1] example: reading item 3\n"
+
+
+def test_body_too_large_carries_the_id(serve: Serve, stack: str) -> None:
+    app = FastAPI(max_body_size=10)
+    if stack == "asgi":
+        app.add_middleware(PassThrough)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.post("/")
+    async def root(data: dict[str, Any]) -> dict[str, Any]:
+        return data
+
+    response = serve(app).post("/", json={"a": "x" * 100}, headers={"X-Request-ID": "big-1"})
+    assert response.status_code == 413
+    assert response.headers["x-request-id"] == "big-1"
+
+
+def test_websocket_on_every_front_door(front_door: str) -> None:
+    """A WebSocket endpoint sees the ID on the engine and under uvicorn (the stack's ASGI form serves it)."""
+    from websockets.sync.client import connect
+
+    from tests.conftest import _UvicornThread
+
+    app = make_app("native")
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"{get_request_id()}|{websocket.state.request_id}")
+        await websocket.close()
+
+    if front_door == "asgi":
+        with (
+            TestClient(app) as client,
+            client.websocket_connect("/ws", headers={"X-Request-ID": "ws-2"}) as ws_,
+        ):
+            assert ws_.receive_text() == "ws-2|ws-2"
+        return
+    if front_door == "uvicorn":
+        server = _UvicornThread(app)
+        port, stop = server.port, server.stop
+    else:
+        engine = EngineThread(app)
+        port, stop = engine.port, engine.stop
+    try:
+        with connect(f"ws://127.0.0.1:{port}/ws", additional_headers={"X-Request-ID": "ws-2"}) as socket:
+            assert socket.recv(timeout=5) == "ws-2|ws-2"
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="module")
+def engine_echo() -> Iterator[int]:
+    """One engine serving the echo app for the property test (a server per example would be slow)."""
+    engine = EngineThread(echo_app("native"))
+    try:
+        yield engine.port
+    finally:
+        engine.stop()
+
+
+ALLOWED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~:+/=@")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.binary(max_size=200).filter(lambda b: b"\r" not in b and b"\n" not in b))
+def test_any_incoming_value_is_kept_only_when_safe(engine_echo: int, value: bytes) -> None:
+    """Whatever bytes a client sends as X-Request-ID (raw, on a socket): the response carries exactly that
+    value when it is 1-128 safe characters, else a fresh uuid4 hex, never anything else and never a 500."""
+    with RawConn(engine_echo) as conn:
+        conn.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Request-ID: " + value + b"\r\nConnection: close\r\n\r\n")
+        response = conn.read_response()
+    if response.status == 400:
+        # Control characters: the engine's parser rejects the request before any middleware runs.
+        assert any((c < 0x20 and c != 0x09) or c == 0x7F for c in value), value
+        return
+    assert response.status == 200
+    rid = response.header("x-request-id")
+    assert rid is not None
+    seen = value.strip(b" \t")  # optional whitespace around a field value is not part of it (RFC 9110)
+    if 0 < len(seen) <= 128 and set(seen) <= ALLOWED:
+        assert rid == seen.decode("ascii")
+    else:
+        assert HEX32.fullmatch(rid), (value, rid)
+    assert json.loads(response.body) == {"var": rid, "state": rid, "header": rid}
