@@ -682,3 +682,22 @@ def test_any_incoming_value_is_kept_only_when_safe(engine_echo: int, value: byte
     else:
         assert HEX32.fullmatch(rid), (value, rid)
     assert json.loads(response.body) == {"var": rid, "state": rid, "header": rid}
+
+
+def test_cors_exposes_the_header_as_documented(serve: Serve) -> None:
+    from fulmen.middleware.cors import CORSMiddleware
+
+    app = FastAPI()
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["https://app.example.com"], expose_headers=["X-Request-ID"]
+    )
+
+    @app.get("/")
+    async def root() -> str:
+        return "ok"
+
+    response = serve(app).get("/", headers={"Origin": "https://app.example.com", "X-Request-ID": "cors-1"})
+    assert response.headers["access-control-expose-headers"] == "X-Request-ID"
+    assert response.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert response.headers["x-request-id"] == "cors-1"
