@@ -124,9 +124,15 @@ def test_invalid_incoming_id_is_replaced(
     assert HEX32.fullmatch(rid)
     assert response.json() == {"var": rid, "state": rid, "header": rid}
     # The bad value is never echoed: not in the response, not in the log.
+    replaced = [r for r in caplog.records if r.name == "fulmen.requestid"]
     if incoming:
         assert incoming not in response.text
         assert all(incoming not in r.getMessage() for r in caplog.records)
+        assert [r.getMessage() for r in replaced] == [
+            "Replaced an invalid X-Request-ID request header with a new request ID"
+        ]
+    else:
+        assert replaced == []  # an empty header counts as none
 
 
 def test_first_of_repeated_headers_wins(serve: Serve, stack: str) -> None:

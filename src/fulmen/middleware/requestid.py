@@ -158,7 +158,8 @@ class RequestIdMiddleware:
         if raw is not None and self._reads and self._trusts(client):
             if self._valid(raw):
                 return raw.decode("ascii"), True
-            logger.info("Replaced an invalid %s request header with a new request ID", self.header_name)
+            if raw:  # an empty header is a missing one (as asgi-correlation-id has it), not worth a log line
+                logger.info("Replaced an invalid %s request header with a new request ID", self.header_name)
         value = self.generator()
         if not isinstance(value, str):
             raise TypeError(f"RequestIdMiddleware: generator returned {type(value).__name__}, not str")
