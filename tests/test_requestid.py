@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from fulmen import BackgroundTasks, Depends, FastAPI, HTTPException, Request, WebSocket
 from fulmen.engine.accesslog import JsonAccessFormatter
+from fulmen.engine.server import served_app
 from fulmen.middleware import UNBOUND_APP, is_native
 from fulmen.middleware.requestid import (
     RequestIdFilter,
@@ -210,6 +211,9 @@ def test_trust_incoming_networks(serve: Serve, stack: str, front_door: str) -> N
 def test_wrong_options_fail_at_start_up(options: dict[str, Any], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=re.escape(message)):
         RequestIdMiddleware(UNBOUND_APP, **options)
+    # fulmen's engine builds the stack when it starts serving; TestClient (as an ASGI server) on first use.
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        served_app(echo_app("native", **options))
     app = echo_app("native", **options)
     with pytest.raises((ValueError, TypeError), match=re.escape(message)), TestClient(app) as client:
         client.get("/")
