@@ -2,7 +2,8 @@
 
 The message is uvicorn's line (``127.0.0.1:5000 - "GET /x HTTP/1.1" 200``); the same facts ride on the record
 as attributes (``extra=``: ``client``, ``method``, ``path``, ``query``, ``http_version``, ``status``,
-``duration_ms``, ``bytes``, ``user_agent``, ``outcome``) so a logging config of your own can format them.
+``duration_ms``, ``bytes``, ``user_agent``, ``outcome``; ``request_id`` with ``RequestIdMiddleware``, also at
+the end of the line) so a logging config of your own can format them.
 ``JsonAccessFormatter`` writes them as one JSON object per line (``access_log_format="json"``).
 
 Nothing here runs when the access log is off: the protocol checks ``ServerState.access_log`` (decided at
@@ -93,8 +94,17 @@ def log_access(
         "outcome": outcome,
     }
     target = f"{path}?{query}" if query else path
+    # The request ID (RequestIdMiddleware puts it in request.state): one attribute test when nothing did.
+    state = request._state
+    rid = None if state is None else (state if isinstance(state, dict) else state._state).get("request_id")
     if outcome is None:
         method, version = request.method, request.http_version
+        if type(rid) is str:
+            fields["request_id"] = rid
+            access_logger.info(
+                '%s - "%s %s HTTP/%s" %d %s', where, method, target, version, status, rid, extra=fields
+            )
+            return
         access_logger.info('%s - "%s %s HTTP/%s" %d', where, method, target, version, status, extra=fields)
     else:
         shown = "[accepted]" if outcome == "accepted" else str(status)
@@ -113,6 +123,9 @@ class JsonAccessFormatter(logging.Formatter):
                 value = getattr(record, name, None)
                 if value is not None or name != "outcome":
                     entry[name] = value
+            rid = getattr(record, "request_id", None)
+            if rid is not None:  # RequestIdMiddleware's, or RequestIdFilter's
+                entry["request_id"] = rid
         else:
             entry["level"] = record.levelname
             entry["message"] = record.getMessage()

@@ -83,6 +83,9 @@ async def server_error_response(app: Fulmen, request: Request, exc: Exception) -
     if telemetry is not None:  # the request's span and log record name the exception, not just the 500
         telemetry.exception_raised(exc)
     response = await _answer_500(app, request, exc)
+    requestid = sys.modules.get("fulmen.middleware.requestid")
+    if requestid is not None:  # the 500 carries the request ID too: the one answer a client must report
+        requestid.stamp_error(response)
     if scope is not None:
         if reraise:
             scope[ANSWER_KEY] = response
