@@ -175,6 +175,11 @@ def test_noscript_fallback(redis_url: str, server: RedisServer) -> None:
             server.command("SCRIPT", "FLUSH")  # as after a Redis restart
             assert (await backend.check(["n"], [Limit(5, 60)])).remaining == [3]
             assert (await backend.client.script_exists(GCRA_SHA)) == [True]
+            # Concurrent checks leave as one pipeline: its calls that missed the script are run again.
+            server.command("SCRIPT", "FLUSH")
+            decisions = await asyncio.gather(*(backend.check(["n"], [Limit(5, 60)]) for _ in range(4)))
+            assert sorted(d.remaining[0] for d in decisions) == [0, 0, 1, 2]
+            assert [d.allowed for d in decisions].count(False) == 1
 
     asyncio.run(scenario())
 

@@ -118,6 +118,9 @@ class RedisBackend:
         self._client = client
         self._owns_client = client is None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Checks waiting for the end of this loop turn, to be sent together (see ``_run``).
+        self._queue: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._down = False
 
     @property
@@ -128,6 +131,7 @@ class RedisBackend:
             # A pool belongs to one event loop: a new loop (another worker, a test's server thread) gets one.
             self._client = _import_redis().Redis.from_url(self.url, **self._options)
             self._loop = loop
+            self._queue = []
         return self._client
 
     async def check(self, keys: Sequence[str], limits: Sequence[Limit]) -> Decision:
@@ -152,8 +156,50 @@ class RedisBackend:
         values = [int(v) for v in reply]
         return Decision(values[0] == 1, values[2 : 2 + n], values[2 + n : 2 + 2 * n], values[1])
 
-    async def _run(self, keys: list[str], args: list[Any]) -> Any:
+    def _run(self, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        """Queue one script call; calls queued in the same event-loop turn leave together as one pipeline.
+
+        PERF: redis-py spends far more per command than Redis does (~150 us against ~10 us here), so under
+        load the checks of concurrent requests are sent as one non-transactional pipeline: one round trip and
+        one pool checkout for the batch. Each EVALSHA stays atomic on its own, which is all a check needs.
+        A lone request (no concurrency) is sent as soon as the loop turn ends, as a plain EVALSHA.
+        """
         client = self.client
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((keys, args, future))
+        if len(self._queue) == 1:
+            asyncio.get_running_loop().call_soon(self._flush, client)
+        return future
+
+    def _flush(self, client: Any) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.get_running_loop().create_task(self._send(client, batch))
+        self._tasks.add(task)  # a strong reference until it is done (the loop keeps only weak ones)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, client: Any, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                keys, args, future = batch[0]
+                results: list[Any] = [await self._evalsha(client, keys, args)]
+            else:
+                results = await self._pipeline(client, batch)
+        except BaseException as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue  # its request went away (cancelled) while Redis answered
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _evalsha(self, client: Any, keys: list[str], args: list[Any]) -> Any:
         try:
             return await client.evalsha(GCRA_SHA, len(keys), *keys, *args)
         except Exception as exc:
@@ -161,6 +207,25 @@ class RedisBackend:
                 raise
         # NOSCRIPT: Redis restarted or its script cache was flushed; EVAL runs the script and caches it.
         return await client.eval(GCRA_SCRIPT, len(keys), *keys, *args)
+
+    async def _pipeline(
+        self, client: Any, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]
+    ) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for keys, args, _ in batch:
+            pipe.evalsha(GCRA_SHA, len(keys), *keys, *args)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        missing = [i for i, r in enumerate(results) if type(r).__name__ == "NoScriptError"]
+        if missing:
+            # NOSCRIPT (see _evalsha): load the script once, then run the calls that missed it again.
+            await client.script_load(GCRA_SCRIPT)
+            retry = client.pipeline(transaction=False)
+            for i in missing:
+                keys, args, _ = batch[i]
+                retry.evalsha(GCRA_SHA, len(keys), *keys, *args)
+            for i, result in zip(missing, await retry.execute(raise_on_error=False), strict=True):
+                results[i] = result
+        return results
 
     def _unavailable(self, exc: BaseException, limits: Sequence[Limit]) -> Decision:
         if not self._down:
