@@ -315,6 +315,20 @@ def test_header_key_and_custom_key_function(serve: Serve) -> None:
     assert [client.get("/t").status_code for _ in range(3)] == [200, 200, 200]
 
 
+def test_long_keys_are_stored_as_digests() -> None:
+    import asyncio
+
+    backend = MemoryBackend(clock=Clock())
+    limiter = RateLimit("1/minute", key=header_key("X-API-Key"), backend=backend, name="n")
+    request = Request("GET", b"/", b"", [(b"x-api-key", b"k" * 5000)])
+    response = Response()
+    asyncio.run(limiter(request, response))
+    (stored,) = backend._tats
+    assert stored.startswith("n:1/minute:sha256:") and len(stored) < 100
+    with pytest.raises(RateLimitExceeded):
+        asyncio.run(limiter(request, Response()))
+
+
 def test_custom_exception_handler(serve: Serve) -> None:
     app = _limited_app(Clock())
 

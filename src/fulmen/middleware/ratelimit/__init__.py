@@ -10,6 +10,7 @@ See docs/ratelimit.md.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -154,6 +155,17 @@ def _seconds(us: int) -> int:
     return -(-us // 1_000_000)
 
 
+#: Keys longer than this (a client can send any header value) are stored as their SHA-256.
+MAX_KEY_LENGTH = 128
+
+
+def _bounded(key: str) -> str:
+    """``key`` itself, or its digest when a client made it long: storage keys stay small."""
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def _backend_unavailable() -> HTTPException:
     return HTTPException(503, "Service Unavailable")
 
@@ -226,6 +238,7 @@ class RateLimit:
         """Count one request under ``key`` (None: not counted); the decision, or the 429/503 raised."""
         if key is None:
             return None
+        key = _bounded(key)
         prefix = f"{self.name}:"
         keys = [f"{prefix}{limit.name}:{key}" for limit in self.limits]
         try:
@@ -319,6 +332,8 @@ class RateLimitMiddleware:
             key = await key
         if key is None:
             return None
+        if len(key) > MAX_KEY_LENGTH:
+            key = _bounded(key)
         keys = [prefix + key for prefix in self._prefixes]
         backend = self.backend
         try:
