@@ -579,3 +579,22 @@ def test_missing_redis_names_the_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == 'RedisBackend needs redis-py: pip install "fulmen[redis]"'
+
+
+def test_example_app() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "ratelimit.py"
+    spec = importlib.util.spec_from_file_location("ratelimit_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with TestClient(module.app) as client:
+        assert [client.post("/login").status_code for _ in range(4)] == [200, 200, 200, 429]
+        assert client.get("/health").headers.get("ratelimit") is None
+        searched = client.get("/search", headers={"x-api-key": "k"})
+        # The route's limit and the app-wide one each report themselves (one field line each).
+        # (The app-wide count refills by one every 100 ms of real time: only its name is checked.)
+        route_item, app_item = searched.headers.get_list("ratelimit")
+        assert route_item == '"30/minute";r=29;t=2' and app_item.startswith('"600/minute";r=')

@@ -72,13 +72,15 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    """Start a ``redis-server`` for the ``with`` block; raises ``RedisUnavailable`` when it can't."""
+def redis_server(port: int | None = None) -> Iterator[RedisServer]:
+    """Start a ``redis-server`` for the ``with`` block (on ``port``, or a free one); raises
+    ``RedisUnavailable`` when it can't."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisUnavailable("redis-server not found: apt-get install redis-server")
     with tempfile.TemporaryDirectory(prefix="fulmen-redis-") as tmp:
-        port = _free_port()
+        if port is None:
+            port = _free_port()
         args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         args += ["--dir", tmp, "--daemonize", "no", "--loglevel", "warning"]
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -105,10 +107,10 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @contextlib.contextmanager
-def start_or_skip() -> Iterator[RedisServer]:
+def start_or_skip(port: int | None = None) -> Iterator[RedisServer]:
     """``redis_server()``, but a missing server skips the test on a laptop and fails it under CI=true."""
     try:
-        cm = redis_server()
+        cm = redis_server(port)
         server = cm.__enter__()
     except RedisUnavailable as exc:
         if ci():

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis.asyncio
 
-from fulmen import Depends, FastAPI
+from fulmen import Depends, FastAPI, WebSocket, WebSocketDisconnect
 from fulmen.middleware.ratelimit import (
     Limit,
     MemoryBackend,
@@ -27,6 +27,7 @@ from fulmen.middleware.ratelimit import (
     RedisBackend,
 )
 from fulmen.middleware.ratelimit.redis_backend import GCRA_SHA
+from fulmen.testclient import TestClient
 from tests.engine.conftest import start_engine_in_thread
 from tests.integration.redis_server import RedisServer, start_or_skip
 
@@ -271,6 +272,22 @@ def test_fail_open_allows_and_logs_once(serve: Serve, caplog: pytest.LogCaptureF
     assert "127.0.0.1" in errors[0].getMessage()
 
 
+def test_outage_end_is_logged_once(serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
+    with start_or_skip() as own:
+        port = own.port
+        client = serve(_app(RedisBackend(own.url, timeout=0.5), limits="2/minute"))
+        assert client.get("/limited").status_code == 200
+    with caplog.at_level(logging.WARNING, logger="fulmen.ratelimit"):
+        assert client.get("/limited").status_code == 200  # down: allowed, logged
+        with start_or_skip(port):  # a new, empty Redis on the same address
+            answers = [client.get("/limited") for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert answers[0].headers["ratelimit"] == '"2/minute";r=1;t=30'
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "fulmen.ratelimit"]
+    assert [level for level, _ in messages] == ["ERROR", "WARNING"]
+    assert "reachable again" in messages[1][1]
+
+
 def test_fail_closed_answers_503(serve: Serve) -> None:
     with start_or_skip() as own:
         backend = RedisBackend(own.url, fail_open=False, timeout=0.5)
@@ -316,3 +333,23 @@ def test_backend_arguments() -> None:
         RedisBackend("redis://x", client=object())
     with pytest.raises(TypeError, match="apply to a URL"):
         RedisBackend(client=object(), max_connections=3)
+
+
+def test_fail_closed_websocket_closes_1011() -> None:
+    with start_or_skip() as own:
+        backend = RedisBackend(own.url, fail_open=False, timeout=0.5)
+        app = FastAPI()
+
+        @app.websocket("/ws", dependencies=[Depends(RateLimit("5/minute", backend=backend))])
+        async def ws(websocket: WebSocket) -> None:
+            await websocket.accept()
+            await websocket.send_text("hi")
+            await websocket.close()
+
+        with TestClient(_with_backend(app, backend)) as client:
+            with client.websocket_connect("/ws") as conn:
+                assert conn.receive_text() == "hi"
+            own.stop()
+            with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/ws"):
+                pass
+    assert (info.value.code, info.value.reason) == (1011, "Service Unavailable")

@@ -96,7 +96,7 @@ def header_key(name: str, *, fallback: KeyFunc | None = client_ip) -> KeyFunc:
 class _Reporter:
     """Builds the limit headers of one limiter's responses; the constant parts are encoded once."""
 
-    __slots__ = ("_policy", "limits", "style")
+    __slots__ = ("_item", "_policy", "limits", "style")
 
     def __init__(self, limits: Sequence[Limit], style: str) -> None:
         if style not in HEADER_STYLES:
@@ -105,6 +105,7 @@ class _Reporter:
         self.style = style
         policy = ", ".join(f'"{lim.name}";q={lim.times};w={_seconds(lim.window_us)}' for lim in limits)
         self._policy = (b"ratelimit-policy", policy.encode("latin-1"))
+        self._item = '"' + limits[0].name.replace("%", "%%") + '";r=%d;t=%d'
 
     def raw(self, decision: Decision) -> list[tuple[bytes, bytes]]:
         """The header pairs for ``decision`` (lower-case names, as raw headers are), Retry-After included."""
@@ -118,10 +119,13 @@ class _Reporter:
         resets = decision.reset_us
         if style != "x-ratelimit":
             out.append(self._policy)
-            value = ", ".join(
-                f'"{lim.name}";r={left};t={_seconds(reset)}'
-                for lim, left, reset in zip(self.limits, remaining, resets, strict=True)
-            )
+            if len(remaining) == 1:  # PERF: one limit, one format
+                value = self._item % (remaining[0], -(-resets[0] // 1_000_000))
+            else:
+                value = ", ".join(
+                    f'"{lim.name}";r={left};t={_seconds(reset)}'
+                    for lim, left, reset in zip(self.limits, remaining, resets, strict=True)
+                )
             out.append((b"ratelimit", value.encode("latin-1")))
         if style != "ietf":
             # The tightest limit: the one with the fewest requests left (the first of equals).
@@ -214,6 +218,7 @@ class RateLimit:
         self.name = name if name is not None else _creation_site(2)
         self.backend: RateLimitBackend = backend if backend is not None else MemoryBackend()
         self._reporter = _Reporter(self.limits, headers)
+        self._prefixes = [f"{self.name}:{limit.name}:" for limit in self.limits]
         self._key_func: KeyFunc | None = None
         if isinstance(key, Depends):
             # The key is a dependency's value: this instance gets a class whose __call__ declares it, so
@@ -227,8 +232,8 @@ class RateLimit:
     async def __call__(self, request: HTTPConnection, response: Response) -> None:
         """Count this request; raise ``RateLimitExceeded`` (429) when a limit is spent."""
         assert self._key_func is not None
-        key = self._key_func(request)  # type: ignore[arg-type]
-        if inspect.isawaitable(key):
+        key: Any = self._key_func(request)  # type: ignore[arg-type]
+        if key is not None and type(key) is not str:  # PERF: no awaitable check for a sync key function
             key = await key
         await self.hit(request, response, key)
 
@@ -238,11 +243,15 @@ class RateLimit:
         """Count one request under ``key`` (None: not counted); the decision, or the 429/503 raised."""
         if key is None:
             return None
-        key = _bounded(key)
-        prefix = f"{self.name}:"
-        keys = [f"{prefix}{limit.name}:{key}" for limit in self.limits]
+        if len(key) > MAX_KEY_LENGTH:
+            key = _bounded(key)
+        keys = [prefix + key for prefix in self._prefixes]
+        backend = self.backend
         try:
-            decision = await self.backend.check(keys, self.limits)
+            if type(backend) is MemoryBackend:
+                decision = backend.check_now(keys, self.limits)  # PERF: no coroutine, it never waits
+            else:
+                decision = await backend.check(keys, self.limits)
         except RateLimitBackendError:
             if request.scope["type"] == "websocket":
                 raise WebSocketException(1011, "Service Unavailable") from None
@@ -317,34 +326,33 @@ class RateLimitMiddleware:
         self._exempt_prefixes = tuple(p[:-1] for p in exempt if p.endswith("*"))
         self._prefixes = [f"{name}:{limit.name}:" for limit in self.limits]
 
-    def exempts(self, path: str) -> bool:
-        """True when requests for ``path`` are not counted."""
-        return path in self._exempt or (
-            bool(self._exempt_prefixes) and path.startswith(self._exempt_prefixes)
-        )
+    async def _key(self, request: Request) -> str | None:
+        """The request's storage key, or None when it is not counted (exempt path, key function's None)."""
+        path = request.path
+        if path in self._exempt or (self._exempt_prefixes and path.startswith(self._exempt_prefixes)):
+            return None
+        found: Any = self.key(request)
+        key: str | None = found if found is None or type(found) is str else await found
+        if key is not None and len(key) > MAX_KEY_LENGTH:
+            key = _bounded(key)
+        return key
 
     async def _decide(self, request: Request) -> Decision | Response | None:
         """None to pass uncounted, a Decision to pass with headers, a Response (429/503) to answer."""
-        if self.exempts(request.path):
-            return None
-        key = self.key(request)
-        if inspect.isawaitable(key):
-            key = await key
+        key = await self._key(request)
         if key is None:
             return None
-        if len(key) > MAX_KEY_LENGTH:
-            key = _bounded(key)
         keys = [prefix + key for prefix in self._prefixes]
-        backend = self.backend
         try:
-            if type(backend) is MemoryBackend:
-                decision = backend.check_now(keys, self.limits)  # PERF: no coroutine for the memory backend
-            else:
-                decision = await backend.check(keys, self.limits)
+            decision = await self.backend.check(keys, self.limits)
         except RateLimitBackendError:
             return JSONResponse({"detail": "Service Unavailable"}, status_code=503)
         if decision.allowed:
             return decision
+        return await self._refuse(request, decision)
+
+    async def _refuse(self, request: Request, decision: Decision) -> Response:
+        """The 429: ``exceeded_handler``'s answer, or ``{"detail": "Too Many Requests"}``."""
         exc = self._reporter.exceeded(decision)
         handler = self.exceeded_handler
         if handler is None:
@@ -357,17 +365,41 @@ class RateLimitMiddleware:
     # -- native path ---------------------------------------------------------------------------------------
     def wrap_handle(self, handle: Handle) -> Handle:
         """Natively: decide, then call ``handle`` and add the limit headers to its response."""
-        decide = self._decide
         report = self._reporter.raw
+        refuse = self._refuse
+        key_func = self.key
+        exempt = self._exempt
+        exempt_prefixes = self._exempt_prefixes
+        prefixes = self._prefixes
+        limits = self.limits
+        backend = self.backend
+        # PERF: the memory backend is asked without a coroutine (its check never waits).
+        memory = backend.check_now if type(backend) is MemoryBackend else None
 
         async def ratelimit(request: Request) -> Response:
-            outcome = await decide(request)
-            if outcome is None:
+            path = request.path
+            if path in exempt or (exempt_prefixes and path.startswith(exempt_prefixes)):
                 return await handle(request)
-            if type(outcome) is not Decision:
-                return outcome  # type: ignore[return-value]
+            key: Any = key_func(request)
+            if type(key) is not str:  # PERF: one type check for the usual sync key function
+                if key is not None:
+                    key = await key
+                if key is None:
+                    return await handle(request)
+            if len(key) > MAX_KEY_LENGTH:
+                key = _bounded(key)
+            keys = [prefix + key for prefix in prefixes]
+            if memory is not None:
+                decision = memory(keys, limits)
+            else:
+                try:
+                    decision = await backend.check(keys, limits)
+                except RateLimitBackendError:
+                    return JSONResponse({"detail": "Service Unavailable"}, status_code=503)
+            if not decision.allowed:
+                return await refuse(request, decision)
             response = await handle(request)
-            response.raw_headers += report(outcome)
+            response.raw_headers += report(decision)
             return response
 
         return ratelimit
