@@ -285,6 +285,28 @@ def test_key_from_a_dependency(serve: Serve) -> None:
     assert missing.json()["detail"][0]["loc"] == ["header", "x-user"]
 
 
+def test_non_string_keys_count_under_their_str(serve: Serve) -> None:
+    class User:
+        def __init__(self, id: int) -> None:
+            self.id = id
+
+    async def user_id(x_user: int = Header()) -> int:
+        return User(x_user).id
+
+    backend = MemoryBackend(clock=Clock())
+    app = FastAPI()
+
+    @app.get("/", dependencies=[Depends(RateLimit("1/minute", key=Depends(user_id), backend=backend))])
+    async def root() -> str:
+        return "ok"
+
+    client = serve(app)
+    assert client.get("/", headers={"x-user": "7"}).status_code == 200
+    assert client.get("/", headers={"x-user": "7"}).status_code == 429
+    assert client.get("/", headers={"x-user": "8"}).status_code == 200
+    assert any(key.endswith(":1/minute:7") for key in backend._tats)
+
+
 def test_header_key_and_custom_key_function(serve: Serve) -> None:
     clock = Clock()
     app = FastAPI()

@@ -33,7 +33,8 @@ from fulmen.params import Depends
 from fulmen.requests import HTTPConnection, Request
 from fulmen.responses import JSONResponse, Response
 
-#: A key function: the client a request counts for; None lets the request through uncounted.
+#: A key function: the client a request counts for (a str; other values are made one with ``str()``);
+#: None lets the request through uncounted.
 KeyFunc = Callable[[Request], Union[str, Awaitable[Union[str, None]], None]]
 
 __all__ = [
@@ -233,8 +234,8 @@ class RateLimit:
         """Count this request; raise ``RateLimitExceeded`` (429) when a limit is spent."""
         assert self._key_func is not None
         key: Any = self._key_func(request)  # type: ignore[arg-type]
-        if key is not None and type(key) is not str:  # PERF: no awaitable check for a sync key function
-            key = await key
+        if key is not None and type(key) is not str and inspect.isawaitable(key):
+            key = await key  # PERF: a sync key function's str skips the awaitable check
         await self.hit(request, response, key)
 
     async def hit(
@@ -243,6 +244,8 @@ class RateLimit:
         """Count one request under ``key`` (None: not counted); the decision, or the 429/503 raised."""
         if key is None:
             return None
+        if type(key) is not str:
+            key = str(key)  # a user id from a dependency may be an int or a UUID
         if len(key) > MAX_KEY_LENGTH:
             key = _bounded(key)
         keys = [prefix + key for prefix in self._prefixes]
@@ -332,7 +335,9 @@ class RateLimitMiddleware:
         if path in self._exempt or (self._exempt_prefixes and path.startswith(self._exempt_prefixes)):
             return None
         found: Any = self.key(request)
-        key: str | None = found if found is None or type(found) is str else await found
+        if found is not None and type(found) is not str and inspect.isawaitable(found):
+            found = await found
+        key: str | None = None if found is None else str(found)
         if key is not None and len(key) > MAX_KEY_LENGTH:
             key = _bounded(key)
         return key
@@ -382,10 +387,11 @@ class RateLimitMiddleware:
                 return await handle(request)
             key: Any = key_func(request)
             if type(key) is not str:  # PERF: one type check for the usual sync key function
-                if key is not None:
+                if key is not None and inspect.isawaitable(key):
                     key = await key
                 if key is None:
                     return await handle(request)
+                key = str(key)
             if len(key) > MAX_KEY_LENGTH:
                 key = _bounded(key)
             keys = [prefix + key for prefix in prefixes]
