@@ -2,10 +2,12 @@
 
     python benchmarks/ratelimit.py                      # 2 interleaved rounds x 5 s per variant
     python benchmarks/ratelimit.py --duration 3 --rounds 1 --only fulmen
+    python benchmarks/ratelimit.py --in-process           # fulmen's app.handle timed in-process
 
 Each server runs alone on CPU 0 (``taskset -c 0``), ``wrk -t1 -c64`` on CPU 1; a throwaway ``redis-server``
 (no persistence) shares CPU 1 with wrk. The limit is so high that nothing is refused: what is measured is
-the cost of checking. Ratios are against the same framework without a limiter, measured in the same run.
+the cost of checking. Each variant is measured right after the same framework without a limiter, and the
+ratio of each pair is reported (median over the rounds): on a shared machine, load drifts between rounds.
 The FastAPI peers need slowapi and fastapi-limiter 0.1.x, which fulmen doesn't depend on:
 ``pip install --target /tmp/rl-peers --no-deps slowapi limits deprecated wrapt "fastapi-limiter==0.1.6"``
 and ``--peers-path /tmp/rl-peers``. Linux only (taskset).
@@ -111,6 +113,45 @@ def wrk(port: int, seconds: int, args: argparse.Namespace) -> tuple[float, int]:
     return float(rps.group(1)), int(bad.group(1)) if bad else 0
 
 
+def in_process(redis_url: str, rounds: int) -> None:
+    """Time ``app.handle`` itself (no sockets, no HTTP parsing), 64 requests in flight, best of ``rounds``:
+    the limiter's own cost per request, steadier than wrk's numbers on a shared machine."""
+    import asyncio
+
+    sys.path[:0] = [str(SRC), str(APPS)]
+    import uvloop
+    from ratelimit_fulmen import build
+
+    from fulmen.requests import Request
+
+    async def run(variant: str) -> float:
+        app = build(variant, redis_url)
+        async with app.router.lifespan_context(app):
+
+            async def one() -> None:
+                request = Request("GET", b"/", b"", [(b"host", b"x")], client=("10.0.0.1", 5000))
+                response = await app.handle(request)
+                assert response.status_code == 200, response.body
+
+            for _ in range(20):
+                await asyncio.gather(*(one() for _ in range(64)))
+            best = float("inf")
+            for _ in range(rounds):
+                start = time.perf_counter()
+                for _ in range(40):
+                    await asyncio.gather(*(one() for _ in range(64)))
+                best = min(best, (time.perf_counter() - start) / (40 * 64))
+            return best * 1e6
+
+    print("| limiter | µs per request (best of rounds) | added by the limiter |")
+    print("|---|---:|---:|")
+    base = None
+    for variant in FULMEN:
+        us = uvloop.run(run(variant))
+        base = us if base is None else base
+        print(f"| {variant} | {us:.1f} | {us - base:+.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,35 +163,49 @@ def main() -> None:
     parser.add_argument("--wrk-cpu", default="1")
     parser.add_argument("--peers-path", default=None, help="where slowapi and fastapi-limiter are installed")
     parser.add_argument("--only", choices=["fulmen", "fastapi"], default=None)
+    parser.add_argument("--in-process", action="store_true", help="time fulmen's app.handle, no wrk")
     args = parser.parse_args()
-    plan = [("fulmen", v) for v in FULMEN] + [("fastapi", v) for v in FASTAPI]
+    if args.in_process:
+        with redis_server(args.wrk_cpu) as redis_url:
+            in_process(redis_url, max(args.rounds, 5))
+        return
+    plan = [("fulmen", v) for v in FULMEN if v != "none"] + [("fastapi", v) for v in FASTAPI if v != "none"]
     if args.only:
         plan = [p for p in plan if p[0] == args.only]
-    results: dict[tuple[str, str], list[float]] = {p: [] for p in plan}
+    # Paired runs: each variant right after its framework without a limiter, so the ratio compares two
+    # measurements a few seconds apart (a shared machine's load drifts more than that over a whole round).
+    rps: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[tuple[str, str], list[float]] = {}
+
+    def measure(framework: str, variant: str, redis_url: str) -> float | None:
+        try:
+            with server(framework, variant, redis_url, args) as port:
+                wrk(port, 1, args)  # warm-up
+                value, bad = wrk(port, args.duration, args)
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            print(f"{framework}/{variant}: skipped ({exc})", file=sys.stderr)
+            return None
+        if bad:
+            print(f"{framework}/{variant}: {bad} non-2xx responses", file=sys.stderr)
+        rps.setdefault((framework, variant), []).append(value)
+        return value
+
     with redis_server(args.wrk_cpu) as redis_url:
         for _ in range(args.rounds):
             for framework, variant in plan:
-                try:
-                    with server(framework, variant, redis_url, args) as port:
-                        wrk(port, 1, args)  # warm-up
-                        rps, bad = wrk(port, args.duration, args)
-                except (RuntimeError, subprocess.CalledProcessError) as exc:
-                    print(f"{framework}/{variant}: skipped ({exc})", file=sys.stderr)
-                    continue
-                if bad:
-                    print(f"{framework}/{variant}: {bad} non-2xx responses", file=sys.stderr)
-                results[(framework, variant)].append(rps)
-    print(
-        f"| server | limiter | req/s (median of {args.rounds}) | vs same server without | vs fulmen without |"
-    )
-    print("|---|---|---:|---:|---:|")
-    base_fulmen = statistics.median(results.get(("fulmen", "none")) or [float("nan")])
-    for (framework, variant), values in results.items():
-        if not values:
-            continue
-        rps = statistics.median(values)
-        own = statistics.median(results.get((framework, "none")) or [float("nan")])
-        print(f"| {framework} | {variant} | {rps:,.0f} | {rps / own:.2f} | {rps / base_fulmen:.2f} |")
+                base = measure(framework, "none", redis_url)
+                value = measure(framework, variant, redis_url)
+                if base and value:
+                    ratios.setdefault((framework, variant), []).append(value / base)
+    print(f"| server | limiter | req/s (median) | vs same server without (median of {args.rounds} pairs) |")
+    print("|---|---|---:|---:|")
+    for framework in ("fulmen", "fastapi"):
+        if (framework, "none") in rps:
+            print(f"| {framework} | none | {statistics.median(rps[(framework, 'none')]):,.0f} | 1.00 |")
+        for (fw, variant), values in ratios.items():
+            if fw == framework:
+                median_rps = statistics.median(rps[(fw, variant)])
+                print(f"| {fw} | {variant} | {median_rps:,.0f} | {statistics.median(values):.2f} |")
 
 
 if __name__ == "__main__":

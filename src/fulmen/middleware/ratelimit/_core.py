@@ -1,10 +1,11 @@
 """Limits, the GCRA decision they share, the response headers that report it, and the memory backend.
 
-Why GCRA (the Generic Cell Rate Algorithm, a token bucket kept as one timestamp): it is exact (no burst of
-2N at a fixed window's edge, as fixed windows allow; no estimate, as the sliding window counter makes), it
-stores one integer per client and limit (the "theoretical arrival time", TAT), and its check is a handful of
-integer operations, which keeps the Redis script to one GET and one SET per limit. A limit of N per period P
-lets N requests through at once and then one every P/N: the bucket refills steadily instead of all at once.
+Why GCRA (the Generic Cell Rate Algorithm, a token bucket kept as one timestamp): it is smooth and exact (no
+2N requests within moments at a fixed window's edge, as fixed windows allow; no estimate, as the sliding
+window counter makes), it stores one integer per client and limit (the "theoretical arrival time", TAT), and
+its check is a handful of integer operations, which keeps the Redis script to one GET and one SET per limit.
+A limit of N per period P lets N requests through at once and then one every P/N: the bucket refills
+steadily instead of all at once.
 
 Time is counted in integer microseconds so that the memory backend and the Redis script (Lua doubles hold
 integers exactly up to 2**53) compute the very same answers.
