@@ -381,6 +381,13 @@ def test_default_name_is_the_declaration_site() -> None:
     assert limiter.name.startswith(__name__ + ":")
     assert RateLimit("1/second").name != limiter.name
 
+    def per_route() -> RateLimit:
+        return RateLimit("1/second")  # one line, several limiters: numbered, never shared by accident
+
+    first, second = per_route(), per_route()
+    site = first.name.split("#")[0]
+    assert second.name.startswith(site + "#") and second.name != first.name
+
 
 # -- the client's address behind a proxy ---------------------------------------------------------------------
 def test_client_ip_follows_trusted_proxy_headers() -> None:

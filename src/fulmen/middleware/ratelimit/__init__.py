@@ -175,11 +175,17 @@ def _backend_unavailable() -> HTTPException:
     return HTTPException(503, "Service Unavailable")
 
 
+_sites: dict[str, int] = {}
+
+
 def _creation_site(depth: int) -> str:
     """``module:line`` of the code that made a limiter: a default name stable across processes and restarts
-    (Redis counters of the same declaration are shared by every worker)."""
+    (Redis counters of the same declaration are shared by every worker). Limiters made by one line (a
+    helper function called for several routes) are numbered in creation order: ``module:line#2``."""
     frame = sys._getframe(depth)
-    return f"{frame.f_globals.get('__name__', '?')}:{frame.f_lineno}"
+    site = f"{frame.f_globals.get('__name__', '?')}:{frame.f_lineno}"
+    seen = _sites[site] = _sites.get(site, 0) + 1
+    return site if seen == 1 else f"{site}#{seen}"
 
 
 def _limits_from(
