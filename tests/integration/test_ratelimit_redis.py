@@ -7,8 +7,11 @@ app instead of Redis TIME); one test runs on the server's TIME and waits out the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,7 +31,7 @@ from fulmen.middleware.ratelimit import (
 )
 from fulmen.middleware.ratelimit.redis_backend import GCRA_SHA
 from fulmen.testclient import TestClient
-from tests.engine.conftest import start_engine_in_thread
+from tests.engine.conftest import ServerProcess, exchange, start_engine_in_thread
 from tests.integration.redis_server import RedisServer, start_or_skip
 
 Serve = Callable[..., httpx.Client]
@@ -353,3 +356,48 @@ def test_fail_closed_websocket_closes_1011() -> None:
             with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/ws"):
                 pass
     assert (info.value.code, info.value.reason) == (1011, "Service Unavailable")
+
+
+# -- several worker processes --------------------------------------------------------------------------------
+def _through_two_workers(backend: str, redis_url: str = "") -> tuple[int, set[int]]:
+    """30 requests, each on a new connection, to ``fulmen run --workers 2``: (allowed, pids that answered)."""
+    env = {"RATELIMIT_BACKEND": backend, "REDIS_URL": redis_url}
+    server = ServerProcess(
+        "tests.integration.ratelimit_app:app",
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        env=env,
+        ready=r"starting 2 workers on http://[^:]+:(\d+)",
+    )
+    try:
+        port = server.wait_ready()
+        deadline = time.monotonic() + 15
+        while sum("Fulmen running" in line for line in server.lines) < 2:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.02)
+        answers = [exchange(port, b"GET /pid HTTP/1.1\r\nHost: a\r\n\r\n") for _ in range(30)]
+    finally:
+        server.proc.terminate()
+        try:
+            server.proc.wait(15)
+        finally:
+            server.kill()
+    assert {a.status for a in answers} <= {200, 429}
+    return sum(a.status == 200 for a in answers), {json.loads(a.body)["pid"] for a in answers}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="workers need fork()")
+def test_redis_limit_holds_across_worker_processes(redis_url: str) -> None:
+    allowed, pids = _through_two_workers("redis", redis_url)
+    assert len(pids) == 2, "SO_REUSEPORT should spread new connections over both workers"
+    assert allowed == 10
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="workers need fork()")
+def test_memory_limit_is_per_worker_process() -> None:
+    # The documented contrast: each worker counts apart, so together they let more than the limit through.
+    allowed, pids = _through_two_workers("memory")
+    assert len(pids) == 2
+    assert 10 < allowed <= 20
