@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -104,6 +106,36 @@ def test_gcra_exact_burst_and_refill() -> None:
     assert decision.allowed and decision.remaining == [0]
     decision, _ = gcra([tat], now + 3_000_000, limits)
     assert decision.allowed and decision.remaining == [2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(st.integers(0, 2_000_000), max_size=80),
+    times=st.integers(1, 6),
+    seconds=st.integers(1, 4),
+)
+def test_gcra_never_exceeds_burst_plus_rate(gaps: list[int], times: int, seconds: int) -> None:
+    # Over any span L starting at an allowed request, at most N + L / interval requests pass; a refused
+    # request is allowed once it has waited its retry time, and not a microsecond earlier.
+    limits = [Limit(times, seconds)]
+    interval = limits[0].interval_us
+    tat: int | None = None
+    now = 0
+    allowed: list[int] = []
+    for gap in gaps:
+        now += gap
+        decision, tats = gcra([tat], now, limits)
+        if tats is not None:
+            tat = tats[0]
+            allowed.append(now)
+            assert decision.remaining[0] <= times - 1
+        else:
+            assert decision.retry_us > 0
+            assert gcra([tat], now + decision.retry_us, limits)[0].allowed
+            assert not gcra([tat], now + decision.retry_us - 1, limits)[0].allowed
+    for i, start in enumerate(allowed):
+        for j in range(i, len(allowed)):
+            assert j - i + 1 <= times + (allowed[j] - start) // interval
 
 
 def test_memory_backend_drops_expired_entries() -> None:
