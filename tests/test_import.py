@@ -22,6 +22,20 @@ def test_import_does_not_pull_optional_modules() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_batteries_import_their_libraries_only_when_used() -> None:
+    # The batteries' packages and modules import fine without touching their optional libraries.
+    code = (
+        "import sys, fulmen, fulmen.middleware, fulmen.integrations\n"
+        "import fulmen.integrations.postgres, fulmen.integrations.mcp, fulmen.integrations.offload\n"
+        "import fulmen.middleware.ratelimit, fulmen.middleware.compression, fulmen.middleware.requestid\n"
+        "heavy = ('asyncpg', 'redis', 'brotli', 'zstandard', 'compression.zstd', 'backports.zstd', 'mcp',"
+        " 'pydantic', 'starlette', 'httpx')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_public_names() -> None:
     import fulmen
     from fulmen import exceptions, params, responses, routing, status, testclient
