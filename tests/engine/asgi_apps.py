@@ -217,6 +217,15 @@ async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         seen, gone = await _read_all(receive, path)
         if not gone:
             await _send_text(send, f"{sum(n for n, _ in seen)} bytes")
+    elif path in ("/unsized", "/unsized-stream"):
+        # No content-length: the server frames the body (content-length or chunked); HEAD sends none.
+        start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        await send(start)
+        body = b"" if scope["method"] == "HEAD" else b"hello"
+        if path == "/unsized-stream" and body:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            body = b""
+        await send({"type": "http.response.body", "body": body})
     elif path == "/no-read":
         await _send_text(send, "answered without reading the body")
     elif path == "/slow":

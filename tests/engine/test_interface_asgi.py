@@ -270,6 +270,24 @@ def test_unread_body_is_discarded_and_keep_alive_goes_on(raw_engine: EngineThrea
         assert conn.request("GET", "/next").body == b"GET /next"
 
 
+@pytest.mark.parametrize("path", ["/unsized", "/unsized-stream"])
+def test_head_without_a_length_from_the_app_sends_none(raw_engine: EngineThread, path: str) -> None:
+    # The GET's length is unknown when the app gives none, so HEAD must not claim "content-length: 0"
+    # (RFC 9110 §9.3.2: a HEAD answer's header fields describe the GET's); uvicorn sends neither header.
+    with RawConn(raw_engine.port) as conn:
+        get = conn.request("GET", path) if path == "/unsized" else None
+        assert get is None or (get.body == b"hello" and get.header("content-length") == "5")
+        head = conn.request("HEAD", path)
+        assert head.status == 200 and head.header("content-type") == "text/plain"
+        assert head.header("content-length") is None and head.header("transfer-encoding") is None
+        assert conn.request("GET", "/next").body == b"GET /next"  # nothing followed the HEAD's head
+    with RawConn(raw_engine.port) as conn:
+        conn.send(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        answer = conn.read_until_close()
+        framed = b"content-length: 5" in answer or b"transfer-encoding: chunked" in answer
+        assert framed and answer.endswith((b"hello", b"5\r\nhello\r\n0\r\n\r\n"))
+
+
 def test_backpressure_pauses_reading_until_the_app_reads(raw_engine: EngineThread) -> None:
     body = b"z" * 190_000
     with RawConn(raw_engine.port) as conn:

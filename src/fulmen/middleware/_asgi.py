@@ -188,7 +188,12 @@ class ResponseCycle:
                     response.background = None
                     response.body = body
                     headers = self.headers
-                    if not self.has_length and status >= 200 and status not in _NO_BODY_STATUSES:
+                    if (
+                        not self.has_length
+                        and status >= 200
+                        and status not in _NO_BODY_STATUSES
+                        and self.scope.get("method") != "HEAD"  # no body sent: its length is unknown
+                    ):
                         headers.append((b"content-length", str(len(body)).encode("latin-1")))
                     response.raw_headers = headers
                     self.deliver(self.token, response)
@@ -226,7 +231,9 @@ class ResponseCycle:
                 if self.status is None:
                     self.fail(RuntimeError("No response returned."))
                 else:  # started, but no body message
-                    response = _plain_response(self.status, self.headers, self.has_length, b"")
+                    # A HEAD answer's missing length stays missing (the GET's body was not sent).
+                    has_length = self.has_length or self.scope.get("method") == "HEAD"
+                    response = _plain_response(self.status, self.headers, has_length, b"")
                     self.deliver(self.token, response)
 
 
