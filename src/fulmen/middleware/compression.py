@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
-from typing import BinaryIO
 
 from fulmen.middleware import ASGIApp, Handle, Message, Receive, Scope, Send
 from fulmen.middleware._codecs import (
@@ -28,7 +27,7 @@ from fulmen.middleware._codecs import (
     parse_accept_encoding,
     select_encoding,
 )
-from fulmen.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
+from fulmen.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, FileThroughWriter
 from fulmen.requests import Request
 from fulmen.responses import BodyWriter, Response
 
@@ -36,7 +35,6 @@ logger = logging.getLogger("fulmen.compression")
 _warned: set[str] = set()
 _NO_BODY = frozenset({204, 206, 304})
 _CACHE_SIZE = 256
-_FILE_CHUNK = 64 * 1024
 
 __all__ = [
     "DEFAULT_EXCLUDED_CONTENT_TYPES",
@@ -335,12 +333,7 @@ class _Responder:
         await upstream(message)
 
 
-def _read_at(file: BinaryIO, offset: int, size: int) -> bytes:
-    file.seek(offset)
-    return file.read(size)
-
-
-class _EncodingWriter:
+class _EncodingWriter(FileThroughWriter):
     """A ``BodyWriter`` that compresses each write (with a flush) before passing it on."""
 
     __slots__ = ("encoder", "middleware", "writer")
@@ -356,17 +349,6 @@ class _EncodingWriter:
         out = await self.middleware.run(self.encoder.chunk, data)
         if out:
             await self.writer.write(out)  # waits while the client is slow: backpressure reaches the producer
-
-    async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
-        # No sendfile: the bytes must pass through the compressor. Reads go to the thread pool.
-        loop = asyncio.get_running_loop()
-        while count > 0:
-            chunk = await loop.run_in_executor(None, _read_at, file, offset, min(count, _FILE_CHUNK))
-            if not chunk:
-                break
-            offset += len(chunk)
-            count -= len(chunk)
-            await self.write(chunk)
 
 
 class _CompressedStream(Response):

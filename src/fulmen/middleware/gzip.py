@@ -204,7 +204,27 @@ def _read_at(file: BinaryIO, offset: int, size: int) -> bytes:
     return file.read(size)
 
 
-class _GZipWriter:
+class FileThroughWriter:
+    """Base of the compressing ``BodyWriter``s: a file's bytes go through ``write`` (no sendfile: the
+    compressor must see them), read in chunks on the thread pool."""
+
+    __slots__ = ()
+
+    async def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        loop = asyncio.get_running_loop()
+        while count > 0:
+            chunk = await loop.run_in_executor(None, _read_at, file, offset, min(count, _FILE_CHUNK))
+            if not chunk:
+                break
+            offset += len(chunk)
+            count -= len(chunk)
+            await self.write(chunk)
+
+
+class _GZipWriter(FileThroughWriter):
     """A ``BodyWriter`` that compresses what it is given before passing it on (one sync flush per chunk)."""
 
     __slots__ = ("compressor", "middleware", "writer")
@@ -218,17 +238,6 @@ class _GZipWriter:
         out = await self.middleware._compress(self.compressor, data, False)
         if out:
             await self.writer.write(out)
-
-    async def write_file(self, file: BinaryIO, offset: int, count: int) -> None:
-        # No sendfile here: the bytes must pass through the compressor. Reads go to the thread pool.
-        loop = asyncio.get_running_loop()
-        while count > 0:
-            chunk = await loop.run_in_executor(None, _read_at, file, offset, min(count, _FILE_CHUNK))
-            if not chunk:
-                break
-            offset += len(chunk)
-            count -= len(chunk)
-            await self.write(chunk)
 
 
 class _CompressedStream(Response):
