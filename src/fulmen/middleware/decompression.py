@@ -61,9 +61,8 @@ class _GzipDecoder:
         return b"".join(parts)
 
     def end(self, limit: int) -> bytes:
-        tail = (
-            self._d.flush()
-        )  # at most what the consumed input still holds (flush's argument is a buffer size)
+        # At most what the consumed input still holds (flush's argument is a buffer size, not a bound).
+        tail = self._d.flush()
         if not self._d.eof:
             raise ValueError("truncated")
         return tail
@@ -91,15 +90,28 @@ class _BrotliDecoder:
         return b""
 
 
-class _ZstandardDecoder:
-    __slots__ = ("_d", "_zstandard")
+class _ZstdDecoder:
+    """zstd frames, one after another (RFC 8878 allows several); ``new`` makes the library's decompressor."""
+
+    __slots__ = ("_d", "_new")
+
+    def __init__(self, new: Callable[[], Any]) -> None:
+        self._new = new
+        self._d = new()
+
+    def end(self, limit: int) -> bytes:
+        if not self._d.eof:
+            raise ValueError("truncated")
+        return b""
+
+
+class _ZstandardDecoder(_ZstdDecoder):
+    """Over ``zstandard``, whose ``decompress`` can't bound its output: input goes in small slices."""
+
+    __slots__ = ()
 
     def __init__(self, zstandard: Any) -> None:
-        self._zstandard = zstandard
-        self._d = self._new()
-
-    def _new(self) -> Any:
-        return self._zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW).decompressobj()
+        super().__init__(lambda: zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW).decompressobj())
 
     def feed(self, data: bytes, limit: int) -> bytes:
         parts = []
@@ -119,24 +131,15 @@ class _ZstandardDecoder:
                 break
         return b"".join(parts)
 
-    def end(self, limit: int) -> bytes:
-        if not self._d.eof:
-            raise ValueError("truncated")
-        return b""
 
-
-class _StdlibZstdDecoder:
+class _StdlibZstdDecoder(_ZstdDecoder):
     """Over ``compression.zstd`` (Python 3.14+), whose ``decompress`` bounds its output as zlib's does."""
 
-    __slots__ = ("_d", "_zstd")
+    __slots__ = ()
 
     def __init__(self, zstd: Any) -> None:
-        self._zstd = zstd
-        self._d = self._new()
-
-    def _new(self) -> Any:
-        window_log = self._zstd.DecompressionParameter.window_log_max
-        return self._zstd.ZstdDecompressor(options={window_log: _ZSTD_MAX_WINDOW.bit_length() - 1})
+        options = {zstd.DecompressionParameter.window_log_max: _ZSTD_MAX_WINDOW.bit_length() - 1}
+        super().__init__(lambda: zstd.ZstdDecompressor(options=options))
 
     def feed(self, data: bytes, limit: int) -> bytes:
         parts = []
@@ -154,11 +157,6 @@ class _StdlibZstdDecoder:
             elif self._d.needs_input:
                 break
         return b"".join(parts)
-
-    def end(self, limit: int) -> bytes:
-        if not self._d.eof:
-            raise ValueError("truncated")
-        return b""
 
 
 def _decoder_factory(name: str) -> Callable[[], _Decoder]:
