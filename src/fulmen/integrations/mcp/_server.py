@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 
 from fulmen.integrations.mcp._call import CallResult, call_asgi
+from fulmen.integrations.mcp._prompts import Prompt
 from fulmen.integrations.mcp._protocol import (
     BATCH_VERSIONS,
     DEFAULT_VERSION,
@@ -27,12 +28,14 @@ from fulmen.integrations.mcp._protocol import (
     LATEST_VERSION,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
+    RESOURCE_NOT_FOUND,
     STRUCTURED_VERSIONS,
     SUPPORTED_VERSIONS,
     RPCError,
     error_message,
     result_message,
 )
+from fulmen.integrations.mcp._resources import Resource
 from fulmen.integrations.mcp._tools import MissingArgument, Tool, tools_from_openapi
 from fulmen.requests import Request
 from fulmen.responses import Response
@@ -122,6 +125,12 @@ class MCPServer:
         self._listed: dict[bool, tuple[dict[str, Tool] | None, list[dict[str, Any]]]] = {}
         self._function_app: Any = None
         self._function_texts: dict[str, tuple[str | None, str | None]] = {}
+        # Resources by URI, templates by their template, prompts by name: declared before the app serves.
+        self._resources: dict[str, Resource] = {}
+        self._templates: dict[str, Resource] = {}
+        self._prompts: dict[str, Prompt] = {}
+        # PERF: the resources/prompts listings, described once per protocol generation (cleared on a change).
+        self._described: dict[tuple[str, bool], list[dict[str, Any]]] = {}
         self._mounted = False
 
     # -- declaring -----------------------------------------------------------------------------------------
@@ -165,6 +174,72 @@ class MCPServer:
             description=description,
             response_model=response_model,
         )
+
+    def resource(
+        self,
+        uri: str,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: serve what a function returns as the resource at ``uri`` (FastMCP's ``@mcp.resource``).
+
+        ``str`` is text, ``bytes`` a base64 blob, anything else JSON. A URI with ``{variables}`` (an RFC 6570
+        level-1 template, ``users://{user_id}/profile``) passes them as the function's parameters, converted
+        by annotation as route path parameters. Raises ``ValueError``/``TypeError`` when declared wrongly.
+        """
+        if not isinstance(uri, str):
+            raise TypeError(
+                "@mcp.resource needs the resource's URI: @mcp.resource('config://app'), "
+                f"not {type(uri).__name__}"
+            )
+
+        def decorator(func: F) -> F:
+            resource = Resource(uri, func, name, title, description, mime_type)
+            what = f"MCP resource {uri!r} (function {func.__qualname__!r})"
+            taken = self._templates if resource.is_template else self._resources
+            if uri in taken:
+                owner = taken[uri].function.func.__qualname__
+                raise ValueError(f"{what}: the URI is declared already, by function {owner!r}")
+            for other in self._templates.values():
+                if resource.is_template and other.shape == resource.shape:
+                    raise ValueError(
+                        f"{what}: template {other.uri!r} (function {other.function.func.__qualname__!r}) "
+                        "matches the same URIs"
+                    )
+            taken[uri] = resource
+            self._described.clear()
+            return func
+
+        return decorator
+
+    def prompt(
+        self, name: str | None = None, *, title: str | None = None, description: str | None = None
+    ) -> Callable[[F], F]:
+        """Decorator: a prompt whose arguments are the function's parameters (FastMCP's ``@mcp.prompt()``).
+
+        Parameters without a default are required arguments. The function returns a ``str`` (one user
+        message), a ``Message`` (``UserMessage``/``AssistantMessage``), or a list of them.
+        """
+        if name is not None and not isinstance(name, str):
+            raise TypeError("Use @mcp.prompt() with parentheses (name, title and description are optional)")
+
+        def decorator(func: F) -> F:
+            prompt_name = name or func.__name__
+            prompt = Prompt(func, prompt_name, title, description)
+            if prompt_name in self._prompts:
+                other = self._prompts[prompt_name].function.func.__qualname__
+                raise ValueError(
+                    f"MCP prompt {prompt_name!r} (function {func.__qualname__!r}): the name is taken "
+                    f"already, by function {other!r}; give one another name"
+                )
+            self._prompts[prompt_name] = prompt
+            self._described.clear()
+            return func
+
+        return decorator
 
     # -- mounting ------------------------------------------------------------------------------------------
     def mount(self, path: str | None = None) -> None:
@@ -410,6 +485,10 @@ class MCPServer:
                 result = {"tools": self._listing(context.version in STRUCTURED_VERSIONS)}
             elif method == "tools/call":
                 result = await self._call_tool(params, context)
+            elif method.startswith("resources/") and (self._resources or self._templates):
+                result = await self._resources_method(method, params, context)
+            elif method.startswith("prompts/") and self._prompts:
+                result = await self._prompts_method(method, params, context)
             else:
                 raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
         except RPCError as exc:
@@ -432,9 +511,15 @@ class MCPServer:
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
             context.session = session
+        # A capability only for what is served: clients then don't ask for resources or prompts in vain.
+        capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
+        if self._resources or self._templates:
+            capabilities["resources"] = {"subscribe": False, "listChanged": False}
+        if self._prompts:
+            capabilities["prompts"] = {"listChanged": False}
         result: dict[str, Any] = {
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": False}},
+            "capabilities": capabilities,
             "serverInfo": {"name": self.name, "version": self.version},
         }
         if self.instructions:
@@ -465,6 +550,66 @@ class MCPServer:
             tool.target, self._scope(context.request, tool, path, query, headers, body), body
         )
         return _tool_result(tool, result, context.version in STRUCTURED_VERSIONS)
+
+    async def _resources_method(
+        self, method: str, params: Mapping[str, Any], context: _Context
+    ) -> dict[str, Any]:
+        if method == "resources/read":
+            uri = params.get("uri")
+            if not isinstance(uri, str):
+                raise RPCError(INVALID_PARAMS, "Invalid params: uri (a string) is required")
+            resource = self._resources.get(uri)
+            if resource is not None:
+                return await resource.read(uri, {}, context.request)
+            for template in self._templates.values():
+                variables = template.match(uri)
+                if variables is not None:
+                    return await template.read(uri, variables, context.request)
+            raise RPCError(RESOURCE_NOT_FOUND, "Resource not found", {"uri": uri})
+        if method == "resources/list":
+            _no_cursor(params)
+            return {"resources": self._describe("resources", context)}
+        if method == "resources/templates/list":
+            _no_cursor(params)
+            return {"resourceTemplates": self._describe("templates", context)}
+        # resources/subscribe and unsubscribe: the capability says no subscriptions.
+        raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    async def _prompts_method(
+        self, method: str, params: Mapping[str, Any], context: _Context
+    ) -> dict[str, Any]:
+        if method == "prompts/get":
+            name = params.get("name")
+            if not isinstance(name, str):
+                raise RPCError(INVALID_PARAMS, "Invalid params: name (a string) is required")
+            arguments = params.get("arguments")
+            if arguments is None:
+                arguments = {}
+            if not isinstance(arguments, dict):
+                raise RPCError(INVALID_PARAMS, "Invalid params: arguments must be an object")
+            prompt = self._prompts.get(name)
+            if prompt is None:
+                raise RPCError(INVALID_PARAMS, f"Unknown prompt: {name}")
+            return await prompt.get(arguments, context.request)
+        if method == "prompts/list":
+            _no_cursor(params)
+            return {"prompts": self._describe("prompts", context)}
+        raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    def _describe(self, kind: str, context: _Context) -> list[dict[str, Any]]:
+        """A listing (resources, templates or prompts), described once per protocol generation."""
+        structured = context.version in STRUCTURED_VERSIONS
+        described = self._described.get((kind, structured))
+        if described is None:
+            served: Iterable[Resource | Prompt] = (
+                self._resources.values()
+                if kind == "resources"
+                else self._templates.values()
+                if kind == "templates"
+                else self._prompts.values()
+            )
+            described = self._described[kind, structured] = [s.describe(structured) for s in served]
+        return described
 
     def _scope(
         self,
@@ -506,6 +651,14 @@ class MCPServer:
         if lifespan_state:
             scope["state"] = dict(lifespan_state)  # a copy per request, as an ASGI server gives
         return scope
+
+
+def _no_cursor(params: Mapping[str, Any]) -> None:
+    """Listings come whole, in one page: this server issues no cursor, so any cursor sent is invalid."""
+    if params.get("cursor") is not None:
+        raise RPCError(
+            INVALID_PARAMS, "Invalid params: unknown cursor (this server lists everything in one page)"
+        )
 
 
 def _id_of(message: Any) -> Any:
