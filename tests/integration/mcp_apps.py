@@ -175,7 +175,7 @@ def library_app(**mcp_options: Any) -> tuple[FastAPI, MCPServer]:
     @mcp.prompt(name="recommend", description="Start a conversation about books.")
     async def recommend_books(shelf: Shelf, mood: str | None = None) -> list[Any]:
         return [
-            f"Recommend {shelf.value} for a {mood or 'any'} mood.",
+            f"Recommend {shelf.value}; mood: {mood or 'any'}.",
             AssistantMessage("Which author did you like last?"),
             {"role": "user", "content": "Le Guin."},
             UserMessage({"type": "text", "text": "Something short."}),

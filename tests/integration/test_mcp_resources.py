@@ -259,7 +259,7 @@ def test_prompts(serve: Serve) -> None:
     assert got == {
         "description": "Start a conversation about books.",
         "messages": [
-            {"role": "user", "content": {"type": "text", "text": "Recommend poetry for a calm mood."}},
+            {"role": "user", "content": {"type": "text", "text": "Recommend poetry; mood: calm."}},
             {"role": "assistant", "content": {"type": "text", "text": "Which author did you like last?"}},
             {"role": "user", "content": {"type": "text", "text": "Le Guin."}},
             {"role": "user", "content": {"type": "text", "text": "Something short."}},
