@@ -1,4 +1,5 @@
-"""The official MCP SDK's server with the same tool (stateless, JSON responses): `uvicorn sdk_mcp_app:app`."""
+"""The official MCP SDK's server with the same tool and resources (stateless, JSON responses):
+`uvicorn sdk_mcp_app:app`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ mcp = MCPServer("bench")
 def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
+
+
+@mcp.resource("config://app")
+def config() -> dict[str, object]:
+    """The app's settings."""
+    return {"name": "bench", "debug": False, "workers": 1}
+
+
+@mcp.resource("users://{user_id}/profile")
+async def profile(user_id: int) -> str:
+    """One user's profile."""
+    return f"user {user_id}"
 
 
 app = mcp.streamable_http_app(json_response=True, stateless_http=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.util
 import json
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -385,5 +387,33 @@ def test_resources_under_sessions_and_the_legacy_handshake(serve_socket: Callabl
             assert isinstance(text, TextResourceContents) and text.text == "a b for anyone"
             got = await client.get_prompt("summarize", {"book_id": "2"})
             assert got.messages[0].content.text == "Summarize Emma in 50 words."  # type: ignore[union-attr]
+
+    run(scenario())
+
+
+def test_the_example_app(serve_socket: Callable[[Any], str]) -> None:
+    """examples/mcp_server.py: its tools, resource and prompt, as its docstring uses them."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "mcp_server.py"
+    spec = importlib.util.spec_from_file_location("mcp_server_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    url = serve_socket(example.app) + "/mcp"
+
+    async def scenario() -> None:
+        async with Client(url) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == {
+                "get_item",
+                "add_item",
+                "total_quantity",
+            }
+            (item,) = (await client.read_resource("items://1")).contents
+            assert isinstance(item, TextResourceContents) and item.mime_type == "application/json"
+            assert json.loads(item.text) == {"name": "hammer", "quantity": 3}
+            with pytest.raises(MCPError) as missing:
+                await client.read_resource("items://99")
+            assert missing.value.error.code == -32002
+            prompt = await client.get_prompt("restock", {"item_id": "1", "target": "5"})
+            assert prompt.messages[0].content.text == "We have 3 of hammer; plan how to reach 5."  # type: ignore[union-attr]
 
     run(scenario())
