@@ -412,3 +412,38 @@ def test_declaration_errors() -> None:
     assert json.dumps(UserMessage({"type": "text", "text": "x"}).to_json()) == (
         '{"role": "user", "content": {"type": "text", "text": "x"}}'
     )
+
+
+def test_mime_type_of_what_is_returned(serve: Serve) -> None:
+    app = FastAPI()
+    mcp = MCPServer(app)
+
+    @mcp.resource("maybe://{kind}")
+    def maybe(kind: str) -> str | bytes | None:
+        return {"text": "t", "bytes": b"b"}.get(kind)
+
+    @mcp.resource("typed://csv", mime_type="text/csv")
+    def csv() -> str:
+        return "a,b\n1,2\n"
+
+    mcp.mount()
+    client = serve(app)
+    # Listed without a MIME type (the annotation promises several), each read labelled by its value.
+    assert result(client, "resources/templates/list")["resourceTemplates"] == [
+        {"uriTemplate": "maybe://{kind}", "name": "maybe"}
+    ]
+    assert result(client, "resources/list")["resources"] == [
+        {"uri": "typed://csv", "name": "csv", "mimeType": "text/csv"}
+    ]
+    assert result(client, "resources/read", {"uri": "maybe://text"})["contents"] == [
+        {"uri": "maybe://text", "mimeType": "text/plain", "text": "t"}
+    ]
+    assert result(client, "resources/read", {"uri": "maybe://bytes"})["contents"] == [
+        {"uri": "maybe://bytes", "mimeType": "application/octet-stream", "blob": "Yg=="}
+    ]
+    assert result(client, "resources/read", {"uri": "maybe://none"})["contents"] == [
+        {"uri": "maybe://none", "mimeType": "application/json", "text": "null"}
+    ]
+    assert result(client, "resources/read", {"uri": "typed://csv"})["contents"] == [
+        {"uri": "typed://csv", "mimeType": "text/csv", "text": "a,b\n1,2\n"}
+    ]

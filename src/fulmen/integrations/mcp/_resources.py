@@ -33,6 +33,7 @@ class Resource:
     __slots__ = (
         "description",
         "function",
+        "listed_mime_type",
         "mime_type",
         "name",
         "pattern",
@@ -70,7 +71,10 @@ class Resource:
         self.name = name or getattr(func, "__name__", uri)
         self.title = title
         self.description = description if description is not None else inspect.getdoc(func)
-        self.mime_type = mime_type or _mime_type_of(func)
+        self.mime_type = mime_type
+        # Listed: the declared type, else the one the return annotation promises; a read labels each
+        # content by what the function really returned when none was declared.
+        self.listed_mime_type = mime_type or _mime_type_of(func)
 
     @property
     def is_template(self) -> bool:
@@ -83,8 +87,8 @@ class Resource:
             out["title"] = self.title  # BaseMetadata.title arrived in 2025-06-18, as for tools
         if self.description:
             out["description"] = self.description
-        if self.mime_type:
-            out["mimeType"] = self.mime_type
+        if self.listed_mime_type:
+            out["mimeType"] = self.listed_mime_type
         return out
 
     def match(self, uri: str) -> dict[str, str] | None:
@@ -174,17 +178,28 @@ def _parse_template(uri: str, what: str) -> tuple[list[str], re.Pattern[str] | N
 
 
 def _mime_type_of(func: Callable[..., Any]) -> str | None:
-    """The MIME type the return annotation promises (str: text, bytes: blob, else JSON), or None."""
+    """The MIME type the return annotation promises (str: text, bytes: blob, else JSON), or None when it
+    promises none or several (``str | bytes``, ``Any``)."""
     try:
         returned = typing.get_type_hints(func).get("return")
     except Exception:
         return None
-    if returned is None or returned is type(None):
+    if returned is None:
         return None
-    if returned is str:
+    members = typing.get_args(returned) if _is_union(returned) else (returned,)
+    kinds = {_kind_of(m) for m in members if m is not type(None)}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) is typing.Union or type(tp).__name__ == "UnionType"
+
+
+def _kind_of(tp: Any) -> str | None:
+    if tp is str:
         return _TEXT
-    if returned in (bytes, bytearray):
+    if tp in (bytes, bytearray, memoryview):
         return _BLOB
-    if returned is Any:
+    if tp is Any:
         return None
     return _JSON
