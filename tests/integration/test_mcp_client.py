@@ -26,7 +26,12 @@ try:
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-    from mcp.types import BlobResourceContents, TextResourceContents
+    from mcp.types import (
+        BlobResourceContents,
+        PromptReference,
+        ResourceTemplateReference,
+        TextResourceContents,
+    )
 except ImportError:
     if ci():  # the SDK is in the dev extra: on CI its absence is a failure, not a skip
         raise
@@ -373,6 +378,30 @@ def test_prompts_with_the_sdk_client(serve_socket: Callable[[Any], str]) -> None
             with pytest.raises(MCPError) as crashed:
                 await client.get_prompt("wrong_return")
             assert crashed.value.error.code == -32603
+
+    run(scenario())
+
+
+def test_completions_with_the_sdk_client(serve_socket: Callable[[Any], str]) -> None:
+    app, _ = library_app()
+    url = serve_socket(app) + "/mcp"
+
+    async def scenario() -> None:
+        async with Client(url) as client:
+            init = client.session.initialize_result
+            assert init is not None and init.capabilities.completions is not None
+            prompt = PromptReference(type="ref/prompt", name="recommend")
+            done = await client.complete(prompt, {"name": "shelf", "value": "fi"})
+            assert done.completion.values == ["fiction"]
+            assert done.completion.total == 1 and done.completion.has_more is False
+            template = ResourceTemplateReference(type="ref/resource", uri="shelves://{shelf}/books/{year}")
+            both = await client.complete(template, {"name": "shelf", "value": ""}, {"year": "1999"})
+            assert both.completion.values == ["fiction", "poetry"]
+            with pytest.raises(MCPError) as unknown:
+                await client.complete(
+                    PromptReference(type="ref/prompt", name="nope"), {"name": "x", "value": ""}
+                )
+            assert unknown.value.error.code == -32602
 
     run(scenario())
 

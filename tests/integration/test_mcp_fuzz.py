@@ -90,7 +90,14 @@ library_messages = st.fixed_dictionaries(
         "jsonrpc": st.just("2.0"),
         "id": st.integers(min_value=0, max_value=9),
         "method": st.sampled_from(
-            ["resources/list", "resources/templates/list", "resources/read", "prompts/list", "prompts/get"]
+            [
+                "resources/list",
+                "resources/templates/list",
+                "resources/read",
+                "prompts/list",
+                "prompts/get",
+                "completion/complete",
+            ]
         ),
     },
     optional={
@@ -107,6 +114,22 @@ library_messages = st.fixed_dictionaries(
                 )
                 | finite_json,
                 "cursor": finite_json,
+                "ref": st.fixed_dictionaries(
+                    {"type": st.sampled_from(["ref/prompt", "ref/resource", "ref/x"]) | finite_json},
+                    optional={
+                        "name": st.sampled_from(["recommend", "summarize", "x"]) | finite_json,
+                        "uri": st.sampled_from(["shelves://{shelf}/books/{year}", "books://1"]) | finite_json,
+                    },
+                )
+                | finite_json,
+                "argument": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "name": st.sampled_from(["shelf", "mood", "year", "x"]) | finite_json,
+                        "value": st.text(max_size=4) | finite_json,
+                    },
+                )
+                | finite_json,
             },
         ),
     },

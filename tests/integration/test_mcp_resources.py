@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 from collections.abc import Callable
+from enum import Enum
 from typing import Annotated, Any
 
 import httpx
@@ -52,6 +53,7 @@ def test_capabilities_only_for_what_is_served(serve: Serve) -> None:
         "tools": {"listChanged": False},
         "resources": {"subscribe": False, "listChanged": False},
         "prompts": {"listChanged": False},
+        "completions": {},  # the Shelf enum of a prompt and a template has values to offer
     }
 
     app = FastAPI()
@@ -68,7 +70,7 @@ def test_capabilities_only_for_what_is_served(serve: Serve) -> None:
         "prompts": {"listChanged": False},
     }
     # Not advertised, not served: the methods are unknown, as the spec has it.
-    for method in ("resources/list", "resources/templates/list", "resources/read"):
+    for method in ("resources/list", "resources/templates/list", "resources/read", "completion/complete"):
         assert error(only_prompts, method, {"uri": "config://app"}) == {
             "code": -32601,
             "message": f"Method not found: {method}",
@@ -447,3 +449,91 @@ def test_mime_type_of_what_is_returned(serve: Serve) -> None:
     assert result(client, "resources/read", {"uri": "typed://csv"})["contents"] == [
         {"uri": "typed://csv", "mimeType": "text/csv", "text": "a,b\n1,2\n"}
     ]
+
+
+def complete(client: httpx.Client, ref: dict[str, Any], name: str, value: Any) -> Any:
+    return result(client, "completion/complete", {"ref": ref, "argument": {"name": name, "value": value}})
+
+
+def test_completions_of_enum_literal_and_bool_arguments(serve: Serve) -> None:
+    client = serve(library_app()[0])
+    recommend = {"type": "ref/prompt", "name": "recommend"}
+    assert complete(client, recommend, "shelf", "po") == {
+        "completion": {"values": ["poetry"], "total": 1, "hasMore": False}
+    }
+    assert complete(client, recommend, "shelf", "F")["completion"]["values"] == ["fiction"]  # any case
+    assert complete(client, recommend, "shelf", "")["completion"]["values"] == ["fiction", "poetry"]
+    assert complete(client, recommend, "shelf", "x")["completion"] == {
+        "values": [],
+        "total": 0,
+        "hasMore": False,
+    }
+    # A free-text argument has nothing to offer.
+    assert complete(client, recommend, "mood", "ca")["completion"] == {
+        "values": [],
+        "total": 0,
+        "hasMore": False,
+    }
+    template = {"type": "ref/resource", "uri": "shelves://{shelf}/books/{year}"}
+    assert complete(client, template, "shelf", "fic")["completion"]["values"] == ["fiction"]
+    assert complete(client, template, "year", "19")["completion"]["values"] == []
+
+    # Context arguments (already chosen ones) are accepted and don't change a fixed set of values.
+    with_context = {
+        "ref": template,
+        "argument": {"name": "shelf", "value": "p"},
+        "context": {"arguments": {"year": "1999"}},
+    }
+    assert result(client, "completion/complete", with_context)["completion"]["values"] == ["poetry"]
+
+    for params, message in [
+        (
+            {"ref": {"type": "ref/prompt", "name": "nope"}, "argument": {"name": "a", "value": ""}},
+            "no prompt 'nope'",
+        ),
+        (
+            {"ref": {"type": "ref/resource", "uri": "books://1"}, "argument": {"name": "a", "value": ""}},
+            "no resource template 'books://1'",
+        ),
+        (
+            {"ref": recommend, "argument": {"name": "genre", "value": ""}},
+            "prompt 'recommend' has no argument 'genre'",
+        ),
+        ({"ref": {"type": "ref/tool", "name": "x"}, "argument": {"name": "a", "value": ""}}, "ref must be"),
+        (
+            {"ref": {"type": "ref/prompt", "name": ["x"]}, "argument": {"name": "a", "value": ""}},
+            "ref must be",
+        ),
+        ({"ref": recommend}, "ref and argument (objects) are required"),
+        ({"ref": recommend, "argument": {"name": "shelf", "value": 3}}, "a name and a value (strings)"),
+    ]:
+        refused = error(client, "completion/complete", params)
+        assert refused["code"] == -32602 and message in refused["message"], (params, refused)
+
+
+#: 150 values: more than the 100 a completion may hold.
+Code = Enum("Code", {f"c{i}": f"code-{i:03}" for i in range(150)})  # type: ignore[misc]
+
+
+def test_completions_stop_at_a_hundred(serve: Serve) -> None:
+    app = FastAPI()
+    mcp = MCPServer(app)
+
+    @mcp.prompt()
+    def explain(code: Code, verbose: bool = False) -> str:
+        return f"Explain {code.value}{' at length' if verbose else ''}."
+
+    mcp.mount()
+    client = serve(app)
+    ref = {"type": "ref/prompt", "name": "explain"}
+    many = complete(client, ref, "code", "code-")["completion"]
+    assert many["values"] == [f"code-{i:03}" for i in range(100)]
+    assert many["total"] == 150 and many["hasMore"] is True
+    assert complete(client, ref, "code", "code-14")["completion"]["values"] == [
+        f"code-14{i}" for i in range(10)
+    ]
+    assert complete(client, ref, "verbose", "")["completion"]["values"] == ["true", "false"]
+    got = result(
+        client, "prompts/get", {"name": "explain", "arguments": {"code": "code-007", "verbose": "true"}}
+    )
+    assert got["messages"][0]["content"]["text"] == "Explain code-007 at length."

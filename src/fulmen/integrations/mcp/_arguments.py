@@ -7,10 +7,11 @@ and the same error items, and only scalar annotations (str, int, float, bool, UU
 
 from __future__ import annotations
 
+import enum
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from fulmen._concurrency import run_in_threadpool
 from fulmen.encoders import jsonable_encoder
@@ -22,7 +23,7 @@ from fulmen.validation import ValidationFailure, compile_validator
 class Argument:
     """One string argument of a function: its name, whether it is required, and how it is converted."""
 
-    __slots__ = ("default", "description", "name", "required", "title", "validate")
+    __slots__ = ("choices", "default", "description", "name", "required", "title", "validate")
 
     def __init__(
         self,
@@ -32,6 +33,7 @@ class Argument:
         validate: Callable[[Any], Any],
         title: str | None,
         description: str | None,
+        choices: tuple[str, ...] | None = None,
     ) -> None:
         self.name = name
         self.required = required
@@ -39,6 +41,8 @@ class Argument:
         self.validate = validate
         self.title = title
         self.description = description
+        #: Every value the annotation allows, as text (an Enum, a Literal, bool), for completion/complete.
+        self.choices = choices
 
 
 class InvalidArguments(Exception):
@@ -109,6 +113,7 @@ class BoundFunction:
                 validate,
                 _text_of(metadata, "title"),
                 _text_of(metadata, "description"),
+                choices_of(annotation),
             )
 
     def convert(self, given: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -142,6 +147,28 @@ class BoundFunction:
         if self.is_async:
             return await self.func(**values)
         return await run_in_threadpool(self.func, **values)
+
+
+def choices_of(annotation: Any) -> tuple[str, ...] | None:
+    """The values an Enum, Literal or bool annotation allows, as a client would type them; else None."""
+    from fulmen.plan import _core_type  # without Annotated and "| None"
+
+    core = _core_type(annotation)
+    if core is bool:
+        return ("true", "false")
+    if isinstance(core, type) and issubclass(core, enum.Enum):
+        return tuple(str(member.value) for member in core)
+    if get_origin(core) is Literal:
+        return tuple(_literal_text(value) for value in get_args(core))
+    return None
+
+
+def _literal_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)
 
 
 def _text_of(metadata: tuple[Any, ...], attribute: str) -> str | None:

@@ -489,6 +489,8 @@ class MCPServer:
                 result = await self._resources_method(method, params, context)
             elif method.startswith("prompts/") and self._prompts:
                 result = await self._prompts_method(method, params, context)
+            elif method == "completion/complete" and self._completes():
+                result = self._complete(params)
             else:
                 raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
         except RPCError as exc:
@@ -517,6 +519,8 @@ class MCPServer:
             capabilities["resources"] = {"subscribe": False, "listChanged": False}
         if self._prompts:
             capabilities["prompts"] = {"listChanged": False}
+        if self._completes():
+            capabilities["completions"] = {}
         result: dict[str, Any] = {
             "protocolVersion": version,
             "capabilities": capabilities,
@@ -595,6 +599,43 @@ class MCPServer:
             _no_cursor(params)
             return {"prompts": self._describe("prompts", context)}
         raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    def _completes(self) -> bool:
+        """True when a prompt argument or template variable has values to offer (an Enum, Literal, bool)."""
+        served: list[Prompt | Resource] = [*self._prompts.values(), *self._templates.values()]
+        return any(a.choices for s in served for a in s.function.arguments.values())
+
+    def _complete(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``completion/complete``: the argument's allowed values that start with what was typed."""
+        ref = params.get("ref")
+        argument = params.get("argument")
+        if not isinstance(ref, dict) or not isinstance(argument, dict):
+            raise RPCError(INVALID_PARAMS, "Invalid params: ref and argument (objects) are required")
+        name, value = argument.get("name"), argument.get("value")
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise RPCError(INVALID_PARAMS, "Invalid params: argument needs a name and a value (strings)")
+        kind = ref.get("type")
+        key = ref.get("name" if kind == "ref/prompt" else "uri")
+        if kind not in ("ref/prompt", "ref/resource") or not isinstance(key, str):
+            raise RPCError(
+                INVALID_PARAMS,
+                "Invalid params: ref must be {'type': 'ref/prompt', 'name': ...} or "
+                "{'type': 'ref/resource', 'uri': <a resource template>}",
+            )
+        served: Prompt | Resource | None
+        if kind == "ref/prompt":
+            served, label = self._prompts.get(key), f"prompt {key!r}"
+        else:
+            served, label = self._templates.get(key), f"resource template {key!r}"
+        if served is None:
+            raise RPCError(INVALID_PARAMS, f"Invalid params: no {label}")
+        found = served.function.arguments.get(name)
+        if found is None:
+            raise RPCError(INVALID_PARAMS, f"Invalid params: {label} has no argument {name!r}")
+        typed = value.casefold()
+        values = [c for c in found.choices or () if c.casefold().startswith(typed)]
+        # The spec: at most 100 values, with the total and whether more exist.
+        return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
 
     def _describe(self, kind: str, context: _Context) -> list[dict[str, Any]]:
         """A listing (resources, templates or prompts), described once per protocol generation."""
