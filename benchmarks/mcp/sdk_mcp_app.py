@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import MCPServer
 
-mcp = MCPServer("bench")
+# WARNING: the SDK logs two INFO lines per stateless request by default; fulmen and uvicorn run without
+# access logs here, so the SDK does too.
+mcp = MCPServer("bench", log_level="WARNING")
 
 
 @mcp.tool()
