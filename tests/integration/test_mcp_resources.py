@@ -537,3 +537,43 @@ def test_completions_stop_at_a_hundred(serve: Serve) -> None:
         client, "prompts/get", {"name": "explain", "arguments": {"code": "code-007", "verbose": "true"}}
     )
     assert got["messages"][0]["content"]["text"] == "Explain code-007 at length."
+
+
+def test_template_matching_is_one_pass(serve: Serve) -> None:
+    app = FastAPI()
+    mcp = MCPServer(app)
+
+    @mcp.resource("range://{low}-{high}-{step}.txt")
+    def span(low: str, high: str, step: str) -> str:
+        return f"{low}|{high}|{step}"
+
+    @mcp.resource("files://{name}.json")
+    def named(name: str) -> str:
+        return name
+
+    mcp.mount()
+    client = serve(app)
+
+    def read(uri: str) -> Any:
+        return post(client, call(1, "resources/read", {"uri": uri})).json()
+
+    # A variable ends at the first occurrence of the literal after it; the suffix is anchored at the end.
+    assert read("range://1-2-3.txt")["result"]["contents"][0]["text"] == "1|2|3"
+    assert read("range://1-2-3-4.txt")["result"]["contents"][0]["text"] == "1|2|3-4"
+    assert read("range://a.txt-b-c.txt")["result"]["contents"][0]["text"] == "a.txt|b|c"
+    assert read("files://a.json.json")["result"]["contents"][0]["text"] == "a.json"
+    for uri in (
+        "range://1-2.txt",
+        "range://--.txt",
+        "range://1-2-.txt",
+        "range://1/2-3-4.txt",
+        "files://.json",
+    ):
+        assert read(uri)["error"]["code"] == -32002, uri
+    # A long URI that a backtracking regular expression would take cubic time (hours) to reject: answered.
+    hostile = "range://" + "-" * 200_000 + "/"
+    assert read(hostile)["error"] == {
+        "code": -32002,
+        "message": "Resource not found",
+        "data": {"uri": hostile},
+    }

@@ -34,9 +34,9 @@ class Resource:
         "description",
         "function",
         "listed_mime_type",
+        "literals",
         "mime_type",
         "name",
-        "pattern",
         "shape",
         "title",
         "uri",
@@ -56,7 +56,7 @@ class Resource:
         if not _SCHEME.match(uri):
             raise ValueError(f"{what}: the URI needs a scheme, e.g. 'config://app' or 'users://{{user_id}}'")
         self.uri = uri
-        self.variables, self.pattern, self.shape = _parse_template(uri, what)
+        self.variables, self.literals, self.shape = _parse_template(uri, what)
         self.function = BoundFunction(func, what)
         parameters = set(self.function.arguments)
         for variable in self.variables:
@@ -92,12 +92,36 @@ class Resource:
         return out
 
     def match(self, uri: str) -> dict[str, str] | None:
-        """The template's variables in ``uri`` (percent-decoded), or None when it doesn't match."""
-        assert self.pattern is not None
-        found = self.pattern.fullmatch(uri)
-        if found is None:
+        """The template's variables in ``uri`` (percent-decoded), or None when it doesn't match.
+
+        One pass, no backtracking: a regular expression of two variables and a literal that values may
+        hold too (``x://{a}-{b}-{c}``) takes cubic time to reject a long URI, seconds for 1,000 characters.
+        So the prefix and suffix are anchored, and each variable ends at the first occurrence of the literal
+        after it (``x://{a}-{b}`` reads ``x://p-q-r`` as a="p", b="q-r").
+        """
+        literals = self.literals
+        prefix, suffix = literals[0], literals[-1]
+        end = len(uri) - len(suffix)
+        if not uri.startswith(prefix) or not uri.endswith(suffix) or end < len(prefix):
             return None
-        return {name: unquote(value) for name, value in found.groupdict().items()}
+        values: dict[str, str] = {}
+        position = len(prefix)
+        last = len(self.variables) - 1
+        for index, name in enumerate(self.variables):
+            if index == last:
+                stop = end
+            else:
+                # +1: a value is never empty.
+                stop = uri.find(literals[index + 1], position + 1, end)
+                if stop < 0:
+                    return None
+            value = uri[position:stop]
+            # Level 1 percent-encodes every reserved character of a value: "/", "?" and "#" never appear.
+            if not value or "/" in value or "?" in value or "#" in value:
+                return None
+            values[name] = unquote(value)
+            position = stop + len(literals[index + 1])
+        return values
 
     async def read(self, uri: str, variables: dict[str, str], request: Request) -> dict[str, Any]:
         """The ``resources/read`` result for ``uri``; a variable that doesn't convert is ``-32602``."""
@@ -137,12 +161,12 @@ class Resource:
         return {"uri": uri, "mimeType": self.mime_type or _JSON, "text": data.decode("utf-8")}
 
 
-def _parse_template(uri: str, what: str) -> tuple[list[str], re.Pattern[str] | None, str]:
-    """The variables of a level-1 template, the pattern matching its URIs, and its shape (the URI with
-    every variable as ``{}``: two templates of one shape match the same URIs)."""
+def _parse_template(uri: str, what: str) -> tuple[list[str], list[str], str]:
+    """The variables of a level-1 template, the literals around them (one more than the variables: the
+    prefix, those between, the suffix), and its shape (the URI with every variable as ``{}``: two templates
+    of one shape match the same URIs)."""
     variables: list[str] = []
-    parts: list[str] = []
-    shape: list[str] = []
+    literals: list[str] = []
     position = 0
     for found in _EXPRESSION.finditer(uri):
         literal = uri[position : found.start()]
@@ -162,19 +186,13 @@ def _parse_template(uri: str, what: str) -> tuple[list[str], re.Pattern[str] | N
         if name in variables:
             raise ValueError(f"{what}: variable {name!r} appears twice in the template")
         variables.append(name)
-        parts.append(re.escape(literal))
-        # Level 1 percent-encodes every reserved character in a value, so a value never holds / ? or #.
-        parts.append(f"(?P<{name}>[^/?#]+)")
-        shape.extend((literal, "{}"))
+        literals.append(literal)
         position = found.end()
     tail = uri[position:]
     if "{" in tail or "}" in tail:
         raise ValueError(f"{what}: unbalanced braces in the URI template")
-    if not variables:
-        return [], None, uri
-    parts.append(re.escape(tail))
-    shape.append(tail)
-    return variables, re.compile("".join(parts)), "".join(shape)
+    literals.append(tail)
+    return variables, literals, "{}".join(literals)
 
 
 def _mime_type_of(func: Callable[..., Any]) -> str | None:
