@@ -10,6 +10,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from fulmen.exceptions import BaseHTTPException
 from fulmen.integrations.mcp._arguments import BoundFunction, InvalidArguments
 from fulmen.integrations.mcp._protocol import INVALID_PARAMS, RPCError
 from fulmen.requests import Request
@@ -126,11 +127,9 @@ class Prompt:
             else:
                 message = f"Invalid arguments for prompt {self.name!r}: {exc.summary()}"
             raise RPCError(INVALID_PARAMS, f"Invalid params: {message}", {"errors": exc.errors}) from None
-        from fulmen.exceptions import HTTPException
-
         try:
             returned = await self.function.call(values, request)
-        except HTTPException as exc:
+        except BaseHTTPException as exc:  # HTTPException, and Starlette-style ones
             if 400 <= exc.status_code < 500:  # the function refused the arguments, as a route would
                 raise RPCError(INVALID_PARAMS, f"Invalid params: {exc.detail}") from None
             raise

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from fulmen.exceptions import BaseHTTPException
 from fulmen.integrations.mcp._arguments import BoundFunction, InvalidArguments
 from fulmen.integrations.mcp._protocol import INVALID_PARAMS, RESOURCE_NOT_FOUND, RPCError
 from fulmen.requests import Request
@@ -133,11 +134,9 @@ class Resource:
                 f"Invalid params: resource {uri!r} (template {self.uri!r}): {exc.summary()}",
                 {"uri": uri, "errors": exc.errors},
             ) from None
-        from fulmen.exceptions import HTTPException
-
         try:
             value = await self.function.call(values, request)
-        except HTTPException as exc:
+        except BaseHTTPException as exc:  # HTTPException, and Starlette-style ones
             # What a route would answer: a 404 is the spec's "Resource not found", other 4xx bad params.
             if exc.status_code == 404:
                 raise RPCError(
