@@ -1,4 +1,5 @@
-"""``MCPServer``: the app's routes (and ``@mcp.tool()`` functions) as Model Context Protocol tools.
+"""``MCPServer``: the app's routes (and ``@mcp.tool()`` functions) as Model Context Protocol tools, with
+``@mcp.resource()`` resources and ``@mcp.prompt()`` prompts.
 
 Speaks MCP's Streamable HTTP transport on one endpoint: POST carries JSON-RPC messages and is answered with
 JSON (never an SSE stream: every call finishes with one response), GET is 405 (no server-initiated stream),
@@ -18,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 
 from fulmen.integrations.mcp._call import CallResult, call_asgi
+from fulmen.integrations.mcp._catalog import Catalog
 from fulmen.integrations.mcp._prompts import Prompt
 from fulmen.integrations.mcp._protocol import (
     BATCH_VERSIONS,
@@ -28,7 +30,6 @@ from fulmen.integrations.mcp._protocol import (
     LATEST_VERSION,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
-    RESOURCE_NOT_FOUND,
     STRUCTURED_VERSIONS,
     SUPPORTED_VERSIONS,
     RPCError,
@@ -66,6 +67,7 @@ class MCPServer:
 
     Tools are read from the app's OpenAPI document (one per operation, named by its operationId) and called
     in-process through the app, so they get the same validation, dependencies, middleware and errors.
+    Resources and prompts are functions declared with ``resource()`` and ``prompt()`` (FastMCP's decorators).
     """
 
     def __init__(
@@ -125,12 +127,8 @@ class MCPServer:
         self._listed: dict[bool, tuple[dict[str, Tool] | None, list[dict[str, Any]]]] = {}
         self._function_app: Any = None
         self._function_texts: dict[str, tuple[str | None, str | None]] = {}
-        # Resources by URI, templates by their template, prompts by name: declared before the app serves.
-        self._resources: dict[str, Resource] = {}
-        self._templates: dict[str, Resource] = {}
-        self._prompts: dict[str, Prompt] = {}
-        # PERF: the resources/prompts listings, described once per protocol generation (cleared on a change).
-        self._described: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+        # The resources, templates and prompts, and the methods serving them.
+        self._catalog = Catalog()
         self._mounted = False
 
     # -- declaring -----------------------------------------------------------------------------------------
@@ -197,20 +195,7 @@ class MCPServer:
             )
 
         def decorator(func: F) -> F:
-            resource = Resource(uri, func, name, title, description, mime_type)
-            what = f"MCP resource {uri!r} (function {func.__qualname__!r})"
-            taken = self._templates if resource.is_template else self._resources
-            if uri in taken:
-                owner = taken[uri].function.func.__qualname__
-                raise ValueError(f"{what}: the URI is declared already, by function {owner!r}")
-            for other in self._templates.values():
-                if resource.is_template and other.shape == resource.shape:
-                    raise ValueError(
-                        f"{what}: template {other.uri!r} (function {other.function.func.__qualname__!r}) "
-                        "matches the same URIs"
-                    )
-            taken[uri] = resource
-            self._described.clear()
+            self._catalog.add_resource(Resource(uri, func, name, title, description, mime_type))
             return func
 
         return decorator
@@ -227,16 +212,7 @@ class MCPServer:
             raise TypeError("Use @mcp.prompt() with parentheses (name, title and description are optional)")
 
         def decorator(func: F) -> F:
-            prompt_name = name or func.__name__
-            prompt = Prompt(func, prompt_name, title, description)
-            if prompt_name in self._prompts:
-                other = self._prompts[prompt_name].function.func.__qualname__
-                raise ValueError(
-                    f"MCP prompt {prompt_name!r} (function {func.__qualname__!r}): the name is taken "
-                    f"already, by function {other!r}; give one another name"
-                )
-            self._prompts[prompt_name] = prompt
-            self._described.clear()
+            self._catalog.add_prompt(Prompt(func, name or func.__name__, title, description))
             return func
 
         return decorator
@@ -485,12 +461,9 @@ class MCPServer:
                 result = {"tools": self._listing(context.version in STRUCTURED_VERSIONS)}
             elif method == "tools/call":
                 result = await self._call_tool(params, context)
-            elif method.startswith("resources/") and (self._resources or self._templates):
-                result = await self._resources_method(method, params, context)
-            elif method.startswith("prompts/") and self._prompts:
-                result = await self._prompts_method(method, params, context)
-            elif method == "completion/complete" and self._completes():
-                result = self._complete(params)
+            elif self._catalog.serves(method):
+                structured = context.version in STRUCTURED_VERSIONS
+                result = await self._catalog.answer(method, params, context.request, structured)
             else:
                 raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
         except RPCError as exc:
@@ -514,16 +487,9 @@ class MCPServer:
                 self._sessions.popitem(last=False)
             context.session = session
         # A capability only for what is served: clients then don't ask for resources or prompts in vain.
-        capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
-        if self._resources or self._templates:
-            capabilities["resources"] = {"subscribe": False, "listChanged": False}
-        if self._prompts:
-            capabilities["prompts"] = {"listChanged": False}
-        if self._completes():
-            capabilities["completions"] = {}
         result: dict[str, Any] = {
             "protocolVersion": version,
-            "capabilities": capabilities,
+            "capabilities": {"tools": {"listChanged": False}, **self._catalog.capabilities()},
             "serverInfo": {"name": self.name, "version": self.version},
         }
         if self.instructions:
@@ -554,103 +520,6 @@ class MCPServer:
             tool.target, self._scope(context.request, tool, path, query, headers, body), body
         )
         return _tool_result(tool, result, context.version in STRUCTURED_VERSIONS)
-
-    async def _resources_method(
-        self, method: str, params: Mapping[str, Any], context: _Context
-    ) -> dict[str, Any]:
-        if method == "resources/read":
-            uri = params.get("uri")
-            if not isinstance(uri, str):
-                raise RPCError(INVALID_PARAMS, "Invalid params: uri (a string) is required")
-            resource = self._resources.get(uri)
-            if resource is not None:
-                return await resource.read(uri, {}, context.request)
-            for template in self._templates.values():
-                variables = template.match(uri)
-                if variables is not None:
-                    return await template.read(uri, variables, context.request)
-            raise RPCError(RESOURCE_NOT_FOUND, "Resource not found", {"uri": uri})
-        if method == "resources/list":
-            _no_cursor(params)
-            return {"resources": self._describe("resources", context)}
-        if method == "resources/templates/list":
-            _no_cursor(params)
-            return {"resourceTemplates": self._describe("templates", context)}
-        # resources/subscribe and unsubscribe: the capability says no subscriptions.
-        raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
-
-    async def _prompts_method(
-        self, method: str, params: Mapping[str, Any], context: _Context
-    ) -> dict[str, Any]:
-        if method == "prompts/get":
-            name = params.get("name")
-            if not isinstance(name, str):
-                raise RPCError(INVALID_PARAMS, "Invalid params: name (a string) is required")
-            arguments = params.get("arguments")
-            if arguments is None:
-                arguments = {}
-            if not isinstance(arguments, dict):
-                raise RPCError(INVALID_PARAMS, "Invalid params: arguments must be an object")
-            prompt = self._prompts.get(name)
-            if prompt is None:
-                raise RPCError(INVALID_PARAMS, f"Unknown prompt: {name}")
-            return await prompt.get(arguments, context.request)
-        if method == "prompts/list":
-            _no_cursor(params)
-            return {"prompts": self._describe("prompts", context)}
-        raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
-
-    def _completes(self) -> bool:
-        """True when a prompt argument or template variable has values to offer (an Enum, Literal, bool)."""
-        served: list[Prompt | Resource] = [*self._prompts.values(), *self._templates.values()]
-        return any(a.choices for s in served for a in s.function.arguments.values())
-
-    def _complete(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``completion/complete``: the argument's allowed values that start with what was typed."""
-        ref = params.get("ref")
-        argument = params.get("argument")
-        if not isinstance(ref, dict) or not isinstance(argument, dict):
-            raise RPCError(INVALID_PARAMS, "Invalid params: ref and argument (objects) are required")
-        name, value = argument.get("name"), argument.get("value")
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise RPCError(INVALID_PARAMS, "Invalid params: argument needs a name and a value (strings)")
-        kind = ref.get("type")
-        key = ref.get("name" if kind == "ref/prompt" else "uri")
-        if kind not in ("ref/prompt", "ref/resource") or not isinstance(key, str):
-            raise RPCError(
-                INVALID_PARAMS,
-                "Invalid params: ref must be {'type': 'ref/prompt', 'name': ...} or "
-                "{'type': 'ref/resource', 'uri': <a resource template>}",
-            )
-        served: Prompt | Resource | None
-        if kind == "ref/prompt":
-            served, label = self._prompts.get(key), f"prompt {key!r}"
-        else:
-            served, label = self._templates.get(key), f"resource template {key!r}"
-        if served is None:
-            raise RPCError(INVALID_PARAMS, f"Invalid params: no {label}")
-        found = served.function.arguments.get(name)
-        if found is None:
-            raise RPCError(INVALID_PARAMS, f"Invalid params: {label} has no argument {name!r}")
-        typed = value.casefold()
-        values = [c for c in found.choices or () if c.casefold().startswith(typed)]
-        # The spec: at most 100 values, with the total and whether more exist.
-        return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
-
-    def _describe(self, kind: str, context: _Context) -> list[dict[str, Any]]:
-        """A listing (resources, templates or prompts), described once per protocol generation."""
-        structured = context.version in STRUCTURED_VERSIONS
-        described = self._described.get((kind, structured))
-        if described is None:
-            served: Iterable[Resource | Prompt] = (
-                self._resources.values()
-                if kind == "resources"
-                else self._templates.values()
-                if kind == "templates"
-                else self._prompts.values()
-            )
-            described = self._described[kind, structured] = [s.describe(structured) for s in served]
-        return described
 
     def _scope(
         self,
@@ -692,14 +561,6 @@ class MCPServer:
         if lifespan_state:
             scope["state"] = dict(lifespan_state)  # a copy per request, as an ASGI server gives
         return scope
-
-
-def _no_cursor(params: Mapping[str, Any]) -> None:
-    """Listings come whole, in one page: this server issues no cursor, so any cursor sent is invalid."""
-    if params.get("cursor") is not None:
-        raise RPCError(
-            INVALID_PARAMS, "Invalid params: unknown cursor (this server lists everything in one page)"
-        )
 
 
 def _id_of(message: Any) -> Any:
