@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any
@@ -577,3 +578,33 @@ def test_template_matching_is_one_pass(serve: Serve) -> None:
         "message": "Resource not found",
         "data": {"uri": hostile},
     }
+
+
+def test_union_annotations_name_the_argument(serve: Serve) -> None:
+    app = FastAPI()
+    mcp = MCPServer(app)
+
+    @mcp.resource("things://{key}")
+    def thing(key: int | uuid.UUID) -> str:
+        return f"{type(key).__name__}:{key}"
+
+    @mcp.prompt()
+    def lookup(key: int | uuid.UUID) -> str:
+        return f"Look up {key!r}"
+
+    mcp.mount()
+    client = serve(app)
+    assert result(client, "resources/read", {"uri": "things://7"})["contents"][0]["text"] == "int:7"
+    some = "12345678-1234-5678-1234-567812345678"
+    assert (
+        result(client, "resources/read", {"uri": f"things://{some}"})["contents"][0]["text"] == f"UUID:{some}"
+    )
+    refused = error(client, "resources/read", {"uri": "things://x"})
+    assert refused["message"] == (
+        "Invalid params: resource 'things://x' (template 'things://{key}'): 'key': Input should be a valid "
+        "integer, unable to parse string as an integer; 'key': Input should be a valid UUID, invalid "
+        "character: found `x` at 0"
+    )
+    assert [e["loc"] for e in refused["data"]["errors"]] == [["uri", "key", "int"], ["uri", "key", "uuid"]]
+    prompt = error(client, "prompts/get", {"name": "lookup", "arguments": {"key": "x"}})
+    assert prompt["message"].startswith("Invalid params: Invalid arguments for prompt 'lookup': 'key': ")

@@ -54,7 +54,8 @@ class InvalidArguments(Exception):
 
     def summary(self) -> str:
         """The errors in one line: "'user_id': Input should be a valid integer ..."."""
-        return "; ".join(f"{e['loc'][-1]!r}: {e['msg']}" for e in self.errors)
+        # loc is [where, argument, *inside]: a union's member ("int", "uuid") follows the argument's name.
+        return "; ".join(f"{e['loc'][1]!r}: {e['msg']}" for e in self.errors)
 
 
 class BoundFunction:

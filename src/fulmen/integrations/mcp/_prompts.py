@@ -119,7 +119,7 @@ class Prompt:
         try:
             values = self.function.convert(arguments, "arguments")
         except InvalidArguments as exc:
-            missing = [e["loc"][-1] for e in exc.errors if e["type"] == "missing"]
+            missing = [e["loc"][1] for e in exc.errors if e["type"] == "missing"]
             if missing:
                 names = ", ".join(map(repr, missing))
                 plural = "s" if len(missing) > 1 else ""

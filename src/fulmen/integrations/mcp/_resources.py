@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from fulmen.encoders import _encode, _is_native, encode_json_converted
 from fulmen.exceptions import BaseHTTPException
 from fulmen.integrations.mcp._arguments import BoundFunction, InvalidArguments
 from fulmen.integrations.mcp._protocol import INVALID_PARAMS, RESOURCE_NOT_FOUND, RPCError
@@ -153,8 +154,6 @@ class Resource:
         if isinstance(value, (bytes, bytearray, memoryview)):
             blob = base64.b64encode(value).decode("ascii")
             return {"uri": uri, "mimeType": self.mime_type or _BLOB, "blob": blob}
-        from fulmen.encoders import _encode, _is_native, encode_json_converted
-
         # As a route's JSON response: the same bytes FastAPI would write.
         data = _encode(value) if _is_native(value) else encode_json_converted(value)
         return {"uri": uri, "mimeType": self.mime_type or _JSON, "text": data.decode("utf-8")}
