@@ -1,4 +1,4 @@
-"""A small API whose routes are also MCP tools, served by fulmen's own engine.
+"""A small API whose routes are also MCP tools, with a resource and a prompt, served by fulmen's own engine.
 
 Run: python examples/mcp_server.py   (the MCP endpoint is http://127.0.0.1:8000/mcp)
 Try it with the MCP SDK's client (pip install mcp):
@@ -10,6 +10,8 @@ Try it with the MCP SDK's client (pip install mcp):
         async with Client("http://127.0.0.1:8000/mcp") as client:
             print([t.name for t in (await client.list_tools()).tools])
             print(await client.call_tool("get_item", {"item_id": 1}))
+            print(await client.read_resource("items://1"))
+            print(await client.get_prompt("restock", {"item_id": "1"}))
 
     asyncio.run(main())
 """
@@ -60,6 +62,21 @@ mcp = MCPServer(app, name="inventory", exclude_tags=["ops"])
 def total_quantity() -> int:
     """How many things the inventory holds in all."""
     return sum(item.quantity for item in ITEMS.values())
+
+
+@mcp.resource("items://{item_id}", mime_type="application/json")
+async def item_resource(item_id: int) -> Item:
+    """One item of the inventory, as JSON."""
+    return await get_item(item_id)  # a 404 HTTPException is the spec's "Resource not found"
+
+
+@mcp.prompt(title="Plan a restock")
+def restock(item_id: int, target: int = 10) -> str:
+    """Ask the model to plan restocking an item."""
+    item = ITEMS.get(item_id)
+    if item is None:
+        raise HTTPException(status_code=404, detail=f"No item {item_id}")
+    return f"We have {item.quantity} of {item.name}; plan how to reach {target}."
 
 
 mcp.mount()  # POST/GET/DELETE /mcp

@@ -23,6 +23,16 @@ if "--no-mcp" not in sys.argv:
         """Add two integers."""
         return a + b
 
+    @mcp.resource("config://app")
+    def config() -> dict[str, object]:
+        """The app's settings."""
+        return {"name": "bench", "debug": False, "workers": 1}
+
+    @mcp.resource("users://{user_id}/profile")
+    async def profile(user_id: int) -> str:
+        """One user's profile."""
+        return f"user {user_id}"
+
     mcp.mount()
 
 if __name__ == "__main__":

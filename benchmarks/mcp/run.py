@@ -45,6 +45,8 @@ def rpc(method: str, params: dict[str, object] | None = None) -> str:
 CALL_ADD = rpc("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
 CALL_ROUTE = rpc("tools/call", {"name": "hello_hello_get", "arguments": {}})
 LIST = rpc("tools/list")
+READ_STATIC = rpc("resources/read", {"uri": "config://app"})
+READ_TEMPLATE = rpc("resources/read", {"uri": "users://42/profile"})
 
 # (case, server command, path, JSON-RPC body or None for a GET)
 CASES: list[tuple[str, list[str], str, str | None]] = [
@@ -61,6 +63,26 @@ CASES: list[tuple[str, list[str], str, str | None]] = [
     ),
     ("tools/call add, SDK on uvicorn", [*UVICORN, "--port", "{port}", "sdk_mcp_app:app"], "/mcp", CALL_ADD),
     ("tools/list, SDK on uvicorn", [*UVICORN, "--port", "{port}", "sdk_mcp_app:app"], "/mcp", LIST),
+    ("resources/read def, fulmen engine", [PY, "fulmen_mcp_app.py", "{port}"], "/mcp", READ_STATIC),
+    ("resources/read template, fulmen engine", [PY, "fulmen_mcp_app.py", "{port}"], "/mcp", READ_TEMPLATE),
+    (
+        "resources/read def, fulmen on uvicorn",
+        [*UVICORN, "--port", "{port}", "fulmen_mcp_app:app"],
+        "/mcp",
+        READ_STATIC,
+    ),
+    (
+        "resources/read def, SDK on uvicorn",
+        [*UVICORN, "--port", "{port}", "sdk_mcp_app:app"],
+        "/mcp",
+        READ_STATIC,
+    ),
+    (
+        "resources/read template, SDK on uvicorn",
+        [*UVICORN, "--port", "{port}", "sdk_mcp_app:app"],
+        "/mcp",
+        READ_TEMPLATE,
+    ),
 ]
 
 
@@ -114,11 +136,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--only", help="run only the cases whose name contains this text (e.g. resources/read)"
+    )
     args = parser.parse_args()
-    results: dict[str, list[float]] = {name: [] for name, *_ in CASES}
+    cases = [case for case in CASES if args.only is None or args.only in case[0]]
+    results: dict[str, list[float]] = {name: [] for name, *_ in cases}
     for round_ in range(args.rounds):
         # Every other round backwards: on a busy machine the case run first is often the faster one.
-        for name, command, path, body in CASES if round_ % 2 == 0 else reversed(CASES):
+        for name, command, path, body in cases if round_ % 2 == 0 else reversed(cases):
             results[name].append(measure(command, path, body, args.duration))
     best = {name: max(values) for name, values in results.items()}
     print(f"| case | req/s (best of {args.rounds}) |\n|---|---:|")
@@ -148,8 +174,26 @@ def main() -> None:
             "GET /hello, engine, MCP mounted",
         ),
     ]
+    ratios += [
+        (
+            "resources/read def: fulmen engine / SDK (uvicorn)",
+            "resources/read def, fulmen engine",
+            "resources/read def, SDK on uvicorn",
+        ),
+        (
+            "resources/read def: fulmen on uvicorn / SDK",
+            "resources/read def, fulmen on uvicorn",
+            "resources/read def, SDK on uvicorn",
+        ),
+        (
+            "resources/read template: fulmen engine / SDK (uvicorn)",
+            "resources/read template, fulmen engine",
+            "resources/read template, SDK on uvicorn",
+        ),
+    ]
     for label, top, bottom in ratios:
-        print(f"| {label} | {best[top] / best[bottom]:.2f} |")
+        if top in best and bottom in best:
+            print(f"| {label} | {best[top] / best[bottom]:.2f} |")
 
 
 if __name__ == "__main__":

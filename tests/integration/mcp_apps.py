@@ -1,15 +1,17 @@
-"""The apps the MCP tests serve: a small shop with models, errors, auth, tags, and tool functions."""
+"""The apps the MCP tests serve: a small shop (models, errors, auth, tags, tool functions) and a library
+(resources and prompts)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import BaseModel
 
-from fulmen import Depends, FastAPI, Form, Header, HTTPException, Request
-from fulmen.integrations.mcp import MCPServer
+from fulmen import Depends, FastAPI, Form, Header, HTTPException, Path, Request
+from fulmen.integrations.mcp import AssistantMessage, MCPServer, UserMessage
 from fulmen.responses import PlainTextResponse, StreamingResponse
 from fulmen.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -108,3 +110,84 @@ def shop_app(**mcp_options: Any) -> tuple[FastAPI, MCPServer]:
 
     mcp.mount()
     return app, mcp
+
+
+class Book(BaseModel):
+    title: str
+    year: int
+
+
+class Shelf(str, Enum):
+    fiction = "fiction"
+    poetry = "poetry"
+
+
+def library_app(**mcp_options: Any) -> tuple[FastAPI, MCPServer]:
+    """A library with resources (static, templated: text, blob, JSON) and prompts, its MCP server at /mcp."""
+    app = FastAPI(title="Library", version="2.0.0")
+    books = {1: Book(title="Dune", year=1965), 2: Book(title="Emma", year=1815)}
+
+    @app.get("/books/{book_id}", operation_id="get_book")
+    def get_book(book_id: int) -> Book:
+        return books[book_id]
+
+    mcp = MCPServer(app, name="library-mcp", **mcp_options)
+
+    @mcp.resource("config://app", title="App configuration")
+    def config() -> dict[str, Any]:
+        """The library's settings."""
+        return {"opening": "09:00", "shelves": [s.value for s in Shelf]}
+
+    @mcp.resource("text://motd", mime_type="text/markdown")
+    async def motd() -> str:
+        return "# Welcome\nQuiet, please."
+
+    @mcp.resource("files://logo.png", name="logo", mime_type="image/png")
+    def logo() -> bytes:
+        return LOGO
+
+    @mcp.resource("books://{book_id}", description="One book, as JSON.")
+    async def book(book_id: Annotated[int, Path(ge=1)]) -> Book:
+        if book_id not in books:
+            raise HTTPException(status_code=404, detail=f"No book {book_id}")
+        return books[book_id]
+
+    @mcp.resource("shelves://{shelf}/books/{year}")
+    def shelf_books(shelf: Shelf, year: int) -> str:
+        return f"{shelf.value} books of {year}"
+
+    @mcp.resource("notes://{name}")
+    def note(name: str, request: Request) -> str:
+        """A note, echoing its (percent-decoded) name and who asked."""
+        return f"{name} for {request.headers.get('authorization', 'anyone')}"
+
+    @mcp.resource("broken://always")
+    def broken() -> str:
+        raise RuntimeError("the shelf fell over")
+
+    @mcp.prompt(title="Summarize a book")
+    def summarize(book_id: Annotated[int, Path(description="The book's id")], words: int = 50) -> str:
+        """Ask for a summary of a book."""
+        if book_id not in books:
+            raise HTTPException(status_code=404, detail=f"No book {book_id}")
+        return f"Summarize {books[book_id].title} in {words} words."
+
+    @mcp.prompt(name="recommend", description="Start a conversation about books.")
+    async def recommend_books(shelf: Shelf, mood: str | None = None) -> list[Any]:
+        return [
+            f"Recommend {shelf.value}; mood: {mood or 'any'}.",
+            AssistantMessage("Which author did you like last?"),
+            {"role": "user", "content": "Le Guin."},
+            UserMessage({"type": "text", "text": "Something short."}),
+        ]
+
+    @mcp.prompt()
+    def wrong_return() -> int:
+        return 42
+
+    mcp.mount()
+    return app, mcp
+
+
+#: A PNG's first bytes and some that aren't UTF-8: a blob must come back exactly.
+LOGO = b"\x89PNG\r\n\x1a\n\x00\xff\xfe"

@@ -1,26 +1,37 @@
 """fulmen's MCP server against the official MCP SDK client, over real sockets: the engine and uvicorn.
 
 The client negotiates as it would with any server (``mode="auto"`` probes the 2026 era, then falls back to
-the initialize handshake), lists the tools and calls them; ``mode="legacy"`` pins the handshake.
+the initialize handshake), lists the tools and calls them, lists and reads resources, lists and gets
+prompts; ``mode="legacy"`` pins the handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import importlib.util
+import json
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import _start_engine, _UvicornThread, ci
-from tests.integration.mcp_apps import shop_app
+from tests.integration.mcp_apps import LOGO, library_app, shop_app
 
 try:
     from mcp.client import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+    from mcp.types import (
+        BlobResourceContents,
+        PromptReference,
+        ResourceTemplateReference,
+        TextResourceContents,
+    )
 except ImportError:
     if ci():  # the SDK is in the dev extra: on CI its absence is a failure, not a skip
         raise
@@ -264,3 +275,174 @@ def test_include_and_exclude(serve_socket: Callable[[Any], str]) -> None:
     app, _ = shop_app(exclude_operations=["boom", "stream"], exclude_tags=None)
     url = serve_socket(app) + "/mcp"
     assert {"boom", "stream"}.isdisjoint(run(names(url)))
+
+
+def test_resources_with_the_sdk_client(serve_socket: Callable[[Any], str]) -> None:
+    app, _ = library_app()
+    url = serve_socket(app) + "/mcp"
+
+    async def scenario() -> None:
+        async with Client(url) as client:
+            init = client.session.initialize_result
+            assert init is not None
+            assert init.capabilities.resources is not None and init.capabilities.prompts is not None
+
+            listed = {str(r.uri): r for r in (await client.list_resources()).resources}
+            assert set(listed) == {"config://app", "text://motd", "files://logo.png", "broken://always"}
+            assert listed["config://app"].title == "App configuration"
+            assert listed["config://app"].mime_type == "application/json"
+            assert listed["files://logo.png"].name == "logo"
+            templates = {
+                t.uri_template: t for t in (await client.list_resource_templates()).resource_templates
+            }
+            assert set(templates) == {"books://{book_id}", "shelves://{shelf}/books/{year}", "notes://{name}"}
+            assert templates["books://{book_id}"].description == "One book, as JSON."
+
+            (text,) = (await client.read_resource("text://motd")).contents
+            assert isinstance(text, TextResourceContents)
+            assert text.text == "# Welcome\nQuiet, please." and text.mime_type == "text/markdown"
+            (config,) = (await client.read_resource("config://app")).contents
+            assert isinstance(config, TextResourceContents) and config.mime_type == "application/json"
+            assert json.loads(config.text) == {"opening": "09:00", "shelves": ["fiction", "poetry"]}
+            (blob,) = (await client.read_resource("files://logo.png")).contents
+            assert isinstance(blob, BlobResourceContents) and blob.mime_type == "image/png"
+            assert base64.b64decode(blob.blob) == LOGO
+            (book,) = (await client.read_resource("books://2")).contents
+            assert isinstance(book, TextResourceContents)
+            assert json.loads(book.text) == {"title": "Emma", "year": 1815}
+            (shelf,) = (await client.read_resource("shelves://fiction/books/1965")).contents
+            assert isinstance(shelf, TextResourceContents) and shelf.text == "fiction books of 1965"
+
+            with pytest.raises(MCPError) as unknown:
+                await client.read_resource("nope://thing")
+            assert unknown.value.error.code == -32002
+            assert unknown.value.error.data == {"uri": "nope://thing"}
+            with pytest.raises(MCPError) as invalid:
+                await client.read_resource("books://abc")
+            assert invalid.value.error.code == -32602
+            assert "'book_id': Input should be a valid integer" in invalid.value.error.message
+            with pytest.raises(MCPError) as missing_book:
+                await client.read_resource("books://9")
+            assert missing_book.value.error.code == -32002
+            assert missing_book.value.error.message == "Resource not found: No book 9"
+            with pytest.raises(MCPError) as crashed:
+                await client.read_resource("broken://always")
+            assert crashed.value.error.code == -32603
+            # Still serving after the errors.
+            (again,) = (await client.read_resource("books://1")).contents
+            assert isinstance(again, TextResourceContents) and json.loads(again.text)["title"] == "Dune"
+
+    run(scenario())
+
+
+def test_prompts_with_the_sdk_client(serve_socket: Callable[[Any], str]) -> None:
+    app, _ = library_app()
+    url = serve_socket(app) + "/mcp"
+
+    async def scenario() -> None:
+        async with Client(url) as client:
+            prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+            assert set(prompts) == {"summarize", "recommend", "wrong_return"}
+            summarize = prompts["summarize"]
+            assert summarize.title == "Summarize a book"
+            assert summarize.description == "Ask for a summary of a book."
+            assert summarize.arguments is not None
+            assert [(a.name, a.required, a.description) for a in summarize.arguments] == [
+                ("book_id", True, "The book's id"),
+                ("words", False, None),
+            ]
+
+            got = await client.get_prompt("summarize", {"book_id": "1", "words": "20"})
+            assert got.description == "Ask for a summary of a book."
+            assert [(m.role, m.content.text) for m in got.messages] == [  # type: ignore[union-attr]
+                ("user", "Summarize Dune in 20 words.")
+            ]
+            conversation = await client.get_prompt("recommend", {"shelf": "fiction"})
+            assert [(m.role, m.content.text) for m in conversation.messages] == [  # type: ignore[union-attr]
+                ("user", "Recommend fiction; mood: any."),
+                ("assistant", "Which author did you like last?"),
+                ("user", "Le Guin."),
+                ("user", "Something short."),
+            ]
+
+            for name, arguments, message in [
+                ("summarize", {}, "Missing required argument 'book_id' for prompt 'summarize'"),
+                ("summarize", {"book_id": "x"}, "'book_id': Input should be a valid integer"),
+                ("summarize", {"book_id": "1", "tone": "dry"}, "prompt 'summarize' has no argument 'tone'"),
+                ("nope", {}, "Unknown prompt: nope"),
+            ]:
+                with pytest.raises(MCPError) as refused:
+                    await client.get_prompt(name, arguments)
+                assert refused.value.error.code == -32602
+                assert message in refused.value.error.message
+            with pytest.raises(MCPError) as crashed:
+                await client.get_prompt("wrong_return")
+            assert crashed.value.error.code == -32603
+
+    run(scenario())
+
+
+def test_completions_with_the_sdk_client(serve_socket: Callable[[Any], str]) -> None:
+    app, _ = library_app()
+    url = serve_socket(app) + "/mcp"
+
+    async def scenario() -> None:
+        async with Client(url) as client:
+            init = client.session.initialize_result
+            assert init is not None and init.capabilities.completions is not None
+            prompt = PromptReference(type="ref/prompt", name="recommend")
+            done = await client.complete(prompt, {"name": "shelf", "value": "fi"})
+            assert done.completion.values == ["fiction"]
+            assert done.completion.total == 1 and done.completion.has_more is False
+            template = ResourceTemplateReference(type="ref/resource", uri="shelves://{shelf}/books/{year}")
+            both = await client.complete(template, {"name": "shelf", "value": ""}, {"year": "1999"})
+            assert both.completion.values == ["fiction", "poetry"]
+            with pytest.raises(MCPError) as unknown:
+                await client.complete(
+                    PromptReference(type="ref/prompt", name="nope"), {"name": "x", "value": ""}
+                )
+            assert unknown.value.error.code == -32602
+
+    run(scenario())
+
+
+def test_resources_under_sessions_and_the_legacy_handshake(serve_socket: Callable[[Any], str]) -> None:
+    app, _ = library_app(stateless=False)
+    url = serve_socket(app) + "/mcp"
+
+    async def scenario() -> None:
+        async with Client(url, mode="legacy") as client:
+            (text,) = (await client.read_resource("notes://a%20b")).contents
+            assert isinstance(text, TextResourceContents) and text.text == "a b for anyone"
+            got = await client.get_prompt("summarize", {"book_id": "2"})
+            assert got.messages[0].content.text == "Summarize Emma in 50 words."  # type: ignore[union-attr]
+
+    run(scenario())
+
+
+def test_the_example_app(serve_socket: Callable[[Any], str]) -> None:
+    """examples/mcp_server.py: its tools, resource and prompt, as its docstring uses them."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "mcp_server.py"
+    spec = importlib.util.spec_from_file_location("mcp_server_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    url = serve_socket(example.app) + "/mcp"
+
+    async def scenario() -> None:
+        async with Client(url) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == {
+                "get_item",
+                "add_item",
+                "total_quantity",
+            }
+            (item,) = (await client.read_resource("items://1")).contents
+            assert isinstance(item, TextResourceContents) and item.mime_type == "application/json"
+            assert json.loads(item.text) == {"name": "hammer", "quantity": 3}
+            with pytest.raises(MCPError) as missing:
+                await client.read_resource("items://99")
+            assert missing.value.error.code == -32002
+            prompt = await client.get_prompt("restock", {"item_id": "1", "target": "5"})
+            assert prompt.messages[0].content.text == "We have 3 of hammer; plan how to reach 5."  # type: ignore[union-attr]
+
+    run(scenario())

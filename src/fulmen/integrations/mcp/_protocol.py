@@ -19,6 +19,8 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+#: The spec's "Resource not found" (2025-03-26 to 2025-11-25; SEP-2164 moves later versions to -32602).
+RESOURCE_NOT_FOUND = -32002
 
 
 class RPCError(Exception):

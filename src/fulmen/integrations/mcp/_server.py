@@ -1,4 +1,5 @@
-"""``MCPServer``: the app's routes (and ``@mcp.tool()`` functions) as Model Context Protocol tools.
+"""``MCPServer``: the app's routes (and ``@mcp.tool()`` functions) as Model Context Protocol tools, with
+``@mcp.resource()`` resources and ``@mcp.prompt()`` prompts.
 
 Speaks MCP's Streamable HTTP transport on one endpoint: POST carries JSON-RPC messages and is answered with
 JSON (never an SSE stream: every call finishes with one response), GET is 405 (no server-initiated stream),
@@ -18,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 
 from fulmen.integrations.mcp._call import CallResult, call_asgi
+from fulmen.integrations.mcp._catalog import Catalog
+from fulmen.integrations.mcp._prompts import Prompt
 from fulmen.integrations.mcp._protocol import (
     BATCH_VERSIONS,
     DEFAULT_VERSION,
@@ -33,6 +36,7 @@ from fulmen.integrations.mcp._protocol import (
     error_message,
     result_message,
 )
+from fulmen.integrations.mcp._resources import Resource
 from fulmen.integrations.mcp._tools import MissingArgument, Tool, tools_from_openapi
 from fulmen.requests import Request
 from fulmen.responses import Response
@@ -63,6 +67,7 @@ class MCPServer:
 
     Tools are read from the app's OpenAPI document (one per operation, named by its operationId) and called
     in-process through the app, so they get the same validation, dependencies, middleware and errors.
+    Resources and prompts are functions declared with ``resource()`` and ``prompt()`` (FastMCP's decorators).
     """
 
     def __init__(
@@ -122,6 +127,8 @@ class MCPServer:
         self._listed: dict[bool, tuple[dict[str, Tool] | None, list[dict[str, Any]]]] = {}
         self._function_app: Any = None
         self._function_texts: dict[str, tuple[str | None, str | None]] = {}
+        # The resources, templates and prompts, and the methods serving them.
+        self._catalog = Catalog()
         self._mounted = False
 
     # -- declaring -----------------------------------------------------------------------------------------
@@ -165,6 +172,50 @@ class MCPServer:
             description=description,
             response_model=response_model,
         )
+
+    def resource(
+        self,
+        uri: str,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: serve what a function returns as the resource at ``uri`` (FastMCP's ``@mcp.resource``).
+
+        ``str`` is text, ``bytes`` a base64 blob, anything else JSON. A URI with ``{variables}`` (an RFC 6570
+        level-1 template, ``users://{user_id}/profile``) passes them as the function's parameters, converted
+        by annotation as route path parameters. Raises ``ValueError``/``TypeError`` when declared wrongly.
+        """
+        if not isinstance(uri, str):
+            raise TypeError(
+                "@mcp.resource needs the resource's URI: @mcp.resource('config://app'), "
+                f"not {type(uri).__name__}"
+            )
+
+        def decorator(func: F) -> F:
+            self._catalog.add_resource(Resource(uri, func, name, title, description, mime_type))
+            return func
+
+        return decorator
+
+    def prompt(
+        self, name: str | None = None, *, title: str | None = None, description: str | None = None
+    ) -> Callable[[F], F]:
+        """Decorator: a prompt whose arguments are the function's parameters (FastMCP's ``@mcp.prompt()``).
+
+        Parameters without a default are required arguments. The function returns a ``str`` (one user
+        message), a ``Message`` (``UserMessage``/``AssistantMessage``), or a list of them.
+        """
+        if name is not None and not isinstance(name, str):
+            raise TypeError("Use @mcp.prompt() with parentheses (name, title and description are optional)")
+
+        def decorator(func: F) -> F:
+            self._catalog.add_prompt(Prompt(func, name or func.__name__, title, description))
+            return func
+
+        return decorator
 
     # -- mounting ------------------------------------------------------------------------------------------
     def mount(self, path: str | None = None) -> None:
@@ -410,6 +461,9 @@ class MCPServer:
                 result = {"tools": self._listing(context.version in STRUCTURED_VERSIONS)}
             elif method == "tools/call":
                 result = await self._call_tool(params, context)
+            elif self._catalog.serves(method):
+                structured = context.version in STRUCTURED_VERSIONS
+                result = await self._catalog.answer(method, params, context.request, structured)
             else:
                 raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method}")
         except RPCError as exc:
@@ -432,9 +486,10 @@ class MCPServer:
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
             context.session = session
+        # A capability only for what is served: clients then don't ask for resources or prompts in vain.
         result: dict[str, Any] = {
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": False}},
+            "capabilities": {"tools": {"listChanged": False}, **self._catalog.capabilities()},
             "serverInfo": {"name": self.name, "version": self.version},
         }
         if self.instructions:
