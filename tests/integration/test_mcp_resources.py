@@ -404,6 +404,8 @@ def test_declaration_errors() -> None:
         mcp.prompt(name="ask")(nothing)
     with pytest.raises(TypeError, match=r"@mcp.prompt\(\) with parentheses"):
         mcp.prompt(nothing)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"@mcp.tool\(\) with parentheses"):
+        mcp.tool(nothing)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"MCP prompt 'listed' .*parameter 'ids'"):
         mcp.prompt()(listed)
 

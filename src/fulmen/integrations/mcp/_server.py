@@ -140,6 +140,9 @@ class MCPServer:
         Arguments are validated as a route's JSON body fields would be (422-style errors come back as an error
         result); ``Depends``, ``Header``, ``Request`` and the other route parameters work as in a route.
         """
+        if name is not None and not isinstance(name, str):
+            # A bare ``@mcp.tool`` would otherwise replace the function with this decorator, silently.
+            raise TypeError("Use @mcp.tool() with parentheses (name, title and description are optional)")
 
         def decorator(func: F) -> F:
             self._add_function(func, name or func.__name__, title, description)
