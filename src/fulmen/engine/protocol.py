@@ -1288,11 +1288,18 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
 
     def shutdown(self) -> None:
-        """Server shutdown: close now if idle; otherwise finish the requests received so far, then close."""
+        """Server shutdown: close now if idle; otherwise finish the requests received so far, then close.
+
+        A connection that has not sent its first request yet gets up to a second more: its client has just
+        connected and is sending one, which is answered with ``connection: close``.
+        """
         transport = self._transport
         if transport is None:
             return
         if not self._waiting and not self._inflight and self._phase == _IDLE:
+            if not self._completed and self._timer_kind == _T_KEEPALIVE:
+                self._set_timer(_T_KEEPALIVE, min(1.0, self._keep_alive_timeout))
+                return
             self._flush_out()
             self._closing = True
             transport.close()
