@@ -326,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # found at start-up: an ssl_* file that can't be used
         print(f"fulmen: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the address can't be bound (in use, privileged port): nothing was started
+        where = f"{config.host}:{config.port}"
+        print(f"fulmen: error: can't listen on {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0

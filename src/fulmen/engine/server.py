@@ -494,6 +494,9 @@ class Server:
 
     async def _shutdown(self, server: asyncio.AbstractServer, state: ServerState) -> None:
         server.close()  # stop accepting
+        # uvloop calls connection_made of the connections it accepted last from the ready queue: let those run
+        # before the shutdown flag is set (they would be answered 503 otherwise).
+        await asyncio.sleep(0)
         await self._adopt_queued()
         state.shutting_down = True
         loop = asyncio.get_running_loop()

@@ -82,6 +82,9 @@ class _Slot:
     replace: bool = False
     restart_at: float = 0.0
     backoff: float = 0.0
+    #: The slot's listening socket, made by the supervisor and inherited by each process in the slot: a
+    #: replacement accepts from the same queue, so no connection queued for the old process is reset.
+    sock: socket.socket | None = None
     #: Processes in this slot that died before serving, in a row.
     failures: int = 0
     last_failure: str = ""
@@ -186,6 +189,8 @@ class Supervisor:
             wanted = slot.current is None or (slot.replace and slot.successor is None)
             if wanted and now >= slot.restart_at and self._stop_signal is None:
                 process = self._spawn(slot)
+                if process is None:
+                    return
                 if slot.current is None:
                     slot.current = process
                 else:
@@ -203,13 +208,27 @@ class Supervisor:
         live = [p for s in self._slots for p in (s.current, s.successor) if p is not None]
         return live + self._retired
 
-    def _spawn(self, slot: _Slot) -> _Process:
+    def _spawn(self, slot: _Slot) -> _Process | None:
+        if slot.sock is None:
+            try:
+                slot.sock = create_socket(self._worker_config, reuse_port=True)
+            except OSError as exc:
+                config = self._worker_config
+                logger.error(
+                    "Worker %d: can't listen on %s:%d: %s; stopping",
+                    slot.index,
+                    config.host,
+                    config.port,
+                    exc,
+                )
+                self._stop(1)
+                return None
         parent = os.getpid()
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, measured by the subprocess tests
             ours.close()
-            self._child(theirs, parent)
+            self._child(theirs, parent, slot.sock)
         theirs.close()
         ours.setblocking(False)
         now = time.monotonic()
@@ -217,7 +236,9 @@ class Supervisor:
         logger.info("Started worker %d [pid %d]", slot.index, pid)
         return process
 
-    def _child(self, channel: socket.socket, parent: int) -> NoReturn:  # pragma: no cover - in the child
+    def _child(
+        self, channel: socket.socket, parent: int, sock: socket.socket
+    ) -> NoReturn:  # pragma: no cover - in the child
         code = 1
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -232,8 +253,11 @@ class Supervisor:
             os.environ["FULMEN_WORKERS"] = str(len(self._slots))
             if self._reserved is not None:
                 self._reserved.close()
+            for slot in self._slots:
+                # Another slot's socket held here would outlive that slot (SIGTTOU) with connections queued.
+                if slot.sock is not None and slot.sock is not sock:
+                    slot.sock.close()
             config = self._worker_config
-            sock = create_socket(config, reuse_port=True)
             serve(self.app, config, sock=sock, parent_pid=parent, channel=channel)
             code = 0
         except SystemExit as exc:
@@ -398,11 +422,18 @@ class Supervisor:
                 )
                 self._stop(STARTUP_FAILURE)
                 return
-        if not process.ready or now - process.started < _QUICK_DEATH:
+        if not process.ready:
+            # 0.2, 0.4, 0.8, 1.6 s: the fifth failure comes about 3 s after the first, not in a hot loop.
+            slot.backoff = min(_MAX_BACKOFF, max(0.2, slot.backoff * 2))
+        elif now - process.started < _QUICK_DEATH:
             slot.backoff = min(_MAX_BACKOFF, max(0.5, slot.backoff * 2))
         else:
             slot.backoff = 0.0
         slot.restart_at = now + slot.backoff
+        if slot.backoff >= 1.0 and slot.sock is not None:
+            # Connections hashed to this socket would wait out the back-off: let the other workers have them.
+            slot.sock.close()
+            slot.sock = None
         later = f" in {slot.backoff:.1f} s" if slot.backoff else ""
         logger.warning("Worker %d [pid %d] %s; restarting%s", slot.index, process.pid, how, later)
 
@@ -452,6 +483,9 @@ class Supervisor:
                 return
             slot = self._slots.pop()
             logger.info("Received SIGTTOU: removing worker %d (now %d)", slot.index, len(self._slots))
+            if slot.sock is not None:
+                slot.sock.close()  # first: the worker's own copy is then the last, drained as it stops
+                slot.sock = None
             for process in (slot.current, slot.successor):
                 if process is not None:
                     self._retire(process)
@@ -473,6 +507,10 @@ class Supervisor:
 
     # -- stopping ------------------------------------------------------------------------------------------
     def _stop_all(self) -> None:
+        for slot in self._slots:
+            if slot.sock is not None:
+                slot.sock.close()  # the workers' copies are the last ones: each drains its queue as it stops
+                slot.sock = None
         for process in self._processes():
             if not process.stopping:
                 process.stopping = time.monotonic()
