@@ -12,16 +12,19 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from fulmen.engine.config import Config, ConfigError
-from tests.engine.conftest import RawConn, ServerProcess, exchange
+from tests.engine.conftest import FULMEN_PATH, RawConn, ServerProcess, exchange
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the supervisor needs fork()")
 
@@ -411,3 +414,45 @@ def test_cli_rejects_a_bad_limit_naming_the_option() -> None:
         )
     finally:
         server.kill()
+
+
+def test_app_run_takes_the_supervisor_settings(tmp_path: Path) -> None:
+    """``app.run(limit_max_requests=...)`` starts the same supervisor as the command line."""
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "import os\n"
+        "from fulmen import FastAPI\n"
+        "app = FastAPI()\n"
+        "@app.get('/pid')\n"
+        "def pid() -> int:\n"
+        "    return os.getpid()\n"
+        "app.run(port=0, limit_max_requests=5, timeout_worker_healthcheck=2.5, access_log=False)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FULMEN_PATH), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        lines: list[str] = []
+        port = 0
+        for line in proc.stderr:
+            lines.append(line)
+            match = re.search(r"Supervisor \[pid \d+\] starting 1 workers on http://127.0.0.1:(\d+)", line)
+            if match:
+                port = int(match.group(1))
+            if "Worker [pid" in line and "is replaced after 5 requests" in line:
+                break
+        assert port, "".join(lines)
+        pids = [int(exchange(port, PID_REQUEST).body) for _ in range(12)]  # fresh connections
+        deadline = time.monotonic() + 15
+        while len(set(pids)) < 2:
+            assert time.monotonic() < deadline, pids
+            pids.append(int(exchange(port, PID_REQUEST).body))
+        assert pids[0] == pids[4]  # the first worker answered at least its 5
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
