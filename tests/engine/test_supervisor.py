@@ -456,3 +456,14 @@ def test_app_run_takes_the_supervisor_settings(tmp_path: Path) -> None:
             proc.wait(10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_a_failed_startup_stops_the_supervisor_with_status_3_at_once() -> None:
+    server = _start(workers=2, env={"SAMPLE_APP_FAIL_STARTUP": "1"})
+    try:
+        assert server.proc.wait(20) == 3
+        server.kill()
+        assert re.search(r"Worker \d: application startup failed; stopping", server.output()), server.output()
+        assert len(_started_pids(server)) == 2  # not restarted: it would fail the same way
+    finally:
+        server.kill()

@@ -402,6 +402,10 @@ class Supervisor:
                 slot.restart_at = now + slot.backoff
             return
         slot.current = None
+        if self._rolling.slot is slot and slot.successor is None:
+            self._rolling.slot = None  # the process started in its place is new anyway
+        if slot.successor is None:
+            slot.replace = False  # likewise for a replacement asked for (limit_max_requests) but not started
         if slot.successor is not None:
             # Its replacement is already starting: it takes the place (no second process is started).
             slot.current, slot.successor, slot.replace = slot.successor, None, False
