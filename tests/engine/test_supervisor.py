@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from fulmen.engine.config import Config, ConfigError
-from tests.engine.conftest import FULMEN_PATH, RawConn, ServerProcess, exchange
+from fulmen.engine.server import Server, create_socket, run_loop
+from tests.engine.conftest import FULMEN_PATH, EngineThread, RawConn, ServerProcess, exchange
+from tests.engine.sample_app import make_app
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the supervisor needs fork()")
 
@@ -467,3 +469,91 @@ def test_a_failed_startup_stops_the_supervisor_with_status_3_at_once() -> None:
         assert len(_started_pids(server)) == 2  # not restarted: it would fail the same way
     finally:
         server.kill()
+
+
+# -- the worker's side, in process ---------------------------------------------------------------------------
+class WorkerThread:
+    """A ``Server`` with a supervisor channel on a thread: the test holds the supervisor's end."""
+
+    def __init__(self, **settings: object) -> None:
+        self.config = Config(port=0, access_log=False, **settings)  # type: ignore[arg-type]
+        self.supervisor, self.worker_end = socket.socketpair()
+        self.supervisor.settimeout(5)
+        self.server = Server(make_app(), self.config, channel=self.worker_end)
+        self.sock = create_socket(self.config)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(
+            target=lambda: run_loop(self.server.serve(self.sock, install_signals=False))
+        )
+        self.thread.start()
+
+    def expect(self, message: bytes) -> None:
+        assert self.supervisor.recv(1) == message
+
+    def close(self) -> None:
+        self.server.request_exit()
+        self.thread.join(10)
+        self.supervisor.close()
+        self.worker_end.close()
+
+
+def test_worker_says_ready_answers_pings_and_asks_to_retire_but_keeps_serving() -> None:
+    worker = WorkerThread(limit_max_requests=3)
+    try:
+        worker.expect(b"R")  # serving
+        worker.supervisor.send(b"p")
+        worker.expect(b"P")
+        for _ in range(3):
+            assert exchange(worker.port, PID_REQUEST).status == 200
+        worker.expect(b"M")  # the limit: please start my replacement
+        # Until the supervisor stops it, it serves on (no gap before the replacement is ready).
+        assert exchange(worker.port, PID_REQUEST).status == 200
+        worker.supervisor.send(b"p")
+        worker.expect(b"P")
+        assert worker.thread.is_alive()
+    finally:
+        worker.close()
+
+
+def test_worker_shuts_down_when_the_supervisor_is_gone() -> None:
+    worker = WorkerThread()
+    worker.expect(b"R")
+    worker.supervisor.close()  # EOF on the worker's end
+    worker.thread.join(10)
+    assert not worker.thread.is_alive()
+    worker.worker_end.close()
+    with pytest.raises(OSError):
+        RawConn(worker.port, timeout=1)
+
+
+def test_without_a_supervisor_the_server_exits_at_its_limit_as_uvicorn() -> None:
+    engine = EngineThread(make_app(), limit_max_requests=4)
+    for _ in range(4):
+        with RawConn(engine.port) as conn:
+            assert conn.request("GET", "/fast").status == 200
+    engine.thread.join(10)
+    assert not engine.thread.is_alive()
+    assert engine.result is True  # a normal, graceful stop
+
+
+def test_connections_queued_while_the_loop_is_busy_are_answered_after_shutdown_begins() -> None:
+    """They sit in the kernel's accept queue (or uvloop's) when shutdown starts: served, not reset or 503."""
+    engine = EngineThread(make_app())
+    busy = RawConn(engine.port)
+    busy.send(b"GET /block?d=0.5 HTTP/1.1\r\nHost: a\r\n\r\n")  # the event loop sleeps 0.5 s
+    time.sleep(0.1)
+    queued = [RawConn(engine.port) for _ in range(20)]
+    for i, conn in enumerate(queued):
+        conn.send(f"GET /fast?tag={i} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+    engine.server.request_exit()  # acted on once the loop wakes up, with all of them waiting
+    try:
+        for i, conn in enumerate(queued):
+            r = conn.read_response()
+            assert (r.status, r.body) == (200, f"fast {i}".encode())
+            assert conn.is_closed(timeout=5)  # answered before or after shutdown began, then closed
+        assert busy.read_response().status == 200
+        engine.thread.join(10)
+        assert not engine.thread.is_alive()
+    finally:
+        for conn in [busy, *queued]:
+            conn.close()
