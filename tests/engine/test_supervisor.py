@@ -557,3 +557,22 @@ def test_connections_queued_while_the_loop_is_busy_are_answered_after_shutdown_b
     finally:
         for conn in [busy, *queued]:
             conn.close()
+
+
+def test_cli_options_reach_the_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from fulmen.cli import _config_from_args, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(
+        "run m:app --limit-max-requests 500 --limit-max-requests-jitter 50 --timeout-worker-healthcheck 7.5".split()
+    )
+    config = _config_from_args(args)
+    assert (config.limit_max_requests, config.limit_max_requests_jitter) == (500, 50)
+    assert config.timeout_worker_healthcheck == 7.5
+    off = _config_from_args(parser.parse_args(["run", "m:app", "--timeout-worker-healthcheck", "0"]))
+    assert off.timeout_worker_healthcheck is None
+    default = _config_from_args(parser.parse_args(["run", "m:app"]))
+    assert (default.limit_max_requests, default.timeout_worker_healthcheck) == (None, 30.0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--help"])
+    assert "workers and their supervisor (uvicorn's names" in capsys.readouterr().out
