@@ -564,7 +564,16 @@ def test_cli_options_reach_the_config(capsys: pytest.CaptureFixture[str]) -> Non
 
     parser = build_parser()
     args = parser.parse_args(
-        "run m:app --limit-max-requests 500 --limit-max-requests-jitter 50 --timeout-worker-healthcheck 7.5".split()
+        [
+            "run",
+            "m:app",
+            "--limit-max-requests",
+            "500",
+            "--limit-max-requests-jitter",
+            "50",
+            "--timeout-worker-healthcheck",
+            "7.5",
+        ]
     )
     config = _config_from_args(args)
     assert (config.limit_max_requests, config.limit_max_requests_jitter) == (500, 50)
