@@ -1,7 +1,8 @@
 """Multi-process serving: a supervisor forks N workers that each listen on the same port (SO_REUSEPORT).
 
-The supervisor holds a bound (not listening) SO_REUSEPORT socket so the port stays reserved across worker
-restarts and ``port=0`` resolves once. Each worker has a socket pair to the supervisor (its *channel*): it
+The supervisor makes each worker's listening socket and keeps it, so a replacement accepts from the same
+queue, and holds a bound (not listening) SO_REUSEPORT socket so the port stays reserved and ``port=0``
+resolves once. Each worker has a socket pair to the supervisor (its *channel*): it
 says when it is serving, answers health-check pings from its event loop, and asks to be replaced when it
 reaches ``limit_max_requests``. The supervisor:
 
