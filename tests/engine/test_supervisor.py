@@ -87,7 +87,6 @@ class Load:
         self.stop = threading.Event()
         self.pids: Counter[int] = Counter()
         self.failures: list[str] = []
-        self.retries = 0
         self._lock = threading.Lock()
         self.threads = [threading.Thread(target=self._fresh, daemon=True) for _ in range(fresh)]
         self.threads += [threading.Thread(target=self._keep_alive, daemon=True) for _ in range(keep_alive)]
@@ -111,11 +110,11 @@ class Load:
             self._record(r.status, r.body)
 
     def _keep_alive(self) -> None:
-        # One connection reused until the server closes it. A request sent as the server closed an idle
-        # connection gets no byte back: clients retry those (RFC 9112 9.3.1), and so does this one, once.
+        # One connection reused until the server closes it (after a response with connection: close, or
+        # idle for a second while its worker stops). No retry: a request sent as a worker closes the idle
+        # connection must still be answered (docs/engine.md, Shutdown).
         conn: RawConn | None = None
         while not self.stop.is_set():
-            fresh = conn is None
             if conn is None:
                 conn = RawConn(self.port)
             try:
@@ -123,12 +122,8 @@ class Load:
             except (ConnectionError, OSError) as exc:
                 conn.close()
                 conn = None
-                if fresh:
-                    with self._lock:
-                        self.failures.append(f"keep-alive, new connection: {exc!r}")
-                else:
-                    with self._lock:
-                        self.retries += 1
+                with self._lock:
+                    self.failures.append(f"keep-alive connection: {exc!r}")
                 continue
             self._record(r.status, r.body)
             if r.header("connection") == "close":
