@@ -568,7 +568,7 @@ def run(
     resolve_interface(app, config.interface)  # a wrong interface fails here, not in every worker
     create_ssl_context(config)  # likewise a bad ssl_* setting (each worker then builds its own context)
     configure_logging(config)
-    if config.supervised and hasattr(os, "fork"):
+    if config.workers > 1 or (config.supervised and hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")):
         # Also for one worker with limit_max_requests: its replacement starts before it stops, so the port
         # keeps answering (uvicorn's single process exits instead; without fork() this one does too).
         from fulmen.engine.workers import Supervisor
