@@ -44,6 +44,9 @@ class SampleApp:
     async def startup(self) -> None:
         if os.environ.get("SAMPLE_APP_FAIL_STARTUP"):
             raise RuntimeError("startup failed on purpose")
+        marker = os.environ.get("SAMPLE_APP_DIE_IF_FILE")
+        if marker and os.path.exists(marker):
+            os._exit(5)  # workers started while the file exists die at start (a bad deploy)
         if os.environ.get("SAMPLE_APP_DIE_AT_STARTUP"):
             os._exit(
                 int(os.environ["SAMPLE_APP_DIE_AT_STARTUP"])

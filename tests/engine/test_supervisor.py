@@ -580,3 +580,33 @@ def test_cli_options_reach_the_config(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--help"])
     assert "workers and their supervisor (uvicorn's names" in capsys.readouterr().out
+
+
+def test_a_replacement_that_cannot_start_leaves_the_old_workers_serving(tmp_path: Path) -> None:
+    """SIGHUP is abandoned and a limit replacement retried: the serving workers are never stopped first."""
+    marker = tmp_path / "broken"
+    server = _start("--limit-max-requests", "30", workers=2, env={"SAMPLE_APP_DIE_IF_FILE": str(marker)})
+    try:
+        port = server.wait_ready()
+        _wait(lambda: _serving(server) >= 2, "two workers serving", server)
+        old = _children(server.proc.pid)
+        marker.touch()  # from now on, a new worker dies at start
+        start = len(server.lines)
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_for_line(
+            r"replacement \[pid \d+\] exited with status 5 before serving; \[pid \d+\] keeps", start=start
+        )
+        server.wait_for_line(r"Rolling restart \(SIGHUP\) abandoned", start=start)
+        with Load(port, fresh=2, keep_alive=1).running() as load:
+            # Past the limit: each worker asks for a replacement, which dies; it keeps serving meanwhile.
+            _wait(lambda: load.total() >= 150, "requests past the limits", server)
+            server.wait_for_line(r"reached its request limit; starting its replacement", start=start)
+            assert load.seen() <= old, server.output()
+            assert _children(server.proc.pid) >= old, server.output()
+            marker.unlink()  # fixed: the next retry starts a replacement that serves
+            _wait(lambda: set(_stopped_pids(server)) >= old, "both old workers replaced", server, timeout=30)
+        assert load.failures == [], load.failures
+        assert server.proc.poll() is None  # a failed replacement never stops the supervisor
+        _stop(server)
+    finally:
+        server.kill()
