@@ -173,6 +173,7 @@ def _add_options(run: argparse.ArgumentParser, *, dev: bool) -> None:
         default=defaults.ws_per_message_deflate,
         help="true/false (%(default)s)",
     )
+    _add_supervisor_options(run, defaults)
     tls = run.add_argument_group("TLS (uvicorn's names)")
     tls.add_argument("--ssl-keyfile", default=None, help="PEM private key file")
     tls.add_argument("--ssl-certfile", default=None, help="PEM certificate (chain) file; turns TLS on")
@@ -205,6 +206,34 @@ def _add_options(run: argparse.ArgumentParser, *, dev: bool) -> None:
     )
 
 
+def _add_supervisor_options(run: argparse.ArgumentParser, defaults: Config) -> None:
+    group = run.add_argument_group(
+        "workers and their supervisor (uvicorn's names; see docs/engine.md, Workers)"
+    )
+    group.add_argument(
+        "--limit-max-requests",
+        type=int,
+        default=None,
+        metavar="N",
+        help="replace a worker after N requests (a fresh one starts first; with --workers 1 too)",
+    )
+    group.add_argument(
+        "--limit-max-requests-jitter",
+        type=int,
+        default=0,
+        metavar="J",
+        help="add a random 0..J to each worker's limit so they don't all restart at once (default 0)",
+    )
+    group.add_argument(
+        "--timeout-worker-healthcheck",
+        type=_optional_seconds,
+        default=defaults.timeout_worker_healthcheck,
+        metavar="S",
+        help="kill and replace a worker whose event loop doesn't answer the supervisor's ping within S "
+        "seconds; 0 = off (default %(default)s)",
+    )
+
+
 def _optional_seconds(text: str) -> float | None:
     value = float(text)
     return None if value == 0 else value
@@ -224,6 +253,9 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        limit_max_requests=args.limit_max_requests,
+        limit_max_requests_jitter=args.limit_max_requests_jitter,
+        timeout_worker_healthcheck=args.timeout_worker_healthcheck,
         log_level=args.log_level,
         access_log=not args.no_access_log,
         root_path=args.root_path,
@@ -293,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(app, **{f: getattr(config, f) for f in config.__dataclass_fields__})
     except ConfigError as exc:  # found at start-up: an ssl_* file that can't be used
         print(f"fulmen: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the address can't be bound (in use, privileged port): nothing was started
+        where = f"{config.host}:{config.port}"
+        print(f"fulmen: error: can't listen on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1

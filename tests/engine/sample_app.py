@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,6 +44,13 @@ class SampleApp:
     async def startup(self) -> None:
         if os.environ.get("SAMPLE_APP_FAIL_STARTUP"):
             raise RuntimeError("startup failed on purpose")
+        marker = os.environ.get("SAMPLE_APP_DIE_IF_FILE")
+        if marker and os.path.exists(marker):
+            os._exit(5)  # workers started while the file exists die at start (a bad deploy)
+        if os.environ.get("SAMPLE_APP_DIE_AT_STARTUP"):
+            os._exit(
+                int(os.environ["SAMPLE_APP_DIE_AT_STARTUP"])
+            )  # a process that dies at start (no traceback)
         self.started = True
 
     async def shutdown(self) -> None:
@@ -111,6 +119,11 @@ def make_app() -> SampleApp:
     @app.route("/pid")
     async def pid(request: Request) -> Response:
         return PlainTextResponse(str(os.getpid()))
+
+    @app.route("/block")
+    async def block(request: Request) -> Response:
+        time.sleep(float(_query(request).get("d", "1")))  # blocks the event loop on purpose
+        return PlainTextResponse("unblocked")
 
     @app.route("/status")
     async def status(request: Request) -> Response:

@@ -416,7 +416,9 @@ def test_worker_killed_mid_load_is_replaced_and_the_others_keep_serving() -> Non
         start = len(server.lines)
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        index = server.wait_for_line(r"Worker (\d+) killed by SIGKILL; restarting", start=start).group(1)
+        index = server.wait_for_line(
+            r"Worker (\d+) \[pid \d+\] was killed by SIGKILL; restarting", start=start
+        ).group(1)
         replacement = int(
             server.wait_for_line(rf"Started worker {index} \[pid (\d+)\]", start=start).group(1)
         )

@@ -119,7 +119,7 @@ def test_workers_share_the_port_and_a_killed_worker_is_restarted() -> None:
         assert len(seen) == 2, "SO_REUSEPORT should spread new connections over both workers"
 
         os.kill(worker0, signal.SIGKILL)
-        server.wait_for_line(r"Worker 0 killed by SIGKILL; restarting")
+        server.wait_for_line(r"Worker 0 \[pid \d+\] was killed by SIGKILL; restarting")
         _pids_seen(port, 10)  # requests keep succeeding while worker 0 restarts
         deadline = time.monotonic() + 10
         while True:

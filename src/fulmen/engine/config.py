@@ -75,6 +75,16 @@ class Config:
     #: Seconds in-flight requests get to finish after SIGTERM/SIGINT before they are cancelled.
     graceful_timeout: float = 30.0
 
+    # -- the supervisor and its workers (uvicorn's names; fulmen.engine.workers) ---------------------------
+    #: A worker is replaced after this many requests (None: never); set with ``workers == 1`` it starts a
+    #: supervisor too, so the port keeps answering while the worker is replaced.
+    limit_max_requests: int | None = None
+    #: Each worker's limit is ``limit_max_requests`` plus a random 0..this, so workers don't retire together.
+    limit_max_requests_jitter: int = 0
+    #: Seconds a worker's event loop may take to answer the supervisor's ping before it is killed and
+    #: replaced (None: no health check). Only under a supervisor (``workers > 1`` or ``limit_max_requests``).
+    timeout_worker_healthcheck: float | None = 30.0
+
     # -- WebSockets (fulmen.engine.websocket; defaults as uvicorn's) ----------------------------------------
     #: Largest incoming WebSocket message in bytes (all fragments together); larger closes with 1009.
     ws_max_size: int = 16 * 1024 * 1024
@@ -111,6 +121,7 @@ class Config:
 
     def __post_init__(self) -> None:
         self._check_tls_proxy_and_log()
+        self._check_supervisor()
         if self.interface not in ("auto", "fulmen", "asgi", "wsgi"):
             raise ConfigError(f"interface must be auto, fulmen, asgi or wsgi, got {self.interface!r}")
         if self.workers < 1:
@@ -146,6 +157,36 @@ class Config:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
+
+    def _check_supervisor(self) -> None:
+        limit, jitter = self.limit_max_requests, self.limit_max_requests_jitter
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigError(
+                f"limit_max_requests (--limit-max-requests) must be an integer >= 1, got {limit!r}"
+            )
+        if isinstance(jitter, bool) or not isinstance(jitter, int) or jitter < 0:
+            raise ConfigError(
+                "limit_max_requests_jitter (--limit-max-requests-jitter) must be an integer >= 0, "
+                f"got {jitter!r}"
+            )
+        if jitter and limit is None:
+            raise ConfigError(
+                "limit_max_requests_jitter (--limit-max-requests-jitter) needs limit_max_requests "
+                "(--limit-max-requests)"
+            )
+        timeout = self.timeout_worker_healthcheck
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise ConfigError(
+                "timeout_worker_healthcheck (--timeout-worker-healthcheck) must be a positive number of "
+                f"seconds, or None (0 on the command line) to turn it off, got {timeout!r}"
+            )
+
+    @property
+    def supervised(self) -> bool:
+        """True when ``run`` starts a supervisor: several workers, or a worker replaced after N requests."""
+        return self.workers > 1 or self.limit_max_requests is not None
 
     def _check_tls_proxy_and_log(self) -> None:
         if self.access_log_format not in ("text", "json"):

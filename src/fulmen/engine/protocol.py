@@ -1288,11 +1288,19 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
 
     def shutdown(self) -> None:
-        """Server shutdown: close now if idle; otherwise finish the requests received so far, then close."""
+        """Server shutdown: finish the requests received so far, then close; an idle connection gets 1 s.
+
+        An idle connection (new, or between keep-alive requests) stays open up to a second more, and a request
+        arriving in it is answered with ``connection: close``: closing at once resets a request its client is
+        sending at that moment (a busy client sends the next one within milliseconds). Then it closes.
+        """
         transport = self._transport
         if transport is None:
             return
         if not self._waiting and not self._inflight and self._phase == _IDLE:
+            if self._timer_kind == _T_KEEPALIVE:
+                self._set_timer(_T_KEEPALIVE, min(1.0, self._keep_alive_timeout))
+                return
             self._flush_out()
             self._closing = True
             transport.close()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -255,10 +256,27 @@ def protocol_factory(app: App) -> type[HttpProtocol]:
     return HttpProtocol
 
 
+#: Messages on a worker's channel to its supervisor (fulmen.engine.workers), one byte each.
+CHANNEL_READY = b"R"  # worker -> supervisor: listening and serving
+CHANNEL_PONG = b"P"  # worker -> supervisor: answers a ping (from the event loop, so a blocked loop can't)
+CHANNEL_RETIRE = b"M"  # worker -> supervisor: limit_max_requests reached, please start my replacement
+CHANNEL_PING = b"p"  # supervisor -> worker: health check
+
+#: How often a server checks its request count against limit_max_requests (only when the limit is set).
+_LIMIT_CHECK_INTERVAL = 0.1
+
+
 class Server:
     """One engine instance: a listening socket and its connections on the current event loop."""
 
-    def __init__(self, app: Any, config: Config | None = None, *, parent_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        config: Config | None = None,
+        *,
+        parent_pid: int | None = None,
+        channel: socket.socket | None = None,
+    ) -> None:
         self.app = app
         self.config = config or Config()
         #: "fulmen", "asgi" or "wsgi": checked here so a wrong choice fails before anything starts.
@@ -274,6 +292,16 @@ class Server:
         self._force_exit = False
         self._exit_requested = False
         self._tick_handle: asyncio.TimerHandle | None = None
+        #: The worker's end of its supervisor channel (None when no supervisor runs this server).
+        self._channel = channel
+        #: Requests after which this server retires: the limit plus this process's own jitter (None: never).
+        #: secrets, not random: forked workers share the parent's random state and would draw the same jitter.
+        limit = self.config.limit_max_requests
+        self.max_requests = (
+            None if limit is None else limit + secrets.randbelow(self.config.limit_max_requests_jitter + 1)
+        )
+        self._limit_handle: asyncio.TimerHandle | None = None
+        self._factory: Any = None
 
     @property
     def port(self) -> int:
@@ -310,6 +338,56 @@ class Server:
             self.request_exit()
         self._tick_handle = loop.call_later(1.0, self._tick)
 
+    def _check_request_limit(self) -> None:
+        """Retire once ``max_requests`` responses went out: ask the supervisor for a replacement, or exit.
+
+        A timer, not a per-request check: the protocol already counts responses, so the hot path pays nothing
+        (the server may answer a few requests past the limit, as uvicorn's 0.1 s tick does).
+        """
+        state, loop, limit = self.state, self._loop, self.max_requests
+        if state is None or loop is None or limit is None or self._exit_requested:
+            return
+        if state.total_requests < limit:
+            self._limit_handle = loop.call_later(_LIMIT_CHECK_INTERVAL, self._check_request_limit)
+            return
+        self._limit_handle = None
+        if self._channel is not None:
+            logger.info(
+                "Worker [pid %d] reached its limit of %d requests; the supervisor replaces it",
+                os.getpid(),
+                limit,
+            )
+            self._send_to_supervisor(CHANNEL_RETIRE)  # it keeps serving until its replacement is ready
+        else:
+            logger.info("Maximum request limit of %d reached; shutting down", limit)
+            self.request_exit()
+
+    def _send_to_supervisor(self, message: bytes) -> None:
+        channel = self._channel
+        if channel is not None:
+            with contextlib.suppress(OSError):  # the supervisor is gone: _on_channel sees the EOF
+                channel.send(message)
+
+    def _on_channel(self) -> None:
+        """A message from the supervisor: answer a ping, or shut down when the supervisor is gone (EOF)."""
+        channel, loop = self._channel, self._loop
+        if channel is None or loop is None:
+            return
+        try:
+            data = channel.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(channel.fileno())
+            if not self._exit_requested:
+                logger.warning("Supervisor process is gone; shutting down")
+                self.request_exit()
+            return
+        if CHANNEL_PING in data:
+            self._send_to_supervisor(CHANNEL_PONG)
+
     async def serve(self, sock: socket.socket | None = None, *, install_signals: bool | None = None) -> bool:
         """Start, serve until asked to stop, shut down. False if the application failed to start."""
         loop = asyncio.get_running_loop()
@@ -337,8 +415,11 @@ class Server:
         protocol = protocol_factory(state.app)
         if state.access_log:
             protocol = timed_protocol(protocol)  # notes each request's start for the log's duration_ms
+        self._factory = factory = lambda: protocol(state)
+        # The loop gets a duplicate: closing it stops accepting, while our socket still holds the connections
+        # the kernel queued for this process (_adopt_queued takes them before the socket closes).
         server = await loop.create_server(
-            lambda: protocol(state), sock=sock, backlog=config.backlog, ssl=self.ssl_context
+            factory, sock=sock.dup(), backlog=config.backlog, ssl=self.ssl_context
         )
         self._tick_handle = loop.call_later(1.0, self._tick)
         signals_installed = install_signals and self._install_signals(loop)
@@ -353,22 +434,71 @@ class Server:
             _ENGINE_BUILD,
         )
         self.started.set()
+        channel = self._channel
+        if channel is not None:
+            channel.setblocking(False)
+            loop.add_reader(channel.fileno(), self._on_channel)
+            self._send_to_supervisor(CHANNEL_READY)
+        if self.max_requests is not None:
+            if channel is not None:
+                logger.info("Worker [pid %d] is replaced after %d requests", os.getpid(), self.max_requests)
+            self._limit_handle = loop.call_later(_LIMIT_CHECK_INTERVAL, self._check_request_limit)
         try:
             await self._exit.wait()
         finally:
+            if self._limit_handle is not None:
+                self._limit_handle.cancel()
             await self._shutdown(server, state)
             if signals_installed:
                 self._remove_signals(loop)
             if self._tick_handle is not None:
                 self._tick_handle.cancel()
+            if channel is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    loop.remove_reader(channel.fileno())
         return True
 
-    async def _shutdown(self, server: asyncio.AbstractServer, state: ServerState) -> None:
-        state.shutting_down = True
-        server.close()  # stop accepting
+    async def _adopt_queued(self) -> None:
+        """Accept the connections the kernel queued on our listening socket(s), then close them.
+
+        Closing a listening socket resets the connections in its accept queue. With SO_REUSEPORT the other
+        workers keep the port, but the connections hashed to this one would fail during a restart; served
+        here, they get their response (with ``connection: close``) instead.
+        """
+        accepted: list[socket.socket] = []
         for sock in self.sockets:
+            # PERF: no await between accepts and the close: the window in which the kernel can still queue a
+            # connection here is the few microseconds of the last accept (net.ipv4.tcp_migrate_req closes it).
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = sock.accept()
+                    accepted.append(conn)
             with contextlib.suppress(OSError):
                 sock.close()
+        if not accepted:
+            return
+        loop = asyncio.get_running_loop()
+        adopting = []
+        for conn in accepted:
+            conn.setblocking(False)
+            adopting.append(
+                asyncio.ensure_future(loop.connect_accepted_socket(self._factory, conn, ssl=self.ssl_context))
+            )
+        # Plain TCP connections are adopted at once; a TLS handshake gets a second before shutdown goes on.
+        _, late = await asyncio.wait(adopting, timeout=1.0)
+        for task in adopting:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.debug("Could not adopt a queued connection: %s", task.exception())
+        for task in late:
+            task.cancel()
+
+    async def _shutdown(self, server: asyncio.AbstractServer, state: ServerState) -> None:
+        server.close()  # stop accepting
+        # uvloop calls connection_made of the connections it accepted last from the ready queue: let those run
+        # before the shutdown flag is set (they would be answered 503 otherwise).
+        await asyncio.sleep(0)
+        await self._adopt_queued()
+        state.shutting_down = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.graceful_timeout
         for conn in list(state.connections):
@@ -410,10 +540,18 @@ class Server:
 
 
 def serve(
-    app: Any, config: Config, *, sock: socket.socket | None = None, parent_pid: int | None = None
+    app: Any,
+    config: Config,
+    *,
+    sock: socket.socket | None = None,
+    parent_pid: int | None = None,
+    channel: socket.socket | None = None,
 ) -> None:
-    """Serve ``app`` in this process until SIGTERM/SIGINT; exits with status 3 if startup fails."""
-    server = Server(app, config, parent_pid=parent_pid)
+    """Serve ``app`` in this process until SIGTERM/SIGINT; exits with status 3 if startup fails.
+
+    ``channel`` is a worker's end of its supervisor's socket pair (fulmen.engine.workers).
+    """
+    server = Server(app, config, parent_pid=parent_pid, channel=channel)
     if not run_loop(server.serve(sock)):
         raise SystemExit(STARTUP_FAILURE)
 
@@ -430,7 +568,9 @@ def run(
     resolve_interface(app, config.interface)  # a wrong interface fails here, not in every worker
     create_ssl_context(config)  # likewise a bad ssl_* setting (each worker then builds its own context)
     configure_logging(config)
-    if config.workers > 1:
+    if config.workers > 1 or (config.supervised and hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")):
+        # Also for one worker with limit_max_requests: its replacement starts before it stops, so the port
+        # keeps answering (uvicorn's single process exits instead; without fork() this one does too).
         from fulmen.engine.workers import Supervisor
 
         code = Supervisor(app, config).run()
