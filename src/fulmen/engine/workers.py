@@ -48,8 +48,14 @@ class Supervisor:
         self._stop_signal: int | None = None
         self._exit_code = 0
         self._reserved: socket.socket | None = None
+        #: With ``uds`` or ``fd``: the one listening socket the workers inherit (a path or a descriptor can't
+        #: be bound once per worker as a SO_REUSEPORT port can).
+        self._shared: socket.socket | None = None
 
     def _reserve_port(self) -> Config:
+        if self.config.uds is not None or self.config.fd is not None:
+            self._shared = create_socket(self.config)
+            return self.config
         # Bind without listening: keeps the port ours between worker restarts, receives no connections.
         probe = create_socket(self.config, reuse_port=True)
         host, port = probe.getsockname()[:2]
@@ -70,14 +76,14 @@ class Supervisor:
         """Run until SIGTERM/SIGINT; returns the exit status (0, or 3 if the application cannot start)."""
         worker_config = self._reserve_port()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        logger.info(
-            "Supervisor [pid %d] starting %d workers on %s://%s:%d",
-            os.getpid(),
-            self.config.workers,
-            "https" if self.config.is_ssl else "http",
-            worker_config.host,
-            worker_config.port,
-        )
+        if self._shared is not None:
+            from fulmen.engine.listen import describe
+
+            where = describe(self.config, self._shared)
+        else:
+            scheme = "https" if self.config.is_ssl else "http"
+            where = f"{scheme}://{worker_config.host}:{worker_config.port}"
+        logger.info("Supervisor [pid %d] starting %d workers on %s", os.getpid(), self.config.workers, where)
         try:
             self._workers = [_Worker(i) for i in range(self.config.workers)]
             for worker in self._workers:
@@ -95,6 +101,11 @@ class Supervisor:
                 signal.signal(sig, handler)
             if self._reserved is not None:
                 self._reserved.close()
+            if self._shared is not None:
+                from fulmen.engine.listen import remove_unix_socket
+
+                remove_unix_socket(self._shared)  # the --uds file this supervisor created
+                self._shared.close()
         logger.info("Supervisor stopped")
         return self._exit_code
 
@@ -110,7 +121,7 @@ class Supervisor:
                 os.environ["FULMEN_WORKERS"] = str(config.workers)
                 if self._reserved is not None:
                     self._reserved.close()
-                sock = create_socket(config, reuse_port=True)
+                sock = self._shared or create_socket(config, reuse_port=True)
                 serve(self.app, config, sock=sock, parent_pid=parent)
                 code = 0
             except SystemExit as exc:
