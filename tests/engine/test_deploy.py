@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect
 
+from fulmen import FastAPI, WebSocket
 from fulmen.cli import _config_from_args, build_parser
 from fulmen.engine.config import Config, ConfigError
 from fulmen.requests import Request
@@ -181,6 +183,46 @@ def test_uds_asgi_scope_matches_uvicorn(sock_dir: Path) -> None:
     finally:
         engine.stop()
     assert path.exists()  # the socket was made by the test's EngineThread, not by the server: left alone
+
+
+class ClientApp:
+    async def handle(self, request: Request) -> Response:
+        return JSONResponse({"client": request.client, "scheme": request.scheme})
+
+    async def startup(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def _unix_get_forwarded(path: Path) -> Any:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(str(path))
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return json.loads(data.partition(b"\r\n\r\n")[2])
+
+
+def test_uds_peer_is_a_trusted_proxy_only_with_a_star(sock_dir: Path) -> None:
+    path = sock_dir / "proxy.sock"
+    for allow, expected in (("127.0.0.1", {"client": None, "scheme": "http"}), ("*", None)):
+        engine = EngineThread(ClientApp(), uds=str(path), forwarded_allow_ips=allow)
+        try:
+            data = _unix_get_forwarded(path)
+        finally:
+            engine.stop()
+            path.unlink()
+        if expected is None:  # nginx on the socket, trusted: its X-Forwarded-* count, as under uvicorn
+            assert data == {"client": ["203.0.113.9", 0], "scheme": "https"}
+        else:
+            assert data == expected
 
 
 # -- --fd ----------------------------------------------------------------------------------------------------
@@ -536,6 +578,33 @@ def test_default_headers_on_the_wire() -> None:
             assert len(fields["date"]) == 1
     finally:
         engine.stop()
+
+
+def test_websocket_handshake_carries_the_headers() -> None:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hi")
+        await websocket.close()
+
+    for options, date in (
+        ({"server_header": True, "headers": ["X-A: 1"]}, True),
+        ({"date_header": False}, False),
+    ):
+        engine = EngineThread(app, **options)
+        try:
+            with connect(f"ws://127.0.0.1:{engine.port}/ws") as client:
+                assert client.recv() == "hi"
+                headers = client.response.headers
+            assert ("Date" in headers) is date
+            if options.get("server_header"):
+                assert (headers["server"], headers["x-a"]) == ("fulmen", "1")
+            else:
+                assert "server" not in headers
+        finally:
+            engine.stop()
 
 
 def test_header_options_through_the_cli(app_dir: Path, sock_dir: Path) -> None:

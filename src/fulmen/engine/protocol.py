@@ -130,7 +130,12 @@ class ServerState:
         # line alone, as before they existed.
         self.date_header = b""
         self._send_date = config.date_header
-        self._extra_head = default_header_lines(config)
+        #: The ``server`` and ``headers`` settings as (name, value) pairs (a WebSocket's 101 gets them too).
+        self.default_headers = default_header_pairs(config)
+        self._extra_head = b"".join(
+            b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.default_headers
+        )
         #: Lines in a response head besides the app's headers (HttpProtocol._head_lines).
         self.head_lines = 2 + self._extra_head.count(b"\n") + (1 if self._send_date else 0)
         #: The Unix socket path of a ``uds`` server (the ASGI scope's "server" is (path, None), as uvicorn).
@@ -172,20 +177,17 @@ class ServerState:
             self.date_header = self._extra_head
 
 
-def default_header_lines(config: Config) -> bytes:
-    """The ``server`` and ``headers`` lines every response gets (uvicorn's order and rules), encoded once.
+def default_header_pairs(config: Config) -> list[tuple[str, str]]:
+    """The ``server`` and ``headers`` settings every response gets, in uvicorn's order and by its rules.
 
     A ``server`` entry in ``headers`` replaces ``server: fulmen``; names are sent lower-case, as uvicorn does.
     """
     from fulmen.engine.config import parse_header
 
-    pairs = [parse_header(header) for header in config.headers]
-    lines = [
-        b"%s: %s\r\n" % (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs
-    ]
-    if config.server_header and not any(name.lower() == "server" for name, _ in pairs):
-        lines.insert(0, b"server: fulmen\r\n")
-    return b"".join(lines)
+    pairs = [(name.lower(), value) for name, value in map(parse_header, config.headers)]
+    if config.server_header and not any(name == "server" for name, _ in pairs):
+        pairs.insert(0, ("server", "fulmen"))
+    return pairs
 
 
 class _Slot:
@@ -390,6 +392,10 @@ class HttpProtocol(asyncio.Protocol):
             self._client = client = Address(str(peer[0]), int(peer[1]))
             trusted = state.trusted_proxies
             self._trusted_peer = trusted is not None and client.host in trusted  # once per connection
+        else:
+            # A Unix socket peer has no address: trusted only with forwarded_allow_ips "*", as under uvicorn.
+            trusted = state.trusted_proxies
+            self._trusted_peer = trusted is not None and trusted.always
         sock = transport.get_extra_info("sockname")
         if isinstance(sock, tuple) and len(sock) >= 2:
             self._server = (str(sock[0]), int(sock[1]))

@@ -342,6 +342,11 @@ class WebSocketSession(asyncio.Protocol):
         response = self._accept_response
         assert response is not None
         headers = response.headers
+        state = self._state
+        for name, value in state.default_headers:  # --server-header, --header: on the 101 too, as uvicorn
+            headers[name] = value
+        if not state.config.date_header:
+            del headers["Date"]  # the websockets library adds one
         subprotocol = message.get("subprotocol")
         if subprotocol:
             headers["Sec-WebSocket-Protocol"] = subprotocol
