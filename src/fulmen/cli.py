@@ -272,11 +272,16 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _default_workers(args: argparse.Namespace) -> int:
+    """``$WEB_CONCURRENCY`` (as uvicorn), except for a reloading server, which runs one (as uvicorn's)."""
+    return 1 if args.reload else web_concurrency()
+
+
 def _config_from_args(args: argparse.Namespace) -> Config:
     return Config(
         host=args.host,
         port=Config.port if args.port is None else args.port,
-        workers=web_concurrency() if args.workers is None else args.workers,
+        workers=_default_workers(args) if args.workers is None else args.workers,
         log_level=args.log_level,
         access_log=not args.no_access_log,
         root_path=args.root_path,

@@ -665,6 +665,9 @@ def test_uvicorn_spellings_and_web_concurrency(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     assert _config_from_args(parser.parse_args(["run", "m:app"])).workers == 3
     assert _config_from_args(parser.parse_args(["run", "m:app", "--workers", "2"])).workers == 2
+    # `fulmen dev` and --reload ignore it, as uvicorn --reload does (no "--reload and --workers > 1" error).
+    assert _config_from_args(parser.parse_args(["dev", "m:app"])).workers == 1
+    assert _config_from_args(parser.parse_args(["run", "m:app", "--reload"])).workers == 1
     for bad in ("many", "0"):
         monkeypatch.setenv("WEB_CONCURRENCY", bad)
         with pytest.raises(ConfigError, match="WEB_CONCURRENCY"):
