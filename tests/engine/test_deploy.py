@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -491,7 +492,8 @@ def test_limit_concurrency_answers_503_while_the_limit_is_reached() -> None:
         engine.stop()
 
 
-def test_limit_concurrency_counts_running_requests_and_streams() -> None:
+def test_limit_concurrency_counts_running_requests_and_streams(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="fulmen.error")
     app = GateApp()
     engine = EngineThread(app, limit_concurrency=1)
     try:
@@ -501,7 +503,7 @@ def test_limit_concurrency_counts_running_requests_and_streams() -> None:
             conn.send(b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
             _wait_for(lambda: app.waiting == 1)
             conn.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            time.sleep(0.05)
+            _wait_for(lambda: any(r.getMessage() == "Exceeded concurrency limit." for r in caplog.records))
             assert app.gate is not None
             engine.call(app.gate.set)
             data = conn.read_until_close()
