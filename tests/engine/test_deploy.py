@@ -722,3 +722,18 @@ def test_app_run_takes_the_new_options(app_dir: Path, sock_dir: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_missing_optional_libraries_name_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from fulmen.engine import startup_files
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("A=1\n")
+    yaml_file = tmp_path / "logging.yaml"
+    yaml_file.write_text("version: 1\n")
+    monkeypatch.setitem(sys.modules, "dotenv", None)  # as if python-dotenv weren't installed
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    with pytest.raises(ConfigError, match=r'pip install "fulmen\[dotenv\]"'):
+        startup_files.load_env_file(str(env_file))
+    with pytest.raises(ConfigError, match=r'pip install "fulmen\[yaml\]"'):
+        startup_files.apply_log_config(str(yaml_file))
