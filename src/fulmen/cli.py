@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fulmen.cli_discovery import DiscoveryError, is_import_string, resolve_target
-from fulmen.engine.config import Config, ConfigError
+from fulmen.engine.config import Config, ConfigError, web_concurrency
 
 logger = logging.getLogger("fulmen.error")
 
@@ -113,8 +113,10 @@ def _add_options(run: argparse.ArgumentParser, *, dev: bool) -> None:
         if not dev
         else "interface to bind (default 127.0.0.1)",
     )
-    run.add_argument("--port", type=int, default=defaults.port, help="port to bind (default %(default)s)")
-    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--port", type=int, default=None, help=f"port to bind (default {defaults.port})")
+    run.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default $WEB_CONCURRENCY, else 1)"
+    )
     run.add_argument(
         "--reload",
         action=argparse.BooleanOptionalAction,
@@ -152,10 +154,18 @@ def _add_options(run: argparse.ArgumentParser, *, dev: bool) -> None:
         "--max-connections", type=int, default=defaults.max_connections, help="per worker (%(default)s)"
     )
     run.add_argument(
-        "--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout, help="seconds (%(default)s)"
+        "--keep-alive-timeout",
+        "--timeout-keep-alive",  # uvicorn's spelling
+        type=float,
+        default=defaults.keep_alive_timeout,
+        help="seconds (%(default)s)",
     )
     run.add_argument(
-        "--graceful-timeout", type=float, default=defaults.graceful_timeout, help="seconds (%(default)s)"
+        "--graceful-timeout",
+        "--timeout-graceful-shutdown",  # uvicorn's spelling
+        type=float,
+        default=defaults.graceful_timeout,
+        help="seconds (%(default)s)",
     )
     run.add_argument("--max-body-size", type=int, default=defaults.max_body_size, help="bytes (%(default)s)")
     ws = run.add_argument_group("WebSockets (uvicorn's names)")
@@ -204,6 +214,49 @@ def _add_options(run: argparse.ArgumentParser, *, dev: bool) -> None:
         choices=["text", "json"],
         help="access log lines as text or one JSON object per line (default %(default)s)",
     )
+    _add_deployment_options(run.add_argument_group("deployment (uvicorn's names)"))
+
+
+def _add_deployment_options(group: argparse._ArgumentGroup) -> None:
+    """``--uds``, ``--fd``, ``--env-file``, ``--log-config``, ``--limit-concurrency``, the header options."""
+    group.add_argument("--uds", default=None, help="listen on this Unix domain socket instead of host:port")
+    group.add_argument(
+        "--fd", type=int, default=None, help="serve on this inherited, listening socket file descriptor"
+    )
+    group.add_argument(
+        "--env-file", default=None, help="load environment variables from this .env file (python-dotenv)"
+    )
+    group.add_argument(
+        "--log-config",
+        default=None,
+        help="logging configuration file: .json/.yaml/.yml (dictConfig) or other (fileConfig)",
+    )
+    group.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=None,
+        help="connections + running requests per worker beyond which a request gets 503 (default none)",
+    )
+    group.add_argument(
+        "--header",
+        action="append",
+        dest="headers",
+        default=None,
+        metavar="NAME:VALUE",
+        help="a header for every response (repeatable)",
+    )
+    group.add_argument(
+        "--server-header",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="send 'server: fulmen' (default off)",
+    )
+    group.add_argument(
+        "--date-header",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send the 'date' header (default on)",
+    )
 
 
 def _add_supervisor_options(run: argparse.ArgumentParser, defaults: Config) -> None:
@@ -248,11 +301,16 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _default_workers(args: argparse.Namespace) -> int:
+    """``$WEB_CONCURRENCY`` (as uvicorn), except for a reloading server, which runs one (as uvicorn's)."""
+    return 1 if args.reload else web_concurrency()
+
+
 def _config_from_args(args: argparse.Namespace) -> Config:
     return Config(
         host=args.host,
-        port=args.port,
-        workers=args.workers,
+        port=Config.port if args.port is None else args.port,
+        workers=_default_workers(args) if args.workers is None else args.workers,
         limit_max_requests=args.limit_max_requests,
         limit_max_requests_jitter=args.limit_max_requests_jitter,
         timeout_worker_healthcheck=args.timeout_worker_healthcheck,
@@ -280,6 +338,14 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,
         access_log_format=args.access_log_format,
+        uds=args.uds,
+        fd=args.fd,
+        env_file=args.env_file,
+        log_config=args.log_config,
+        limit_concurrency=args.limit_concurrency,
+        headers=args.headers or (),
+        server_header=args.server_header,
+        date_header=args.date_header,
     )
 
 
@@ -291,18 +357,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev = args.command == "dev"
     if dev:
         os.environ.setdefault("FASTAPI_ENV", "development")  # as `fastapi dev` (frontend checks read it)
+    if args.uds is not None or args.fd is not None:
+        given = [flag for flag, value in (("--host", args.host), ("--port", args.port)) if value is not None]
+        if given or (args.uds is not None and args.fd is not None):
+            given += ["--uds"] if args.uds is not None else []
+            given += ["--fd"] if args.fd is not None else []
+            parser.error(
+                f"{' and '.join(given)} can't be combined: --uds, --fd and --host/--port are exclusive"
+            )
     if args.host is None:
         # `fulmen run main:app` binds localhost as uvicorn does; `fulmen run [main.py]` all interfaces, as
         # `fastapi run` (a container's CMD); `fulmen dev` localhost.
         uvicorn_form = args.app is not None and is_import_string(args.app)
         args.host = "127.0.0.1" if dev or uvicorn_form else "0.0.0.0"
     try:
+        if args.env_file is not None:
+            # Before anything else reads the environment (WEB_CONCURRENCY, the app's import), as uvicorn.
+            from fulmen.engine.startup_files import load_env_file
+
+            load_env_file(args.env_file)
         config = _config_from_args(args)
     except ConfigError as exc:
         parser.error(str(exc))
     from fulmen.engine.server import configure_logging
 
-    configure_logging(config)
+    try:
+        configure_logging(config)  # --log-config: before anything is logged, inherited by every worker
+    except ConfigError as exc:
+        parser.error(str(exc))
     if args.reload:
         if config.workers > 1:
             parser.error("--reload and --workers > 1 cannot be combined")
@@ -322,7 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fulmen.engine.server import run
 
     try:
-        run(app, **{f: getattr(config, f) for f in config.__dataclass_fields__})
+        settings = {f: getattr(config, f) for f in config.__dataclass_fields__}
+        settings["env_file"] = None  # loaded above, before the app was imported
+        run(app, **settings)
     except ConfigError as exc:  # found at start-up: an ssl_* file that can't be used
         print(f"fulmen: error: {exc}", file=sys.stderr)
         return 1
@@ -396,7 +480,8 @@ def run_with_reload(child_argv: list[str], config: Config, roots: Sequence[str] 
     cwd = os.getcwd()
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command)
+        # --fd: each new server process inherits the listening socket (Popen closes other descriptors).
+        return subprocess.Popen(command, pass_fds=() if config.fd is None else (config.fd,))
 
     def halt(proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is None:

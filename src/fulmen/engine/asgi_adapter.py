@@ -42,6 +42,14 @@ class LifespanFailure(RuntimeError):
     """The ASGI app reported (or raised) a failure in the lifespan's startup or shutdown."""
 
 
+def unix_server(request: Request) -> tuple[str, None] | None:
+    """The ASGI scope's "server" for a request with no server address: ``(path, None)`` on a Unix socket
+    (``--uds``, as uvicorn), else None."""
+    state = getattr(getattr(request, "_disconnect_probe", None), "_state", None)
+    path: str | None = getattr(state, "unix_path", None)
+    return None if path is None else (path, None)
+
+
 class ASGIAdapter:
     """An object with the engine's ``handle(request)`` interface, running an ASGI app behind it."""
 
@@ -73,7 +81,7 @@ class ASGIAdapter:
             "root_path": root_path,
             "headers": request.raw_headers,
             "client": None if request.client is None else tuple(request.client),
-            "server": None if request.server is None else tuple(request.server),
+            "server": unix_server(request) if request.server is None else tuple(request.server),
             "extensions": {},
         }
         state = self.lifespan_state

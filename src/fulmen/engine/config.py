@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,52 @@ _CERT_REQS = {"none": 0, "optional": 1, "required": 2, "0": 0, "1": 1, "2": 2}
 
 class ConfigError(ValueError):
     """A setting has a value the engine cannot use."""
+
+
+#: uvicorn's keyword spellings accepted by ``Config.from_options`` (``app.run(timeout_keep_alive=5)``).
+ALIASES = {"timeout_keep_alive": "keep_alive_timeout", "timeout_graceful_shutdown": "graceful_timeout"}
+
+# RFC 9110 5.1 field-name (token) and 5.5 field-value (visible characters, spaces and tabs inside).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*|")
+
+
+def parse_header(header: str | tuple[str, str]) -> tuple[str, str]:
+    """One ``headers`` entry as (name, value): a ``"Name: value"`` string (``--header``) or a pair.
+
+    Raises ``ConfigError`` naming ``--header`` for a name that isn't a token or a value with CR, LF or other
+    control characters (they would split the response head).
+    """
+    if isinstance(header, str):
+        name, sep, value = header.partition(":")
+        if not sep:
+            raise ConfigError(f"--header: expected NAME:VALUE, got {header!r}")
+    else:
+        name, value = header
+    name, value = name.strip(), value.strip()
+    if not _TOKEN.fullmatch(name):
+        raise ConfigError(f"--header: {name!r} is not a valid header name")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigError(f"--header: the value of {name!r} is not latin-1 text") from None
+    if not _FIELD_VALUE.fullmatch(value):
+        raise ConfigError(f"--header: the value of {name!r} holds a control character (CR, LF, ...)")
+    return name, value
+
+
+def web_concurrency(default: int = 1) -> int:
+    """``$WEB_CONCURRENCY`` as a number of workers (uvicorn's default for ``--workers``), else ``default``."""
+    text = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"WEB_CONCURRENCY must be a whole number of workers, got {text!r}") from None
+    if value < 1:
+        raise ConfigError(f"WEB_CONCURRENCY must be at least 1, got {value}")
+    return value
 
 
 @dataclass
@@ -119,9 +167,28 @@ class Config:
     #: Trusted proxies: comma list of IPs, CIDR networks or "*"; None: $FORWARDED_ALLOW_IPS, else "127.0.0.1".
     forwarded_allow_ips: str | list[str] | None = None
 
+    # -- deployment (uvicorn's names; docs/engine.md, "Deployment options") ---------------------------------
+    #: Listen on this Unix domain socket instead of host:port (a stale socket file there is replaced).
+    uds: str | None = None
+    #: Serve on this inherited file descriptor: a bound, listening stream socket (systemd, a parent process).
+    fd: int | None = None
+    #: Environment variables loaded from this dotenv file before the app is imported (python-dotenv).
+    env_file: str | None = None
+    #: Logging configuration: a .json or .yaml/.yml dictConfig file, or any other file for fileConfig.
+    log_config: str | None = None
+    #: Connections + requests in flight per worker beyond which a new request gets 503; None: no limit.
+    limit_concurrency: int | None = None
+    #: Extra response headers on every response the engine writes: "Name: value" strings or (name, value).
+    headers: Sequence[str | tuple[str, str]] = ()
+    #: Send ``server: fulmen`` on every response (off by default: see docs/engine.md).
+    server_header: bool = False
+    #: Send the ``date`` header on every response (RFC 9110 asks an origin server with a clock to).
+    date_header: bool = True
+
     def __post_init__(self) -> None:
         self._check_tls_proxy_and_log()
         self._check_supervisor()
+        self._check_deployment()
         if self.interface not in ("auto", "fulmen", "asgi", "wsgi"):
             raise ConfigError(f"interface must be auto, fulmen, asgi or wsgi, got {self.interface!r}")
         if self.workers < 1:
@@ -188,6 +255,26 @@ class Config:
         """True when ``run`` starts a supervisor: several workers, or a worker replaced after N requests."""
         return self.workers > 1 or self.limit_max_requests is not None
 
+    def _check_deployment(self) -> None:
+        if self.uds is not None and self.fd is not None:
+            raise ConfigError("uds (--uds) and fd (--fd) are exclusive: give one place to listen")
+        if self.uds is not None and not self.uds:
+            raise ConfigError("uds (--uds) must be a file path, got ''")
+        if self.fd is not None and (isinstance(self.fd, bool) or not isinstance(self.fd, int) or self.fd < 0):
+            raise ConfigError(f"fd (--fd) must be a file descriptor number (0 or more), got {self.fd!r}")
+        if self.limit_concurrency is not None and self.limit_concurrency < 1:
+            raise ConfigError(
+                f"limit_concurrency (--limit-concurrency) must be at least 1, got {self.limit_concurrency}"
+            )
+        if isinstance(self.headers, str):
+            raise ConfigError("headers must be a list of 'Name: value' strings or (name, value) pairs")
+        for header in self.headers:
+            parse_header(header)
+        for name, flag in (("env_file", "--env-file"), ("log_config", "--log-config")):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise ConfigError(f"{name} ({flag}): no such file: {path!r}")
+
     def _check_tls_proxy_and_log(self) -> None:
         if self.access_log_format not in ("text", "json"):
             raise ConfigError(f"access_log_format must be text or json, got {self.access_log_format!r}")
@@ -225,6 +312,11 @@ class Config:
     @classmethod
     def from_options(cls, **options: Any) -> Config:
         """Build a Config from keyword options, naming any unknown one in the error."""
+        for alias, name in ALIASES.items():
+            if alias in options:
+                if name in options:
+                    raise ConfigError(f"{alias} and {name} are the same setting: give one of them")
+                options[name] = options.pop(alias)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:

@@ -115,7 +115,7 @@ class Connection(Protocol):
 
 
 class ServerState:
-    """What every connection of one server shares: app, settings, the cached date header, shutdown flag."""
+    """What every connection of one server shares: app, settings, cached default headers, shutdown flag."""
 
     def __init__(self, app: App, config: Config, loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
@@ -124,7 +124,25 @@ class ServerState:
         self.connections: set[Connection] = set()
         self.background_tasks: set[asyncio.Future[None]] = set()
         self.shutting_down = False
+        #: The header lines every response carries after the app's own: ``date`` (unless date_header is off),
+        #: ``server: fulmen`` (server_header) and the ``headers`` setting, pre-encoded once (refresh_date).
+        # PERF: one bytes object appended per response whatever the options; with them off it is the date
+        # line alone, as before they existed.
         self.date_header = b""
+        self._send_date = config.date_header
+        #: The ``server`` and ``headers`` settings as (name, value) pairs (a WebSocket's 101 gets them too).
+        self.default_headers = default_header_pairs(config)
+        self._extra_head = b"".join(
+            b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.default_headers
+        )
+        #: Lines in a response head besides the app's headers (HttpProtocol._head_lines).
+        self.head_lines = 2 + self._extra_head.count(b"\n") + (1 if self._send_date else 0)
+        #: The Unix socket path of a ``uds`` server (the ASGI scope's "server" is (path, None), as uvicorn).
+        self.unix_path: str | None = None
+        #: ``limit_concurrency`` (0: none) and the requests running against it (``_ConcurrencyLimit``).
+        self.limit_concurrency = config.limit_concurrency or 0
+        self.running: set[asyncio.Future[Any]] = set()
         self.access_log = config.access_log and access_logger.isEnabledFor(logging.INFO)
         #: "https" when the server speaks TLS; every request and WebSocket starts from it.
         self.scheme = "https" if config.is_ssl else "http"
@@ -151,8 +169,25 @@ class ServerState:
                 protocol.abort()
 
     def refresh_date(self) -> None:
-        """Recompute the cached ``date`` header line (the server calls this once a second)."""
-        self.date_header = b"date: " + formatdate(time.time(), usegmt=True).encode("latin-1") + b"\r\n"
+        """Recompute the cached default header lines with the date (the server calls this once a second)."""
+        if self._send_date:
+            date = formatdate(time.time(), usegmt=True).encode("latin-1")
+            self.date_header = b"date: " + date + b"\r\n" + self._extra_head
+        else:
+            self.date_header = self._extra_head
+
+
+def default_header_pairs(config: Config) -> list[tuple[str, str]]:
+    """The ``server`` and ``headers`` settings every response gets, in uvicorn's order and by its rules.
+
+    A ``server`` entry in ``headers`` replaces ``server: fulmen``; names are sent lower-case, as uvicorn does.
+    """
+    from fulmen.engine.config import parse_header
+
+    pairs = [(name.lower(), value) for name, value in map(parse_header, config.headers)]
+    if config.server_header and not any(name == "server" for name, _ in pairs):
+        pairs.insert(0, ("server", "fulmen"))
+    return pairs
 
 
 class _Slot:
@@ -235,6 +270,7 @@ class HttpProtocol(asyncio.Protocol):
         "_drain_waiter",
         "_forwarded",
         "_head_bytes",
+        "_head_lines",
         "_header_bytes",
         "_headers",
         "_host_count",
@@ -291,6 +327,9 @@ class HttpProtocol(asyncio.Protocol):
         self._root_path = cfg.root_path
         self._scheme = state.scheme
         self._keep_alive_timeout = cfg.keep_alive_timeout
+        #: Lines of a response head besides the app's headers: status line, blank line and the default
+        #: header lines (date, server, --header), for _write's CR/LF check.
+        self._head_lines = state.head_lines
         #: The peer is a trusted proxy (connection_made), and the request being parsed carried a forwarding
         #: header from it (reset once fulmen.engine.proxy has run).
         self._trusted_peer = False
@@ -353,6 +392,10 @@ class HttpProtocol(asyncio.Protocol):
             self._client = client = Address(str(peer[0]), int(peer[1]))
             trusted = state.trusted_proxies
             self._trusted_peer = trusted is not None and client.host in trusted  # once per connection
+        else:
+            # A Unix socket peer has no address: trusted only with forwarded_allow_ips "*", as under uvicorn.
+            trusted = state.trusted_proxies
+            self._trusted_peer = trusted is not None and trusted.always
         sock = transport.get_extra_info("sockname")
         if isinstance(sock, tuple) and len(sock) >= 2:
             self._server = (str(sock[0]), int(sock[1]))
@@ -905,7 +948,7 @@ class HttpProtocol(asyncio.Protocol):
             # PERF: one list extend per header and one join beat formatting each header line.
             parts += (name, b": ", value, b"\r\n")
         append(self._state.date_header)
-        lines = len(raw_headers) + 3
+        lines = len(raw_headers) + self._head_lines
         if not keep_alive:
             append(b"connection: close\r\n")
             lines += 1
@@ -1340,6 +1383,61 @@ class _RequestTimer(HttpProtocol):
 
 
 _TIMED: dict[type[HttpProtocol], type[HttpProtocol]] = {HttpProtocol: _RequestTimer}
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class _ConcurrencyLimit(HttpProtocol):
+    """Answers 503 to a request that arrives while more than ``limit_concurrency`` connections are open or
+    that many requests are running (``limit_concurrency``, uvicorn's meaning; see docs/engine.md)."""
+
+    __slots__ = ()
+
+    def on_headers_complete(self) -> None:
+        state = self._state
+        limit = state.limit_concurrency
+        # len(connections) counts this one: more than `limit` open connections, or `limit` requests running.
+        if len(state.connections) > limit or len(state.running) >= limit:
+            error_logger.warning("Exceeded concurrency limit.")
+            # As uvicorn's: 503 "Service Unavailable" (text/plain), then the connection closes (_fail).
+            self._raise(_Reject(503, "Service Unavailable"))
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        slot = self._slot
+        super().on_message_complete()
+        if slot is not None:
+            self._track(slot.task)  # a handler that suspended: running until its task is done
+
+    def _dispatch(self, slot: _Slot) -> None:
+        super()._dispatch(slot)
+        self._track(slot.task)
+
+    def _start_stream(self, slot: _Slot, response: Response) -> None:
+        super()._start_stream(slot, response)
+        self._track(self._stream_task)  # a streamed body is a request still running
+
+    def _track(self, task: asyncio.Future[Any] | None) -> None:
+        if task is not None and not task.done():
+            running = self._state.running
+            if task not in running:
+                running.add(task)
+                task.add_done_callback(running.discard)
+
+
+_LIMITED: dict[type[HttpProtocol], type[HttpProtocol]] = {HttpProtocol: _ConcurrencyLimit}
+
+
+def limited_protocol(cls: type[HttpProtocol]) -> type[HttpProtocol]:
+    """``cls`` with ``limit_concurrency`` enforced (``_ConcurrencyLimit`` mixed in).
+
+    The server picks it at start-up only when the limit is set, so without it no request counts anything.
+    """
+    limited = _LIMITED.get(cls)
+    if limited is None:
+        limited = _LIMITED[cls] = type(
+            f"Limited{cls.__name__}", (_ConcurrencyLimit, cls), {"__slots__": (), "__module__": __name__}
+        )
+    return limited
 
 
 def timed_protocol(cls: type[HttpProtocol]) -> type[HttpProtocol]:

@@ -22,9 +22,9 @@ from collections.abc import Coroutine
 from typing import Any, cast
 
 from fulmen.engine import protocol as _protocol
-from fulmen.engine.config import Config, ConfigError
+from fulmen.engine.config import Config, ConfigError, web_concurrency
 from fulmen.engine.interface import resolve_interface
-from fulmen.engine.protocol import App, HttpProtocol, ServerState, timed_protocol
+from fulmen.engine.protocol import App, HttpProtocol, ServerState, limited_protocol, timed_protocol
 
 logger = logging.getLogger("fulmen.error")
 
@@ -77,14 +77,23 @@ def run_loop(main: Coroutine[Any, Any, Any]) -> Any:
 def configure_logging(config: Config) -> None:
     """Set the "fulmen" loggers' level; add a stderr handler unless logging is already configured.
 
+    With ``log_config`` that file configures logging first (``fulmen.engine.startup_files``), and no
+    handler is added.
+
     With ``access_log_format="json"`` the "fulmen.access" logger gets its own stderr handler writing one JSON
     object per line (unless it has a handler already), even when the rest of logging is configured.
     """
     level = config.log_level_number
     root = logging.getLogger()
     fulmen_logger = logging.getLogger("fulmen")
-    fulmen_logger.setLevel(level)
-    if not root.handlers and not fulmen_logger.handlers:
+    if config.log_config is not None:
+        from fulmen.engine.startup_files import apply_log_config
+
+        apply_log_config(config.log_config)
+    # A log config that sets the "fulmen" logger's level keeps it; otherwise --log-level applies.
+    if config.log_config is None or fulmen_logger.level == logging.NOTSET:
+        fulmen_logger.setLevel(level)
+    if not root.handlers and not fulmen_logger.handlers and config.log_config is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
         fulmen_logger.addHandler(handler)
@@ -172,7 +181,15 @@ def create_ssl_context(config: Config) -> ssl.SSLContext | None:
 
 
 def create_socket(config: Config, *, reuse_port: bool | None = None) -> socket.socket:
-    """A bound, listening, non-blocking TCP socket for ``config.host``/``config.port``."""
+    """A bound, listening, non-blocking socket: ``config.uds``, ``config.fd``, else host/port (TCP)."""
+    if config.uds is not None or config.fd is not None:
+        from fulmen.engine.listen import bind_unix, inherited_socket
+
+        return (
+            inherited_socket(config.fd)
+            if config.fd is not None
+            else bind_unix(config.uds or "", config.backlog)
+        )
     if reuse_port is None:
         reuse_port = config.reuse_port or config.workers > 1
     infos = socket.getaddrinfo(
@@ -409,10 +426,15 @@ class Server:
         _warn_route_limits_over_cap(self.app, config.max_body_size)
         if install_signals is None:
             install_signals = threading.current_thread() is threading.main_thread()
+        owns_socket = sock is None
         if sock is None:
             sock = create_socket(config)
         self.sockets = [sock]
+        if config.uds is not None:
+            state.unix_path = config.uds
         protocol = protocol_factory(state.app)
+        if config.limit_concurrency is not None:
+            protocol = limited_protocol(protocol)  # counts connections and running requests against the limit
         if state.access_log:
             protocol = timed_protocol(protocol)  # notes each request's start for the log's duration_ms
         self._factory = factory = lambda: protocol(state)
@@ -423,13 +445,11 @@ class Server:
         )
         self._tick_handle = loop.call_later(1.0, self._tick)
         signals_installed = install_signals and self._install_signals(loop)
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
+        from fulmen.engine.listen import describe, remove_unix_socket
+
         logger.info(
-            "Fulmen running on %s://%s:%d (press CTRL+C to quit) [pid %d]%s",
-            "https" if self.ssl_context is not None else "http",
-            shown,
-            port,
+            "Fulmen running on %s (press CTRL+C to quit) [pid %d]%s",
+            describe(config, sock),
             os.getpid(),
             _ENGINE_BUILD,
         )
@@ -449,6 +469,8 @@ class Server:
             if self._limit_handle is not None:
                 self._limit_handle.cancel()
             await self._shutdown(server, state)
+            if owns_socket:
+                remove_unix_socket(sock)  # a Unix socket file this server created (no-op otherwise)
             if signals_installed:
                 self._remove_signals(loop)
             if self._tick_handle is not None:
@@ -560,14 +582,23 @@ def run(
     app: Any,
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: int = 1,
+    workers: int | None = None,
     **settings: Any,
 ) -> None:
-    """Serve ``app`` (blocking): one process, or a supervisor with ``workers`` processes sharing the port."""
+    """Serve ``app`` (blocking): one process, or a supervisor with ``workers`` processes sharing the port.
+
+    ``workers`` None: ``$WEB_CONCURRENCY``, else 1 (as uvicorn).
+    """
+    if workers is None:
+        workers = web_concurrency()
     config = Config.from_options(host=host, port=port, workers=workers, **settings)
+    if config.env_file is not None:
+        from fulmen.engine.startup_files import load_env_file
+
+        load_env_file(config.env_file)
+    configure_logging(config)
     resolve_interface(app, config.interface)  # a wrong interface fails here, not in every worker
     create_ssl_context(config)  # likewise a bad ssl_* setting (each worker then builds its own context)
-    configure_logging(config)
     if config.workers > 1 or (config.supervised and hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")):
         # Also for one worker with limit_max_requests: its replacement starts before it stops, so the port
         # keeps answering (uvicorn's single process exits instead; without fork() this one does too).

@@ -222,6 +222,11 @@ class WebSocketSession(asyncio.Protocol):
             return
         self._app_returned()
 
+    def _unix_server(self) -> tuple[str, None] | None:
+        """The scope's "server" on a Unix socket (``--uds``): ``(path, None)`` as uvicorn; else None."""
+        path = self._state.unix_path
+        return None if path is None else (path, None)
+
     def _scope(self) -> dict[str, Any]:
         request = self._request
         root = request.root_path
@@ -236,7 +241,7 @@ class WebSocketSession(asyncio.Protocol):
             "root_path": root,
             "headers": request.raw_headers,
             "client": None if request.client is None else tuple(request.client),
-            "server": None if request.server is None else tuple(request.server),
+            "server": tuple(request.server) if request.server is not None else self._unix_server(),
             "subprotocols": WebSocket(request, self.receive, self.send).subprotocols,
             "extensions": {"websocket.http.response": {}},
         }
@@ -337,6 +342,11 @@ class WebSocketSession(asyncio.Protocol):
         response = self._accept_response
         assert response is not None
         headers = response.headers
+        state = self._state
+        for name, value in state.default_headers:  # --server-header, --header: on the 101 too, as uvicorn
+            headers[name] = value
+        if not state.config.date_header:
+            del headers["Date"]  # the websockets library adds one
         subprotocol = message.get("subprotocol")
         if subprotocol:
             headers["Sec-WebSocket-Protocol"] = subprotocol

@@ -120,8 +120,14 @@ class Supervisor:
         self._worker_config = config
         timeout = config.timeout_worker_healthcheck
         self._ping_interval = _PING_INTERVAL if timeout is None else min(_PING_INTERVAL, timeout / 2)
+        #: With ``uds`` or ``fd``: the one listening socket the workers inherit (a path or a descriptor can't
+        #: be bound once per worker as a SO_REUSEPORT port can).
+        self._shared: socket.socket | None = None
 
     def _reserve_port(self) -> Config:
+        if self.config.uds is not None or self.config.fd is not None:
+            self._shared = create_socket(self.config)
+            return self.config
         # Bind without listening: keeps the port ours between worker restarts, receives no connections.
         probe = create_socket(self.config, reuse_port=True)
         host, port = probe.getsockname()[:2]
@@ -147,14 +153,14 @@ class Supervisor:
         self._worker_config = worker_config = self._reserve_port()
         handled = (signal.SIGTERM, signal.SIGINT, *_CONTROL_SIGNALS)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
-        logger.info(
-            "Supervisor [pid %d] starting %d workers on %s://%s:%d",
-            os.getpid(),
-            self.config.workers,
-            "https" if self.config.is_ssl else "http",
-            worker_config.host,
-            worker_config.port,
-        )
+        if self._shared is not None:
+            from fulmen.engine.listen import describe
+
+            where = describe(self.config, self._shared)
+        else:
+            scheme = "https" if self.config.is_ssl else "http"
+            where = f"{scheme}://{worker_config.host}:{worker_config.port}"
+        logger.info("Supervisor [pid %d] starting %d workers on %s", os.getpid(), self.config.workers, where)
         try:
             self._slots = [_Slot(i) for i in range(self.config.workers)]
             while self._stop_signal is None:
@@ -171,6 +177,11 @@ class Supervisor:
                 self._reserved.close()
             for process in self._processes():
                 process.channel.close()
+            if self._shared is not None:
+                from fulmen.engine.listen import remove_unix_socket
+
+                remove_unix_socket(self._shared)  # the --uds file this supervisor created
+                self._shared.close()
         logger.info("Supervisor stopped")
         return self._exit_code
 
@@ -212,7 +223,8 @@ class Supervisor:
     def _spawn(self, slot: _Slot) -> _Process | None:
         if slot.sock is None:
             try:
-                slot.sock = create_socket(self._worker_config, reuse_port=True)
+                # With uds/fd every worker serves the supervisor's one socket; else each its own port socket.
+                slot.sock = self._shared or create_socket(self._worker_config, reuse_port=True)
             except OSError as exc:
                 config = self._worker_config
                 logger.error(
@@ -435,10 +447,9 @@ class Supervisor:
         else:
             slot.backoff = 0.0
         slot.restart_at = now + slot.backoff
-        if slot.backoff >= 1.0 and slot.sock is not None:
+        if slot.backoff >= 1.0:
             # Connections hashed to this socket would wait out the back-off: let the other workers have them.
-            slot.sock.close()
-            slot.sock = None
+            self._release_socket(slot)
         later = f" in {slot.backoff:.1f} s" if slot.backoff else ""
         logger.warning("Worker %d [pid %d] %s; restarting%s", slot.index, process.pid, how, later)
 
@@ -488,9 +499,7 @@ class Supervisor:
                 return
             slot = self._slots.pop()
             logger.info("Received SIGTTOU: removing worker %d (now %d)", slot.index, len(self._slots))
-            if slot.sock is not None:
-                slot.sock.close()  # first: the worker's own copy is then the last, drained as it stops
-                slot.sock = None
+            self._release_socket(slot)  # first: the worker's own copy is then the last, drained as it stops
             for process in (slot.current, slot.successor):
                 if process is not None:
                     self._retire(process)
@@ -511,11 +520,17 @@ class Supervisor:
             logger.info("Rolling restart (SIGHUP) done")
 
     # -- stopping ------------------------------------------------------------------------------------------
+    def _release_socket(self, slot: _Slot) -> None:
+        """Close a slot's port socket; the shared uds/fd socket stays open until the supervisor stops."""
+        if slot.sock is not None and slot.sock is not self._shared:
+            slot.sock.close()
+        slot.sock = None
+
     def _stop_all(self) -> None:
         for slot in self._slots:
-            if slot.sock is not None:
-                slot.sock.close()  # the workers' copies are the last ones: each drains its queue as it stops
-                slot.sock = None
+            self._release_socket(
+                slot
+            )  # the workers' copies are the last ones: each drains its queue as it stops
         for process in self._processes():
             if not process.stopping:
                 process.stopping = time.monotonic()
