@@ -8,11 +8,13 @@ import datetime
 import decimal
 import enum
 import re
+import sys
 import threading
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 
@@ -145,8 +147,13 @@ def _app(**options: Any) -> FastAPI:
 
     @app.get("/task")
     async def task_info() -> dict[str, Any]:
-        async with asyncio.timeout(5):  # needs a current task, as under any ASGI server
-            await asyncio.sleep(0)
+        # Both need a current task, as under any ASGI server (asyncio.timeout is Python 3.11+).
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(5):
+                await asyncio.sleep(0)
+        else:
+            with anyio.fail_after(5):
+                await asyncio.sleep(0)
         return {"task": asyncio.current_task() is not None}
 
     @app.get("/eager")

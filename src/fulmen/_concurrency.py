@@ -164,9 +164,13 @@ def create_task_in(
         return loop.create_task(coro)
     if sys.version_info >= (3, 11):
         return loop.create_task(coro, context=context)
-    # 3.10 has no context argument: the task copies the context current at creation.
-    task: asyncio.Task[T] = context.run(loop.create_task, coro)
-    return task
+    # 3.10's create_task has no context argument (and would run the task in a copy): a pure-Python task
+    # made to run in ``context`` itself, scheduled as Task.__init__ schedules its first step.
+    task: Any = _EagerTask(coro, loop, context)
+    _register_task(task)
+    loop.call_soon(task._Task__step, context=task._context)
+    scheduled: asyncio.Task[T] = task
+    return scheduled
 
 
 # Thread pool for ``def`` handlers, dependencies and background tasks, sized like anyio's default limiter (40)

@@ -155,9 +155,10 @@ def _pyproject_entrypoint(cwd: str) -> tuple[str, str] | None:
     path = Path(cwd, "pyproject.toml")
     if not path.is_file():
         return None
-    if sys.version_info < (3, 11):  # no tomllib in the standard library: not read (no extra dependency)
+    try:  # by name: mypy checks the 3.10 API, which has no tomllib
+        tomllib = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    except ImportError:  # Python 3.10 without tomli (no extra dependency for this): not read
         return None
-    tomllib = importlib.import_module("tomllib")  # by name: mypy checks the 3.10 API, which has none
     with path.open("rb") as file:
         tool = tomllib.load(file).get("tool", {})
     for table in ("fulmen", "fastapi"):

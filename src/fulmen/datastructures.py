@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, NamedTuple, TypeVar, overload
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fulmen._lookalike import lookalike_class, lookalike_reduce_ex
+from fulmen._typing import is_class
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -527,7 +528,7 @@ def url_class() -> type[URL]:
         return URL
     if not _url_twin:
         theirs = getattr(sys.modules["starlette.datastructures"], "URL", None)
-        if not isinstance(theirs, type):  # a partly imported or unexpected module: fulmen's URL alone
+        if not is_class(theirs):  # a partly imported or unexpected module: fulmen's URL alone
             return URL
         namespace = {"__module__": URL.__module__, "__qualname__": URL.__qualname__, "__slots__": ()}
         _url_twin.append(type("URL", (URL, theirs), namespace))

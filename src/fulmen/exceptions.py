@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+from fulmen._typing import is_class
+
 
 class BaseHTTPException(Exception):
     """An HTTP error answered with ``status_code`` and ``{"detail": detail}``: Starlette's ``HTTPException``.
@@ -191,7 +193,7 @@ def starlette_equivalents() -> dict[type, type[Exception]]:
             ours = globals()
             for theirs, name in _FASTAPI_EQUIVALENTS:
                 cls = getattr(module, theirs, None)
-                if isinstance(cls, type):
+                if is_class(cls):
                     _starlette_equivalents[cls] = ours[name]
     return _starlette_equivalents
 
@@ -206,7 +208,7 @@ def is_http_exception(exc: BaseException) -> bool:
 
 def handler_key(key: Any) -> Any:
     """The key an exception handler is stored under: Starlette's classes become fulmen's."""
-    if isinstance(key, type):
+    if is_class(key):
         return starlette_equivalents().get(key, key)
     return key
 

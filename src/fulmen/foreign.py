@@ -14,6 +14,7 @@ import sys
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from fulmen._typing import is_class
 from fulmen.exceptions import FastAPIError
 from fulmen.responses import Response
 
@@ -33,7 +34,7 @@ def _in_mro(cls: type, key: tuple[str, str]) -> bool:
 
 def is_starlette_response_class(cls: Any) -> bool:
     """True for Starlette's ``Response`` and its subclasses (other frameworks' and the user's)."""
-    if not isinstance(cls, type):
+    if not is_class(cls):
         return False
     known = _is_starlette.get(cls)
     if known is None:

@@ -14,6 +14,7 @@ import typing
 from typing import Annotated, Any, get_args, get_origin
 
 from fulmen import params
+from fulmen._typing import is_class
 from fulmen.validation import _PYDANTIC_ONLY_SETTINGS
 
 _MODULE = "fastapi.params"
@@ -126,7 +127,7 @@ def _foreign_class(cls: type) -> type | None:
 
 def _swap_classes(tp: Any) -> Any:
     """``tp`` with every class of ``_CLASSES`` (or a subclass) replaced by fulmen's, at any depth."""
-    if isinstance(tp, type):
+    if is_class(tp):
         return _foreign_class(tp) or tp
     args = get_args(tp)
     if not args:

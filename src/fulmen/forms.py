@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 import msgspec
 
 from fulmen import params
+from fulmen._typing import is_class
 from fulmen.background import BackgroundTask
 from fulmen.datastructures import FormData, FormValue, Headers, UploadFile
 from fulmen.exceptions import BaseHTTPException, FastAPIError, http_error
@@ -429,7 +430,7 @@ def _is_sequence(tp: Any) -> bool:
     if members is not None:
         return any(_is_sequence(m) for m in members)
     candidate = get_origin(tp) or tp
-    if not isinstance(candidate, type) or issubclass(candidate, (str, bytes)):
+    if not is_class(candidate) or issubclass(candidate, (str, bytes)):
         return False
     try:
         return issubclass(candidate, _SEQUENCE_ORIGINS)
@@ -438,7 +439,7 @@ def _is_sequence(tp: Any) -> bool:
 
 
 def _is_subclass(tp: Any, cls: type) -> bool:
-    return isinstance(tp, type) and issubclass(tp, cls)
+    return is_class(tp) and issubclass(tp, cls)
 
 
 def _is_or_has(tp: Any, cls: type) -> bool:
@@ -481,7 +482,7 @@ def form_fields_are_not_json(body: bytes) -> Any:
 # Form models: one parameter filled from every field of the form
 # ------------------------------------------------------------------------------------------------------------
 def _is_model_class(tp: Any) -> bool:
-    return isinstance(tp, type) and (
+    return is_class(tp) and (
         is_pydantic_model(tp)
         or issubclass(tp, msgspec.Struct)
         or dataclasses.is_dataclass(tp)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, Literal
 
+from fulmen._typing import is_class
+
 
 class _UndefinedType:
     """The 'no default given' sentinel (FastAPI's ``Undefined``)."""
@@ -369,7 +371,7 @@ def _fastapi_twin(cls: type[Depends]) -> type | None:
         return _twins[cls]
     theirs = getattr(sys.modules["fastapi.params"], cls.__name__, None)
     # ``fastapi`` may be fulmen itself (a program that aliases the module for its libraries): no twin then.
-    if not (isinstance(theirs, type) and dataclasses.is_dataclass(theirs)) or issubclass(cls, theirs):
+    if not (is_class(theirs) and dataclasses.is_dataclass(theirs)) or issubclass(cls, theirs):
         _twins[cls] = None
         return None
     their_post_init = getattr(theirs, "__post_init__", None)

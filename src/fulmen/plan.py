@@ -23,6 +23,7 @@ import msgspec
 
 from fulmen import params
 from fulmen._concurrency import run_in_threadpool
+from fulmen._typing import function_type_hints, is_class
 from fulmen.background import BackgroundTasks
 from fulmen.encoders import _encode, _is_native, encode_json_converted, jsonable_encoder
 from fulmen.exceptions import (
@@ -257,7 +258,7 @@ def _typed_signature(call: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
     if not (inspect.isfunction(call) or inspect.ismethod(call)):
         target = call.__init__ if inspect.isclass(call) else type(call).__call__
     try:
-        hints = typing.get_type_hints(target, include_extras=True)
+        hints = function_type_hints(target)
     except Exception:
         hints = {}
     out = []
@@ -362,7 +363,7 @@ def _is_scalar(tp: Any) -> bool:
         return False
     if tp is Any or tp is inspect.Parameter.empty:
         return True
-    if not isinstance(tp, type):
+    if not is_class(tp):
         return False
     if issubclass(tp, (dict, list, set, frozenset, tuple, msgspec.Struct)):
         return False
@@ -441,7 +442,7 @@ def get_dependant(
         infos = [] if marker_is_default else [m for m in metadata if _is_field_info(m)]
         if infos and marker is not None:
             marker = _with_field_info(marker, infos)
-        if marker is None and isinstance(base, type):
+        if marker is None and is_class(base):
             role = _starlette_role(base)
             if role is not None:
                 # FastAPI code may annotate with Starlette's classes; fulmen's objects fill the same role.

@@ -41,6 +41,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
+from fulmen._typing import is_class
 from fulmen.exceptions import FastAPIError, ResponseValidationError
 from fulmen.foreign import is_starlette_response_class
 from fulmen.responses import Response
@@ -145,9 +146,7 @@ def effective_response_model(
     if not isinstance(response_model, DefaultPlaceholder):
         return response_model
     annotation = _return_annotation(endpoint, where)
-    if isinstance(annotation, type) and (
-        issubclass(annotation, Response) or is_starlette_response_class(annotation)
-    ):
+    if is_class(annotation) and (issubclass(annotation, Response) or is_starlette_response_class(annotation)):
         return None
     origin = get_origin(annotation)
     if origin in _STREAM_ORIGINS and _is_generator_callable(endpoint):
@@ -261,7 +260,7 @@ def _pydantic_serializer(
             raise ResponseValidationError(_pydantic_errors(exc), body=result) from None
         return dump(value)
 
-    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+    if is_class(annotation) and issubclass(annotation, msgspec.Struct):
         asdict = msgspec.structs.asdict
 
         def serialize_struct(result: Any) -> Any:
@@ -297,7 +296,7 @@ def _pydantic_errors(exc: Any) -> list[dict[str, Any]]:
 
 def _passthrough_model(target: Any, adapter: Any) -> Any:
     """The model class whose exact instances validate to themselves under ``adapter``, else None."""
-    if not (isinstance(target, type) and hasattr(target, "__pydantic_core_schema__")):
+    if not (is_class(target) and hasattr(target, "__pydantic_core_schema__")):
         return None
     try:
         schema = adapter.core_schema
@@ -341,7 +340,7 @@ class _StructModels:
         return out
 
     def _translate(self, tp: Any) -> Any:
-        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        if is_class(tp) and issubclass(tp, msgspec.Struct):
             return self._model(tp)
         origin = get_origin(tp)
         args = get_args(tp)

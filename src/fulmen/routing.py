@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from fulmen._lookalike import lookalike_class, lookalike_reduce_ex
+from fulmen._typing import is_class
 from fulmen.exceptions import FastAPIError, PydanticV1NotSupportedError
 from fulmen.exceptions import NoMatchFound as NoMatchFound
 from fulmen.forms import has_form_fields
@@ -45,7 +46,7 @@ def _pydantic_v1_model_in(annotation: Any) -> Any:
 
     Told by its metaclass's module, so pydantic is never imported for it.
     """
-    if isinstance(annotation, type) and type(annotation).__module__.startswith("pydantic.v1."):
+    if is_class(annotation) and type(annotation).__module__.startswith("pydantic.v1."):
         return annotation
     for arg in typing.get_args(annotation):
         found = _pydantic_v1_model_in(arg)

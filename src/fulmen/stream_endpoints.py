@@ -16,6 +16,7 @@ import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, get_args, get_origin
 
+from fulmen._typing import is_class
 from fulmen.encoders import jsonable_encoder
 from fulmen.responses import Response, StreamingResponse
 
@@ -161,7 +162,7 @@ def item_serializer_for(
         return None
     if not (response_class_is_default or issubclass(response_class, EventSourceResponse)):
         return None
-    if isinstance(item, type) and issubclass(item, ServerSentEvent):
+    if is_class(item) and issubclass(item, ServerSentEvent):
         return None  # a transport wrapper, not a data model
     from fulmen.response_model import compile_response_serializer
 

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from fulmen._typing import is_class
 from fulmen.websockets import WebSocketDisconnect, disconnect_error
 
 try:
@@ -291,7 +292,7 @@ def _denial_class() -> type[WebSocketDenialResponse]:
     """
     module = sys.modules.get("starlette.testclient")
     theirs = getattr(module, "WebSocketDenialResponse", None)
-    if not isinstance(theirs, type):
+    if not is_class(theirs):
         return WebSocketDenialResponse
     cls = _denial_classes.get(theirs)
     if cls is None:

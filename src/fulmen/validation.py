@@ -53,6 +53,7 @@ from typing import Any, NoReturn, Union
 
 import msgspec
 
+from fulmen._typing import is_class
 from fulmen.datastructures import UploadFile
 
 __all__ = [
@@ -1377,7 +1378,7 @@ def _validate_upload(value: Any) -> UploadFile:
 def is_pydantic_model(tp: Any) -> bool:
     """True for a pydantic model class."""
     # checked by attribute so that pydantic is never imported to answer the question
-    return isinstance(tp, type) and hasattr(tp, "__pydantic_core_schema__") and hasattr(tp, "model_validate")
+    return is_class(tp) and hasattr(tp, "__pydantic_core_schema__") and hasattr(tp, "model_validate")
 
 
 # -------------------------------------------------------------------------------------- union
@@ -1503,7 +1504,7 @@ def _constrain_scalar(tp: Any, base: Validator, label: str, c: Constraints) -> t
 
 
 def _type_label(tp: Any) -> str:
-    if isinstance(tp, type):
+    if is_class(tp):
         return tp.__name__
     return str(tp).replace("typing.", "")
 
@@ -1547,7 +1548,7 @@ def _compile(tp: Any, c: Constraints | None) -> tuple[Validator, str, type | Non
     if origin is typing.Literal:
         return _compile_literal(args), "literal[" + ",".join(repr(a) for a in args) + "]", None
 
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+    if is_class(tp) and issubclass(tp, enum.Enum):
         return _compile_enum(tp), f"enum[{tp.__name__}]", None
 
     if origin in (list, typing.List) or tp in (list, typing.List):  # noqa: UP006
@@ -1576,7 +1577,7 @@ def _compile(tp: Any, c: Constraints | None) -> tuple[Validator, str, type | Non
         val, val_label, _ = _compile(v_tp, None)
         return _compile_dict(key, val, c), f"dict[{key_label},{val_label}]", None
 
-    if isinstance(tp, type):
+    if is_class(tp):
         if issubclass(tp, UploadFile):
             # FastAPI validates UploadFile with a plain validator function; the label is pydantic's for it.
             return _validate_upload, "function-plain[_validate()]", None
@@ -1635,7 +1636,7 @@ def _msgspec_decodes_alike(tp: Any, seen: set[int] | None = None) -> bool:
         return False
     if origin is not None:
         return all(_msgspec_decodes_alike(a, seen) for a in typing.get_args(tp) if a is not Ellipsis)
-    if isinstance(tp, type):
+    if is_class(tp):
         if is_pydantic_model(tp):
             return False
         if issubclass(tp, msgspec.Struct):

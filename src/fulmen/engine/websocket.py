@@ -183,7 +183,15 @@ class WebSocketSession(asyncio.Protocol):
         ws_request = WsRequest(request.raw_path.decode("latin-1"), headers)
         ws_request.method = request.method
         ws_request.protocol = "HTTP/" + request.http_version
-        response = self._proto.accept(ws_request)
+        if request.method == "GET":
+            response = self._proto.accept(ws_request)
+        else:
+            # RFC 6455 §4.1: the opening handshake is a GET. websockets 17 answers other methods with this
+            # 405 itself; 16 (the last release for Python 3.10) would accept them.
+            response = self._proto.reject(
+                405, f"Failed to open a WebSocket connection: unsupported HTTP method: {request.method}.\n"
+            )
+            response.headers["Allow"] = "GET"
         if response.status_code != 101:
             if self._state.access_log:
                 self._log_access(response.status_code, "invalid")

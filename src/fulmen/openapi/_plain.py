@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import msgspec
 
 from fulmen import params
+from fulmen._typing import is_class
 from fulmen.openapi._fields import CONSTRAINT_ATTRIBUTES, Mode, SchemaField, form_body_schema
 from fulmen.openapi.constants import REF_PREFIX
 
@@ -63,15 +64,15 @@ def _union_args(tp: Any) -> tuple[Any, ...] | None:
 def _is_upload(tp: Any) -> bool:
     from fulmen.datastructures import UploadFile
 
-    return isinstance(tp, type) and issubclass(tp, UploadFile)
+    return is_class(tp) and issubclass(tp, UploadFile)
 
 
 def _is_typeddict(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
+    return is_class(tp) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
 
 
 def _is_model(tp: Any) -> bool:
-    if not isinstance(tp, type):
+    if not is_class(tp):
         return False
     return issubclass(tp, msgspec.Struct) or dataclasses.is_dataclass(tp) or _is_typeddict(tp)
 
@@ -210,7 +211,7 @@ class _Generator:
         origin = get_origin(tp)
         if origin is Literal:
             return self._literal(get_args(tp))
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if is_class(tp) and issubclass(tp, enum.Enum):
             return self._ref(tp, mode)
         if _is_model(tp):
             return self._ref(tp, mode)
@@ -223,16 +224,16 @@ class _Generator:
     def _scalar(self, tp: Any, mode: str, constraints: dict[str, Any]) -> JsonSchema:
         if tp is bool:
             return {"type": "boolean"}
-        if isinstance(tp, type) and issubclass(tp, int):
+        if is_class(tp) and issubclass(tp, int):
             return self._apply({"type": "integer"}, constraints, _NUMERIC)
-        if isinstance(tp, type) and issubclass(tp, float):
+        if is_class(tp) and issubclass(tp, float):
             return self._apply({"type": "number"}, constraints, _NUMERIC)
         if tp is decimal.Decimal:
             if mode == "serialization":
                 return {"type": "string"}
             number = self._apply({"type": "number"}, constraints, _NUMERIC)
             return {"anyOf": [number, {"type": "string"}]}
-        if isinstance(tp, type) and issubclass(tp, str):
+        if is_class(tp) and issubclass(tp, str):
             return self._apply({"type": "string"}, constraints, _STRING)
         if tp in (bytes, bytearray):
             return self._apply(
@@ -250,7 +251,7 @@ class _Generator:
                 return {"type": "string", "format": fmt}
         if tp in (ipaddress.IPv4Address, ipaddress.IPv6Address):
             return {"type": "string", "format": "ipv4" if tp is ipaddress.IPv4Address else "ipv6"}
-        if isinstance(tp, type) and issubclass(tp, PurePath):
+        if is_class(tp) and issubclass(tp, PurePath):
             return {"type": "string", "format": "path"}
         return {}
 
@@ -656,7 +657,7 @@ def _strip_annotated(tp: Any) -> Any:
 
 
 def _closed_model(model: Any) -> bool:
-    if isinstance(model, type) and issubclass(model, msgspec.Struct):
+    if is_class(model) and issubclass(model, msgspec.Struct):
         return bool(model.__struct_config__.forbid_unknown_fields)
     return _pydantic_extra(model) in ("allow", "forbid")
 

@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
 
 from fulmen import params
+from fulmen._typing import is_class
 from fulmen.openapi._fields import Mode, SchemaField, form_body_schema, marker_field_kwargs
 from fulmen.openapi.constants import REF_TEMPLATE
 
@@ -70,7 +71,7 @@ class _Translator:
         return out
 
     def _translate(self, tp: Any) -> Any:
-        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        if is_class(tp) and issubclass(tp, msgspec.Struct):
             return self._model(tp)
         origin = get_origin(tp)
         args = get_args(tp)
@@ -338,7 +339,7 @@ def _adapter(info: FieldInfo) -> Any:
 
 
 def _has_computed_fields(annotation: Any, seen: set[Any]) -> bool:
-    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+    if is_class(annotation) and issubclass(annotation, pydantic.BaseModel):
         if annotation in seen:
             return False
         seen.add(annotation)
@@ -350,20 +351,20 @@ def _has_computed_fields(annotation: Any, seen: set[Any]) -> bool:
 
 def _flat_models(annotation: Any, found: dict[Any, None]) -> None:
     """pydantic models and enums reachable from ``annotation`` (FastAPI documents each one)."""
-    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+    if is_class(annotation) and issubclass(annotation, pydantic.BaseModel):
         if annotation in found:
             return
         found[annotation] = None
         for info in annotation.model_fields.values():
             _flat_models(info.annotation, found)
         return
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+    if is_class(annotation) and issubclass(annotation, enum.Enum):
         found[annotation] = None
         return
     if get_origin(annotation) is None:
         return
     for arg in get_args(annotation):
-        if isinstance(arg, type) and issubclass(arg, (pydantic.BaseModel, enum.Enum)):
+        if is_class(arg) and issubclass(arg, (pydantic.BaseModel, enum.Enum)):
             if arg not in found:
                 found[arg] = None
                 if issubclass(arg, pydantic.BaseModel):

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import msgspec
 
 from fulmen import params
+from fulmen._typing import is_class
 from fulmen.foreign import is_starlette_json_class
 from fulmen.openapi._document import shape_document
 from fulmen.openapi._fields import SchemaField
@@ -262,7 +263,7 @@ def _walk(root: Dependant) -> tuple[list[tuple[Dependant, list[str], bool]], lis
 
 
 def _model_class(tp: Any) -> bool:
-    if not isinstance(tp, type):
+    if not is_class(tp):
         return False
     if issubclass(tp, msgspec.Struct) or dataclasses.is_dataclass(tp):
         return True
@@ -402,7 +403,7 @@ def _route_data(route: Any) -> _RouteData:
     is_sse = is_generator and issubclass(route.response_class, EventSourceResponse)
     is_jsonl = is_generator and route.response_class_is_default
     stream_item = None
-    if is_generator and (is_sse or is_jsonl) and not isinstance(route.response_model, type):
+    if is_generator and (is_sse or is_jsonl) and not is_class(route.response_model):
         item = _stream_item_type(_return_annotation(route.endpoint))
         if item is not None and not _is_server_sent_event(item):
             stream_item = SchemaField(
@@ -434,7 +435,7 @@ def _return_annotation(endpoint: Any) -> Any:
 def _is_server_sent_event(tp: Any) -> bool:
     from fulmen.sse import ServerSentEvent
 
-    return isinstance(tp, type) and issubclass(tp, ServerSentEvent)
+    return is_class(tp) and issubclass(tp, ServerSentEvent)
 
 
 def _api_routes(routes: Sequence[Any]) -> list[Any]:
@@ -736,7 +737,7 @@ def get_openapi_path(
                 content.setdefault("content", {})["text/event-stream"] = {"itemSchema": event}
             elif media_type:
                 response_schema: dict[str, Any] = {"type": "string"}
-                if isinstance(response_class, type) and (
+                if is_class(response_class) and (
                     issubclass(response_class, JSONResponse) or is_starlette_json_class(response_class)
                 ):
                     response_schema = ctx.schema(data.response) if data.response is not None else {}

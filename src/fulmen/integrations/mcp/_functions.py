@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-import typing
 from collections.abc import Callable
 from typing import Annotated, Any, get_args, get_origin
 
+from fulmen._typing import function_type_hints, is_class
 from fulmen.background import BackgroundTasks
 from fulmen.params import Body, Depends, Param
 from fulmen.requests import Request
@@ -34,7 +34,7 @@ def _caller_gives(annotation: Any, default: Any) -> bool:
         if any(_is_marker(m) for m in get_args(annotation)[1:]):
             return False
         annotation = get_args(annotation)[0]
-    return not (isinstance(annotation, type) and issubclass(annotation, _INJECTED))
+    return not (is_class(annotation) and issubclass(annotation, _INJECTED))
 
 
 def endpoint_for(func: Callable[..., Any]) -> tuple[Callable[..., Any], Any]:
@@ -42,7 +42,7 @@ def endpoint_for(func: Callable[..., Any]) -> tuple[Callable[..., Any], Any]:
     response model (the return annotation, or None)."""
     signature = inspect.signature(func)
     try:
-        hints = typing.get_type_hints(func, include_extras=True)
+        hints = function_type_hints(func)
     except Exception as exc:
         raise TypeError(f"MCP tool {func.__qualname__}: can't resolve its annotations ({exc})") from exc
     parameters = []
