@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import enum
 import inspect
-import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from fulmen._concurrency import run_in_threadpool
+from fulmen._typing import function_type_hints, is_class
 from fulmen.encoders import jsonable_encoder
 from fulmen.params import Depends, Param
 from fulmen.requests import Request
@@ -70,7 +70,7 @@ class BoundFunction:
         ``Depends``), naming the function and the parameter.
         """
         try:
-            hints = typing.get_type_hints(func, include_extras=True)
+            hints = function_type_hints(func)
         except Exception as exc:
             raise TypeError(f"{what}: can't resolve its annotations ({exc})") from exc
         from fulmen.plan import _is_scalar  # the rule routes use for path parameters
@@ -88,7 +88,7 @@ class BoundFunction:
                     f"{what}: parameter {name!r} is positional-only; arguments are passed by name"
                 )
             annotation = hints.get(name, Any)
-            if isinstance(annotation, type) and issubclass(annotation, Request):
+            if is_class(annotation) and issubclass(annotation, Request):
                 self.request_parameter = name  # the MCP request, given by the server
                 continue
             default = parameter.default
@@ -157,7 +157,7 @@ def choices_of(annotation: Any) -> tuple[str, ...] | None:
     core = _core_type(annotation)
     if core is bool:
         return ("true", "false")
-    if isinstance(core, type) and issubclass(core, enum.Enum):
+    if is_class(core) and issubclass(core, enum.Enum):
         return tuple(str(member.value) for member in core)
     if get_origin(core) is Literal:
         return tuple(_literal_text(value) for value in get_args(core))
