@@ -93,8 +93,9 @@ def _is_native(value: Any) -> bool:
         return True
     if t is dict:
         for k, v in value.items():
-            # PERF: most values are str/int; test them inline before recursing.
-            if type(k) is not str or (type(v) is not str and not _is_native(v)):
+            # PERF: most values are scalars (str, int, bool, None); test them inline before recursing.
+            tv = type(v)
+            if type(k) is not str or (tv is not str and tv not in _SAME_SCALARS and not _is_native(v)):
                 return False
             # jsonable_encoder drops "_sa*" keys (its sqlalchemy_safe rule).
             # PERF: a one-character slice is a cached string; startswith only for keys that begin with "_".
@@ -102,8 +103,9 @@ def _is_native(value: Any) -> bool:
                 return False
         return True
     if t is list or t is tuple:
-        for v in value:  # noqa: SIM110 - PERF: an explicit loop beats all() over a generator here
-            if type(v) is not str and not _is_native(v):
+        for v in value:  # PERF: an explicit loop beats all() over a generator here
+            tv = type(v)
+            if tv is not str and tv not in _SAME_SCALARS and not _is_native(v):
                 return False
         return True
     if t is float:
@@ -117,10 +119,16 @@ def _is_native(value: Any) -> bool:
         # msgspec writes a zero offset as "Z" and rounds offsets to whole minutes; isoformat (FastAPI) writes
         # "+00:00" and keeps seconds (an LMT zone such as Amsterdam's +00:19:32 before 1937) and microseconds.
         return offset is None or (bool(offset) and not offset.microseconds and not offset.seconds % 60)
+    if isinstance(value, msgspec.Struct):
+        # PERF: the fields tested inline like a dict's values (no all() over a generator, no call per scalar).
+        for f in value.__struct_fields__:
+            v = getattr(value, f)
+            tv = type(v)
+            if tv is not str and tv not in _SAME_SCALARS and not _is_native(v):
+                return False
+        return True
     if isinstance(value, Enum):
         return _is_native(value.value)
-    if isinstance(value, msgspec.Struct):
-        return all(_is_native(getattr(value, f)) for f in value.__struct_fields__)
     return False
 
 
