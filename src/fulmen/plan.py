@@ -1013,7 +1013,6 @@ async def read_route_body(request: Request) -> bytes:
 async def _solve_body(
     dep: Dependant, request: Request, values: dict[str, Any], errors: list[dict[str, Any]]
 ) -> Any:
-    fields = dep.body_params
     # PERF: read_route_body inlined (one coroutine frame less per body request).
     try:
         body = await request.body()
@@ -1021,6 +1020,14 @@ async def _solve_body(
         raise
     except Exception as unreadable:
         raise http_error(400, _BODY_PARSE_ERROR) from unreadable
+    return _decode_body(dep, request, body, values, errors)
+
+
+def _decode_body(
+    dep: Dependant, request: Request, body: bytes, values: dict[str, Any], errors: list[dict[str, Any]]
+) -> Any:
+    """Validate the read ``body`` into the body fields; returns what a ``RequestValidationError`` shows."""
+    fields = dep.body_params
     is_json = bool(body) and _is_json_content_type(request, dep.json_without_content_type)
     embed = len(fields) > 1 or bool(fields[0].marker.embed)
     if not embed:
@@ -1106,6 +1113,33 @@ def solve_without_body(dep: Dependant, request: Request, values: dict[str, Any])
         raise RequestValidationError(errors, body=None)
     if dep.request_param is not None:
         values[dep.request_param] = request
+
+
+def solve_buffered(dep: Dependant, request: Request, body: bytes, values: dict[str, Any]) -> None:
+    """``solve`` for a JSON body the front door has already read: synchronous, so no coroutine is created.
+
+    Reading a buffered body can't fail or wait, so the order against the other parameters doesn't show.
+    """
+    errors: list[dict[str, Any]] = []
+    _solve_request_params(dep, request, values, errors)
+    data = _decode_body(dep, request, body, values, errors)
+    if errors:
+        raise RequestValidationError(errors, body=data)
+    if dep.request_param is not None:
+        values[dep.request_param] = request
+
+
+def buffered_body(request: Request) -> bytes | None:
+    """The body bytes a front door has already read into ``request``, else None (read with ``body()``).
+
+    Only for fulmen's own ``Request``: a subclass may override ``body()`` (a decompressing request class).
+    """
+    if type(request) is not Request:
+        return None
+    try:
+        return request._body
+    except AttributeError:  # made by Request(scope, receive): its body is not read yet
+        return None
 
 
 def _path_only_solver(dep: Dependant) -> Callable[[Request, dict[str, Any]], None] | None:
@@ -1378,6 +1412,7 @@ def compile_plan(
     solve_path = _path_only_solver(dep)
     # Form()/File() fields: the body is read as a form by a solver compiled here, once.
     form = compile_form_solver(dep.body_params, dep.where) if has_form_fields(dep.body_params) else None
+    json_body = has_body and form is None
 
     if dep.is_coroutine:
         invoke: Callable[[dict[str, Any]], Awaitable[Any]] = lambda kw: call(**kw)  # noqa: E731
@@ -1460,7 +1495,18 @@ def compile_plan(
     async def run(request: Request) -> Response:
         try:
             values: dict[str, Any] = {}
-            if has_body:
+            if json_body:
+                # PERF: a body the engine has buffered is solved synchronously (no solver coroutines);
+                # buffered_body inlined. A subclass may override body() (a decompressing request class).
+                try:
+                    raw = request._body if type(request) is Request else None
+                except AttributeError:  # made by Request(scope, receive): its body is not read yet
+                    raw = None
+                if raw is not None:
+                    solve_buffered(dep, request, raw, values)
+                else:
+                    await solve(dep, request, values)
+            elif has_body:
                 await solve(dep, request, values, form)
             elif solve_path is not None:
                 # PERF: only path parameters: one tight loop, no generic lookups.
