@@ -591,8 +591,12 @@ def compile_with_dependencies(
     inline_sync: bool,
     streams: bool = False,
     operations: Any = None,
+    direct: Callable[..., Any] | None = None,
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-    """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter)."""
+    """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter).
+
+    ``direct``: the ``async def`` endpoint itself when ``invoke`` only calls it with the values.
+    """
     runner = DependencyRunner(dep, inline_sync)
     where = EndpointContext(dep.call, dep.path)
     solve = runner.solve
@@ -604,7 +608,8 @@ def compile_with_dependencies(
         try:
             try:
                 values = await solve(run)
-                result = await invoke(values)
+                # PERF: an async endpoint is called here, one frame less than through invoke.
+                result = await (direct(**values) if direct is not None else invoke(values))
                 response = serialize(result)
             except BaseException as exc:
                 guard = run.guard

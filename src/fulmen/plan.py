@@ -1415,8 +1415,11 @@ def compile_plan(
     form = compile_form_solver(dep.body_params, dep.where) if has_form_fields(dep.body_params) else None
     json_body = has_body and form is None
 
+    # An ``async def`` endpoint called as it is: the request's coroutine awaits it without invoke's frame.
+    direct: Endpoint | None = None
     if dep.is_coroutine:
         invoke: Callable[[dict[str, Any]], Awaitable[Any]] = lambda kw: call(**kw)  # noqa: E731
+        direct = call
     elif inline_sync:
         # Distinct names: mypyc can't compile one closure defined twice (docs/engine.md, What to compile).
         async def invoke_inline(kw: dict[str, Any]) -> Any:
@@ -1434,6 +1437,7 @@ def compile_plan(
     if invoke_override is not None:
         # A generator endpoint (fulmen.stream_endpoints): calling it builds the streaming response.
         invoke = invoke_override
+        direct = None
 
     # An instrumented app's route (APIRoute.instrument): the steps are timed, and the plan takes the general
     # path, whose solver is one step to time. Other routes are compiled without any of it.
@@ -1444,6 +1448,7 @@ def compile_plan(
         )
         invoke = timed.timed_invoke(invoke, call, mode)
         serialize = timed.timed_serialize(serialize, call)
+        direct = None
 
     if dep.dependencies or dep.security_scopes_param is not None or timed is not None:
         from fulmen.dependencies import compile_with_dependencies
@@ -1455,6 +1460,7 @@ def compile_plan(
             inline_sync=inline_sync,
             streams=streams,
             operations=timed,
+            direct=direct,
         )
         if any(has_form_fields(d.body_params) for d in dep.iter_tree()):
             return close_files_after(handler)
@@ -1469,6 +1475,7 @@ def compile_plan(
             return await invoke_first(kw)
 
         invoke = invoke_with_aliases
+        direct = None
 
     where = EndpointContext(call, dep.path)
     if not needs_solving and not extras:
@@ -1522,7 +1529,8 @@ def compile_plan(
                     sub = values[dep.response_param] = InjectedResponse()
                 if dep.background_param is not None:
                     tasks = values[dep.background_param] = BackgroundTasks()
-            result = await invoke(values)
+            # PERF: an async endpoint is called here, one frame less than through invoke.
+            result = await (direct(**values) if direct is not None else invoke(values))
             response = serialize(result)
             if sub is not None and (
                 (response is not result and not is_starlette_response(result)) or streams
