@@ -33,6 +33,7 @@ from fulmen.plan import (
     _merge_sub_response,
     _prefixed,
     _solve_request_params,
+    buffered_body,
     fill_aliases,
     get_dependant,
     read_route_body,
@@ -119,7 +120,9 @@ async def _read_body(request: Request, fields: list[BodyField], embed: bool, lax
     """Read and parse the body once; a JSON syntax error is the only error, as in FastAPI.
 
     ``lax``: the route's ``strict_content_type=False`` (a body without a Content-Type is JSON)."""
-    raw = await read_route_body(request)
+    raw = buffered_body(request)
+    if raw is None:
+        raw = await read_route_body(request)
     if not raw:
         return _Body(raw, None, _MISSING)
     is_json = _is_json_content_type(request, lax)
@@ -181,8 +184,14 @@ class DependencyRunner:
         #: Dependants analysed for overriding callables, per (original dependant, override).
         self._overridden: dict[tuple[int, Any], Dependant] = {}
 
-    async def solve(self, run: _Run) -> dict[str, Any]:
+    def solve(self, run: _Run) -> Coroutine[Any, Any, dict[str, Any]]:
         """The root's keyword arguments, or raise ``RequestValidationError`` with every error found."""
+        if self.is_form or self.body_fields:
+            return self._solve_with_body(run)
+        # PERF: no body to read: ``solve_values`` is the whole job, without a coroutine of this step.
+        return self.solve_values(run)
+
+    async def _solve_with_body(self, run: _Run) -> dict[str, Any]:
         # PERF: the body step inline (not ``read_body`` then ``solve_values``): one coroutine per request.
         if self.is_form:
             # Parsed once, up front (parse errors come before anything runs); each dependant reads its fields.
@@ -233,7 +242,11 @@ class DependencyRunner:
                 if override is not None:
                     use = self._override(sub, override)
             sub_values: dict[str, Any] = {}
-            sub_errors = await self._solve(use, run, sub_values)
+            if use.dependencies or use.body_params:
+                sub_errors = await self._solve(use, run, sub_values)
+            else:
+                # PERF: nothing to await while solving a dependency without sub-dependencies or a body.
+                sub_errors = self._solve_leaf(use, run, sub_values)
             if sub_errors:
                 errors.extend(sub_errors)
                 continue
@@ -261,6 +274,19 @@ class DependencyRunner:
                     self.root.json_without_content_type,
                 )
             _solve_body(dep.body_params, self.embed or len(dep.body_params) > 1, body, values, errors)
+        self._fill_roles(dep, run, values)
+        return errors
+
+    def _solve_leaf(self, dep: Dependant, run: _Run, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """``_solve`` for a dependant without sub-dependencies or body parameters: synchronous."""
+        errors: list[dict[str, Any]] = []
+        _solve_request_params(dep, run.request, values, errors)
+        self._fill_roles(dep, run, values)
+        return errors
+
+    def _fill_roles(self, dep: Dependant, run: _Run, values: dict[str, Any]) -> None:
+        """The request, injected response, background tasks and security scopes ``dep`` asks for."""
+        request = run.request
         if dep.request_param is not None:
             values[dep.request_param] = request
         if dep.response_param is not None:
@@ -275,12 +301,12 @@ class DependencyRunner:
             values[dep.security_scopes_param] = SecurityScopes(scopes=dep.scopes)
         if dep.aliases:
             fill_aliases(dep.aliases, values)
-        return errors
 
-    async def _call(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:
+    def _call(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        # PERF: hands back the coroutine that calls ``dep`` (no coroutine of its own around it).
         if dep.limiter is not None:
-            return await self._call_limited(dep, run, kwargs)
-        return await self._call_now(dep, run, kwargs)
+            return self._call_limited(dep, run, kwargs)
+        return self._call_now(dep, run, kwargs)
 
     async def _call_limited(self, dep: Dependant, run: _Run, kwargs: dict[str, Any]) -> Any:
         """``Depends(max_concurrency=n)``: hold a slot for the call (a ``yield`` one until it ends)."""
@@ -427,18 +453,25 @@ class _Guard:
             await sys.modules["anyio"].lowlevel.checkpoint_if_cancelled()
 
 
-async def _unwind(
+def _unwind(
     exits: list[tuple[Any, bool | None]], exc: BaseException | None, inline_sync: bool, guard: Any = None
-) -> Any:
+) -> Coroutine[Any, Any, Any]:
     """End ``yield`` dependencies newest first, passing ``exc`` along as ``AsyncExitStack`` would.
 
-    Returns the exception still in flight afterwards (None when a dependency swallowed it or none was raised).
-    Runs shielded from cancellation inside ``guard`` (``_open_guard``); a cancellation is thrown in like any
-    exception and passed on afterwards.
+    The coroutine returns the exception still in flight afterwards (None when a dependency swallowed it or
+    none was raised). It runs shielded from cancellation inside ``guard`` (``_open_guard``); a cancellation
+    is thrown in like any exception and passed on afterwards. Every caller awaits it at once.
     """
     if not guard or guard.task is not asyncio.current_task():
         # No scope, or another task's (the engine ends request-scoped dependencies in a task of their own).
-        return await _unwind_now(exits, exc, inline_sync)
+        # PERF: the unwinding coroutine itself, without a shielding layer around it.
+        return _unwind_now(exits, exc, inline_sync)
+    return _unwind_shielded(exits, exc, inline_sync, guard)
+
+
+async def _unwind_shielded(
+    exits: list[tuple[Any, bool | None]], exc: BaseException | None, inline_sync: bool, guard: Any
+) -> Any:
     guard.scope.shield = True
     try:
         return await _unwind_now(exits, exc, inline_sync)
@@ -558,8 +591,12 @@ def compile_with_dependencies(
     inline_sync: bool,
     streams: bool = False,
     operations: Any = None,
+    direct: Callable[..., Any] | None = None,
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-    """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter)."""
+    """The request handler for an endpoint that has dependencies (or a ``SecurityScopes`` parameter).
+
+    ``direct``: the ``async def`` endpoint itself when ``invoke`` only calls it with the values.
+    """
     runner = DependencyRunner(dep, inline_sync)
     where = EndpointContext(dep.call, dep.path)
     solve = runner.solve
@@ -571,7 +608,8 @@ def compile_with_dependencies(
         try:
             try:
                 values = await solve(run)
-                result = await invoke(values)
+                # PERF: an async endpoint is called here, one frame less than through invoke.
+                result = await (direct(**values) if direct is not None else invoke(values))
                 response = serialize(result)
             except BaseException as exc:
                 guard = run.guard

@@ -93,8 +93,9 @@ def _is_native(value: Any) -> bool:
         return True
     if t is dict:
         for k, v in value.items():
-            # PERF: most values are str/int; test them inline before recursing.
-            if type(k) is not str or (type(v) is not str and not _is_native(v)):
+            # PERF: most values are scalars (str, int, bool, None); test them inline before recursing.
+            tv = type(v)
+            if type(k) is not str or (tv is not str and tv not in _SAME_SCALARS and not _is_native(v)):
                 return False
             # jsonable_encoder drops "_sa*" keys (its sqlalchemy_safe rule).
             # PERF: a one-character slice is a cached string; startswith only for keys that begin with "_".
@@ -102,8 +103,9 @@ def _is_native(value: Any) -> bool:
                 return False
         return True
     if t is list or t is tuple:
-        for v in value:  # noqa: SIM110 - PERF: an explicit loop beats all() over a generator here
-            if type(v) is not str and not _is_native(v):
+        for v in value:  # PERF: an explicit loop beats all() over a generator here
+            tv = type(v)
+            if tv is not str and tv not in _SAME_SCALARS and not _is_native(v):
                 return False
         return True
     if t is float:
@@ -117,10 +119,16 @@ def _is_native(value: Any) -> bool:
         # msgspec writes a zero offset as "Z" and rounds offsets to whole minutes; isoformat (FastAPI) writes
         # "+00:00" and keeps seconds (an LMT zone such as Amsterdam's +00:19:32 before 1937) and microseconds.
         return offset is None or (bool(offset) and not offset.microseconds and not offset.seconds % 60)
+    if isinstance(value, msgspec.Struct):
+        # PERF: the fields tested inline like a dict's values (no all() over a generator, no call per scalar).
+        for f in value.__struct_fields__:
+            v = getattr(value, f)
+            tv = type(v)
+            if tv is not str and tv not in _SAME_SCALARS and not _is_native(v):
+                return False
+        return True
     if isinstance(value, Enum):
         return _is_native(value.value)
-    if isinstance(value, msgspec.Struct):
-        return all(_is_native(getattr(value, f)) for f in value.__struct_fields__)
     return False
 
 
@@ -242,11 +250,31 @@ def encode_json_converted(value: Any) -> bytes:
     ):
         # FastAPI: jsonable_encoder -> model_dump(mode="json") -> a walk over already JSON-compatible data
         # -> json.dumps; _is_native tells when that walk would change nothing.
-        data = value.model_dump(mode="json", by_alias=True)
+        if type(value).model_dump is (_plain_model_dump or _base_model_dump()):
+            # PERF: what BaseModel.model_dump does with these arguments, without its Python frame and its
+            # dozen keyword arguments; a model that overrides model_dump is called as FastAPI calls it.
+            data = value.__pydantic_serializer__.to_python(value, mode="json", by_alias=True)
+        else:
+            data = value.model_dump(mode="json", by_alias=True)
         if _is_native(data):
             return _encode(data)
         return _dumps(jsonable_encoder(data))
     return _dumps(jsonable_encoder(value))
+
+
+#: pydantic's ``BaseModel.model_dump``, once a model was encoded (pydantic is never imported here).
+_plain_model_dump: Any = None
+
+
+def _base_model_dump() -> Any:
+    """pydantic's ``BaseModel.model_dump``, looked up on first use; a value no method is when unavailable."""
+    global _plain_model_dump
+    pydantic = sys.modules.get("pydantic")
+    base = getattr(pydantic, "BaseModel", None)
+    if base is None:
+        return _undefined  # not a model_dump: every model is dumped by calling its own
+    _plain_model_dump = base.model_dump
+    return _plain_model_dump
 
 
 def _convert_leftover(value: Any) -> Any:

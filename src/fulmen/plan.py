@@ -858,13 +858,14 @@ def _pydantic_fast_path(model: Any, exact: Callable[[bytes], Any]) -> Callable[[
     FastAPI parses with json.loads then validates the Python data; the fallback does exactly that, so error
     bodies are FastAPI's, and valid bodies skip building the intermediate dict.
     """
-    validate_json = model.model_validate_json
     from pydantic import ValidationError
 
     def decode(body: bytes) -> Any:
         try:
-            # PERF: one pass in Rust from bytes to model for valid bodies.
-            return validate_json(body)
+            # PERF: one pass in Rust from bytes to model for valid bodies; the validator itself, without
+            # model_validate_json's Python frame (FastAPI never calls that method either). Read per call:
+            # model_rebuild() replaces it.
+            return model.__pydantic_validator__.validate_json(body)
         except ValidationError:
             return exact(body)
 
@@ -1014,7 +1015,6 @@ async def read_route_body(request: Request) -> bytes:
 async def _solve_body(
     dep: Dependant, request: Request, values: dict[str, Any], errors: list[dict[str, Any]]
 ) -> Any:
-    fields = dep.body_params
     # PERF: read_route_body inlined (one coroutine frame less per body request).
     try:
         body = await request.body()
@@ -1022,6 +1022,14 @@ async def _solve_body(
         raise
     except Exception as unreadable:
         raise http_error(400, _BODY_PARSE_ERROR) from unreadable
+    return _decode_body(dep, request, body, values, errors)
+
+
+def _decode_body(
+    dep: Dependant, request: Request, body: bytes, values: dict[str, Any], errors: list[dict[str, Any]]
+) -> Any:
+    """Validate the read ``body`` into the body fields; returns what a ``RequestValidationError`` shows."""
+    fields = dep.body_params
     is_json = bool(body) and _is_json_content_type(request, dep.json_without_content_type)
     embed = len(fields) > 1 or bool(fields[0].marker.embed)
     if not embed:
@@ -1107,6 +1115,33 @@ def solve_without_body(dep: Dependant, request: Request, values: dict[str, Any])
         raise RequestValidationError(errors, body=None)
     if dep.request_param is not None:
         values[dep.request_param] = request
+
+
+def solve_buffered(dep: Dependant, request: Request, body: bytes, values: dict[str, Any]) -> None:
+    """``solve`` for a JSON body the front door has already read: synchronous, so no coroutine is created.
+
+    Reading a buffered body can't fail or wait, so the order against the other parameters doesn't show.
+    """
+    errors: list[dict[str, Any]] = []
+    _solve_request_params(dep, request, values, errors)
+    data = _decode_body(dep, request, body, values, errors)
+    if errors:
+        raise RequestValidationError(errors, body=data)
+    if dep.request_param is not None:
+        values[dep.request_param] = request
+
+
+def buffered_body(request: Request) -> bytes | None:
+    """The body bytes a front door has already read into ``request``, else None (read with ``body()``).
+
+    Only for fulmen's own ``Request``: a subclass may override ``body()`` (a decompressing request class).
+    """
+    if type(request) is not Request:
+        return None
+    try:
+        return request._body
+    except AttributeError:  # made by Request(scope, receive): its body is not read yet
+        return None
 
 
 def _path_only_solver(dep: Dependant) -> Callable[[Request, dict[str, Any]], None] | None:
@@ -1379,9 +1414,13 @@ def compile_plan(
     solve_path = _path_only_solver(dep)
     # Form()/File() fields: the body is read as a form by a solver compiled here, once.
     form = compile_form_solver(dep.body_params, dep.where) if has_form_fields(dep.body_params) else None
+    json_body = has_body and form is None
 
+    # An ``async def`` endpoint called as it is: the request's coroutine awaits it without invoke's frame.
+    direct: Endpoint | None = None
     if dep.is_coroutine:
         invoke: Callable[[dict[str, Any]], Awaitable[Any]] = lambda kw: call(**kw)  # noqa: E731
+        direct = call
     elif inline_sync:
         # Distinct names: mypyc can't compile one closure defined twice (docs/engine.md, What to compile).
         async def invoke_inline(kw: dict[str, Any]) -> Any:
@@ -1399,6 +1438,7 @@ def compile_plan(
     if invoke_override is not None:
         # A generator endpoint (fulmen.stream_endpoints): calling it builds the streaming response.
         invoke = invoke_override
+        direct = None
 
     # An instrumented app's route (APIRoute.instrument): the steps are timed, and the plan takes the general
     # path, whose solver is one step to time. Other routes are compiled without any of it.
@@ -1409,6 +1449,7 @@ def compile_plan(
         )
         invoke = timed.timed_invoke(invoke, call, mode)
         serialize = timed.timed_serialize(serialize, call)
+        direct = None
 
     if dep.dependencies or dep.security_scopes_param is not None or timed is not None:
         from fulmen.dependencies import compile_with_dependencies
@@ -1420,6 +1461,7 @@ def compile_plan(
             inline_sync=inline_sync,
             streams=streams,
             operations=timed,
+            direct=direct,
         )
         if any(has_form_fields(d.body_params) for d in dep.iter_tree()):
             return close_files_after(handler)
@@ -1434,6 +1476,7 @@ def compile_plan(
             return await invoke_first(kw)
 
         invoke = invoke_with_aliases
+        direct = None
 
     where = EndpointContext(call, dep.path)
     if not needs_solving and not extras:
@@ -1461,7 +1504,18 @@ def compile_plan(
     async def run(request: Request) -> Response:
         try:
             values: dict[str, Any] = {}
-            if has_body:
+            if json_body:
+                # PERF: a body the engine has buffered is solved synchronously (no solver coroutines);
+                # buffered_body inlined. A subclass may override body() (a decompressing request class).
+                try:
+                    raw = request._body if type(request) is Request else None
+                except AttributeError:  # made by Request(scope, receive): its body is not read yet
+                    raw = None
+                if raw is not None:
+                    solve_buffered(dep, request, raw, values)
+                else:
+                    await solve(dep, request, values)
+            elif has_body:
                 await solve(dep, request, values, form)
             elif solve_path is not None:
                 # PERF: only path parameters: one tight loop, no generic lookups.
@@ -1476,7 +1530,8 @@ def compile_plan(
                     sub = values[dep.response_param] = InjectedResponse()
                 if dep.background_param is not None:
                     tasks = values[dep.background_param] = BackgroundTasks()
-            result = await invoke(values)
+            # PERF: an async endpoint is called here, one frame less than through invoke.
+            result = await (direct(**values) if direct is not None else invoke(values))
             response = serialize(result)
             if sub is not None and (
                 (response is not result and not is_starlette_response(result)) or streams
