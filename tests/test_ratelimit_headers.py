@@ -330,3 +330,16 @@ def test_middleware_openapi_option_is_a_bool(value: Any) -> None:
     app.add_middleware(RateLimitMiddleware, limits="1/second", openapi=value)
     with pytest.raises(TypeError, match="openapi is True or False"):
         app.openapi()
+
+
+def test_a_frontend_under_an_app_wide_limiter_gets_the_headers(serve: Serve, tmp_path: Any) -> None:
+    # A frontend's handler isn't an APIRoute's: its limiter reports through the injected response, which the
+    # frontend copies onto the file it serves.
+    (tmp_path / "index.html").write_text("<p>app</p>")
+    app = FastAPI(dependencies=[Depends(RateLimit("2/minute", backend=MemoryBackend(clock=Clock())))])
+    app.frontend("/", directory=tmp_path)
+    client = serve(app)
+    page = client.get("/")
+    assert page.text == "<p>app</p>" and page.headers["ratelimit"] == '"2/minute";r=1;t=30'
+    client.get("/")
+    assert client.get("/").status_code == 429
