@@ -324,6 +324,20 @@ def test_merge_rules() -> None:
     ]
 
 
+def test_merge_takes_over_values_that_are_not_counts() -> None:
+    # An app's own Retry-After (an HTTP-date) or X-RateLimit-Remaining ("unlimited") can't be compared with a
+    # number: the limiter's value is sent, and nothing raises.
+    target = [(b"retry-after", b"Wed, 21 Oct 2026 07:28:00 GMT"), (b"x-ratelimit-remaining", b"unlimited")]
+    merge(
+        target, [(b"retry-after", b"3"), (b"x-ratelimit-limit", b"1"), (b"x-ratelimit-remaining", b"0")], "l"
+    )
+    assert target == [
+        (b"retry-after", b"3"),
+        (b"x-ratelimit-remaining", b"0"),
+        (b"x-ratelimit-limit", b"1"),
+    ]
+
+
 @pytest.mark.parametrize("value", ["yes", 1])
 def test_middleware_openapi_option_is_a_bool(value: Any) -> None:
     app = FastAPI()

@@ -203,7 +203,7 @@ def merge_limit_headers(
         at = found.get(b"retry-after")
         if at is None:
             target.append((b"retry-after", wait))
-        elif int(wait) > int(target[at][1]):
+        elif not target[at][1].isdigit() or int(wait) > int(target[at][1]):  # an HTTP-date: ours instead
             target[at] = (b"retry-after", wait)
     policy = new.pop(b"ratelimit-policy", None)
     current = new.pop(b"ratelimit", None)
@@ -229,13 +229,16 @@ def merge_limit_headers(
         at = found.get(b"x-ratelimit-remaining")
         if at is None:
             target += [(k, v) for k, v in extra if k.startswith(b"x-ratelimit-")]
-        elif int(remaining) < int(target[at][1]):
+        elif not target[at][1].isdigit() or int(remaining) < int(target[at][1]):  # not a count: ours
             for name in (b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"):
+                value = new.get(name)
                 spot = found.get(name)
+                if value is None:
+                    continue
                 if spot is None:
-                    target.append((name, new[name]))
+                    target.append((name, value))
                 else:
-                    target[spot] = (name, new[name])
+                    target[spot] = (name, value)
 
 
 # -- OpenAPI -----------------------------------------------------------------------------------------------
