@@ -188,57 +188,53 @@ def merge_limit_headers(
     item names one policy); ``X-RateLimit-*`` describe the most restrictive limit (fewest requests left, the
     first of equals); ``Retry-After`` is the longer wait.
     """
-    found: dict[bytes, int] | None = None
-    for i, pair in enumerate(target):
+    for pair in target:
         if pair[0] in _LIMIT_FIELDS:
-            if found is None:
-                found = {}
-            found[pair[0]] = i
-    if found is None:  # PERF: the usual case, one limiter: no parsing
+            break
+    else:  # PERF: the usual case, one limiter: nothing to look up
         target += extra
         return
-    new = dict(extra)
-    wait = new.pop(b"retry-after", None)
-    if wait is not None:
-        at = found.get(b"retry-after")
-        if at is None:
-            target.append((b"retry-after", wait))
-        elif not target[at][1].isdigit() or int(wait) > int(target[at][1]):  # an HTTP-date: ours instead
-            target[at] = (b"retry-after", wait)
-    policy = new.pop(b"ratelimit-policy", None)
-    current = new.pop(b"ratelimit", None)
-    if policy is not None and current is not None:
-        taken: set[bytes] = set()
-        for name in (b"ratelimit-policy", b"ratelimit"):
-            at = found.get(name)
+    _merge_into(target, extra, label)
+
+
+def _merge_into(target: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]], label: str) -> None:
+    found = {pair[0]: i for i, pair in enumerate(target) if pair[0] in _LIMIT_FIELDS}
+    # X-RateLimit-*: ours replace the three fields when they describe a tighter limit (or none are there).
+    x_at = found.get(b"x-ratelimit-remaining")
+    x_ours = True
+    if x_at is not None:
+        for name, value in extra:
+            if name == b"x-ratelimit-remaining":
+                old = target[x_at][1]
+                x_ours = not old.isdigit() or int(value) < int(old)  # not a count (an app's own): ours
+                break
+    # The IETF lists: a policy name already listed is prefixed with the limiter's name.
+    renamed: list[bytes] = []
+    listed = found.get(b"ratelimit-policy", found.get(b"ratelimit"))
+    if listed is not None:
+        existing = target[listed][1]
+        for name, value in extra:
+            if name == b"ratelimit-policy":
+                renamed = [n for n in _POLICY_NAME.findall(value) if b'"' + n + b'"' in existing]
+                break
+    for name, value in extra:
+        at = found.get(name)
+        if name == b"ratelimit" or name == b"ratelimit-policy":
+            if renamed:
+                prefix = label.replace('"', "").replace("\\", "").encode("latin-1", "replace") + b":"
+                for policy in renamed:
+                    value = value.replace(b'"' + policy + b'"', b'"' + prefix + policy + b'"')
             if at is not None:
-                taken.update(_POLICY_NAME.findall(target[at][1]))
-        prefix = label.replace('"', "").replace("\\", "").encode("latin-1", "replace") + b":"
-        for name in set(_POLICY_NAME.findall(policy)) & taken:
-            quoted, renamed = b'"' + name + b'"', b'"' + prefix + name + b'"'
-            policy = policy.replace(quoted, renamed)
-            current = current.replace(quoted, renamed)
-        for name, value in ((b"ratelimit-policy", policy), (b"ratelimit", current)):
-            at = found.get(name)
-            if at is None:
-                target.append((name, value))
-            else:
-                target[at] = (name, target[at][1] + b", " + value)
-    remaining = new.get(b"x-ratelimit-remaining")
-    if remaining is not None:
-        at = found.get(b"x-ratelimit-remaining")
+                value = target[at][1] + b", " + value
+        elif name == b"retry-after":
+            if at is not None and target[at][1].isdigit() and int(target[at][1]) >= int(value):
+                continue  # the longer wait stays (an HTTP-date, which can't be compared, is replaced)
+        elif not x_ours:  # an X-RateLimit-* of a looser limit
+            continue
         if at is None:
-            target += [(k, v) for k, v in extra if k.startswith(b"x-ratelimit-")]
-        elif not target[at][1].isdigit() or int(remaining) < int(target[at][1]):  # not a count: ours
-            for name in (b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"):
-                value = new.get(name)
-                spot = found.get(name)
-                if value is None:
-                    continue
-                if spot is None:
-                    target.append((name, value))
-                else:
-                    target[spot] = (name, value)
+            target.append((name, value))
+        else:
+            target[at] = (name, value)
 
 
 # -- OpenAPI -----------------------------------------------------------------------------------------------
