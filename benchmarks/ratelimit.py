@@ -35,7 +35,16 @@ HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 SRC = HERE.parent / "src"
 
-FULMEN = ["none", "mw-memory", "dep-memory", "other-route", "mw-redis", "dep-redis"]
+FULMEN = [
+    "none",
+    "mw-memory",
+    "dep-memory",
+    "dep-response",
+    "mw+dep-memory",
+    "other-route",
+    "mw-redis",
+    "dep-redis",
+]
 FASTAPI = ["none", "slowapi-memory", "slowapi-redis", "fastapi-limiter"]
 
 

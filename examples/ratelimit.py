@@ -33,7 +33,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-app.add_middleware(RateLimitMiddleware, limits="600/minute", backend=backend, exempt=["/health"])
+# openapi=True: every operation but the exempt ones documents the middleware's 429 in /docs.
+app.add_middleware(
+    RateLimitMiddleware, limits="600/minute", backend=backend, exempt=["/health"], openapi=True
+)
 
 
 @app.get("/health")

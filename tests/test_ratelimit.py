@@ -655,7 +655,13 @@ def test_example_app() -> None:
         assert [client.post("/login").status_code for _ in range(4)] == [200, 200, 200, 429]
         assert client.get("/health").headers.get("ratelimit") is None
         searched = client.get("/search", headers={"x-api-key": "k"})
-        # The route's limit and the app-wide one each report themselves (one field line each).
+        # The route's limit and the app-wide one, as two items of one RateLimit field (the draft's list).
         # (The app-wide count refills by one every 100 ms of real time: only its name is checked.)
-        route_item, app_item = searched.headers.get_list("ratelimit")
+        [value] = searched.headers.get_list("ratelimit")
+        route_item, app_item = value.split(", ")
         assert route_item == '"30/minute";r=29;t=2' and app_item.startswith('"600/minute";r=')
+        assert searched.headers["ratelimit-policy"] == '"30/minute";q=30;w=60, "600/minute";q=600;w=60'
+        # Documented: the route's 429 (its limiter) and, with openapi=True, the middleware's on every route.
+        paths = client.get("/openapi.json").json()["paths"]
+        assert "429" in paths["/search"]["get"]["responses"] and "429" in paths["/login"]["post"]["responses"]
+        assert "429" not in paths["/health"]["get"]["responses"]  # exempt

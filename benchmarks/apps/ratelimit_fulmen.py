@@ -3,7 +3,9 @@
 Every variant serves E1 (``GET /`` -> ``{"message": "Hello, World!"}``) on fulmen's engine, one worker, with
 a limit so high it never refuses (the cost measured is the check, not the 429):
 ``none`` (no limiter), ``mw-memory``/``mw-redis`` (RateLimitMiddleware), ``dep-memory``/``dep-redis``
-(``Depends(RateLimit(...))`` on the route), ``other-route`` (a RateLimit on another route only).
+(``Depends(RateLimit(...))`` on the route), ``dep-response`` (the same, the endpoint returning a
+``JSONResponse`` itself), ``mw+dep-memory`` (both: one merged set of headers), ``other-route`` (a RateLimit
+on another route only).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from fulmen import Depends, FastAPI
 from fulmen.middleware.ratelimit import MemoryBackend, RateLimit, RateLimitMiddleware, RedisBackend
+from fulmen.responses import JSONResponse
 
 LIMIT = "1000000/second"  # never reached: every request is checked and allowed
 
@@ -29,14 +32,22 @@ def build(variant: str, redis_url: str | None) -> FastAPI:
 
     app = FastAPI(lifespan=lifespan)
     route_deps = []
-    if variant.startswith("mw-"):
+    if variant.startswith("mw"):
         app.add_middleware(RateLimitMiddleware, limits=LIMIT, backend=backend)
-    elif variant.startswith("dep-"):
+    if variant.startswith(("dep-", "mw+dep")):
         route_deps = [Depends(RateLimit(LIMIT, backend=backend))]
 
-    @app.get("/", dependencies=route_deps)
-    async def root() -> dict[str, str]:
-        return {"message": "Hello, World!"}
+    if variant == "dep-response":
+
+        @app.get("/", dependencies=route_deps)
+        async def root_response() -> JSONResponse:
+            return JSONResponse({"message": "Hello, World!"})
+
+    else:
+
+        @app.get("/", dependencies=route_deps)
+        async def root() -> dict[str, str]:
+            return {"message": "Hello, World!"}
 
     if variant == "other-route":
 

@@ -1112,6 +1112,13 @@ class Fulmen(APIRouter):
                 separate_input_output_schemas=self.separate_input_output_schemas,
                 external_docs=self.openapi_external_docs,
             )
+            for middleware in self.user_middleware:
+                # A middleware class may document what it answers itself (RateLimitMiddleware's 429):
+                # ``update_openapi(document, *options)`` edits the new document, with the options it was
+                # added with (docs/openapi.md, Responses from dependencies and middleware).
+                update = getattr(middleware.cls, "update_openapi", None)
+                if update is not None:
+                    update(self.openapi_schema, *middleware.args, **middleware.kwargs)
             self._openapi_routes_version = version
         return self.openapi_schema
 

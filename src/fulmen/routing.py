@@ -84,6 +84,15 @@ def _generate_unique_id(route: APIRoute) -> str:
     return f"{operation_id}_{methods[0].lower()}"
 
 
+def _with_limit_headers(dependant: Dependant, handler: RequestHandler) -> RequestHandler:
+    """``handler``, adding a ``RateLimit`` dependency's headers to every response (ratelimit's
+    ``with_limit_headers``); as it is when the limiter module was never imported (no limiter can exist)."""
+    ratelimit = sys.modules.get("fulmen.middleware.ratelimit")
+    if ratelimit is None:
+        return handler
+    return ratelimit.with_limit_headers(dependant, handler)  # type: ignore[no-any-return]
+
+
 class APIRoute:
     """One path operation: path template, methods, the endpoint and its compiled plan."""
 
@@ -246,6 +255,7 @@ class APIRoute:
             "invoke_override": invoke_override,
         }
         self.handler: RequestHandler = compile_plan(self.dependant, **self._plan_options)
+        self.handler = _with_limit_headers(self.dependant, self.handler)
         self._compiled_handler = self.handler
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())
@@ -260,6 +270,7 @@ class APIRoute:
     def instrument(self, operations: Any) -> None:
         """Recompile the handler with telemetry's operation spans (an instrumented app, at start-up)."""
         self.handler = compile_plan(self.dependant, operations=operations, **self._plan_options)
+        self.handler = _with_limit_headers(self.dependant, self.handler)
         self._compiled_handler = self.handler
         if type(self).get_route_handler is not APIRoute.get_route_handler:
             self.handler = _guarded(self.get_route_handler())

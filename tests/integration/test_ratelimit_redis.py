@@ -32,6 +32,7 @@ from fulmen.middleware.ratelimit import (
     RedisBackend,
 )
 from fulmen.middleware.ratelimit.redis_backend import GCRA_SHA
+from fulmen.responses import PlainTextResponse
 from fulmen.testclient import TestClient
 from tests.engine.conftest import ServerProcess, exchange, start_engine_in_thread
 from tests.integration.redis_server import RedisServer, start_or_skip
@@ -262,6 +263,28 @@ def test_middleware_on_redis_with_a_given_client(serve: Serve, redis_url: str) -
     assert refused.json() == {"detail": "Too Many Requests"}
 
 
+def test_returned_response_and_middleware_share_one_list_on_redis(serve: Serve, redis_url: str) -> None:
+    clock = Clock()
+    backend = RedisBackend(redis_url, clock=clock)
+    app = FastAPI()
+    app.add_middleware(RateLimitMiddleware, limits="3/minute", backend=backend, headers="both")
+
+    @app.get("/file", dependencies=[Depends(RateLimit("2/minute", backend=backend, headers="both"))])
+    async def file() -> PlainTextResponse:
+        return PlainTextResponse("contents")
+
+    client = serve(_with_backend(app, backend))
+    first = client.get("/file")
+    assert first.text == "contents"
+    assert first.headers.get_list("ratelimit") == ['"2/minute";r=1;t=30, "3/minute";r=2;t=20']
+    assert first.headers.get_list("ratelimit-policy") == ['"2/minute";q=2;w=60, "3/minute";q=3;w=60']
+    assert first.headers.get_list("x-ratelimit-limit") == ["2"]  # 1 left of 2 beats 2 left of 3
+    client.get("/file")
+    refused = client.get("/file")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
+    assert refused.headers.get_list("ratelimit") == ['"2/minute";r=0;t=60, "3/minute";r=0;t=60']
+
+
 # -- Redis down ----------------------------------------------------------------------------------------------
 def test_fail_open_allows_and_logs_once(serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
     with start_or_skip() as own:
@@ -314,8 +337,12 @@ def test_fail_closed_dependency_answers_503(serve: Serve) -> None:
         client = serve(_app(backend))
         own.stop()
         refused = client.get("/limited")
+        documented = client.get("/openapi.json").json()["paths"]["/limited"]["get"]["responses"]
     assert refused.status_code == 503
     assert refused.json() == {"detail": "Service Unavailable"}
+    # What the route answers while Redis is down is in its OpenAPI document, with the 429.
+    assert list(documented) == ["200", "429", "503"]
+    assert documented["503"]["description"] == "Service Unavailable"
 
 
 def test_start_up_with_redis_down() -> None:

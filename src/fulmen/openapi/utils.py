@@ -119,6 +119,8 @@ class _RouteData:
     body_marker: Any
     response: SchemaField | None
     responses: dict[Any, SchemaField]
+    #: The route's ``responses=`` after those its dependencies declare (``openapi_responses``).
+    declared: dict[Any, Any]
     stream_item: SchemaField | None
     is_json_stream: bool
     is_sse_stream: bool
@@ -230,6 +232,37 @@ def _is_security_scheme(call: Any) -> bool:
 
     scheme = inspect.unwrap(call) if callable(call) else call
     return isinstance(scheme, SecurityBase) or is_fastapi_security_scheme(scheme)
+
+
+def _declared_responses(route: Any, visits: list[tuple[Dependant, list[str], bool]]) -> dict[Any, Any]:
+    """The route's ``responses=``, after the responses its dependencies declare.
+
+    A dependency contributes through an ``openapi_responses`` mapping on what it calls (an attribute of the
+    function or object, as ``RateLimit`` has): the same shape as ``responses=``. The route's own entry for
+    a status wins over a dependency's; of two dependencies, the first in FastAPI's walk order wins.
+    """
+    own: dict[Any, Any] = route.responses
+    found: dict[str, tuple[Any, Any]] = {}
+    for dep, _, is_root in visits:
+        if is_root or isinstance(dep.call, type):  # a class's attribute is its property, not a mapping
+            continue
+        extra = getattr(dep.call, "openapi_responses", None)
+        if not isinstance(extra, dict):
+            continue
+        for code, answer in extra.items():
+            found.setdefault(str(code).upper(), (code, answer))
+    if not found:
+        return own
+    # As ``{**dependencies', **own}`` (how include_router merges ``responses=``): an own entry takes the
+    # place of the dependency's entry for its status.
+    mine = {str(code).upper(): (code, answer) for code, answer in own.items()}
+    merged: dict[Any, Any] = {}
+    for status, (code, answer) in found.items():
+        code, answer = mine.pop(status, (code, answer))
+        merged[code] = answer
+    for code, answer in mine.values():
+        merged[code] = answer
+    return merged
 
 
 def _walk(root: Dependant) -> tuple[list[tuple[Dependant, list[str], bool]], list[tuple[Dependant, Any]]]:
@@ -390,8 +423,9 @@ def _route_data(route: Any) -> _RouteData:
         response = SchemaField(
             name="Response_" + route.unique_id, annotation=route.response_model, mode="serialization"
         )
+    declared = _declared_responses(route, visits)
     responses: dict[Any, SchemaField] = {}
-    for code, extra in route.responses.items():
+    for code, extra in declared.items():
         model = extra.get("model") if isinstance(extra, dict) else None
         if model:
             responses[code] = SchemaField(
@@ -417,6 +451,7 @@ def _route_data(route: Any) -> _RouteData:
         body_marker=body_marker,
         response=response,
         responses=responses,
+        declared=declared,
         stream_item=stream_item,
         is_json_stream=is_jsonl,
         is_sse_stream=is_sse,
@@ -742,8 +777,8 @@ def get_openapi_path(
                 ):
                     response_schema = ctx.schema(data.response) if data.response is not None else {}
                 content.setdefault("content", {}).setdefault(media_type, {})["schema"] = response_schema
-        if route.responses:
-            for code, extra in route.responses.items():
+        if data.declared:
+            for code, extra in data.declared.items():
                 processed = copy.deepcopy(extra)
                 processed.pop("model", None)
                 key = str(code).upper()

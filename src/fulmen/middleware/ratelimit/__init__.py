@@ -10,14 +10,16 @@ See docs/ratelimit.md.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Union, cast
 
 from fulmen.exceptions import HTTPException, WebSocketException
-from fulmen.middleware import ASGIApp, Handle, Message, Receive, Scope, Send
+from fulmen.middleware import UNBOUND_APP, ASGIApp, Handle, Message, Receive, Scope, Send
 from fulmen.middleware.ratelimit._core import (
     HEADER_STYLES,
     Decision,
@@ -51,6 +53,7 @@ __all__ = [
     "RedisBackend",
     "client_ip",
     "header_key",
+    "limit_responses",
     "parse_limit",
     "parse_limits",
 ]
@@ -160,6 +163,136 @@ def _seconds(us: int) -> int:
     return -(-us // 1_000_000)
 
 
+#: The fields one limiter's headers may share with another's on the same response.
+_LIMIT_FIELDS = frozenset(
+    {
+        b"retry-after",
+        b"ratelimit-policy",
+        b"ratelimit",
+        b"x-ratelimit-limit",
+        b"x-ratelimit-remaining",
+        b"x-ratelimit-reset",
+    }
+)
+_POLICY_NAME = re.compile(rb'"([^"]*)"')
+
+
+def merge_limit_headers(
+    target: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]], label: str
+) -> None:
+    """Add one limiter's header pairs (``_Reporter.raw``) to ``target``, the response's raw headers, so that a
+    response limited twice (the middleware and a route, or several ``RateLimit``s) still says it once.
+
+    The IETF draft's ``RateLimit`` and ``RateLimit-Policy`` are lists: the second limiter's items join the
+    first's in one field (a policy name both use is prefixed with ``label``, the limiter's name, so each
+    item names one policy); ``X-RateLimit-*`` describe the most restrictive limit (fewest requests left, the
+    first of equals); ``Retry-After`` is the longer wait.
+    """
+    for pair in target:
+        if pair[0] in _LIMIT_FIELDS:
+            break
+    else:  # PERF: the usual case, one limiter: nothing to look up
+        target += extra
+        return
+    _merge_into(target, extra, label)
+
+
+def _merge_into(target: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]], label: str) -> None:
+    found = {pair[0]: i for i, pair in enumerate(target) if pair[0] in _LIMIT_FIELDS}
+    # X-RateLimit-*: ours replace the three fields when they describe a tighter limit (or none are there).
+    x_at = found.get(b"x-ratelimit-remaining")
+    x_ours = True
+    if x_at is not None:
+        for name, value in extra:
+            if name == b"x-ratelimit-remaining":
+                old = target[x_at][1]
+                x_ours = not old.isdigit() or int(value) < int(old)  # not a count (an app's own): ours
+                break
+    # The IETF lists: a policy name already listed is prefixed with the limiter's name.
+    renamed: list[bytes] = []
+    listed = found.get(b"ratelimit-policy", found.get(b"ratelimit"))
+    if listed is not None:
+        existing = target[listed][1]
+        for name, value in extra:
+            if name == b"ratelimit-policy":
+                renamed = [n for n in _POLICY_NAME.findall(value) if b'"' + n + b'"' in existing]
+                break
+    for name, value in extra:
+        at = found.get(name)
+        if name == b"ratelimit" or name == b"ratelimit-policy":
+            if renamed:
+                prefix = label.replace('"', "").replace("\\", "").encode("latin-1", "replace") + b":"
+                for policy in renamed:
+                    value = value.replace(b'"' + policy + b'"', b'"' + prefix + policy + b'"')
+            if at is not None:
+                value = target[at][1] + b", " + value
+        elif name == b"retry-after":
+            if at is not None and target[at][1].isdigit() and int(target[at][1]) >= int(value):
+                continue  # the longer wait stays (an HTTP-date, which can't be compared, is replaced)
+        elif not x_ours:  # an X-RateLimit-* of a looser limit
+            continue
+        if at is None:
+            target.append((name, value))
+        else:
+            target[at] = (name, value)
+
+
+# -- OpenAPI -----------------------------------------------------------------------------------------------
+_DETAIL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"detail": {"type": "string", "title": "Detail"}},
+    "required": ["detail"],
+    "title": "HTTPError",
+}
+_HEADER_DOCS: dict[str, tuple[str, str]] = {
+    "Retry-After": ("integer", "Seconds to wait before sending another request."),
+    "RateLimit-Policy": ("string", 'The limits, per policy: "name";q=<quota>;w=<window in seconds>.'),
+    "RateLimit": ("string", 'What is left, per policy: "name";r=<requests left>;t=<seconds until full>.'),
+    "X-RateLimit-Limit": ("integer", "Requests allowed in the tightest limit's window."),
+    "X-RateLimit-Remaining": ("integer", "Requests left under the tightest limit."),
+    "X-RateLimit-Reset": ("integer", "Seconds until the tightest limit is full again."),
+}
+_STYLE_HEADERS: dict[str, tuple[str, ...]] = {
+    "ietf": ("RateLimit-Policy", "RateLimit"),
+    "x-ratelimit": ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"),
+    "both": (
+        "RateLimit-Policy",
+        "RateLimit",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    ),
+    "none": (),
+}
+
+
+def limit_responses(style: str, *, fail_closed: bool = False) -> dict[int, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of a limiter: its 429 (with the headers ``style`` sends) and, when it
+    is fail-closed, its 503; in the shape a route's ``responses=`` takes (a new dict each call)."""
+    headers = {
+        name: {"description": _HEADER_DOCS[name][1], "schema": {"type": _HEADER_DOCS[name][0]}}
+        for name in ("Retry-After", *_STYLE_HEADERS[style])
+    }
+    out: dict[int, dict[str, Any]] = {
+        429: {
+            "description": "Too Many Requests",
+            "headers": headers,
+            "content": {"application/json": {"schema": copy.deepcopy(_DETAIL_SCHEMA)}},
+        }
+    }
+    if fail_closed:
+        out[503] = {
+            "description": "Service Unavailable",
+            "content": {"application/json": {"schema": copy.deepcopy(_DETAIL_SCHEMA)}},
+        }
+    return out
+
+
+def _fail_closed(backend: RateLimitBackend) -> bool:
+    """Whether ``backend`` answers 503 when its store is down (a ``RedisBackend(fail_open=False)``)."""
+    return getattr(backend, "fail_open", True) is False
+
+
 #: Keys longer than this (a client can send any header value) are stored as their SHA-256.
 MAX_KEY_LENGTH = 128
 
@@ -205,10 +338,11 @@ class RateLimit:
     One instance is one set of counters: declared on a router or the app, it limits the sum of their
     routes' requests; declare one instance per route for separate counts. ``key`` is a key function
     (``client_ip`` by default, ``header_key("X-API-Key")``, your own ``(request) -> str``) or
-    ``Depends(dep)`` to count per what a dependency returns (the current user). Allowed responses get
-    the limit headers (through the injected response: a ``Response`` returned by the endpoint itself
-    doesn't, as FastAPI's own rule for that parameter). On a WebSocket route a refused handshake is
-    closed with 1008 (policy violation) and reason "Too Many Requests".
+    ``Depends(dep)`` to count per what a dependency returns (the current user). Every response of a
+    route the request was counted on gets the limit headers: a returned value, a ``Response`` the endpoint
+    returns itself, an ``HTTPException`` it raises. The route documents the 429 (``openapi_responses``).
+    On a WebSocket route a refused handshake is closed with 1008 (policy violation) and reason "Too Many
+    Requests".
     """
 
     def __init__(
@@ -268,13 +402,68 @@ class RateLimit:
         if not decision.allowed:
             if request.scope["type"] == "websocket":
                 raise WebSocketException(1008, "Too Many Requests")
+            counted = _COUNTED.get(request)  # type: ignore[call-overload]
+            if counted:
+                # Limiters before this one let the request through: the 429 reports them too, in the order
+                # the 200s do (RateLimit-Policy stays the same list), and an exception handler sees them all.
+                merged: list[tuple[bytes, bytes]] = []
+                for extra, label in counted:
+                    merge_limit_headers(merged, extra, label)
+                merge_limit_headers(merged, self._reporter.raw(decision), self.name)
+                counted.clear()
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in merged}
+                raise RateLimitExceeded(decision, _titled(headers))
             raise self._reporter.exceeded(decision)
         if response is not None:
-            response.raw_headers += self._reporter.raw(decision)
+            counted = _COUNTED.get(request)  # type: ignore[call-overload]
+            if counted is not None:
+                counted.append((self._reporter.raw(decision), self.name))
+            else:  # not under with_limit_headers (a frontend's dependencies): the injected response's way
+                response.raw_headers += self._reporter.raw(decision)
         return decision
+
+    @property
+    def openapi_responses(self) -> dict[int, dict[str, Any]]:
+        """The 429 (and, with a fail-closed backend, the 503) that routes using this limiter document.
+
+        fulmen's OpenAPI generator adds them to each route that depends on this limiter (a route's own
+        ``responses=`` entry for the same status wins); see docs/openapi.md, Responses from dependencies.
+        """
+        return limit_responses(self._reporter.style, fail_closed=_fail_closed(self.backend))
 
     def __repr__(self) -> str:
         return f"RateLimit({', '.join(repr(lim.name) for lim in self.limits)}, name={self.name!r})"
+
+
+#: Per request on a limited route: each allowed limiter's header pairs and name, added to the response
+#: by ``with_limit_headers`` whatever built it. Keyed by the request object while its route answers it.
+_COUNTED: dict[Request, list[tuple[list[tuple[bytes, bytes]], str]]] = {}
+
+
+def with_limit_headers(dependant: Any, handler: Any) -> Any:
+    """``handler`` of a route whose dependencies include a ``RateLimit``, made to add the limit headers to
+    every response it gives once the request was counted; any other route's ``handler`` itself.
+
+    Why around the route's handler, not through the injected ``response``: that one reaches only results the
+    route serialises (FastAPI's rule), not a ``Response`` the endpoint returns or an ``HTTPException`` it
+    raises. APIRoute calls this at start-up (only when this module was imported: no limiter, no check).
+    """
+    if not any(isinstance(dep.call, RateLimit) for dep in dependant.iter_tree()):
+        return handler
+    counted_by = _COUNTED
+
+    async def limit_headers(request: Request) -> Response:
+        counted: list[tuple[list[tuple[bytes, bytes]], str]] = []
+        counted_by[request] = counted
+        try:
+            response: Response = await handler(request)
+        finally:
+            counted_by.pop(request, None)
+        for extra, label in counted:
+            merge_limit_headers(response.raw_headers, extra, label)
+        return response
+
+    return limit_headers
 
 
 def _with_key_dependency(key: Depends) -> type[RateLimit]:
@@ -290,6 +479,9 @@ def _with_key_dependency(key: Depends) -> type[RateLimit]:
 
 
 # -- the middleware ----------------------------------------------------------------------------------------
+#: The keys of an OpenAPI path item that are operations (the others are summary, parameters, servers...).
+_OPERATION_KEYS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
 ExceededHandler = Callable[[Request, RateLimitExceeded], Union[Response, Awaitable[Response]]]
 
 
@@ -299,6 +491,8 @@ class RateLimitMiddleware:
     ``exempt`` paths are not counted (``"/health"`` exactly, ``"/static/*"`` as a prefix). WebSocket
     connections pass through uncounted (limit them per route with ``RateLimit``). ``exceeded_handler``
     builds the 429 response; by default it is ``{"detail": "Too Many Requests"}`` with the headers.
+    ``openapi=True`` documents the 429 (and a fail-closed backend's 503) on every operation of the app's
+    OpenAPI document but the exempt paths' (the middleware can't know which routes it guards otherwise).
     """
 
     def __init__(
@@ -312,8 +506,12 @@ class RateLimitMiddleware:
         exempt: Sequence[str] = (),
         headers: HeaderStyle = "ietf",
         exceeded_handler: ExceededHandler | None = None,
+        openapi: bool = False,
     ) -> None:
         self.app = app
+        if not isinstance(openapi, bool):
+            raise TypeError(f"RateLimitMiddleware's openapi is True or False, not {openapi!r}")
+        self.openapi = openapi
         if isinstance(limits, (str, Limit)):
             limits = [limits]
         if not limits:
@@ -334,6 +532,29 @@ class RateLimitMiddleware:
         self._exempt = frozenset(p for p in exempt if not p.endswith("*"))
         self._exempt_prefixes = tuple(p[:-1] for p in exempt if p.endswith("*"))
         self._prefixes = [f"{name}:{limit.name}:" for limit in self.limits]
+
+    @classmethod
+    def update_openapi(cls, document: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        """With ``openapi=True``, add the middleware's 429 (and 503) to every operation of ``document`` but
+        the exempt paths' (an operation's own entry for the status, a route limiter's included, wins).
+
+        fulmen's ``app.openapi()`` calls it with the options the middleware was added with, once per
+        generated document (never per request).
+        """
+        found = cls(UNBOUND_APP, *args, **kwargs)
+        if not found.openapi:
+            return
+        answers = limit_responses(found._reporter.style, fail_closed=_fail_closed(found.backend))
+        for path, item in document.get("paths", {}).items():
+            if path in found._exempt or path.startswith(found._exempt_prefixes):
+                continue
+            for method, operation in item.items():
+                if method not in _OPERATION_KEYS:
+                    continue
+                responses = operation.setdefault("responses", {})
+                for code, answer in answers.items():
+                    if str(code) not in responses:
+                        responses[str(code)] = copy.deepcopy(answer)
 
     async def _key(self, request: Request) -> str | None:
         """The request's storage key, or None when it is not counted (exempt path, key function's None)."""
@@ -384,6 +605,7 @@ class RateLimitMiddleware:
         prefixes = self._prefixes
         limits = self.limits
         backend = self.backend
+        name = self.name
         # PERF: the memory backend is asked without a coroutine (its check never waits).
         memory = backend.check_now if type(backend) is MemoryBackend else None
 
@@ -411,7 +633,7 @@ class RateLimitMiddleware:
             if not decision.allowed:
                 return await refuse(request, decision)
             response = await handle(request)
-            response.raw_headers += report(decision)
+            merge_limit_headers(response.raw_headers, report(decision), name)
             return response
 
         return ratelimit
@@ -434,7 +656,9 @@ class RateLimitMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
+                merge_limit_headers(headers, extra, self.name)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
