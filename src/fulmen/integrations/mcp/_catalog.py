@@ -15,6 +15,7 @@ from fulmen.integrations.mcp._protocol import (
     METHOD_NOT_FOUND,
     RESOURCE_NOT_FOUND,
     RPCError,
+    name_and_arguments,
 )
 from fulmen.integrations.mcp._resources import Resource
 from fulmen.requests import Request
@@ -133,14 +134,7 @@ class Catalog:
         raise RPCError(RESOURCE_NOT_FOUND, "Resource not found", {"uri": uri})
 
     async def _get_prompt(self, params: Mapping[str, Any], request: Request) -> dict[str, Any]:
-        name = params.get("name")
-        if not isinstance(name, str):
-            raise RPCError(INVALID_PARAMS, "Invalid params: name (a string) is required")
-        arguments = params.get("arguments")
-        if arguments is None:
-            arguments = {}
-        if not isinstance(arguments, dict):
-            raise RPCError(INVALID_PARAMS, "Invalid params: arguments must be an object")
+        name, arguments = name_and_arguments(params)
         prompt = self.prompts.get(name)
         if prompt is None:
             raise RPCError(INVALID_PARAMS, f"Unknown prompt: {name}")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from fulmen.exceptions import BaseHTTPException
 from fulmen.integrations.mcp._arguments import BoundFunction, InvalidArguments
-from fulmen.integrations.mcp._protocol import INVALID_PARAMS, RPCError
+from fulmen.integrations.mcp._protocol import INVALID_PARAMS, RPCError, listing_entry
 from fulmen.requests import Request
 
 _ROLES = ("user", "assistant")
@@ -91,11 +91,7 @@ class Prompt:
 
     def describe(self, structured: bool) -> dict[str, Any]:
         """The entry of ``prompts/list``; ``structured`` (2025-06-18+) adds the titles."""
-        out: dict[str, Any] = {"name": self.name}
-        if structured and self.title:
-            out["title"] = self.title
-        if self.description:
-            out["description"] = self.description
+        out = listing_entry(self.name, self.title, self.description, structured)
         arguments = []
         for argument in self.function.arguments.values():
             entry: dict[str, Any] = {"name": argument.name}

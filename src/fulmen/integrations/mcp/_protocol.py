@@ -44,3 +44,26 @@ def error_message(id_: Any, code: int, message: str, data: Any = None) -> dict[s
 def result_message(id_: Any, result: Any) -> dict[str, Any]:
     """A JSON-RPC success response object."""
     return {"jsonrpc": "2.0", "id": id_, "result": result}
+
+
+def name_and_arguments(params: Any) -> tuple[str, dict[str, Any]]:
+    """``params.name`` and ``params.arguments`` (default {}) of a ``tools/call`` or ``prompts/get``."""
+    name = params.get("name")
+    if not isinstance(name, str):
+        raise RPCError(INVALID_PARAMS, "Invalid params: name (a string) is required")
+    arguments = params.get("arguments")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise RPCError(INVALID_PARAMS, "Invalid params: arguments must be an object")
+    return name, arguments
+
+
+def listing_entry(name: str, title: str | None, description: str | None, structured: bool) -> dict[str, Any]:
+    """The name, title (clients of 2025-06-18 and later) and description a listing's entry starts with."""
+    out: dict[str, Any] = {"name": name}
+    if structured and title:
+        out["title"] = title
+    if description:
+        out["description"] = description
+    return out

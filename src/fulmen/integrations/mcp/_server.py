@@ -34,6 +34,7 @@ from fulmen.integrations.mcp._protocol import (
     SUPPORTED_VERSIONS,
     RPCError,
     error_message,
+    name_and_arguments,
     result_message,
 )
 from fulmen.integrations.mcp._resources import Resource
@@ -500,14 +501,7 @@ class MCPServer:
         return result
 
     async def _call_tool(self, params: Mapping[str, Any], context: _Context) -> dict[str, Any]:
-        name = params.get("name")
-        if not isinstance(name, str):
-            raise RPCError(INVALID_PARAMS, "Invalid params: name (a string) is required")
-        arguments = params.get("arguments")
-        if arguments is None:
-            arguments = {}
-        if not isinstance(arguments, dict):
-            raise RPCError(INVALID_PARAMS, "Invalid params: arguments must be an object")
+        name, arguments = name_and_arguments(params)
         tool = self.tools() and (self._tools or {}).get(name)
         if not tool:
             raise RPCError(INVALID_PARAMS, f"Unknown tool: {name}")

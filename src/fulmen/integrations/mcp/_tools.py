@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from fulmen.integrations.mcp._protocol import listing_entry
+
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _REF_PREFIX = "#/components/schemas/"
 
@@ -42,11 +44,7 @@ class Tool:
 
     def describe(self, structured: bool) -> dict[str, Any]:
         """The tool as ``tools/list`` lists it; ``structured`` adds title and outputSchema (2025-06-18+)."""
-        out: dict[str, Any] = {"name": self.name}
-        if structured and self.title:
-            out["title"] = self.title
-        if self.description:
-            out["description"] = self.description
+        out = listing_entry(self.name, self.title, self.description, structured)
         out["inputSchema"] = self.input_schema
         if structured and self.output_schema is not None:
             out["outputSchema"] = self.output_schema
