@@ -1,6 +1,7 @@
 """Only for the optional compiled engine: with ``FULMEN_COMPILE=1`` a wheel build compiles
-the modules in COMPILED with mypyc. Everything else about the package is in pyproject.toml; without the
-variable this adds nothing (the pure-Python package). See build_backend/fulmen_build.py and docs/engine.md.
+the modules in COMPILED with mypyc and those in CYTHON with Cython. Everything else about the package is in
+pyproject.toml; without the variable this adds nothing (the pure-Python package). See
+build_backend/fulmen_build.py and docs/engine.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from fulmen_build import compile_requested
 #: cut CPU instructions further, but made no endpoint faster over sockets and E4 slower (more machine code,
 #: more instruction-cache misses): docs/engine.md, "Compiled engine (optional)".
 COMPILED = ["src/fulmen/engine/protocol.py"]
+#: Written for Cython rather than compiled from Python: the lane (docs/engine.md, "The lane").
+CYTHON = ["src/fulmen/engine/_lane.pyx"]
 #: Where a compiled build keeps its C sources and build tree, apart from build/lib: a later pure build must
 #: never pick up a stale .so from there.
 BUILD_BASE = os.path.join("build", "fulmen-mypyc")
@@ -64,6 +67,11 @@ def _compiled_build() -> dict[str, Any]:
         )
     except SystemExit as exc:
         raise SystemExit(HINT.format(f": mypyc failed: {exc.code}")) from exc
+    try:
+        from Cython.Build import cythonize
+    except ImportError as exc:
+        raise SystemExit(HINT.format(": Cython is not installed")) from exc
+    ext_modules += cythonize(CYTHON, build_dir=os.path.join(BUILD_BASE, "cython"), quiet=True)
     return {
         "ext_modules": ext_modules,
         "cmdclass": {"build_ext": _build_ext},

@@ -170,7 +170,7 @@ BUILD_DIR = HERE / ".build"  # git-ignored
 def _build_key() -> str:
     """Hash of everything a compiled build is made from: the package's Python sources and the build files."""
     digest = hashlib.sha256(sys.implementation.cache_tag.encode())
-    files = sorted((REPO / "src" / "fulmen").rglob("*.py"))
+    files = sorted((REPO / "src" / "fulmen").rglob("*.py")) + sorted((REPO / "src" / "fulmen").rglob("*.pyx"))
     files += [REPO / "setup.py", REPO / "pyproject.toml", *sorted((REPO / "build_backend").glob("*.py"))]
     for path in files:
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")

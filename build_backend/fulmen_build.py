@@ -25,6 +25,8 @@ from setuptools.build_meta import (
 
 #: The mypy (and so mypyc) that compiles the engine: the version CI type-checks and tests the build with.
 MYPY = "mypy==2.4.1"
+#: The Cython that compiles the lane (fulmen/engine/_lane.pyx).
+CYTHON = "cython>=3.1,<4"
 
 ConfigSettings = dict[str, Any] | None
 
@@ -48,10 +50,10 @@ def _refuse_editable() -> None:
 
 
 def get_requires_for_build_wheel(config_settings: ConfigSettings = None) -> list[str]:
-    """setuptools' requirements, plus mypy when the engine is to be compiled."""
+    """setuptools' requirements, plus mypy and Cython when the engine is to be compiled."""
     requires = list(_setuptools.get_requires_for_build_wheel(config_settings))
     if compile_requested():
-        requires.append(MYPY)
+        requires += [MYPY, CYTHON]
     return requires
 
 

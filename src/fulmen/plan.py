@@ -1296,6 +1296,9 @@ def _make_serializer(
                 return foreign
             return json_response(encode_json_converted(result), default_status)
 
+        # For the compiled engine's lane: a plain dict of str keys and str/int/bool/None values (what
+        # _is_native accepts without recursing) is answered as json_response(_encode(result), native_status).
+        to_json.native_status = default_status  # type: ignore[attr-defined]
         return to_json
 
     is_json_class = issubclass(response_class, JSONResponse) or is_starlette_json_class(response_class)
@@ -1490,6 +1493,8 @@ def compile_plan(
                     where.attach(exc, request.method, request.root_path)
                     return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
+            # For the compiled engine's lane (fulmen.engine.lane), which runs these same steps itself.
+            run_bare.lane = (call, serialize, where)  # type: ignore[attr-defined]
             return run_bare
 
         async def run_bare_sync(request: Request) -> Response:
@@ -1548,4 +1553,10 @@ def compile_plan(
             where.attach(exc, request.method, request.root_path)
             return await request.app.handle_exception(request, exc)  # type: ignore[union-attr]
 
+    if solve_path is not None and direct is not None and not extras and len(dep.path_params) == 1:
+        # For the compiled engine's lane (fulmen.engine.lane): the endpoint, called with its one path
+        # parameter validated by ``validate`` (the lane hands the request over if that fails), then
+        # these same steps.
+        field = dep.path_params[0]
+        run.lane_path = (direct, serialize, where, field.alias, field.validate)  # type: ignore[attr-defined]
     return run if form is None else close_files_after(run)

@@ -31,6 +31,10 @@ def test_the_compiled_engine_is_the_one_imported() -> None:
         assert path.name.endswith(".so"), f"{path}: FULMEN_COMPILE=1 fell back to pure Python"
         assert SRC not in path.resolve().parents, f"{path}: the checkout, not the installed build"
     assert fulmen.engine.compiled()
+    from fulmen.engine import _lane  # type: ignore[attr-defined]  # the Cython lane (setup.py CYTHON)
+
+    path = Path(_lane.__file__ or "")
+    assert path.name.endswith(".so") and SRC not in path.resolve().parents, path
 
 
 def test_an_editable_checkout_runs_pure_python() -> None:

@@ -384,6 +384,27 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- connection lifecycle --------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._attach(transport)
+        state = self._state
+        if len(state.connections) >= state.config.max_connections or state.shutting_down:
+            # Over the connection cap: answer 503 at once and close (documented in docs/engine.md).
+            self._no_more_requests = True
+            self._closing = True
+            body = b"Service Unavailable: too many connections"
+            self._transport.write(  # type: ignore[union-attr]  # set by _attach
+                STATUS_LINES[503]
+                + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+                + state.date_header
+                + b"connection: close\r\n\r\n"
+                + body
+            )
+            self._linger_close()
+            return
+        state.connections.add(self)
+        self._set_timer(_T_KEEPALIVE, state.config.keep_alive_timeout)
+
+    def _attach(self, transport: asyncio.BaseTransport) -> None:
+        """Take the transport and note the peer's and our own address (once per connection)."""
         # uvloop transports don't subclass asyncio.Transport, so no isinstance check here.
         self._transport = cast(asyncio.Transport, transport)
         state = self._state
@@ -399,22 +420,40 @@ class HttpProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         if isinstance(sock, tuple) and len(sock) >= 2:
             self._server = (str(sock[0]), int(sock[1]))
-        if len(state.connections) >= state.config.max_connections or state.shutting_down:
-            # Over the connection cap: answer 503 at once and close (documented in docs/engine.md).
-            self._no_more_requests = True
-            self._closing = True
-            body = b"Service Unavailable: too many connections"
-            self._transport.write(
-                STATUS_LINES[503]
-                + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
-                + state.date_header
-                + b"connection: close\r\n\r\n"
-                + body
-            )
-            self._linger_close()
-            return
-        state.connections.add(self)
-        self._set_timer(_T_KEEPALIVE, state.config.keep_alive_timeout)
+
+    def take_over(self, transport: asyncio.BaseTransport, data: bytes, write_paused: bool) -> None:
+        """Go on with a connection the compiled engine's lane began (fulmen.engine.lane): from here on this
+        protocol owns it, starting with ``data``, the read the lane did not answer (parsed again from its
+        start)."""
+        self._attach(transport)
+        self._state.connections.add(self)
+        if write_paused:  # the lane paused reading for it; resume_writing now comes here
+            self._write_paused = True
+            self._reading_paused = True
+        self._set_timer(_T_KEEPALIVE, self._keep_alive_timeout)
+        transport.set_protocol(self)
+        if data:
+            self.data_received(data)
+
+    def adopt(self, request: Request, outcome: Any, context: contextvars.Context | None) -> None:
+        """Answer a request whose handler the lane has already run: ``outcome`` is its Response, or the task
+        (pending, or done) that gives it; then go on as after any request."""
+        slot = _Slot(True, False, False)
+        slot.request = request
+        slot.complete = True
+        slot.context = context
+        request._disconnect_probe = self
+        if isinstance(outcome, Response):
+            slot.response = outcome
+            self._write(slot)
+        elif outcome.done():
+            self._take_result(slot, outcome)
+            self._write(slot)
+        else:
+            self._inflight.append(slot)
+            slot.task = outcome
+            outcome.add_done_callback(lambda t: self._on_task_done(slot, t))
+        self._after_activity()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._state.connections.discard(self)

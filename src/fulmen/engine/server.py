@@ -438,6 +438,13 @@ class Server:
         if state.access_log:
             protocol = timed_protocol(protocol)  # notes each request's start for the log's duration_ms
         self._factory = factory = lambda: protocol(state)
+        # The compiled build's lane (fulmen.engine.lane) answers the simplest requests in C; None elsewhere.
+        from fulmen.engine.lane import lane_factory
+
+        lane = lane_factory(state, protocol)
+        if lane is not None:
+            self._factory = factory = lane
+        build = _ENGINE_BUILD + (", lane" if lane is not None else "")
         # The loop gets a duplicate: closing it stops accepting, while our socket still holds the connections
         # the kernel queued for this process (_adopt_queued takes them before the socket closes).
         server = await loop.create_server(
@@ -451,7 +458,7 @@ class Server:
             "Fulmen running on %s (press CTRL+C to quit) [pid %d]%s",
             describe(config, sock),
             os.getpid(),
-            _ENGINE_BUILD,
+            build,
         )
         self.started.set()
         channel = self._channel
