@@ -1144,6 +1144,13 @@ def buffered_body(request: Request) -> bytes | None:
         return None
 
 
+def needs_solving_besides_body(dep: Dependant) -> bool:
+    """Whether ``dep`` takes anything from the request besides its body."""
+    return bool(
+        dep.path_params or dep.query_params or dep.header_params or dep.cookie_params or dep.request_param
+    )
+
+
 def _path_only_solver(dep: Dependant) -> Callable[[Request, dict[str, Any]], None] | None:
     """A solver for callables that take only path parameters (``/users/{id}``), else None.
 
@@ -1559,4 +1566,16 @@ def compile_plan(
         # these same steps.
         field = dep.path_params[0]
         run.lane_path = (direct, serialize, where, field.alias, field.validate)  # type: ignore[attr-defined]
+    if (
+        json_body
+        and direct is not None
+        and not extras
+        and not needs_solving_besides_body(dep)
+        and len(dep.body_params) == 1
+        and not dep.body_params[0].marker.embed
+    ):
+        # For the lane too: the endpoint called with its one JSON body parameter, which ``decode_json`` made
+        # from a body sent as ``application/json`` (the lane hands the request over if that fails).
+        body = dep.body_params[0]
+        run.lane_body = (direct, serialize, where, body.name, body.decode_json)  # type: ignore[attr-defined]
     return run if form is None else close_files_after(run)

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from pydantic import BaseModel
 
 from fulmen import FastAPI, HTTPException, Request
 from fulmen.background import BackgroundTasks
@@ -48,6 +49,11 @@ class Custom(Exception):
 class Point(msgspec.Struct):
     x: int
     y: int
+
+
+class UserModel(BaseModel):
+    name: str
+    age: int
 
 
 def make_app() -> FastAPI:
@@ -109,8 +115,15 @@ def make_app() -> FastAPI:
 
     @app.exception_handler(Custom)
     async def on_custom(request: Request, exc: Custom) -> JSONResponse:
+        body = await request.body()
         return JSONResponse(
-            {"trace": request.headers.get("x-trace"), "path": request.url.path, "query": request.url.query},
+            {
+                "trace": request.headers.get("x-trace"),
+                "path": request.url.path,
+                "query": request.url.query,
+                "method": request.method,
+                "body": body.decode(),
+            },
             status_code=409,
         )
 
@@ -150,6 +163,16 @@ def make_app() -> FastAPI:
     async def annotated() -> dict[str, int]:
         return {"a": 1}
 
+    @app.post("/points")
+    async def post_point(point: Point):
+        return {"x": point.x, "y": point.y}
+
+    @app.post("/users")
+    async def post_user(user: UserModel):
+        if user.name == "raise":
+            raise Custom()
+        return {"name": user.name, "age": user.age}
+
     @app.post("/")
     async def post_root():
         return {"posted": True}
@@ -171,6 +194,25 @@ def servers() -> Iterator[tuple[EngineThread, EngineThread]]:
 
 
 H = b"Host: t\r\n"
+JSON = b"Content-Type: application/json\r\n"
+POINT = b'{"x":1,"y":2}'
+USER = b'{"name":"Ada","age":36}'
+
+
+def _post(path: bytes, body: bytes, extra: bytes = b"", ctype: bytes = JSON) -> list[bytes]:
+    """One read: a POST of ``body`` to ``path`` (``ctype``: the Content-Type line, or none)."""
+    return [
+        b"POST "
+        + path
+        + b" HTTP/1.1\r\n"
+        + H
+        + ctype
+        + extra
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    ]
+
+
 CASES: dict[str, list[bytes]] = {
     "plain": [b"GET / HTTP/1.1\r\n" + H + b"\r\n"],
     "query": [b"GET /?a=1&b=%20 HTTP/1.1\r\n" + H + b"\r\n"],
@@ -198,6 +240,28 @@ CASES: dict[str, list[bytes]] = {
     "template, deeper": [b"GET /items/3/x HTTP/1.1\r\n" + H + b"\r\n"],
     "template, percent-encoded": [b"GET /items/%33 HTTP/1.1\r\n" + H + b"\r\n"],
     "response model": [b"GET /annotated HTTP/1.1\r\n" + H + b"\r\n"],
+    "POST Struct": _post(b"/points", POINT),
+    "POST model": _post(b"/users", USER),
+    "POST model, query": _post(b"/users?x=1", USER),
+    "POST model, handler raises": _post(b"/users", b'{"name":"raise","age":36}'),
+    "POST invalid": _post(b"/users", b'{"name":"Ada","age":"x"}'),
+    "POST not JSON": _post(b"/points", b'{"x":'),
+    "POST missing body": _post(b"/points", b""),
+    "POST text/plain": _post(b"/points", POINT, ctype=b"Content-Type: text/plain\r\n"),
+    "POST no content type": _post(b"/points", POINT, ctype=b""),
+    "POST charset": _post(b"/points", POINT, ctype=b"Content-Type: application/json; charset=utf-8\r\n"),
+    "POST two content types": _post(b"/points", POINT, ctype=b"Content-Type: text/plain\r\n" + JSON),
+    "POST Expect": _post(b"/points", POINT, extra=b"Expect: 100-continue\r\n"),
+    "POST chunked": [
+        b"POST /points HTTP/1.1\r\n"
+        + H
+        + JSON
+        + b"Transfer-Encoding: chunked\r\n\r\nd\r\n"
+        + POINT
+        + b"\r\n0\r\n\r\n"
+    ],
+    "POST body in two reads": [_post(b"/points", POINT)[0][:-5], _post(b"/points", POINT)[0][-5:]],
+    "PUT": [_post(b"/points", POINT)[0].replace(b"POST", b"PUT", 1)],
     "404": [b"GET /nope HTTP/1.1\r\n" + H + b"\r\n"],
     "trailing slash": [b"GET /nested/ HTTP/1.1\r\n" + H + b"\r\n"],
     "percent-encoded": [b"GET /%6Eested HTTP/1.1\r\n" + H + b"\r\n"],
@@ -296,6 +360,7 @@ def test_lane_routes_are_the_simple_ones() -> None:
     }  # not /items/me (the template declared first answers it), /echo (a Request), /annotated, POST /
     assert table.static[b"/created"][2].startswith(b"HTTP/1.1 201 Created\r\n")
     assert set(table.templates) == {b"/items/"}
+    assert set(table.posts) == {b"/points", b"/users"}  # not POST / (no body parameter)
     assert b"/items/me" in table.static_paths
 
 
@@ -346,9 +411,9 @@ def test_apps_with_middleware_or_a_root_path_have_no_lane() -> None:
     app = make_app()
     app.add_middleware(GZipMiddleware)
     app.build_middleware_stack()
-    assert lane.lane_table(app) == ({}, {}, frozenset())
+    assert lane.lane_table(app) == ({}, {}, frozenset(), {})
     with pytest.warns(FastAPIDeprecationWarning):
-        assert lane.lane_table(FastAPI(root_path="/api")) == ({}, {}, frozenset())
+        assert lane.lane_table(FastAPI(root_path="/api")) == ({}, {}, frozenset(), {})
 
     other = FastAPI()
 
@@ -394,6 +459,9 @@ def test_connections_stay_on_the_lane_until_a_request_it_cannot_answer(
         assert "LaneProtocol" in kinds
         assert conn.request("GET", "/sleep").body == b'{"slept":true}'  # it waits for the endpoint itself
         assert conn.request("GET", "/items/7").body == b'{"item_id":7}'
+        json = {"Content-Type": "application/json"}
+        assert conn.request("POST", "/points", json, b'{"x":1,"y":2}').body == b'{"x":1,"y":2}'
+        assert conn.request("POST", "/users", json, b'{"name":"A","age":1}').body == b'{"name":"A","age":1}'
         assert {type(c).__name__ for c in with_lane.connections()} == kinds
         assert conn.request("GET", "/nope").status == 404  # handed over...
         assert conn.request("GET", "/").status == 200  # ...and HttpProtocol answers from then on

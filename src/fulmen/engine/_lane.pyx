@@ -1,13 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The compiled engine's lane: a connection that answers the simplest requests without leaving C.
+"""The compiled engine's lane: a connection that answers the commonest requests without an engine frame.
 
 Built only by ``FULMEN_COMPILE=1`` (Cython; setup.py). ``fulmen.engine.lane`` decides at start-up whether a
 server uses it and builds its route table; this module is the per-connection part. A read that holds exactly
-one complete ``GET`` request for a lane route (an ``async def`` endpoint without parameters or dependencies,
-whose plain dict result is encoded here) is answered here: parsed by httptools, the endpoint run in an eager
-task, the response written. Anything else is never half-done here: before an endpoint runs, the whole read is
-handed to a fresh ``HttpProtocol`` (which parses it again from its first byte and owns the connection from then
-on); after an endpoint ran, its outcome is (``fulmen.engine.lane.adopt``). See docs/engine.md, "The lane".
+one complete request for a lane route is answered here: parsed by httptools, the path looked up, a path
+parameter or JSON body given to the route's own validator, the endpoint run in an eager task, a plain dict
+encoded by msgspec (anything else by the route's serializer), the response written. Nothing is ever half-done
+here: before an endpoint runs, the whole read is handed to a fresh ``HttpProtocol`` (which parses it again from
+its first byte and owns the connection from then on); after an endpoint ran, its outcome is (``_Support`` in
+``fulmen.engine.lane``). See docs/engine.md, "The lane".
 """
 
 import sys
@@ -41,6 +42,8 @@ cdef enum:
     K_TRANSFER_ENCODING = 3
     K_FORWARDED = 5
     K_CONNECTION = 6
+    K_EXPECT = 7
+    K_CONTENT_TYPE = 8
 
 
 cdef inline bint _is(const char* name, const char* lower, Py_ssize_t n):
@@ -62,6 +65,10 @@ cdef int _kind(bytes name):
     cdef const char* p = PyBytes_AS_STRING(name)
     if n == 4:
         return K_HOST if _is(p, b"host", 4) else K_OTHER
+    if n == 12:
+        return K_CONTENT_TYPE if _is(p, b"content-type", 12) else K_OTHER
+    if n == 6:
+        return K_EXPECT if _is(p, b"expect", 6) else K_OTHER
     if n == 10:
         return K_CONNECTION if _is(p, b"connection", 10) else K_OTHER
     if n == 14:
@@ -137,6 +144,15 @@ cdef bytes _response(bytes head, bytes body, bytes date):
     return out
 
 
+cdef inline bint _has_crlf(bytes b):
+    cdef const char* p = PyBytes_AS_STRING(b)
+    cdef Py_ssize_t i
+    for i in range(PyBytes_GET_SIZE(b)):
+        if p[i] == 13 or p[i] == 10:
+            return True
+    return False
+
+
 cdef class LaneProtocol:
     """One connection while its requests are lane requests; see the module docstring."""
 
@@ -156,6 +172,10 @@ cdef class LaneProtocol:
     cdef bint bad
     cdef public object url
     cdef public bytes raw
+    cdef bytes body
+    cdef object content_type
+    cdef Py_ssize_t max_body
+    cdef dict posts
     cdef object request
     cdef Py_ssize_t header_count
     cdef int host_count
@@ -179,6 +199,7 @@ cdef class LaneProtocol:
     cdef bytes out
     cdef object task
     cdef tuple entry
+    cdef dict status_lines
 
     def __init__(self, state, table, support):
         config = state.config
@@ -186,13 +207,16 @@ cdef class LaneProtocol:
         self.loop = state.loop
         self.static = table.static
         self.templates = table.templates
+        self.posts = table.posts
         self.static_paths = table.static_paths
         self.support = support
         self.encode = support.encode
+        self.status_lines = support.status_lines
         self.parser = HttpRequestParser(self)
         self.max_url = config.max_url_length
         self.max_header_bytes = config.max_header_bytes
         self.max_header_count = config.max_header_count
+        self.max_body = config.max_body_size
         self.max_head = self.max_url + self.max_header_bytes + 4096
         self.keep_alive = config.keep_alive_timeout
         self.valid_host = b""
@@ -293,11 +317,11 @@ cdef class LaneProtocol:
         if kind == K_HOST:
             self.host_count += 1
             self.host = value
-        elif kind == K_CONTENT_LENGTH:
-            if value != b"0":
-                self.bad = True
-        elif kind == K_TRANSFER_ENCODING:
-            self.bad = True
+        elif kind == K_CONTENT_TYPE:
+            if self.content_type is None:  # the first one counts (as fulmen.plan reads it)
+                self.content_type = value
+        elif kind == K_TRANSFER_ENCODING or kind == K_EXPECT:
+            self.bad = True  # chunked bodies, and 100 Continue (sent before the body): HttpProtocol's
         elif kind == K_FORWARDED:
             if self.trusted_peer:
                 self.bad = True
@@ -305,8 +329,10 @@ cdef class LaneProtocol:
             if not (PyBytes_GET_SIZE(value) == 10 and _is(PyBytes_AS_STRING(value), b"keep-alive", 10)):
                 self.bad = True  # close, upgrade, or a list: HttpProtocol's
 
-    def on_body(self, body):
-        self.bad = True
+    def on_body(self, bytes body):
+        self.body = body if self.body is None else self.body + body
+        if PyBytes_GET_SIZE(self.body) > self.max_body:
+            self.bad = True  # HttpProtocol answers the 413
 
     def on_message_complete(self):
         self.completes += 1
@@ -314,7 +340,8 @@ cdef class LaneProtocol:
     # -- one read --------------------------------------------------------------------------------------------
     def data_received(self, data):
         cdef bytes url
-        cdef Py_ssize_t n, i, qpos, slash
+        cdef Py_ssize_t n, i, qpos, slash, m
+        cdef bint post
         cdef const char* p
         cdef const char* d
         if self.transport is None:
@@ -324,6 +351,8 @@ cdef class LaneProtocol:
         self.bad = False
         self.url = None
         self.raw = data
+        self.body = None
+        self.content_type = None
         self.request = None
         self.path_params = None
         self.header_count = 0
@@ -359,15 +388,19 @@ cdef class LaneProtocol:
             self._hand_over(data)
             return
         p = PyBytes_AS_STRING(url)
-        # Method and version from the request line itself (the read is exactly this one message): a GET in
-        # HTTP/1.1 written the usual way; any other spelling llhttp accepts is HttpProtocol's.
+        # Method and version from the request line itself (the read is exactly this one message): a GET or a
+        # POST in HTTP/1.1 written the usual way; any other spelling llhttp accepts is HttpProtocol's.
         d = PyBytes_AS_STRING(data)
-        if (
-            PyBytes_GET_SIZE(data) < n + 15
-            or memcmp(d, b"GET ", 4) != 0
-            or memcmp(d + 4, p, n) != 0
-            or memcmp(d + 4 + n, b" HTTP/1.1\r\n", 11) != 0
-        ):
+        if PyBytes_GET_SIZE(data) >= n + 15 and memcmp(d, b"GET ", 4) == 0:
+            m = 4
+            post = False
+        elif PyBytes_GET_SIZE(data) >= n + 16 and memcmp(d, b"POST ", 5) == 0:
+            m = 5
+            post = True
+        else:
+            self._hand_over(data)
+            return
+        if memcmp(d + m, p, n) != 0 or memcmp(d + m + n, b" HTTP/1.1\r\n", 11) != 0:
             self._hand_over(data)
             return
         if p[0] != b"/":
@@ -389,6 +422,12 @@ cdef class LaneProtocol:
             path = url[:qpos]
         else:
             path = url
+        if post:
+            self._post(path, data)
+            return
+        if self.body is not None:
+            self._hand_over(data)  # a GET with a body
+            return
         entry = self.static.get(path)
         if entry is not None:
             self._run(<tuple>entry, entry[0]())
@@ -411,6 +450,25 @@ cdef class LaneProtocol:
                     self._run(<tuple>entry, PyObject_Call(entry[0], (), {entry[4]: value}))
                     return
         self._hand_over(data)  # not a lane route: 404, 405, redirects, everything else
+
+    cdef _post(self, path, data):
+        """A POST with a JSON body to a lane route: the body decoded by the route's own decoder."""
+        entry = self.posts.get(path)
+        ctype = self.content_type
+        if (
+            entry is None
+            or self.body is None
+            or ctype is None
+            or not (PyBytes_GET_SIZE(ctype) == 16 and memcmp(PyBytes_AS_STRING(ctype), b"application/json", 16) == 0)
+        ):
+            self._hand_over(data)  # another route, no body, another content type: HttpProtocol's
+            return
+        try:
+            value = entry[5](self.body)
+        except Exception:
+            self._hand_over(data)  # HttpProtocol answers the 422 or 400 (nothing has run yet)
+            return
+        self._run(<tuple>entry, PyObject_Call(entry[0], (), {entry[4]: value}))
 
     cdef _run(self, tuple entry, coro):
         if C_EAGER:
@@ -460,24 +518,65 @@ cdef class LaneProtocol:
             try:
                 body = self.encode(result)
             except Exception:  # an int beyond 64 bits: serialize raises it again, for the exception handlers
-                self.support.adopt_result(self, result, entry[1], entry[3], context if context is not None else self.support.task_context(task))
+                pass
+            else:
+                self._hold(_response(head, <bytes>body, <bytes>self.state.date_header))
                 return
-            state = self.state
-            # PERF: written at the end of this loop turn with every other connection's (HttpProtocol, "Writes")
-            if self.out is None:
-                pending = <list>state.pending_writes
-                if not pending:
-                    self.loop.call_soon(state.flush_writes)
-                pending.append(self)
-                self.out = _response(head, <bytes>body, <bytes>state.date_header)
-            else:  # not reached: one request per read, and the read's response leaves before the next read
-                self.out += _response(head, <bytes>body, <bytes>state.date_header)
-            state.total_requests += 1
-            self.deadline = self.loop.time() + self.keep_alive
+        # Anything else (a Struct, a model, a list, a Response...) through the route's own serializer, as
+        # the plan does; a plain response is written here too.
+        try:
+            response = entry[1](result)
+        except Exception as exc:
+            self.support.adopt_error(self, exc, entry[3], context if context is not None else self.support.task_context(task))
             return
-        if context is None:
-            context = self.support.task_context(task)
-        self.support.adopt_result(self, result, entry[1], entry[3], context)
+        try:
+            out = self._plain(response)
+        except Exception:  # headers or a body of unusual types: HttpProtocol's to write (or refuse)
+            out = None
+        if out is None:
+            self.support.adopt_response(self, response, context if context is not None else self.support.task_context(task))
+            return
+        self._hold(out)
+
+    cdef _hold(self, bytes out):
+        """Hold ``out`` for the end of this loop turn, written with every other connection's (as HttpProtocol)."""
+        state = self.state
+        if self.out is None:
+            pending = <list>state.pending_writes
+            if not pending:
+                self.loop.call_soon(state.flush_writes)
+            pending.append(self)
+            self.out = out
+        else:  # not reached: one request per read, and the read's response leaves before the next read
+            self.out += out
+        state.total_requests += 1
+        self.deadline = self.loop.time() + self.keep_alive
+
+    cdef object _plain(self, response):
+        """The bytes HttpProtocol._write makes of ``response`` when it is a plain one, else None (adopted)."""
+        cdef bytes name, value
+        if response.streaming or response.background is not None:
+            return None
+        status = response.status_code
+        if type(status) is not int or status < 200 or status == 204 or status == 304:
+            return None
+        line = self.status_lines.get(status)
+        if line is None:
+            return None
+        parts = [line]
+        for name, value in response.raw_headers:
+            if _has_crlf(name) or _has_crlf(value):
+                return None  # HttpProtocol answers 500 instead (response splitting)
+            if PyBytes_GET_SIZE(name) == 10 and name == b"connection":
+                return None
+            parts += (name, b": ", value, CRLF)
+        parts.append(self.state.date_header)
+        parts.append(CRLF)
+        body = response.body
+        if type(body) is not bytes:
+            return None
+        parts.append(body)
+        return b"".join(parts)
 
     cdef _hand_over(self, data):
         self.support.hand_over(self, data)

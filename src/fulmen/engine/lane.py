@@ -1,10 +1,11 @@
 """The compiled engine's lane: whether a server uses it, its route table, and its hand-overs.
 
 With ``FULMEN_COMPILE=1`` the package carries ``fulmen.engine._lane`` (Cython): a connection class that
-answers a read holding exactly one ``GET`` for a *lane route* without any Python frame of the engine's, and
-hands everything else to ``HttpProtocol``. A lane route is an ``async def`` endpoint without parameters,
-dependencies or a response model, answered as JSON, in an app without middleware. This module is the Python
-half: it runs at start-up and on the (rare) hand-over paths. See docs/engine.md, "The lane".
+answers a read holding exactly one request for a *lane route* without any Python frame of the engine's, and
+hands everything else to ``HttpProtocol``. A lane route is an ``async def`` endpoint without dependencies or a
+response model, answered as JSON, in an app without middleware: a GET with no parameters or one path
+parameter, or a POST with one JSON body parameter. This module is the Python half: it runs at start-up and on
+the (rare) hand-over paths. See docs/engine.md, "The lane".
 """
 
 from __future__ import annotations
@@ -50,12 +51,15 @@ class LaneTable(NamedTuple):
     ``static``: ``{path: (endpoint, serialize, head, where)}``. ``templates``: ``{prefix: (endpoint,
     serialize, head, where, name, validate)}`` for a route ``prefix{name}``; the last segment is validated
     by the plan's own ``validate``. ``static_paths``: every static path of the table (a template never
-    answers those). ``head`` is the response head up to the content length.
+    answers those). ``head`` is the response head up to the content length. ``posts``: ``{path: (endpoint,
+    serialize, head, where, name, decode)}`` for a static POST route whose one parameter is a JSON body
+    (``decode``: the plan's own decoder).
     """
 
     static: dict[bytes, tuple[Any, ...]]
     templates: dict[bytes, tuple[Any, ...]]
     static_paths: frozenset[bytes]
+    posts: dict[bytes, tuple[Any, ...]]
 
 
 def lane_table(app: Any) -> LaneTable:
@@ -68,16 +72,27 @@ def lane_table(app: Any) -> LaneTable:
     """
     from fulmen.app import Fulmen
 
-    empty = LaneTable({}, {}, frozenset())
+    empty = LaneTable({}, {}, frozenset(), {})
     if not isinstance(app, Fulmen) or "handle" in vars(app) or type(app).handle is not Fulmen.handle:
         return empty
     table = app.table
     static: dict[bytes, tuple[Any, ...]] = {}
     templates: dict[bytes, tuple[Any, ...]] = {}
+    posts: dict[bytes, tuple[Any, ...]] = {}
     static_paths = frozenset(r.path.encode("utf-8") for r in table.routes if "{" not in r.path)
     for route in table.routes:
         path = route.path
-        if "GET" not in route.methods or not path.isascii() or "%" in path:
+        if not path.isascii() or "%" in path:
+            continue
+        body = getattr(route.handler, "lane_body", None)
+        if body is not None and "POST" in route.methods and "{" not in path:
+            found = table.match("POST", path)
+            head = _head(body[1])
+            if type(found) is tuple and found[0] is route and head is not None:
+                call, serialize, where, name, decode = body
+                posts[path.encode("ascii")] = (call, serialize, head, where, name, decode)
+            continue
+        if "GET" not in route.methods:
             continue
         if "{" not in path:
             bare = getattr(route.handler, "lane", None)
@@ -100,7 +115,7 @@ def lane_table(app: Any) -> LaneTable:
         head = _head(serialize)
         if head is not None:
             templates[(prefix + "/").encode("ascii")] = (call, serialize, head, where, name, validate)
-    return LaneTable(static, templates, static_paths)
+    return LaneTable(static, templates, static_paths, posts)
 
 
 def _head(serialize: Any) -> bytes | None:
@@ -146,7 +161,7 @@ def lane_factory(state: ServerState, protocol: type[HttpProtocol]) -> Any:
     ):
         return None
     routes = lane_table(state.app)
-    if not routes.static and not routes.templates:
+    if not routes.static and not routes.templates and not routes.posts:
         return None
     support = _Support(state)
     lane_class = _lane.LaneProtocol
@@ -163,6 +178,7 @@ class _Support:
     encode = staticmethod(_encode)
     run_eager = staticmethod(run_eager)
     task_context = staticmethod(task_context)
+    status_lines = STATUS_LINES
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -210,16 +226,13 @@ class _Support:
         outcome = start_eager(finish, self.state.loop, context)
         self._adopt(lane, outcome, context)
 
-    def adopt_result(
-        self, lane: Any, result: Any, serialize: Any, where: Any, context: contextvars.Context | None
-    ) -> None:
-        """A result the lane doesn't encode itself (a Response, a model, a nested value...)."""
-        try:
-            response = serialize(result)
-        except Exception as exc:
-            outcome = start_eager(_answer_exception(lane, where, exc), self.state.loop, context)
-            self._adopt(lane, outcome, context)
-            return
+    def adopt_error(self, lane: Any, exc: Exception, where: Any, context: contextvars.Context | None) -> None:
+        """The route's serializer raised: the app's exception handlers answer, then HttpProtocol writes it."""
+        outcome = start_eager(_answer_exception(lane, where, exc), self.state.loop, context)
+        self._adopt(lane, outcome, context)
+
+    def adopt_response(self, lane: Any, response: Any, context: contextvars.Context | None) -> None:
+        """A response the lane doesn't write itself (streamed, with background work, a 204...)."""
         self._adopt(lane, response, context)
 
     def build_request(self, lane: Any) -> Request:
@@ -251,11 +264,15 @@ class _Fields:
 
     def __init__(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if value and value[-1] in b" \t":
             value = value.rstrip(b" \t")
         self.headers.append((name.lower(), value))
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
 
 
 def build_request(lane: Any, state: ServerState) -> Request:
@@ -270,12 +287,12 @@ def build_request(lane: Any, state: ServerState) -> Request:
     headers = fields.headers
     config = state.config
     request: Request = Request(  # type: ignore[call-overload]  # positional, as HttpProtocol.on_message_complete
-        "GET",
+        "POST" if lane.raw.startswith(b"POST ") else "GET",
         path,
         query,
         headers,
         None,
-        b"",
+        b"".join(fields.body),
         None,
         lane.client,
         lane.server,

@@ -114,6 +114,14 @@ class Connection(Protocol):
     def abort(self) -> None: ...
 
 
+class HeldWrites(Protocol):
+    """A connection holding responses for the end of the loop turn (HttpProtocol, the lane's)."""
+
+    def _flush_out(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class ServerState:
     """What every connection of one server shares: app, settings, cached default headers, shutdown flag."""
 
@@ -152,8 +160,9 @@ class ServerState:
         )
         #: Requests answered (handy for tests and metrics; one integer add per response).
         self.total_requests = 0
-        #: Connections holding responses for the end of this loop iteration (see HttpProtocol._write).
-        self.pending_writes: list[HttpProtocol] = []
+        #: Connections holding responses for the end of this loop iteration (see HttpProtocol._write): typed
+        #: by what is called, so the compiled build takes the lane's connections too (fulmen.engine.lane).
+        self.pending_writes: list[HeldWrites] = []
         self.refresh_date()
 
     def flush_writes(self) -> None:
@@ -1466,6 +1475,36 @@ class _ConcurrencyLimit(HttpProtocol):
 _LIMITED: dict[type[HttpProtocol], type[HttpProtocol]] = {HttpProtocol: _ConcurrencyLimit}
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
+class _TimedConcurrencyLimit(_ConcurrencyLimit):
+    """``_RequestTimer`` and ``_ConcurrencyLimit`` together (the access log and ``limit_concurrency``).
+
+    Written out rather than mixed by ``timed_protocol``: in the compiled build a class with two compiled bases
+    dispatches the engine's own calls through the wrong one's method table (a request ran ``connection_made``
+    for ``on_message_complete``, and shutdown crashed); one compiled base is what mypyc supports.
+    """
+
+    __slots__ = ()
+
+    def on_message_begin(self) -> None:
+        self._began = time.perf_counter()
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        slot = self._slot
+        if slot is not None and not hasattr(slot, "started"):
+            slot.started = self._began
+
+    def _dispatch(self, slot: _Slot) -> None:
+        if not hasattr(slot, "started"):
+            slot.started = self._began
+        super()._dispatch(slot)
+
+
+_TIMED[_ConcurrencyLimit] = _TimedConcurrencyLimit
+
+
 def limited_protocol(cls: type[HttpProtocol]) -> type[HttpProtocol]:
     """``cls`` with ``limit_concurrency`` enforced (``_ConcurrencyLimit`` mixed in).
 
@@ -1487,7 +1526,10 @@ def timed_protocol(cls: type[HttpProtocol]) -> type[HttpProtocol]:
     """
     timed = _TIMED.get(cls)
     if timed is None:
+        # A limited class has _ConcurrencyLimit as its compiled base: mix in the class that is both
+        # (see _TimedConcurrencyLimit), never two compiled siblings.
+        timer = _TimedConcurrencyLimit if issubclass(cls, _ConcurrencyLimit) else _RequestTimer
         timed = _TIMED[cls] = type(
-            f"Timed{cls.__name__}", (_RequestTimer, cls), {"__slots__": (), "__module__": __name__}
+            f"Timed{cls.__name__}", (timer, cls), {"__slots__": (), "__module__": __name__}
         )
     return timed
