@@ -249,7 +249,7 @@ cdef class LaneProtocol:
 
     def resume_writing(self):
         self.write_paused = False
-        if self.transport is not None:
+        if self.transport is not None and self.task is None:  # an endpoint still waiting keeps reading paused
             self.transport.resume_reading()
 
     def client_disconnected(self):
